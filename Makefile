@@ -1,0 +1,29 @@
+# The two commands: `make demo` and `make test`. Both set up everything they need and are idempotent.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export FREESCODE_MODELS_DIR ?= $(CURDIR)/.cache/models
+
+.PHONY: demo test bench install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/freescode models
+	$(BIN)/freescode run fix examples/buggy_stats.py --line 4
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python bench/local_engine.py
+
+clean:
+	rm -rf $(VENV) .cache

@@ -1,0 +1,84 @@
+"""Local engine vs raw llama-cpp-python on the same prompt, alternating, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from freescode_lsp import modelfiles  # noqa: E402
+from freescode_lsp.config import settings_from_dict  # noqa: E402
+from freescode_lsp.engines.base import GenerationRequest  # noqa: E402
+from freescode_lsp.engines.local import LocalEngine  # noqa: E402
+from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog  # noqa: E402
+
+PROMPT = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
+MAX_TOKENS = 96
+ROUNDS = 5
+THREADS = 2
+CONTEXT = 2048
+
+
+def raw_run(llama: Any) -> tuple[float, float, int]:
+    """Time to first token, seconds, and tokens for one raw streamed completion."""
+    start = time.perf_counter()
+    first = None
+    tokens = 0
+    for part in llama.create_completion(PROMPT, max_tokens=MAX_TOKENS, temperature=0, stream=True):
+        if part["choices"][0]["text"] and first is None:
+            first = time.perf_counter() - start
+        tokens += 1
+    return first or 0.0, time.perf_counter() - start, tokens
+
+
+async def engine_run(engine: LocalEngine) -> tuple[float, float, int]:
+    """The same through the local engine's async stream."""
+    start = time.perf_counter()
+    first = None
+    completion = 0
+    request = GenerationRequest(DEFAULT_MODEL, prompt=PROMPT, max_tokens=MAX_TOKENS, temperature=0)
+    async for chunk in engine.stream(request):
+        if chunk.text and first is None:
+            first = time.perf_counter() - start
+        if chunk.usage is not None:
+            completion = engine.last_run["tokens"]
+    return first or 0.0, time.perf_counter() - start, completion
+
+
+async def main() -> None:
+    from llama_cpp import Llama
+
+    path = modelfiles.ensure_embedded()
+    raw = Llama(model_path=str(path), n_ctx=CONTEXT, n_threads=THREADS, n_batch=512, verbose=False)
+    settings = settings_from_dict({"local": {"threads": THREADS, "max_context": CONTEXT}}).settings
+    engine = LocalEngine(build_catalog(settings), settings.local)
+    await engine_run(engine)
+    raw_run(raw)
+    results: dict[str, list[tuple[float, float, int]]] = {"raw": [], "engine": []}
+    for _ in range(ROUNDS):
+        results["raw"].append(raw_run(raw))
+        results["engine"].append(await engine_run(engine))
+    await engine.aclose()
+
+    def rate(rows: list[tuple[float, float, int]]) -> float:
+        return statistics.median(tokens / seconds for _, seconds, tokens in rows)
+
+    def ttft(rows: list[tuple[float, float, int]]) -> float:
+        return statistics.median(first for first, _, _ in rows) * 1000
+
+    raw_rate, engine_rate = rate(results["raw"]), rate(results["engine"])
+    print(f"gemma-3-270m Q4_K_M, {THREADS} threads, {MAX_TOKENS} tokens, {ROUNDS} alternating rounds (medians)")
+    print(f"| what | raw llama-cpp-python | local engine | ratio |")
+    print(f"|---|---|---|---|")
+    print(f"| tokens/s | {raw_rate:.1f} | {engine_rate:.1f} | {engine_rate / raw_rate:.3f} |")
+    print(f"| time to first token (ms) | {ttft(results['raw']):.1f} | {ttft(results['engine']):.1f} | "
+          f"{ttft(results['engine']) / ttft(results['raw']):.3f} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

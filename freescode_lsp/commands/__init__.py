@@ -1,0 +1,1 @@
+"""Subcommands of the `freescode` CLI; each module exposes `register(subparsers)`."""

@@ -1,0 +1,134 @@
+"""`freescode models`: list the catalog, pull a model's file, print where it is."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from attrs import asdict
+
+from freescode_lsp import config, modelfiles
+from freescode_lsp.mesh.catalog import Catalog, ModelSpec, build_catalog
+
+COLUMNS = ("id", "context", "price/1K", "specialties", "available")
+
+
+def register(subparsers: Any) -> None:
+    """Add `models`, `models pull` and `models path` to the CLI."""
+    parser = subparsers.add_parser("models", help="list the models and where each is available")
+    parser.add_argument("--json", action="store_true", help="print a JSON list with every field, for scripts")
+    parser.set_defaults(handler=list_models)
+    actions = parser.add_subparsers(dest="models_command", metavar="ACTION")
+    pull = actions.add_parser("pull", help="download (or assemble) a model's .gguf file")
+    pull.add_argument("id", help="the model id")
+    pull.add_argument("--dir", type=_directory, help="put the file here instead of the models directory")
+    pull.set_defaults(handler=pull_model)
+    where = actions.add_parser("path", help="print the local .gguf path of a model")
+    where.add_argument("id", help="the model id")
+    where.add_argument("--dir", type=_directory, help="look here instead of the models directory")
+    where.set_defaults(handler=model_path)
+
+
+def _directory(text: str) -> Path:
+    return Path(text).expanduser()
+
+
+def _load() -> tuple[Catalog, Path]:
+    """The catalog and models directory from the config, problems reported on stderr."""
+    loaded = config.load_settings(Path.cwd())
+    for problem in loaded.problems:
+        print(f"freescode: config: {problem}", file=sys.stderr)
+    return build_catalog(loaded.settings), modelfiles.models_dir_for(loaded.settings)
+
+
+def local_sources(spec: ModelSpec, models_dir: Path) -> list[str]:
+    """The places on this machine where the model runs now: ["local"] or nothing."""
+    return ["local"] if modelfiles.availability(spec, models_dir) == "local" else []
+
+
+def available_cell(sources: Sequence[str], pullable: bool) -> str:
+    """The "available" column: every source serving the model now, else "pullable" or "none"."""
+    present = list(dict.fromkeys(source for source in sources if source))
+    if present:
+        return ", ".join(present)
+    return "pullable" if pullable else "none"
+
+
+def _price(value: float | None) -> str:
+    return "-" if value is None else f"${value:g}"
+
+
+def model_record(spec: ModelSpec, models_dir: Path) -> dict[str, Any]:
+    """Every field of one model plus where it is available, as JSON-ready values."""
+    sources = local_sources(spec, models_dir)
+    found = modelfiles.local_path(spec, models_dir)
+    record = asdict(spec)
+    record.update(
+        hf_ref=spec.hf_ref,
+        sources=sources,
+        available=available_cell(sources, bool(spec.hf_ref)),
+        local_path=str(found) if found is not None else None,
+    )
+    return record
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows of cells as left-aligned columns, the first row a header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def list_models(args: argparse.Namespace) -> int:
+    """Print the catalog as a table, or as JSON with --json."""
+    catalog, models_dir = _load()
+    records = [model_record(spec, models_dir) for spec in catalog.values()]
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return 0
+    rows = [list(COLUMNS)] + [
+        [r["id"], f"{r['context']:,}", _price(r["price_per_1k"]), ", ".join(r["specialties"]), r["available"]]
+        for r in records
+    ]
+    print(format_table(rows))
+    return 0
+
+
+def _spec_or_none(catalog: Catalog, model_id: str) -> ModelSpec | None:
+    spec = catalog.get(model_id)
+    if spec is None:
+        print(f"freescode: unknown model {model_id!r}; known models: {', '.join(catalog)}", file=sys.stderr)
+    return spec
+
+
+def pull_model(args: argparse.Namespace) -> int:
+    """Download or assemble a model's file and print its path."""
+    catalog, models_dir = _load()
+    spec = _spec_or_none(catalog, args.id)
+    if spec is None:
+        return 2
+    try:
+        path = modelfiles.pull(spec, args.dir or models_dir)
+    except modelfiles.ModelFileError as exc:
+        print(f"freescode: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+def model_path(args: argparse.Namespace) -> int:
+    """Print where a model's file is, or say how to get it."""
+    catalog, models_dir = _load()
+    spec = _spec_or_none(catalog, args.id)
+    if spec is None:
+        return 2
+    found = modelfiles.local_path(spec, args.dir or models_dir)
+    if found is None:
+        print(f"freescode: {modelfiles.missing_hint(spec)}", file=sys.stderr)
+        return 1
+    print(found)
+    return 0

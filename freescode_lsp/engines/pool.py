@@ -1,0 +1,171 @@
+"""Loaded llama.cpp models: lazy loading, LRU eviction past a memory budget, idle unload."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from attrs import define, field
+
+from freescode_lsp.engines.base import ModelLoadError
+
+Loader = Callable[[str, Path], Any]
+
+
+@define(eq=False)
+class LoadedModel:
+    """One model in memory with the single thread that runs it."""
+
+    model_id: str
+    path: Path
+    llama: Any
+    size_bytes: int
+    executor: ThreadPoolExecutor
+    last_used: float = field(factory=time.monotonic)
+    in_use: int = 0
+
+    def close(self) -> None:
+        """Free the model once its thread has finished its work."""
+        self.executor.shutdown(wait=True)
+        closer = getattr(self.llama, "close", None)
+        if callable(closer):
+            closer()
+        self.llama = None
+
+
+class ModelPool:
+    """Keeps models loaded while they fit the budget and are used, least recently used first out."""
+
+    def __init__(self, loader: Loader, budget_bytes: int, idle_unload_s: float) -> None:
+        self._loader = loader
+        self.budget_bytes = budget_bytes
+        self.idle_unload_s = idle_unload_s
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._guard = threading.Lock()
+        self._load_lock = asyncio.Lock()
+        self._reaper: asyncio.Task[None] | None = None
+        self.evictions: list[str] = []
+
+    def loaded(self) -> list[str]:
+        """Ids of the models in memory, least recently used first."""
+        with self._guard:
+            return list(self._models)
+
+    def used_bytes(self) -> int:
+        """The memory estimate of everything loaded."""
+        with self._guard:
+            return sum(model.size_bytes for model in self._models.values())
+
+    async def acquire(self, model_id: str, path: Path) -> LoadedModel:
+        """The loaded model, loading it (and evicting others) on first use; pair with release()."""
+        self._start_reaper()
+        reused = self._reuse(model_id, path)
+        if reused is not None:
+            return reused
+        async with self._load_lock:
+            reused = self._reuse(model_id, path)
+            if reused is not None:
+                return reused
+            stale = self._take(model_id)
+            if stale is not None:
+                await asyncio.to_thread(stale.close)
+            size = _size_of(path)
+            for victim in self._choose_victims(size):
+                await asyncio.to_thread(victim.close)
+            try:
+                llama = await asyncio.to_thread(self._loader, model_id, path)
+            except ModelLoadError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - llama.cpp raises ValueError/RuntimeError/MemoryError
+                raise ModelLoadError(f"{model_id}: could not load {path.name}: {exc}") from exc
+            model = LoadedModel(
+                model_id, path, llama, size, ThreadPoolExecutor(1, thread_name_prefix=f"llama-{model_id}")
+            )
+            model.in_use = 1
+            with self._guard:
+                self._models[model_id] = model
+            return model
+
+    def _reuse(self, model_id: str, path: Path) -> LoadedModel | None:
+        """The loaded model marked in use, if it is loaded from this path."""
+        with self._guard:
+            model = self._models.get(model_id)
+            if model is None or model.path != path:
+                return None
+            model.in_use += 1
+            self._models.move_to_end(model_id)
+            return model
+
+    def release(self, model: LoadedModel) -> None:
+        """Mark one use of the model as finished."""
+        with self._guard:
+            model.in_use = max(0, model.in_use - 1)
+            model.last_used = time.monotonic()
+
+    def _take(self, model_id: str) -> LoadedModel | None:
+        with self._guard:
+            model = self._models.get(model_id)
+            if model is None or model.in_use:
+                return None
+            return self._models.pop(model_id)
+
+    def _choose_victims(self, incoming: int) -> list[LoadedModel]:
+        victims = []
+        with self._guard:
+            total = sum(model.size_bytes for model in self._models.values())
+            for model_id in list(self._models):
+                if total + incoming <= self.budget_bytes:
+                    break
+                model = self._models[model_id]
+                if model.in_use:
+                    continue
+                victims.append(self._models.pop(model_id))
+                self.evictions.append(model_id)
+                total -= model.size_bytes
+        return victims
+
+    async def unload_idle(self) -> list[str]:
+        """Unload models unused for longer than the idle limit; return their ids."""
+        now = time.monotonic()
+        idle = []
+        with self._guard:
+            for model_id, model in list(self._models.items()):
+                if not model.in_use and now - model.last_used >= self.idle_unload_s:
+                    idle.append(self._models.pop(model_id))
+        for model in idle:
+            await asyncio.to_thread(model.close)
+        return [model.model_id for model in idle]
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+
+    async def _reap_forever(self) -> None:
+        interval = max(0.05, min(self.idle_unload_s / 2, 30.0))
+        while True:
+            await asyncio.sleep(interval)
+            await self.unload_idle()
+
+    async def close(self) -> None:
+        """Stop the idle reaper and unload everything."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        with self._guard:
+            models = list(self._models.values())
+            self._models.clear()
+        for model in models:
+            await asyncio.to_thread(model.close)
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise ModelLoadError(f"{path} cannot be read: {exc.strerror or exc}") from exc

@@ -1,0 +1,507 @@
+"""An engine on one remote node speaking the OpenAI-compatible API, streamed over SSE."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Literal, TypeVar
+
+import httpx
+from attrs import define
+from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
+
+from freescode_lsp.config import NetworkSettings, NodeSettings
+from freescode_lsp.engines.base import (
+    CONTEXT_PLACEHOLDER,
+    Chunk,
+    EngineError,
+    GenerationRequest,
+    GenerationTimeout,
+    Usage,
+)
+from freescode_lsp.engines.fitting import fit_text
+
+T = TypeVar("T")
+_DEFAULTS = NetworkSettings()
+_NO_RETRY_STATUSES = frozenset({401, 403, 429})
+_FALLBACK_HINTS = {"json_schema": ("response_format", "json_schema"), "stream_options": ("stream_options",)}
+SchemaStyle = Literal["json_schema", "json_object"]
+_UNLIMITED_TOKENS = 10**9
+
+
+class RemoteEngineError(EngineError):
+    """A node failed; `after_first_token` says whether text had already been yielded."""
+
+    def __init__(self, message: str, *, after_first_token: bool = False, status: int | None = None) -> None:
+        super().__init__(message)
+        self.after_first_token = after_first_token
+        self.status = status
+
+
+class NodeUnreachable(RemoteEngineError):
+    """The node could not be reached, dropped the connection, or answered 5xx."""
+
+
+class NodeTimeout(RemoteEngineError):
+    """The node was too slow: first token, gap between chunks, or total time."""
+
+    def __init__(self, message: str, *, phase: str, after_first_token: bool = False) -> None:
+        super().__init__(message, after_first_token=after_first_token)
+        self.phase = phase
+
+
+class NodeDeadline(NodeTimeout, GenerationTimeout):
+    """The request's own deadline passed while the node was working."""
+
+
+class NodeError(RemoteEngineError):
+    """The node refused the request or sent something that is not a valid answer."""
+
+
+@define(frozen=True)
+class EstimatedUsage(Usage):
+    """Usage counted by the client because the node reported none."""
+
+
+@define
+class _Progress:
+    """What one stream has received so far."""
+
+    pieces: int = 0
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    done: bool = False
+
+
+@define(frozen=True)
+class _Piece:
+    """What one SSE event said."""
+
+    text: str = ""
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    done: bool = False
+
+
+class _Timer:
+    """The limits of one stream: first token, gap between events, total, request deadline."""
+
+    def __init__(self, engine: RemoteEngine, deadline: float | None) -> None:
+        now = time.monotonic()
+        self.engine = engine
+        self.first_token_at = now + engine.first_token_timeout_s
+        self.total_at = now + engine.total_timeout_s
+        self.deadline = deadline
+
+    def _limit(self, started: bool) -> tuple[float, str]:
+        now = time.monotonic()
+        phase_at = now + self.engine.chunk_gap_timeout_s if started else self.first_token_at
+        limits = [(phase_at, "gap" if started else "first_token"), (self.total_at, "total")]
+        if self.deadline is not None:
+            limits.append((self.deadline, "deadline"))
+        at, phase = min(limits)
+        return at - now, phase
+
+    async def wait(self, start: Callable[[], Awaitable[T]], started: bool) -> T:
+        """Await `start()` within the limit that applies now, or raise the matching timeout."""
+        seconds, phase = self._limit(started)
+        if seconds <= 0:
+            raise self._error(phase, started)
+        limit = asyncio.timeout(seconds)
+        try:
+            async with limit:
+                return await start()
+        except TimeoutError as exc:
+            if limit.expired():
+                raise self._error(phase, started) from exc
+            raise
+
+    def _error(self, phase: str, started: bool) -> NodeTimeout:
+        engine = self.engine
+        if phase == "deadline":
+            return NodeDeadline(f"the request's deadline passed while waiting for {engine.name}", phase=phase)
+        messages = {
+            "first_token": f"no first token from {engine.name} within {engine.first_token_timeout_s:g} s",
+            "gap": f"{engine.name} sent nothing for {engine.chunk_gap_timeout_s:g} s",
+            "total": f"{engine.name} did not finish within {engine.total_timeout_s:g} s",
+        }
+        return NodeTimeout(messages[phase], phase=phase, after_first_token=started)
+
+
+def normalize_base_url(url: str) -> str:
+    """The node's API base, ending in `/v1`, whether or not the URL had it or a trailing slash."""
+    base = url.strip().rstrip("/")
+    if base.endswith("/v1"):
+        return base
+    return f"{base}/v1"
+
+
+def approx_tokens(text: str) -> int:
+    """A rough token count: four characters a token, rounded up."""
+    return math.ceil(len(text) / 4)
+
+
+def _keep_tail(text: str, limit: int) -> str:
+    return text[-limit * 4 :]
+
+
+def _server_message(text: str) -> str:
+    """The message in an OpenAI-style error body, else the body itself, shortened."""
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text.strip()[:300] or "no message"
+    error = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(error, dict):
+        for key in ("message", "detail", "error"):
+            if isinstance(error.get(key), str):
+                return str(error[key])
+    if isinstance(error, str):
+        return error
+    return text.strip()[:300]
+
+
+def response_format(schema: dict[str, Any], style: SchemaStyle) -> dict[str, Any]:
+    """The `response_format` for a schema: OpenAI's `json_schema`, or `json_object` with a `schema` key.
+
+    OpenAI, vLLM, Ollama and llama-server take `json_schema`; llama-cpp-python's server takes only
+    `json_object` (with `schema`), which llama-server also takes.
+    """
+    if style == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+
+
+def _fallback_for(exc: RemoteEngineError, pending: list[str]) -> str | None:
+    """Which optional request feature to drop after a refusal: any 4xx, or a 500 naming the schema."""
+    status = exc.status
+    if status is None or status in _NO_RETRY_STATUSES:
+        return None
+    message = str(exc)
+    hinted = [step for step in pending if any(word in message for word in _FALLBACK_HINTS[step])]
+    if 400 <= status < 500:
+        candidates = hinted or pending
+        return candidates[0] if candidates else None
+    if status == 500 and "json_schema" in hinted:
+        return "json_schema"
+    return None
+
+
+def _usage(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return Usage(prompt_tokens=prompt, completion_tokens=completion)
+
+
+class RemoteEngine:
+    """Streams generations from one OpenAI-compatible node (llama.cpp, llama-cpp-python, vLLM, Ollama)."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        price_per_1k: float = 0.0,
+        *,
+        connect_timeout_s: float = _DEFAULTS.connect_timeout_s,
+        first_token_timeout_s: float = _DEFAULTS.first_token_timeout_s,
+        chunk_gap_timeout_s: float = _DEFAULTS.chunk_gap_timeout_s,
+        total_timeout_s: float = _DEFAULTS.total_timeout_s,
+        context: int | None = None,
+        models: Sequence[str] = (),
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = normalize_base_url(url)
+        self.root_url = self.base_url.removesuffix("/v1")
+        self.name = f"node:{self.root_url}"
+        self.api_key = api_key
+        self.price_per_1k = price_per_1k
+        self.connect_timeout_s = connect_timeout_s
+        self.first_token_timeout_s = first_token_timeout_s
+        self.chunk_gap_timeout_s = chunk_gap_timeout_s
+        self.total_timeout_s = total_timeout_s
+        self.context = context
+        self.models = list(models)
+        self.sends_stream_options = True
+        self.schema_style: SchemaStyle = "json_schema"
+        self._client = client
+        self._owns_client = client is None
+
+    @classmethod
+    def from_settings(
+        cls, node: NodeSettings, network: NetworkSettings, client: httpx.AsyncClient | None = None
+    ) -> RemoteEngine:
+        """An engine for a `[[nodes]]` entry, its key read from `api_key_env` when not given inline."""
+        api_key = node.api_key
+        if api_key is None and node.api_key_env:
+            api_key = os.environ.get(node.api_key_env) or None
+        return cls(
+            node.url,
+            api_key,
+            node.price_per_1k,
+            connect_timeout_s=network.connect_timeout_s,
+            first_token_timeout_s=network.first_token_timeout_s,
+            chunk_gap_timeout_s=network.chunk_gap_timeout_s,
+            total_timeout_s=network.total_timeout_s,
+            context=node.context,
+            models=node.models,
+            client=client,
+        )
+
+    async def __aenter__(self) -> RemoteEngine:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this engine created it."""
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient()
+        return self._client
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def _fill(self, texts: list[str], request: GenerationRequest) -> list[str]:
+        """Replace the surrounding-code placeholder with as much code as the node's context allows."""
+        if not any(CONTEXT_PLACEHOLDER in text for text in texts):
+            return texts
+        budget = _UNLIMITED_TOKENS if self.context is None else self.context - request.max_tokens
+        filled = list(texts)
+        for index, text in enumerate(texts):
+            if CONTEXT_PLACEHOLDER in text:
+                others = sum(approx_tokens(t) for i, t in enumerate(filled) if i != index)
+                limit = max(budget - others, 1)
+                filled[index] = fit_text(text, request.surrounding, approx_tokens, limit, _keep_tail)
+        return filled
+
+    def build_body(self, request: GenerationRequest) -> tuple[str, dict[str, Any], int]:
+        """The endpoint path, the JSON body before stream_options and response_format, the prompt length."""
+        body: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stream": True,
+        }
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.messages:
+            contents = self._fill([m.content for m in request.messages], request)
+            body["messages"] = [
+                {"role": m.role, "content": c} for m, c in zip(request.messages, contents, strict=True)
+            ]
+            return "/chat/completions", body, sum(len(c) for c in contents)
+        if request.prompt is None:
+            raise EngineError("the request has neither messages nor a prompt")
+        prompt = self._fill([request.prompt], request)[0]
+        body["prompt"] = prompt
+        if request.json_schema is not None:
+            body["json_schema"] = request.json_schema
+        return "/completions", body, len(prompt)
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
+        """Yield the node's text as it streams, then a last chunk with usage and finish reason."""
+        path, body, prompt_chars = self.build_body(request)
+        chat = "messages" in body
+        timer = _Timer(self, request.deadline)
+        progress = _Progress()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                events = await self._open(stack, path, body, request.json_schema, timer)
+                while not progress.done:
+                    event = await timer.wait(lambda: anext(events, None), progress.pieces > 0)
+                    if event is None:
+                        break
+                    piece = self._parse(event, chat)
+                    progress.done = piece.done
+                    progress.usage = piece.usage or progress.usage
+                    progress.finish_reason = piece.finish_reason or progress.finish_reason
+                    if piece.text:
+                        progress.pieces += 1
+                        yield Chunk(text=piece.text, model=request.model, engine=self.name)
+        except RemoteEngineError as exc:
+            exc.after_first_token = progress.pieces > 0
+            raise
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, progress.pieces > 0) from exc
+        if not progress.done and progress.pieces == 0 and progress.finish_reason is None:
+            raise NodeError(f"{self.name} ended the stream without an answer")
+        usage = progress.usage or EstimatedUsage(
+            prompt_tokens=math.ceil(prompt_chars / 4), completion_tokens=progress.pieces
+        )
+        yield Chunk(
+            usage=usage,
+            model=request.model,
+            engine=self.name,
+            finish_reason=progress.finish_reason or "stop",
+        )
+
+    async def _open(
+        self,
+        stack: contextlib.AsyncExitStack,
+        path: str,
+        body: dict[str, Any],
+        schema: dict[str, Any] | None,
+        timer: _Timer,
+    ) -> AsyncIterator[ServerSentEvent]:
+        """Start the stream; drop stream_options or the schema style the node refuses, and remember."""
+        stream_options, schema_style = self.sends_stream_options, self.schema_style
+        pending = [
+            step
+            for step, possible in (
+                ("json_schema", schema is not None and schema_style == "json_schema"),
+                ("stream_options", stream_options),
+            )
+            if possible
+        ]
+        while True:
+            attempt = dict(body)
+            if stream_options:
+                attempt["stream_options"] = {"include_usage": True}
+            if schema is not None:
+                attempt["response_format"] = response_format(schema, schema_style)
+            try:
+                source = await self._connect(stack, path, attempt, timer)
+                break
+            except RemoteEngineError as exc:
+                step = _fallback_for(exc, pending)
+                if step is None:
+                    raise
+                pending.remove(step)
+                if step == "stream_options":
+                    stream_options = False
+                else:
+                    schema_style = "json_object"
+        if not stream_options:
+            self.sends_stream_options = False
+        if schema_style == "json_object":
+            self.schema_style = "json_object"
+        events = source.aiter_sse()
+        stack.push_async_callback(events.aclose)
+        return events
+
+    async def _connect(
+        self, stack: contextlib.AsyncExitStack, path: str, body: dict[str, Any], timer: _Timer
+    ) -> EventSource:
+        """Send the request and check the answer's status and content type."""
+        attempt = contextlib.AsyncExitStack()
+        timeout = httpx.Timeout(self.connect_timeout_s, read=None, write=None)
+        try:
+            source = await timer.wait(
+                lambda: attempt.enter_async_context(
+                    aconnect_sse(
+                        self._http(),
+                        "POST",
+                        self.base_url + path,
+                        json=body,
+                        headers=self._headers(),
+                        timeout=timeout,
+                    )
+                ),
+                False,
+            )
+            response = source.response
+            if response.status_code >= 400:
+                await timer.wait(response.aread, False)
+                raise self._status_error(response.status_code, response.text)
+            content_type = response.headers.get("content-type", "")
+            if "text/event-stream" not in content_type:
+                raise NodeError(f"{self.name} did not stream (content type {content_type or 'missing'!r})")
+        except BaseException:
+            await attempt.aclose()
+            raise
+        stack.push_async_callback(attempt.aclose)
+        return source
+
+    def _status_error(self, status: int, text: str) -> RemoteEngineError:
+        message = _server_message(text)
+        if status in (401, 403):
+            what = "refused the API key" if self.api_key else "needs an API key and none is configured"
+            return NodeError(f"{self.name} {what} ({status}): {message}", status=status)
+        if status >= 500:
+            return NodeUnreachable(f"{self.name} failed ({status}): {message}", status=status)
+        return NodeError(f"{self.name} refused the request ({status}): {message}", status=status)
+
+    def _transport_error(self, exc: httpx.TransportError, started: bool) -> RemoteEngineError:
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+            return NodeUnreachable(f"cannot connect to {self.name}: {exc}", after_first_token=started)
+        if isinstance(exc, httpx.TimeoutException):
+            return NodeTimeout(f"{self.name} timed out: {exc}", phase="read", after_first_token=started)
+        detail = str(exc) or type(exc).__name__
+        return NodeUnreachable(f"lost the connection to {self.name}: {detail}", after_first_token=started)
+
+    def _parse(self, event: ServerSentEvent, chat: bool) -> _Piece:
+        """Read one SSE event: text, finish reason, usage, end of stream, or an in-band error."""
+        data = event.data.strip()
+        if event.event == "error":
+            raise NodeError(f"{self.name} reported an error: {_server_message(data)}")
+        if not data:
+            return _Piece()
+        if data == "[DONE]":
+            return _Piece(done=True)
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            raise NodeError(f"{self.name} sent an event that is not JSON: {data[:200]!r}") from None
+        if not isinstance(payload, dict):
+            raise NodeError(f"{self.name} sent an event that is not a JSON object: {data[:200]!r}")
+        if payload.get("error"):
+            raise NodeError(f"{self.name} reported an error: {_server_message(data)}")
+        text, finish_reason = "", None
+        choices = payload.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            choice = choices[0]
+            source = choice.get("delta") if chat else choice
+            content = source.get("content" if chat else "text") if isinstance(source, dict) else None
+            text = content if isinstance(content, str) else ""
+            reason = choice.get("finish_reason")
+            finish_reason = reason if isinstance(reason, str) else None
+        return _Piece(text=text, finish_reason=finish_reason, usage=_usage(payload.get("usage")))
+
+    def _short_timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.chunk_gap_timeout_s, connect=self.connect_timeout_s)
+
+    async def list_models(self) -> list[str]:
+        """The model ids the node serves, from GET /v1/models."""
+        try:
+            response = await self._http().get(
+                self.base_url + "/models", headers=self._headers(), timeout=self._short_timeout()
+            )
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, False) from exc
+        if response.status_code >= 400:
+            raise self._status_error(response.status_code, response.text)
+        try:
+            data = response.json()["data"]
+            return [str(item["id"]) for item in data]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise NodeError(f"{self.name} sent a model list that is not understood: {exc}") from exc
+
+    async def health(self) -> bool:
+        """Whether the node answers: GET /health, or the model list when it has no /health."""
+        try:
+            response = await self._http().get(
+                self.root_url + "/health", headers=self._headers(), timeout=self._short_timeout()
+            )
+        except httpx.TransportError:
+            return False
+        if response.status_code in (404, 405):
+            try:
+                await self.list_models()
+            except RemoteEngineError:
+                return False
+            return True
+        return response.is_success

