@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 from attrs import define, evolve, field
+from cachetools import TTLCache
 
 from freescode_lsp.config import Settings
 from freescode_lsp.engines.base import Chunk, Engine, EngineError, GenerationRequest
@@ -47,6 +48,7 @@ class Router:
     local: Any | None = None
     remotes: list[Any] = field(factory=list)
     on_fallback: Callable[[str, str], None] | None = None
+    _effective: TTLCache[str, str] = field(factory=lambda: TTLCache(maxsize=64, ttl=5.0))
 
     @classmethod
     def from_settings(cls, settings: Settings, with_local: bool = True) -> Router:
@@ -72,6 +74,16 @@ class Router:
     def model_for(self, task: str) -> str:
         """The model the routing table names for a task."""
         return self.catalog.model_for(task)
+
+    def effective_model(self, task: str) -> str:
+        """The model that would answer the task now: the routed one, or the first runnable fallback."""
+        cached = self._effective.get(task)
+        if cached is not None:
+            return cached
+        routed = self.model_for(task)
+        chosen = next((m for m in self.catalog.chain(routed) if self.candidates_for_model(m)), routed)
+        self._effective[task] = chosen
+        return chosen
 
     def candidates_for_model(self, model_id: str) -> list[Candidate]:
         """Engines that can run this one model, in the order the mode prefers."""

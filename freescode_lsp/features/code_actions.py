@@ -1,0 +1,69 @@
+"""Code actions, listed from the request alone (no model call, no parsing); edits resolved on demand."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from freescode_lsp.tasks.requests import ACTION_KINDS, TaskArgs, action_title
+
+if TYPE_CHECKING:
+    from freescode_lsp.server import FreescodeServer
+
+COMMAND = "freescode.runTask"
+
+
+def _wanted(kind: str, only: list[str] | None) -> bool:
+    if not only:
+        return True
+    return any(kind == prefix or kind.startswith(prefix + ".") for prefix in only)
+
+
+def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    """The actions for the cursor's code unit or the selection, filtered by `context.only`."""
+    only = [str(kind) for kind in params.context.only] if params.context.only else None
+    selection = params.range
+    uri = params.text_document.uri
+    document = server.workspace.text_documents.get(uri)
+    version = document.version if document is not None else None
+    router = server.get_router()
+    ours = [d for d in params.context.diagnostics if d.source == "freescode" or (d.source or "").startswith("freescode")]
+    actions: list[types.CodeAction] = []
+    for task, kind in ACTION_KINDS.items():
+        if not _wanted(kind, only):
+            continue
+        model = router.effective_model(task)
+        anchor = ours[0].range if task == "fix" and ours else selection
+        args = TaskArgs(uri, task, anchor.start.line, anchor.end.line, anchor.end.character, version)
+        action = types.CodeAction(
+            title=action_title(task, model),
+            kind=kind,
+            data=args.to_json(),
+            command=types.Command(title=action_title(task, model), command=COMMAND, arguments=[args.to_json()]),
+        )
+        if task == "fix" and ours:
+            action.diagnostics = ours
+            action.is_preferred = True
+        actions.append(action)
+    return actions
+
+
+def register(server: FreescodeServer) -> None:
+    """Register textDocument/codeAction and codeAction/resolve."""
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=list(ACTION_KINDS.values()), resolve_provider=True),
+    )
+    def code_actions(ls: FreescodeServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        """List Fix / Find bugs / Clean up / Refactor cheaply."""
+        return list_actions(ls, params)
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def resolve(ls: FreescodeServer, action: types.CodeAction) -> types.CodeAction:
+        """With streaming off, compute the whole edit now; with streaming on, the command streams it."""
+        from freescode_lsp.features.commands import resolve_edit
+
+        return await resolve_edit(ls, action)
+

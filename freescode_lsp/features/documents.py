@@ -1,0 +1,67 @@
+"""Reading an open document safely: size and binary checks, language, and the region a task works on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from freescode_lsp.engines.base import SurroundingCode
+from freescode_lsp.tasks.languages import language_of
+from freescode_lsp.tasks.prompts import TaskInput
+from freescode_lsp.tasks.requests import TaskArgs
+
+if TYPE_CHECKING:
+    from pygls.workspace import TextDocument
+
+    from freescode_lsp.server import FreescodeServer
+
+
+class UnusableDocument(ValueError):
+    """The document cannot be worked on; the message says why, for the user."""
+
+
+def open_document(server: FreescodeServer, uri: str) -> TextDocument:
+    """The open document, or UnusableDocument when it is not open, too large or binary."""
+    document = server.workspace.text_documents.get(uri)
+    if document is None:
+        raise UnusableDocument(f"{uri} is not open in the editor")
+    limit = server.settings.server.max_file_bytes
+    size = len(document.source.encode("utf-8", errors="replace"))
+    if size > limit:
+        raise UnusableDocument(
+            f"{_name(uri)} is {size / 1e6:.1f} MB, over the {limit / 1e6:.1f} MB limit ([server] max_file_bytes)"
+        )
+    if "\x00" in document.source[:65536]:
+        raise UnusableDocument(f"{_name(uri)} looks like a binary file")
+    return document
+
+
+def _name(uri: str) -> str:
+    return uri.rsplit("/", 1)[-1]
+
+
+def language_for(document: TextDocument) -> str:
+    """The document's language id, from the client if it said, else from the file name."""
+    return document.language_id or language_of(document.uri)
+
+
+def task_region(document: TextDocument, args: TaskArgs) -> tuple[int, int]:
+    """Lines [start, end): the selection's whole lines, or the code unit around the cursor."""
+    from freescode_lsp.tasks.units import enclosing_unit
+
+    total = len(document.lines)
+    if total == 0:
+        raise UnusableDocument("the document is empty")
+    selected = args.selected_lines()
+    if selected is not None:
+        start, end = min(selected[0], total - 1), min(selected[1], total)
+        return start, max(end, start + 1)
+    unit = enclosing_unit(document.source, min(args.line, total - 1), language_for(document))
+    return unit.start, max(unit.end, unit.start + 1)
+
+
+def task_input(document: TextDocument, task: str, start: int, end: int) -> TaskInput:
+    """The code and its surroundings, as a task's prompt needs them."""
+    lines = [line.rstrip("\r\n") for line in document.lines]
+    code = "".join(line + "\n" for line in lines[start:end])
+    surrounding = SurroundingCode(tuple(lines), start, end)
+    return TaskInput(task, code, language_for(document), surrounding)

@@ -1,0 +1,140 @@
+"""The Free-S_Code language server: a pygls LanguageServer with one module per feature."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from freescode_lsp import __version__
+from freescode_lsp.config import LoadedSettings, Settings, load_settings
+from freescode_lsp.mesh.router import Router
+
+log = logging.getLogger(__name__)
+
+
+class FreescodeServer(LanguageServer):
+    """Holds the settings, the router and the running tasks that the features share."""
+
+    def __init__(self) -> None:
+        super().__init__("freescode-lsp", __version__)
+        self.loaded = LoadedSettings(Settings())
+        self.router: Router | None = None
+        self.editor_settings: dict[str, Any] | None = None
+        self.shown_problems: set[str] = set()
+        self.sessions: dict[str, Any] = {}
+        self.background: set[asyncio.Task[Any]] = set()
+        self.progress_handlers: dict[str, Any] = {}
+        self.client_name: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now."""
+        return self.loaded.settings
+
+    def workspace_root(self) -> Path | None:
+        """The first workspace folder as a path, if the client named one."""
+        try:
+            root = self.workspace.root_path
+        except RuntimeError:
+            return None
+        return Path(root) if root else None
+
+    def reload_settings(self, editor_settings: Any = None) -> LoadedSettings:
+        """Read every settings layer again, show new problems, and rebuild the router."""
+        if editor_settings is not None:
+            self.editor_settings = editor_settings
+        loaded = load_settings(self.workspace_root(), self.editor_settings)
+        fresh = [problem for problem in loaded.problems if problem not in self.shown_problems]
+        if fresh:
+            self.shown_problems.update(fresh)
+            self.window_show_message(
+                types.ShowMessageParams(
+                    types.MessageType.Warning,
+                    "Free-S_Code settings: " + "; ".join(fresh) + ". The server goes on with defaults for these.",
+                )
+            )
+        previous = self.router
+        self.loaded = loaded
+        self.router = Router.from_settings(loaded.settings)
+        if previous is not None:
+            self._retire(previous)
+        return loaded
+
+    def _retire(self, previous: Router) -> None:
+        """Keep loaded models when local settings did not change; close what the new router replaces."""
+        current = self.router
+        assert current is not None
+        if previous.local is not None and current.local is not None and previous.local.settings == current.local.settings:
+            current.local = previous.local
+            current.local.catalog = current.catalog
+        elif previous.local is not None:
+            self._spawn(previous.local.aclose())
+        for engine in previous.remotes:
+            self._spawn(engine.aclose())
+
+    def _spawn(self, coroutine: Any) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            coroutine.close()
+            return
+        task = loop.create_task(coroutine)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    def get_router(self) -> Router:
+        """The router, built from the current settings on first use."""
+        if self.router is None:
+            self.reload_settings()
+        assert self.router is not None
+        return self.router
+
+    def log_info(self, message: str) -> None:
+        """A line in the editor's output panel."""
+        self.window_log_message(types.LogMessageParams(types.MessageType.Info, message))
+
+    def tell_user(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
+        """A message the user sees now."""
+        self.window_show_message(types.ShowMessageParams(kind, f"Free-S_Code: {message}"))
+
+
+def create_server() -> FreescodeServer:
+    """A server with every feature registered."""
+    from freescode_lsp.features import code_actions, commands, diagnostics, hover, lifecycle
+
+    server = FreescodeServer()
+    for feature in (lifecycle, code_actions, commands, diagnostics, hover):
+        feature.register(server)
+    return server
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Start the server over stdio (default) or TCP."""
+    parser = argparse.ArgumentParser(prog="freescode-lsp", description="The Free-S_Code language server.")
+    parser.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default)")
+    parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on a TCP address instead")
+    parser.add_argument("--log-level", default="WARNING", help="logging level on stderr")
+    parser.add_argument("--version", action="version", version=f"freescode-lsp {__version__}")
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=args.log_level.upper())
+    server = create_server()
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        if not host or not port.isdigit():
+            parser.error("--tcp takes HOST:PORT, for example 127.0.0.1:2087")
+        server.start_tcp(host, int(port))
+    else:
+        server.start_io()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

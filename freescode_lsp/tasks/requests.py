@@ -1,0 +1,82 @@
+"""What an editor action asks for: task, document, lines and version, carried as JSON in code actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import define
+
+ACTION_KINDS: dict[str, str] = {
+    "fix": "quickfix.freescode.fix",
+    "debug": "source.freescode.debug",
+    "clean": "refactor.rewrite.freescode.clean",
+    "refactor": "refactor.rewrite.freescode.refactor",
+}
+VERBS = {"fix": "Fix", "debug": "Find bugs", "clean": "Clean up", "refactor": "Refactor", "analyze": "Explain"}
+COMMAND_TASKS = (*ACTION_KINDS, "analyze")
+
+
+def action_title(task: str, model: str) -> str:
+    """The title an editor shows, naming the model that would answer now."""
+    return f"{VERBS[task]} with {model}"
+
+
+class BadTaskArgs(ValueError):
+    """The arguments of a freescode.runTask command are not usable."""
+
+
+@define(frozen=True)
+class TaskArgs:
+    """A task on a document: the selection's or cursor's lines, and the version they refer to."""
+
+    uri: str
+    task: str
+    line: int
+    end_line: int
+    end_character: int = 0
+    version: int | None = None
+
+    def selected_lines(self) -> tuple[int, int] | None:
+        """The whole lines [start, end) a multi-line selection covers, or None for a cursor."""
+        if self.end_line == self.line:
+            return None
+        end = self.end_line + 1 if self.end_character > 0 else self.end_line
+        return self.line, end
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form put in code actions and command arguments."""
+        return {
+            "uri": self.uri,
+            "task": self.task,
+            "line": self.line,
+            "endLine": self.end_line,
+            "endCharacter": self.end_character,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> TaskArgs:
+        """Parse command arguments, saying plainly what is wrong."""
+        if not isinstance(value, dict):
+            raise BadTaskArgs("expected an object with uri, task and line")
+        uri, task, line = value.get("uri"), value.get("task"), value.get("line")
+        if not isinstance(uri, str) or not uri:
+            raise BadTaskArgs("uri must be a document URI")
+        if task not in COMMAND_TASKS:
+            raise BadTaskArgs(f"task must be one of {', '.join(COMMAND_TASKS)}, not {task!r}")
+        if not _whole(line) or line < 0:
+            raise BadTaskArgs("line must be a whole number >= 0")
+        end_line = value.get("endLine", line)
+        end_character = value.get("endCharacter", 0)
+        version = value.get("version")
+        if not _whole(end_line) or end_line < line:
+            raise BadTaskArgs("endLine must be a whole number >= line")
+        if not _whole(end_character) or end_character < 0:
+            raise BadTaskArgs("endCharacter must be a whole number >= 0")
+        if version is not None and not _whole(version):
+            raise BadTaskArgs("version must be a whole number")
+        return cls(uri, task, line, end_line, end_character, version)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
