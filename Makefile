@@ -17,13 +17,14 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/freescode models
-	$(BIN)/freescode run fix examples/buggy_stats.py --line 4
+	$(BIN)/freescode run fix examples/buggy_stats.py --line 5
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
 	$(BIN)/python bench/local_engine.py
+	$(BIN)/python bench/lsp.py
 
 clean:
 	rm -rf $(VENV) .cache

@@ -19,7 +19,7 @@ from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog  # noqa: E40
 
 PROMPT = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
 MAX_TOKENS = 96
-ROUNDS = 5
+ROUNDS = 7
 THREADS = 2
 CONTEXT = 2048
 
@@ -73,8 +73,8 @@ async def main() -> None:
 
     raw_rate, engine_rate = rate(results["raw"]), rate(results["engine"])
     print(f"gemma-3-270m Q4_K_M, {THREADS} threads, {MAX_TOKENS} tokens, {ROUNDS} alternating rounds (medians)")
-    print(f"| what | raw llama-cpp-python | local engine | ratio |")
-    print(f"|---|---|---|---|")
+    print("| what | raw llama-cpp-python | local engine | ratio |")
+    print("|---|---|---|---|")
     print(f"| tokens/s | {raw_rate:.1f} | {engine_rate:.1f} | {engine_rate / raw_rate:.3f} |")
     print(f"| time to first token (ms) | {ttft(results['raw']):.1f} | {ttft(results['engine']):.1f} | "
           f"{ttft(results['engine']) / ttft(results['raw']):.3f} |")

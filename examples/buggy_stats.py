@@ -1,4 +1,8 @@
-"""A small module with a bug, for `make demo`."""
+"""A small module with bugs, for `make demo`."""
+
+
+def last(items):
+    return items[len(items)]
 
 
 def average(values):
@@ -6,11 +10,3 @@ def average(values):
     for value in values:
         total += value
     return total / len(values) + 1
-
-
-def median(values):
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2

@@ -49,6 +49,7 @@ class LocalSettings:
     idle_unload_s: PositiveFloat = 600.0
     max_context: PositiveInt = 8192
     models_dir: str | None = None
+    auto_pull: bool = False
 
 
 @define

@@ -10,24 +10,58 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from attrs import define
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
 
 from freescode_lsp import __version__
-from freescode_lsp.config import LoadedSettings, Settings, load_settings
+from freescode_lsp.config import LoadedSettings, Settings, load_settings, merge
 from freescode_lsp.mesh.router import Router
 
 log = logging.getLogger(__name__)
+
+
+@define
+class UnreadableRequest:
+    """A request whose params could not be read: it still gets an answer, an InvalidParams error."""
+
+    id: int | str
+    method: str
+    error: JsonRpcException
+
+
+class FreescodeProtocol(LanguageServerProtocol):
+    """pygls' protocol, except that a request with unreadable params is answered instead of left hanging."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        """pygls raises while decoding such a request, before it reads the id; keep the id to answer it."""
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data.get("id"), (int, str)) and isinstance(data.get("method"), str):
+                message = f"invalid params for {data['method']}: {exc.__cause__ or exc}"
+                return UnreadableRequest(data["id"], data["method"], JsonRpcInvalidParams(message))
+            raise
+
+    def handle_message(self, message: Any) -> None:
+        """Answer an unreadable request with its error; hand everything else to pygls."""
+        if isinstance(message, UnreadableRequest):
+            self._send_response(message.id, None, message.error.to_response_error())
+            return
+        super().handle_message(message)
 
 
 class FreescodeServer(LanguageServer):
     """Holds the settings, the router and the running tasks that the features share."""
 
     def __init__(self) -> None:
-        super().__init__("freescode-lsp", __version__)
+        super().__init__("freescode-lsp", __version__, protocol_cls=FreescodeProtocol)
         self.loaded = LoadedSettings(Settings())
         self.router: Router | None = None
-        self.editor_settings: dict[str, Any] | None = None
+        self.editor_settings: Any = None
+        self.initial_settings: Any = None
         self.shown_problems: set[str] = set()
         self.sessions: dict[str, Any] = {}
         self.background: set[asyncio.Task[Any]] = set()
@@ -47,11 +81,17 @@ class FreescodeServer(LanguageServer):
             return None
         return Path(root) if root else None
 
-    def reload_settings(self, editor_settings: Any = None) -> LoadedSettings:
-        """Read every settings layer again, show new problems, and rebuild the router."""
+    def reload_settings(self, editor_settings: Any = None, *, initial: bool = False) -> LoadedSettings:
+        """Read every settings layer again, show new problems, and rebuild the router.
+
+        `initializationOptions` and the settings the editor pulls or pushes later are layered, later on top.
+        """
         if editor_settings is not None:
-            self.editor_settings = editor_settings
-        loaded = load_settings(self.workspace_root(), self.editor_settings)
+            if initial:
+                self.initial_settings = editor_settings
+            else:
+                self.editor_settings = editor_settings
+        loaded = load_settings(self.workspace_root(), self._editor_layer())
         fresh = [problem for problem in loaded.problems if problem not in self.shown_problems]
         if fresh:
             self.shown_problems.update(fresh)
@@ -67,6 +107,13 @@ class FreescodeServer(LanguageServer):
         if previous is not None:
             self._retire(previous)
         return loaded
+
+    def _editor_layer(self) -> Any:
+        """initializationOptions with the later editor settings merged over them."""
+        first, later = self.initial_settings, self.editor_settings
+        if isinstance(first, dict) and isinstance(later, dict):
+            return merge(first, later)
+        return later if later is not None else first
 
     def _retire(self, previous: Router) -> None:
         """Keep loaded models when local settings did not change; close what the new router replaces."""

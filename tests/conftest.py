@@ -7,6 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import pytest_lsp
+from pytest_lsp import LanguageClient
+
+from lsp_harness import Editor, server_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,3 +51,17 @@ def stub_node() -> Iterator[object]:
     node = start_stub_node()
     yield node
     node.stop()
+
+
+@pytest_lsp.fixture(config=server_config(), params=["visual-studio-code", "neovim"])
+async def lsp(lsp_client: LanguageClient, request: pytest.FixtureRequest):
+    """The real server behind a client with VS Code's, then Neovim's, capabilities."""
+    lsp_client.flavour = request.param  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.fixture
+def editor(lsp: LanguageClient) -> Editor:
+    """The emulated editor on that client."""
+    return Editor(lsp, lsp.flavour)  # type: ignore[attr-defined]

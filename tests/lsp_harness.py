@@ -4,22 +4,45 @@
 version is not the buffer's; Neovim opens buffers at version 0, numbers later versions by its
 changedtick, refuses an edit only when the buffer is newer than it, and checks nothing for version 0.
 Changes are reported at once (VS Code) or after a debounce (Neovim, 150 ms). `type()` is the user.
+Positions count in the encoding the server negotiated; `perform()` runs a code action as the editor does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
+import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Union
 
+import attrs
 from lsprotocol import types
-from pygls.workspace import TextDocument
+from pygls.workspace import PositionCodec, TextDocument
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER_COMMAND = [sys.executable, "-m", "freescode_lsp.server"]
+SOURCE = '''import math
+
+
+def area(radius):
+    """Area of a circle."""
+    result = math.pi * radius
+    return result
+
+
+def untouched():
+    return 42
+'''
+FIXED = '''def area(radius):
+    """Area of a circle."""
+    result = math.pi * radius ** 2
+    return result
+'''
+
 
 
 def server_config(env: dict[str, str] | None = None) -> ClientServerConfig:
@@ -40,36 +63,55 @@ class Editor:
         self.refused: list[types.ApplyWorkspaceEditParams] = []
         self.refuse_next: int = 0
         self.before_apply: Callable[[types.ApplyWorkspaceEditParams], Any] | None = None
+        self.encoding: str = types.PositionEncodingKind.Utf16
+        self.statuses: list[dict[str, Any]] = []
         self._pending: dict[str, list[types.TextDocumentContentChangePartial]] = {}
         self._flush: dict[str, asyncio.Task[None]] = {}
         async def on_apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
             return await self._on_apply_edit(params)
 
+        def on_status(params: Any) -> None:
+            self.statuses.append(_plain(params))
+
         client.feature(types.WORKSPACE_APPLY_EDIT)(on_apply_edit)
+        client.feature("freescode/status")(on_status)
         _read_code_actions_like_editors(client)
 
-    def capabilities(self) -> types.ClientCapabilities:
-        """The real editor's capabilities as pytest-lsp records them."""
-        return client_capabilities(self.flavour)
+    def capabilities(self, position_encodings: list[str] | None = None) -> types.ClientCapabilities:
+        """The real editor's capabilities as pytest-lsp records them, optionally offering other encodings."""
+        capabilities = client_capabilities(self.flavour)
+        if position_encodings is not None:
+            general = capabilities.general or types.GeneralClientCapabilities()
+            capabilities = attrs.evolve(
+                capabilities, general=attrs.evolve(general, position_encodings=list(position_encodings))
+            )
+        return capabilities
 
-    async def initialize(self, options: dict[str, Any] | None = None, root: Path | None = None) -> None:
-        """initialize + initialized with the editor's capabilities."""
+    async def initialize(
+        self,
+        options: dict[str, Any] | None = None,
+        root: Path | None = None,
+        position_encodings: list[str] | None = None,
+    ) -> types.InitializeResult:
+        """initialize + initialized with the editor's capabilities; documents use the negotiated encoding."""
         name = "Neovim" if self.flavour == "neovim" else "Visual Studio Code"
-        await self.client.initialize_session(
+        result = await self.client.initialize_session(
             types.InitializeParams(
-                capabilities=self.capabilities(),
+                capabilities=self.capabilities(position_encodings),
                 client_info=types.ClientInfo(name=name),
                 initialization_options=options,
                 root_uri=root.as_uri() if root else None,
                 workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="ws")] if root else None,
             )
         )
+        self.encoding = result.capabilities.position_encoding or types.PositionEncodingKind.Utf16
+        return result
 
     def open(self, path: Path, text: str, language: str = "python") -> str:
         """Open a document (Neovim opens at version 0, VS Code at 1)."""
         uri = path.as_uri()
         version = 0 if self.flavour == "neovim" else 1
-        self.documents[uri] = TextDocument(uri, text, version=version)
+        self.documents[uri] = TextDocument(uri, text, version=version, position_codec=PositionCodec(self.encoding))
         self.ticks[uri] = 3
         self.client.text_document_did_open(
             types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, language, version, text))
@@ -136,11 +178,19 @@ class Editor:
             self.refuse_next -= 1
             self.refused.append(params)
             return types.ApplyWorkspaceEditResult(applied=False, failure_reason="refused by the test")
-        for change in params.edit.document_changes or []:
+        result = self.apply_workspace_edit(params.edit)
+        if result.applied:
+            self.applied.append(params)
+        else:
+            self.refused.append(params)
+        return result
+
+    def apply_workspace_edit(self, edit: types.WorkspaceEdit) -> types.ApplyWorkspaceEditResult:
+        """Apply versioned document edits the way the editor checks and applies them."""
+        for change in edit.document_changes or []:
             assert isinstance(change, types.TextDocumentEdit), change
             uri = change.text_document.uri
             if uri not in self.documents:
-                self.refused.append(params)
                 return types.ApplyWorkspaceEditResult(applied=False, failure_reason="document not open")
             stamped = change.text_document.version
             if self.flavour == "neovim":
@@ -148,18 +198,52 @@ class Editor:
             else:
                 stale = stamped is not None and stamped != self.version(uri)
             if stale:
-                self.refused.append(params)
                 return types.ApplyWorkspaceEditResult(
                     applied=False, failure_reason=f"version {stamped} is not the buffer's {self.version(uri)}"
                 )
-        for change in params.edit.document_changes or []:
+        for change in edit.document_changes or []:
             edits = sorted(change.edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True)
             self._change(
                 change.text_document.uri,
                 [types.TextDocumentContentChangePartial(range=e.range, text=e.new_text) for e in edits],
             )
-        self.applied.append(params)
         return types.ApplyWorkspaceEditResult(applied=True)
+
+    async def perform(self, action: types.CodeAction) -> Any:
+        """Run a chosen code action as the editor does: resolve it if needed, apply its edit, run its command."""
+        if action.edit is None:
+            resolved = await self.client.code_action_resolve_async(action)
+            # VS Code keeps only the properties its resolveSupport names; Neovim takes the resolved action whole.
+            if self.flavour == "neovim":
+                action = resolved
+            else:
+                taken = {name: getattr(resolved, name) for name in _resolvable(self.capabilities())}
+                action = attrs.evolve(action, **taken)
+        if action.edit is not None:
+            assert self.apply_workspace_edit(action.edit).applied, action.edit
+        if action.command is not None:
+            return await self.client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command=action.command.command, arguments=action.command.arguments)
+            )
+        return None
+
+
+def _resolvable(capabilities: types.ClientCapabilities) -> list[str]:
+    """The code action properties the client lets a server fill in on resolve."""
+    code_action = capabilities.text_document.code_action if capabilities.text_document else None
+    support = code_action.resolve_support if code_action else None
+    return [name for name in (support.properties if support else []) if name in ("edit", "command")]
+
+
+def _plain(value: Any) -> Any:
+    """A notification's params as plain JSON values, whatever object pygls built for them."""
+    if hasattr(value, "_asdict"):
+        value = value._asdict()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _read_code_actions_like_editors(client: LanguageClient) -> None:
@@ -179,3 +263,20 @@ async def run_command(client: LanguageClient, arguments: dict[str, Any]) -> Any:
     return await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="freescode.runTask", arguments=[arguments])
     )
+
+
+def send_raw(client: LanguageClient, message: bytes | dict[str, Any]) -> None:
+    """Write one Content-Length framed message straight to the server, unchecked and unconverted."""
+    body = message if isinstance(message, bytes) else json.dumps(message).encode("utf-8")
+    writer = client.protocol.writer
+    assert writer is not None, "the client is not connected"
+    writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+async def raw_request(client: LanguageClient, method: str, params: Any) -> Any:
+    """A request with plain JSON params, sent as they are; an error answer raises its JsonRpcException."""
+    msg_id = str(uuid.uuid4())
+    answer: Future[Any] = Future()
+    client.protocol._request_futures[msg_id] = answer
+    send_raw(client, {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    return await asyncio.wrap_future(answer)

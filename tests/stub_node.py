@@ -61,7 +61,6 @@ import argparse
 import asyncio
 import json
 import logging
-import select
 import socket
 import subprocess
 import sys
@@ -71,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from processes import read_port, stop_process
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -432,15 +432,7 @@ class StubNode:
     def stop(self) -> None:
         """Stop the process and remove its script file."""
         self._http.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        stop_process(self.process, 5)
         if self._script_file is not None:
             self._script_file.unlink(missing_ok=True)
 
@@ -449,17 +441,6 @@ class StubNode:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-
-
-def _read_port(process: subprocess.Popen[str], deadline: float) -> int:
-    assert process.stdout is not None
-    ready, _, _ = select.select([process.stdout], [], [], max(deadline - time.monotonic(), 0))
-    line = process.stdout.readline() if ready else ""
-    if not line.startswith("PORT "):
-        process.kill()
-        process.wait(timeout=5)
-        raise RuntimeError(f"stub node did not start (said {line!r}, exit code {process.returncode})")
-    return int(line.split()[1])
 
 
 def start_stub_node(script: dict[str, Any] | None = None) -> StubNode:
@@ -473,7 +454,7 @@ def start_stub_node(script: dict[str, Any] | None = None) -> StubNode:
         command += ["--script", str(script_file)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    port = _read_port(process, deadline)
+    port = read_port(process, deadline, "stub node")
     node = StubNode(process, port, script_file)
     while True:
         try:

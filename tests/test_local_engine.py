@@ -199,3 +199,32 @@ async def test_two_requests_on_one_model_run_one_at_a_time(gemma_settings: dict)
         assert "".join(c.text for c in first) == "".join(c.text for c in second)
     finally:
         await engine.aclose()
+
+
+async def test_chat_models_get_the_gguf_chat_template(gemma_path: Path) -> None:
+    from freescode_lsp.engines.base import Message
+
+    engine = engine_for({"local": {"max_context": 512}, "models": {DEFAULT_MODEL: {"prompt_style": "chat"}}})
+    request = GenerationRequest(
+        DEFAULT_MODEL, messages=[Message("user", "Say hi.")], prompt="RAW PROMPT", max_tokens=4, temperature=0
+    )
+    try:
+        await collect(engine, request)
+        assert engine.last_run["prompt"] == "User: Say hi.\n\nAssistant:"
+        model = next(iter(engine.pool._models.values()))
+        model.llama.metadata["tokenizer.chat_template"] = (
+            "{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}"
+            "<start_of_turn>model\n"
+        )
+        chunks = await collect(engine, request)
+        assert engine.last_run["prompt"] == "<start_of_turn>user\nSay hi.<end_of_turn>\n<start_of_turn>model"
+        assert chunks[-1].usage is not None
+    finally:
+        await engine.aclose()
+
+
+async def test_auto_pull_downloads_a_routed_model_on_first_use(tmp_path: Path, gemma_path: Path) -> None:
+    settings = settings_from_dict({"local": {"auto_pull": True}}).settings
+    engine = LocalEngine(build_catalog(settings), settings.local)
+    assert engine.can_serve("code-llama-7b")
+    assert not LocalEngine(build_catalog(), settings_from_dict({}).settings.local).can_serve("code-llama-7b")

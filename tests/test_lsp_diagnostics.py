@@ -9,25 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from lsp_harness import Editor, run_command, server_config
+from lsp_harness import Editor, SOURCE, run_command
 
-SOURCE = '''import math
-
-
-def area(radius):
-    """Area of a circle."""
-    result = math.pi * radius
-    return result
-
-
-def untouched():
-    return 42
-'''
 PUBLISH = types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS
 
 
@@ -38,18 +24,6 @@ def bugs(*found: tuple[int, str]) -> dict[str, Any]:
 
 
 NO_BUGS = bugs()
-
-
-@pytest_lsp.fixture(config=server_config(), params=["visual-studio-code", "neovim"])
-async def lsp(lsp_client: LanguageClient, request: pytest.FixtureRequest):
-    lsp_client.flavour = request.param  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
-
-
-@pytest.fixture
-def editor(lsp: LanguageClient) -> Editor:
-    return Editor(lsp, lsp.flavour)  # type: ignore[attr-defined]
 
 
 def node_options(url: str, **server: object) -> dict[str, Any]:
@@ -81,9 +55,18 @@ def model_diagnostics(client: LanguageClient, uri: str) -> list[types.Diagnostic
     return [d for d in client.diagnostics.get(uri, []) if d.code == "debug"]
 
 
-def numbered(body: Any) -> str:
+def as_text(body: Any) -> str:
     """The request as text, to look for the numbered lines the debug prompt shows the model."""
     return json.dumps(body)
+
+
+def units(editor: Editor, text: str) -> int:
+    """Length of text in the position encoding the server chose for this editor (Neovim prefers UTF-8)."""
+    if editor.encoding == types.PositionEncodingKind.Utf8:
+        return len(text.encode("utf-8"))
+    if editor.encoding == types.PositionEncodingKind.Utf32:
+        return len(text)
+    return len(text.encode("utf-16-le")) // 2
 
 
 def fix_action(actions: list[types.CodeAction] | None) -> types.CodeAction:
@@ -134,10 +117,12 @@ async def test_save_publishes_the_models_findings(editor: Editor, stub_node, tmp
     assert diagnostic.range == types.Range(types.Position(5, 4), types.Position(5, 29))
     assert list(editor.client.diagnostics[uri]) == [diagnostic]
     requests = await until(lambda: len(stub_node.requests()) == 2 and stub_node.requests())
-    assert "   6 |     result = math.pi * radius" in numbered(requests[0])
-    assert "  10 | def untouched():" not in numbered(requests[0])
-    assert "  10 | def untouched():" in numbered(requests[1])
+    assert "   6 |     result = math.pi * radius" in as_text(requests[0])
+    assert "  10 | def untouched():" not in as_text(requests[0])
+    assert "  10 | def untouched():" in as_text(requests[1])
     assert all(r["model"] == "starcoder2-15b" and "response_format" in r for r in requests)
+    reports = await until(lambda: len(editor.statuses) >= 2 and editor.statuses)
+    assert [(r["task"], r["state"], r["model"]) for r in reports] == [("debug", "done", "starcoder2-15b")] * 2
     action = fix_action(await code_actions_for(editor.client, uri, diagnostic))
     assert action.title == "Fix with code-llama-7b" and list(action.diagnostics or []) == [diagnostic]
 
@@ -160,7 +145,7 @@ async def test_cache_and_moves_send_only_changed_units(editor: Editor, stub_node
     save(editor, uri)
     await until(lambda: len(stub_node.requests()) == 3)
     await until(lambda: stub_node.records()[-1]["outcome"] == "done")
-    third = numbered(stub_node.requests()[2])
+    third = as_text(stub_node.requests()[2])
     assert "  12 | def untouched():" in third and "  13 |     return 43" in third
     assert "| def area(radius):" not in third
     await until(lambda: [d.range.start.line for d in model_diagnostics(editor.client, uri)] == [7])
@@ -186,7 +171,7 @@ async def test_quick_changes_make_one_run_after_the_idle_time(editor: Editor, st
     await asyncio.sleep(1.0)
     requests = stub_node.requests()
     assert len(requests) == 1
-    assert '"""xxxxxArea of a circle."""' in numbered(requests[0]).replace('\\"', '"')
+    assert '"""xxxxxArea of a circle."""' in as_text(requests[0]).replace('\\"', '"')
 
 
 async def test_a_new_version_cancels_the_running_check(editor: Editor, stub_node, tmp_path: Path) -> None:
@@ -230,7 +215,7 @@ async def test_find_bugs_command_publishes_findings(editor: Editor, stub_node, t
     again = await run_command(editor.client, {"uri": uri, "task": "debug", "line": 4, "endLine": 4})
     assert again["findings"] == 1
     requests = stub_node.requests()
-    assert len(requests) == 1 and "   4 | def area(radius):" in numbered(requests[0])
+    assert len(requests) == 1 and "   4 | def area(radius):" in as_text(requests[0])
     editor.close(uri)
     cleared = await asyncio.wait_for(editor.client.wait_for_notification(PUBLISH), 10)
     assert cleared.uri == uri and list(cleared.diagnostics) == []
@@ -244,3 +229,26 @@ async def test_find_bugs_on_a_file_over_the_limit_tells_the_user(editor: Editor,
     assert result["applied"] is False and "limit" in result["message"]
     assert any("limit" in m.message for m in editor.client.messages)
     assert stub_node.requests() == []
+
+
+async def test_ranges_count_in_the_clients_position_encoding(editor: Editor, stub_node, tmp_path: Path) -> None:
+    stub_node.set_script({"queue": [bugs((6, "radius is not squared"))], "default": NO_BUGS})
+    await editor.initialize(node_options(stub_node.url))
+    commented = SOURCE.replace("math.pi * radius\n", "math.pi * radius  # «½» 🙂\n")
+    broken = commented.replace("    return 42\n", '    return "🙂é" + )\n')
+    uri = editor.open(tmp_path / "shapes.py", broken)
+    published = await asyncio.wait_for(editor.client.wait_for_notification(PUBLISH), 10)
+    assert editor.encoding == ("utf-8" if editor.flavour == "neovim" else "utf-16")
+    [syntax] = published.diagnostics
+    bad = broken.splitlines()[10]
+    column = bad.index(")")
+    assert syntax.range == types.Range(
+        types.Position(10, units(editor, bad[:column])), types.Position(10, units(editor, bad[: column + 1]))
+    )
+    editor.type(uri, 10, 0, '    return "🙂é"\n', end=(11, 0))
+    await until(lambda: uri in editor.client.diagnostics and not editor.client.diagnostics[uri])
+    result = await run_command(editor.client, {"uri": uri, "task": "debug", "line": 5, "endLine": 5})
+    assert result["findings"] == 1
+    [finding] = await until(lambda: model_diagnostics(editor.client, uri))
+    line = commented.splitlines()[5]
+    assert finding.range == types.Range(types.Position(5, 4), types.Position(5, units(editor, line)))

@@ -8,40 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from lsp_harness import Editor, server_config
+from lsp_harness import Editor, SOURCE
 
-SOURCE = '''import math
-
-
-def area(radius):
-    """Area of a circle."""
-    result = math.pi * radius
-    return result
-
-
-def untouched():
-    return 42
-'''
 EXPLAINED = {"chunks": ["Computes the ", "area of a circle."]}
 HEADER = "**Free-S_Code** · deepseek-coder-6.7b\n\n"
 AREA = types.Range(types.Position(3, 0), types.Position(6, 17))
-
-
-@pytest_lsp.fixture(config=server_config(), params=["visual-studio-code", "neovim"])
-async def lsp(lsp_client: LanguageClient, request: pytest.FixtureRequest):
-    lsp_client.flavour = request.param  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
-
-
-@pytest.fixture
-def editor(lsp: LanguageClient) -> Editor:
-    return Editor(lsp, lsp.flavour)  # type: ignore[attr-defined]
 
 
 def node_options(url: str, **server: object) -> dict[str, Any]:
@@ -89,6 +63,7 @@ async def test_a_fast_model_answers_within_the_timeout(editor: Editor, stub_node
     requests = stub_node.requests()
     assert len(requests) == 1 and requests[0]["model"] == "deepseek-coder-6.7b"
     assert "def area(radius):" in str(requests[0]) and "Explain" in str(requests[0])
+    assert [(r["task"], r["state"], r["model"]) for r in editor.statuses] == [("analyze", "done", "deepseek-coder-6.7b")]
     same_unit = await hover(editor.client, uri, 4, 6)
     assert same_unit == answer
     assert len(stub_node.requests()) == 1

@@ -6,41 +6,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import LanguageClient
 
-from lsp_harness import Editor, run_command, server_config
+from lsp_harness import Editor, FIXED, SOURCE, run_command
 
-SOURCE = '''import math
-
-
-def area(radius):
-    """Area of a circle."""
-    result = math.pi * radius
-    return result
-
-
-def untouched():
-    return 42
-'''
-FIXED = '''def area(radius):
-    """Area of a circle."""
-    result = math.pi * radius ** 2
-    return result
-'''
-
-
-@pytest_lsp.fixture(config=server_config(), params=["visual-studio-code", "neovim"])
-async def lsp(lsp_client: LanguageClient, request: pytest.FixtureRequest):
-    lsp_client.flavour = request.param  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
-
-
-@pytest.fixture
-def editor(lsp: LanguageClient) -> Editor:
-    return Editor(lsp, lsp.flavour)  # type: ignore[attr-defined]
 
 
 def node_options(url: str, **server: object) -> dict:

@@ -51,12 +51,21 @@ class LocalEngine:
     def can_serve(self, model_id: str) -> bool:
         """Whether the model's file is on disk (or the embedded package can assemble it)."""
         spec = self.catalog.get(model_id)
-        return spec is not None and modelfiles.availability(spec, self.models_dir) == "local"
+        if spec is None:
+            return False
+        where = modelfiles.availability(spec, self.models_dir)
+        return where == "local" or (where == "pullable" and self.settings.auto_pull)
 
     def context_size(self, model_id: str) -> int:
         """The window this engine opens for a model."""
         spec = self.catalog[model_id]
         return min(spec.context, self.settings.max_context)
+
+    def _model_file(self, spec: ModelSpec) -> Path:
+        """The model's file, downloading it first when `[local] auto_pull` allows."""
+        if self.settings.auto_pull and modelfiles.local_path(spec, self.models_dir) is None and not spec.embedded:
+            return modelfiles.pull(spec, self.models_dir, progress=False)
+        return modelfiles.require(spec, self.models_dir)
 
     def _load(self, model_id: str, path: Path) -> Any:
         from llama_cpp import Llama
@@ -78,7 +87,7 @@ class LocalEngine:
         if spec is None:
             raise ModelUnavailable(f"{request.model}: not in the catalog")
         try:
-            path = await asyncio.to_thread(modelfiles.require, spec, self.models_dir)
+            path = await asyncio.to_thread(self._model_file, spec)
         except modelfiles.ModelFileError as exc:
             raise ModelUnavailable(f"{request.model}: {exc}") from exc
         model = await self.pool.acquire(request.model, path)

@@ -25,6 +25,7 @@ from freescode_lsp.engines.base import (
     Usage,
 )
 from freescode_lsp.engines.fitting import fit_text
+from freescode_lsp.http_client import OwnedHttpClient
 
 T = TypeVar("T")
 _DEFAULTS = NetworkSettings()
@@ -201,7 +202,7 @@ def _usage(raw: Any) -> Usage | None:
     return Usage(prompt_tokens=prompt, completion_tokens=completion)
 
 
-class RemoteEngine:
+class RemoteEngine(OwnedHttpClient):
     """Streams generations from one OpenAI-compatible node (llama.cpp, llama-cpp-python, vLLM, Ollama)."""
 
     def __init__(
@@ -231,8 +232,7 @@ class RemoteEngine:
         self.models = list(models)
         self.sends_stream_options = True
         self.schema_style: SchemaStyle = "json_schema"
-        self._client = client
-        self._owns_client = client is None
+        self._adopt_client(client)
 
     @classmethod
     def from_settings(
@@ -254,23 +254,6 @@ class RemoteEngine:
             models=node.models,
             client=client,
         )
-
-    async def __aenter__(self) -> RemoteEngine:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this engine created it."""
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient()
-        return self._client
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}

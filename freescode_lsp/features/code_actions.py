@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from freescode_lsp.tasks.prompts import REWRITE_TASKS
 from freescode_lsp.tasks.requests import ACTION_KINDS, TaskArgs, action_title
 
 if TYPE_CHECKING:
@@ -20,6 +21,14 @@ def _wanted(kind: str, only: list[str] | None) -> bool:
     return any(kind == prefix or kind.startswith(prefix + ".") for prefix in only)
 
 
+def _resolves_edits(server: FreescodeServer) -> bool:
+    """True when the client fills in an action's edit through codeAction/resolve."""
+    text_document = server.client_capabilities.text_document
+    code_action = text_document.code_action if text_document is not None else None
+    support = code_action.resolve_support if code_action is not None else None
+    return support is not None and "edit" in support.properties
+
+
 def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> list[types.CodeAction]:
     """The actions for the cursor's code unit or the selection, filtered by `context.only`."""
     only = [str(kind) for kind in params.context.only] if params.context.only else None
@@ -29,6 +38,9 @@ def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> lis
     version = document.version if document is not None else None
     router = server.get_router()
     ours = [d for d in params.context.diagnostics if d.source == "freescode" or (d.source or "").startswith("freescode")]
+    # With streaming off a rewrite is one edit, resolved on demand; a command too would run it twice in
+    # VS Code, which applies the resolved edit and then runs the listed action's command.
+    edit_on_resolve = not server.settings.server.streaming and _resolves_edits(server)
     actions: list[types.CodeAction] = []
     for task, kind in ACTION_KINDS.items():
         if not _wanted(kind, only):
@@ -36,11 +48,12 @@ def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> lis
         model = router.effective_model(task)
         anchor = ours[0].range if task == "fix" and ours else selection
         args = TaskArgs(uri, task, anchor.start.line, anchor.end.line, anchor.end.character, version)
+        command = types.Command(title=action_title(task, model), command=COMMAND, arguments=[args.to_json()])
         action = types.CodeAction(
             title=action_title(task, model),
             kind=kind,
             data=args.to_json(),
-            command=types.Command(title=action_title(task, model), command=COMMAND, arguments=[args.to_json()]),
+            command=None if edit_on_resolve and task in REWRITE_TASKS else command,
         )
         if task == "fix" and ours:
             action.diagnostics = ours

@@ -4,8 +4,10 @@ Findings are kept per piece of code, keyed by its text: code that changes or van
 findings, code that moves keeps them at its new place. Automatic runs check the code units not
 checked yet (at most MAX_UNITS_PER_RUN, nearest the last edit first; the rest wait for the next
 save or idle time) and skip a Python file that does not compile: its syntax error is what the user
-needs first. `diagnostics_enabled = false` publishes nothing automatically, not even syntax errors;
-"Find bugs" still runs when asked. `diagnostics_idle_s = 0` turns idle runs off.
+needs first. Files over SYNTAX_AT_ONCE_MAX_CHARS get their syntax checked on save and when idle
+only, since compiling them on every keystroke would stall the server.
+`diagnostics_enabled = false` publishes nothing automatically, not even syntax errors; "Find bugs"
+still runs when asked. `diagnostics_idle_s = 0` turns idle runs off.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "freescode"
 MAX_UNITS_PER_RUN = 8
+SYNTAX_AT_ONCE_MAX_CHARS = 200_000
 WHOLE_FILE_MAX_LINES = 200
 CACHE_SIZE = 2048
 PYTHON = frozenset({"python", "py", "python3"})
@@ -85,6 +88,7 @@ class DocumentState:
 
     task: asyncio.Task[None] | None = None
     checked: dict[str, Checked] = field(factory=dict)
+    syntax: list[types.Diagnostic] = field(factory=list)
     seen: tuple[str, ...] = ()
     last_edit: int | None = None
     published: bool = False
@@ -110,7 +114,7 @@ def _state(server: FreescodeServer) -> DiagnosticsState:
 
 
 def content_key(*parts: str) -> str:
-    """sha256 over the parts, separated so that no two part lists collide."""
+    """sha256 over the parts, NUL-separated (cache keys: model, language, code)."""
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part.encode("utf-8", errors="surrogatepass"))
@@ -156,8 +160,11 @@ def _syntax_diagnostic(document: TextDocument, exc: SyntaxError) -> types.Diagno
         candidate = (exc.end_lineno - 1, min(max(exc.end_offset - 1, 0), len(lines[exc.end_lineno - 1])))
         if candidate > (line, column):
             end_line, end_column = candidate
-    if (end_line, end_column) == (line, column) and column > 0:
-        column -= 1
+    if (end_line, end_column) == (line, column):
+        if end_column < len(lines[line]):
+            end_column += 1
+        elif column > 0:
+            column -= 1
     codec = document.position_codec
     return types.Diagnostic(
         range=types.Range(
@@ -225,10 +232,8 @@ def _finding_diagnostics(document: TextDocument, doc: DocumentState) -> list[typ
     return sorted(diagnostics, key=lambda d: (d.range.start.line, d.range.start.character))
 
 
-def publish(
-    server: FreescodeServer, uri: str, syntax: list[types.Diagnostic] | None = None, force: bool = False
-) -> None:
-    """Send the syntax error (when enabled) and the findings placed where their code is now.
+def publish(server: FreescodeServer, uri: str, force: bool = False) -> None:
+    """Send the last syntax error found and the findings placed where their code is now.
 
     Nothing is sent when there is nothing to show and nothing was shown, unless `force` (end of a run).
     """
@@ -240,21 +245,24 @@ def publish(
         open_document(server, uri)
     except UnusableDocument:
         doc.checked.clear()
+        doc.syntax = []
         diagnostics: list[types.Diagnostic] = []
     else:
-        if syntax is None:
-            syntax = syntax_diagnostics(document) if server.settings.server.diagnostics_enabled else []
-        diagnostics = syntax + _finding_diagnostics(document, doc)
+        diagnostics = doc.syntax + _finding_diagnostics(document, doc)
     if not diagnostics and not doc.published and not force:
         return
     doc.published = bool(diagnostics)
     _send(server, uri, document, diagnostics)
 
 
-def _send(server: FreescodeServer, uri: str, document: TextDocument | None, diagnostics: list[types.Diagnostic]) -> None:
+def _send(
+    server: FreescodeServer, uri: str, document: TextDocument | None, diagnostics: list[types.Diagnostic]
+) -> None:
+    """publishDiagnostics, with the document's version when the client understands it."""
     text_document = server.client_capabilities.text_document
     capability = text_document.publish_diagnostics if text_document is not None else None
-    version = document.version if document is not None and capability is not None and capability.version_support else None
+    versioned = document is not None and capability is not None and bool(capability.version_support)
+    version = document.version if versioned and document is not None else None
     server.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri, diagnostics, version))
 
 
@@ -293,13 +301,16 @@ def _follow(server: FreescodeServer, uri: str, opened: bool) -> None:
     _cancel(doc)
     settings = server.settings.server
     if not settings.diagnostics_enabled:
-        publish(server, uri, [])
+        doc.syntax = []
+        publish(server, uri)
         return
     try:
         open_document(server, uri)
     except UnusableDocument:
         publish(server, uri)
         return
+    small = len(document.source) <= SYNTAX_AT_ONCE_MAX_CHARS
+    doc.syntax = syntax_diagnostics(document) if small else []
     publish(server, uri)
     if settings.diagnostics_idle_s > 0:
         _schedule(server, uri, doc, settings.diagnostics_idle_s)
@@ -371,9 +382,9 @@ async def _check_changed_units(server: FreescodeServer, uri: str) -> None:
         document = open_document(server, uri)
     except UnusableDocument:
         return
-    syntax = syntax_diagnostics(document)
-    if syntax:
-        publish(server, uri, syntax, force=True)
+    doc.syntax = syntax_diagnostics(document)
+    if doc.syntax:
+        publish(server, uri, force=True)
         return
     version = document.version
     lines = plain_lines(document)
@@ -393,8 +404,8 @@ async def _check_changed_units(server: FreescodeServer, uri: str) -> None:
             break
         doc.checked[content_key(_code(checked.lines))] = checked
         if checked.answer.findings:
-            publish(server, uri, [])
-    publish(server, uri, [], force=True)
+            publish(server, uri)
+    publish(server, uri, force=True)
 
 
 async def _debug(

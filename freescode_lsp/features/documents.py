@@ -45,12 +45,14 @@ def language_for(document: TextDocument) -> str:
 
 
 def task_region(document: TextDocument, args: TaskArgs) -> tuple[int, int]:
-    """Lines [start, end): the selection's whole lines, or the code unit around the cursor."""
+    """Lines [start, end): the selection's whole lines, or the code unit around the cursor; never past the end."""
     from freescode_lsp.tasks.units import enclosing_unit
 
     total = len(document.lines)
     if total == 0:
         raise UnusableDocument("the document is empty")
+    if args.line > total:
+        raise UnusableDocument(f"line {args.line + 1} is past the end of {_name(document.uri)} ({total} lines)")
     selected = args.selected_lines()
     if selected is not None:
         start, end = min(selected[0], total - 1), min(selected[1], total)

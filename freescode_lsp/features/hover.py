@@ -89,11 +89,8 @@ def _markup(server: FreescodeServer, explanation: Explanation) -> types.MarkupCo
     return types.MarkupContent(types.MarkupKind.Markdown, f"**{BRAND}** · {explanation.model}\n\n{explanation.text}")
 
 
-async def explain(server: FreescodeServer, params: types.HoverParams) -> types.Hover | None:
-    """The explanation of the unit under the cursor, if cached or ready within hover_timeout_s."""
-    settings = server.settings.server
-    if not settings.hover_enabled:
-        return None
+def _target(server: FreescodeServer, params: types.HoverParams) -> tuple[TaskInput, types.Range] | None:
+    """The analyze input for the unit under the cursor and the unit's range; None over blank lines."""
     try:
         document = open_document(server, params.text_document.uri)
     except UnusableDocument:
@@ -106,9 +103,19 @@ async def explain(server: FreescodeServer, params: types.HoverParams) -> types.H
     unit = enclosing_unit(document.source, line, language)
     if not 0 <= unit.start < unit.end <= len(lines):
         return None
+    end = types.Position(unit.end - 1, document.position_codec.client_num_units(lines[unit.end - 1]))
+    return task_item("analyze", lines, language, unit.start, unit.end), types.Range(types.Position(unit.start, 0), end)
+
+
+async def explain(server: FreescodeServer, params: types.HoverParams) -> types.Hover | None:
+    """The explanation of the unit under the cursor, if cached or ready within hover_timeout_s."""
+    settings = server.settings.server
+    target = _target(server, params) if settings.hover_enabled else None
+    if target is None:
+        return None
+    item, unit_range = target
     model = server.get_router().effective_model("analyze")
-    item = task_item("analyze", lines, language, unit.start, unit.end)
-    key = content_key(model, language, item.code)
+    key = content_key(model, item.language, item.code)
     state = _state(server)
     explanation = state.cache.get(key)
     if explanation is None:
@@ -123,9 +130,7 @@ async def explain(server: FreescodeServer, params: types.HoverParams) -> types.H
             return None
     if explanation is None:
         return None
-    last = unit.end - 1
-    end = types.Position(last, document.position_codec.client_num_units(lines[last]))
-    return types.Hover(contents=_markup(server, explanation), range=types.Range(types.Position(unit.start, 0), end))
+    return types.Hover(contents=_markup(server, explanation), range=unit_range)
 
 
 def register(server: FreescodeServer) -> None:

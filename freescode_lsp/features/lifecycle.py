@@ -23,7 +23,7 @@ def register(server: FreescodeServer) -> None:
         options = params.initialization_options
         if isinstance(options, dict) and SECTION in options and isinstance(options[SECTION], dict):
             options = options[SECTION]
-        ls.reload_settings(options if options is not None else None)
+        ls.reload_settings(options, initial=True)
 
     @server.feature(types.INITIALIZED)
     async def on_initialized(ls: FreescodeServer, params: types.InitializedParams) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import textwrap
 import time
 from collections.abc import Callable
 from typing import Any
@@ -103,9 +105,29 @@ async def run_rewrite(
             return outcome
         outcome.stages.append(f"fix_helper:{outcome.model}")
         cleaned = clean_output(merged_raw, item.code)
-    outcome.text = cleaned.text
+    outcome.text = trim_to_unit(cleaned.text, item.code, item.language) if cleaned.text else cleaned.text
     outcome.problem = cleaned.reason
     return outcome
+
+
+def trim_to_unit(answer: str, original: str, language: str) -> str:
+    """Drop what a model wrote after the one Python function or class it was asked to rewrite."""
+    if language != "python":
+        return answer
+    try:
+        before, after = ast.parse(textwrap.dedent(original)).body, ast.parse(textwrap.dedent(answer)).body
+    except (SyntaxError, ValueError):
+        return answer
+    units = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    if len(before) != 1 or not isinstance(before[0], units) or len(after) < 2:
+        return answer
+    name = before[0].name
+    match = next((node for node in after if isinstance(node, units) and node.name == name), None)
+    if match is None or match.end_lineno is None:
+        return answer
+    first = min([match.lineno, *(d.lineno for d in match.decorator_list)])
+    lines = answer.splitlines(keepends=True)
+    return "".join(lines[first - 1 : match.end_lineno])
 
 
 async def run_text(

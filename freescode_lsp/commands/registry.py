@@ -1,0 +1,97 @@
+"""`freescode registry serve`: run the registry of models and the nodes serving them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from freescode_lsp import paths
+
+DEFAULT_PORT = 8780
+
+
+def register(subparsers: Any) -> None:
+    """Add `registry serve` to the CLI."""
+    parser = subparsers.add_parser("registry", help="run the registry of models and the nodes serving them")
+    parser.set_defaults(handler=lambda args: _help(parser))
+    actions = parser.add_subparsers(dest="registry_command", metavar="ACTION")
+    serve = actions.add_parser("serve", help="serve the catalog and node registrations over HTTP")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)"
+    )
+    serve.add_argument("--db", type=Path, help="SQLite file (default: registry.sqlite3 in the state directory)")
+    serve.add_argument(
+        "--operator-tokens",
+        type=Path,
+        help="file of operator tokens, one `token` or `name:token` a line (also FREESCODE_OPERATOR_TOKENS)",
+    )
+    serve.add_argument(
+        "--lease-s", type=_positive, default=30.0, help="seconds a node stays listed without a heartbeat"
+    )
+    serve.add_argument("--probe-interval-s", type=_positive, default=10.0, help="seconds between probes of each node")
+    serve.add_argument("--probe-timeout-s", type=_positive, default=3.0, help="timeout of one probe request")
+    serve.add_argument("--purge-after-s", type=_positive, default=3600.0, help="forget nodes silent this long")
+    serve.set_defaults(handler=serve_registry)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def serve_registry(args: argparse.Namespace) -> int:
+    """Open the database, bind the port, print `PORT n` and serve until interrupted."""
+    try:
+        from freescode_lsp.mesh import registry
+    except ModuleNotFoundError as exc:
+        print(f"freescode: the registry needs {exc.name}: pip install 'freescode-lsp[registry]'", file=sys.stderr)
+        return 1
+    try:
+        tokens = registry.load_tokens(args.operator_tokens, os.environ)
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"freescode: cannot read the operator tokens: {exc}", file=sys.stderr)
+        return 2
+    if not tokens:
+        print("freescode: warning: no operator tokens; no node can register", file=sys.stderr)
+    db = args.db or paths.state_dir() / "registry.sqlite3"
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        store = registry.RegistryStore(db)
+    except (OSError, sqlite3.Error) as exc:
+        print(f"freescode: cannot open the registry database {db}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        sock = registry.bind(args.host, args.port)
+    except OSError as exc:
+        store.close()
+        print(f"freescode: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    port = sock.getsockname()[1]
+    settings = registry.RegistrySettings(
+        lease_s=args.lease_s,
+        probe_interval_s=args.probe_interval_s,
+        probe_timeout_s=args.probe_timeout_s,
+        purge_after_s=args.purge_after_s,
+    )
+    print(f"PORT {port}", flush=True)
+    print(f"freescode registry: serving on {args.host}:{port}, database {db}", file=sys.stderr, flush=True)
+    try:
+        registry.serve(store, tokens, settings, sock)
+    finally:
+        store.close()
+    return 0

@@ -1,0 +1,160 @@
+"""A client of the registry: the catalog and live hosts for routers, registration for node gateways."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from freescode_lsp.engines.remote import normalize_base_url
+from freescode_lsp.http_client import OwnedHttpClient
+
+
+class RegistryError(Exception):
+    """The registry refused a request or answered something that is not understood."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry could not be reached or timed out."""
+
+
+def _message(response: httpx.Response) -> str:
+    """The message of the registry's JSON error body, else the start of the body."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    return response.text.strip()[:200] or response.reason_phrase
+
+
+class RegistryClient(OwnedHttpClient):
+    """Talks to one registry; the URL may end in `/v1` or not, with or without a slash."""
+
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 5.0,
+        *,
+        token: str | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = normalize_base_url(url)
+        self.timeout = timeout
+        self.token = token
+        self._adopt_client(client)
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None, operator: bool = False) -> Any:
+        """Send one request and return its JSON answer; errors as RegistryError."""
+        headers: dict[str, str] = {}
+        if operator:
+            if not self.token:
+                raise RegistryError(f"{method} {path} needs an operator token; pass token= to RegistryClient")
+            headers["Authorization"] = f"Bearer {self.token}"
+        url = self.base_url + path
+        try:
+            response = await self._http().request(method, url, json=body, headers=headers, timeout=self.timeout)
+        except httpx.TimeoutException as exc:
+            raise RegistryUnavailable(f"the registry at {self.base_url} timed out: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise RegistryUnavailable(f"cannot reach the registry at {self.base_url}: {exc}") from exc
+        if response.status_code >= 500:
+            raise RegistryUnavailable(
+                f"the registry failed ({response.status_code}): {_message(response)}", status=response.status_code
+            )
+        if response.status_code >= 400:
+            raise RegistryError(
+                f"the registry refused {method} {path} ({response.status_code}): {_message(response)}",
+                status=response.status_code,
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise RegistryError(f"the registry answered {method} {path} with something that is not JSON") from exc
+
+    async def models(self) -> list[dict[str, Any]]:
+        """Every catalog model with its `available_hosts`."""
+        answer = await self._call("GET", "/models")
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(data, list):
+            raise RegistryError("the registry's model list has no 'data' list")
+        return data
+
+    async def model(self, model_id: str) -> dict[str, Any]:
+        """One catalog model with its `available_hosts`; RegistryError with status 404 when unknown."""
+        answer = await self._call("GET", f"/models/{quote(model_id, safe='/:+')}")
+        if not isinstance(answer, dict):
+            raise RegistryError(f"the registry's answer about {model_id!r} is not an object")
+        return answer
+
+    async def hosts_for(self, model_id: str) -> list[dict[str, Any]]:
+        """The hosts serving a model now: url, price_per_1k, context, load, ttft_ms, tokens_per_s, last_seen."""
+        hosts = (await self.model(model_id)).get("available_hosts")
+        if not isinstance(hosts, list):
+            raise RegistryError(f"the registry's answer about {model_id!r} has no 'available_hosts' list")
+        return hosts
+
+    async def nodes(self) -> list[dict[str, Any]]:
+        """Every registration with its probe state and why models are not listed."""
+        answer = await self._call("GET", "/nodes")
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(data, list):
+            raise RegistryError("the registry's node list has no 'data' list")
+        return data
+
+    async def register(
+        self,
+        url: str,
+        models: Sequence[str],
+        price_per_1k: float,
+        context: int,
+        *,
+        operator: str | None = None,
+        probe_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Register a node; the answer has `node_id`, `lease_s` and `heartbeat_interval_s`."""
+        body: dict[str, Any] = {"url": url, "models": list(models), "price_per_1k": price_per_1k, "context": context}
+        if operator is not None:
+            body["operator"] = operator
+        if probe_key is not None:
+            body["probe_key"] = probe_key
+        answer = await self._call("POST", "/nodes", body, operator=True)
+        if not isinstance(answer, dict) or not isinstance(answer.get("node_id"), str):
+            raise RegistryError("the registry's answer to a registration has no node_id")
+        return answer
+
+    async def heartbeat(
+        self,
+        node_id: str,
+        *,
+        load: float | None = None,
+        ttft_ms: float | None = None,
+        tokens_per_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Renew a node's lease and report its load and speed; status 404 means register again."""
+        body = {
+            name: value
+            for name, value in (("load", load), ("ttft_ms", ttft_ms), ("tokens_per_s", tokens_per_s))
+            if value is not None
+        }
+        answer = await self._call("POST", f"/nodes/{quote(node_id, safe='')}/heartbeat", body, operator=True)
+        return answer if isinstance(answer, dict) else {}
+
+    async def deregister(self, node_id: str) -> None:
+        """Remove a node from the registry."""
+        await self._call("DELETE", f"/nodes/{quote(node_id, safe='')}", operator=True)
+
+    async def add_model(
+        self, model_id: str, context: int, price_per_1k: float | None = None, specialties: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Add a model to the registry's catalog."""
+        body = {"id": model_id, "context": context, "price_per_1k": price_per_1k, "specialties": list(specialties)}
+        answer = await self._call("POST", "/catalog", body, operator=True)
+        return answer if isinstance(answer, dict) else {}
