@@ -155,7 +155,13 @@ class FreescodeServer(LanguageServer):
 
 def create_server() -> FreescodeServer:
     """A server with every feature registered."""
-    from freescode_lsp.features import code_actions, commands, diagnostics, hover, lifecycle
+    from freescode_lsp.features import (
+        code_actions,
+        commands,
+        diagnostics,
+        hover,
+        lifecycle,
+    )
 
     server = FreescodeServer()
     for feature in (lifecycle, code_actions, commands, diagnostics, hover):

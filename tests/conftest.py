@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
-from pytest_lsp import LanguageClient
-
 from lsp_harness import Editor, server_config
+from pytest_lsp import LanguageClient
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -5,6 +5,14 @@ from __future__ import annotations
 import select
 import subprocess
 import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+from freescode_lsp.mesh import serving
+
+T = TypeVar("T")
 
 
 def read_port(process: subprocess.Popen[str], deadline: float, what: str) -> int:
@@ -20,14 +28,20 @@ def read_port(process: subprocess.Popen[str], deadline: float, what: str) -> int
 
 
 def stop_process(process: subprocess.Popen[str], grace_s: float = 5.0) -> int:
-    """SIGTERM, then SIGKILL after a grace period; returns the exit code."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    """SIGTERM, then SIGKILL after a grace period; closes its stdout; returns the exit code."""
+    code = serving.stop_process(process, grace_s)
     if process.stdout is not None:
         process.stdout.close()
-    return process.returncode
+    return code
+
+
+def wait_for(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
+    """Poll `check` until it returns something truthy; fail after a generous timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}; last value {value!r}")
+        time.sleep(0.05)

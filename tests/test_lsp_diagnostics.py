@@ -9,10 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lsp_harness import SOURCE, Editor, run_command
 from lsprotocol import types
 from pytest_lsp import LanguageClient
-
-from lsp_harness import Editor, SOURCE, run_command
 
 PUBLISH = types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS
 

@@ -8,10 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lsp_harness import SOURCE, Editor
 from lsprotocol import types
 from pytest_lsp import LanguageClient
-
-from lsp_harness import Editor, SOURCE
 
 EXPLAINED = {"chunks": ["Computes the ", "area of a circle."]}
 HEADER = "**Free-S_Code** · deepseek-coder-6.7b\n\n"

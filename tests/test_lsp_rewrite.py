@@ -6,10 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from lsp_harness import FIXED, SOURCE, Editor, run_command
 from lsprotocol import types
-
-from lsp_harness import Editor, FIXED, SOURCE, run_command
-
 
 
 def node_options(url: str, **server: object) -> dict:

@@ -14,11 +14,23 @@ from typing import Any
 
 import pytest
 import pytest_lsp
+from lsp_harness import (
+    FIXED,
+    SERVER_COMMAND,
+    SOURCE,
+    Editor,
+    raw_request,
+    run_command,
+    send_raw,
+    server_config,
+)
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams, JsonRpcMethodNotFound
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcMethodNotFound,
+)
 from pytest_lsp import LanguageClient
-
-from lsp_harness import Editor, FIXED, SERVER_COMMAND, SOURCE, raw_request, run_command, send_raw, server_config
 
 FIXED_SOURCE = SOURCE.replace("math.pi * radius\n", "math.pi * radius ** 2\n")
 BEFORE_AREA = "import math\n\n\n"

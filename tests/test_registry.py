@@ -9,18 +9,23 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
+from processes import wait_for
 from registry_process import RegistryProcess, start_registry
 from stub_node import StubNode, start_stub_node
 
 from freescode_lsp.cli import build_parser, main
 from freescode_lsp.mesh.catalog import BUILTIN_MODELS
-from freescode_lsp.mesh.registry_client import RegistryClient, RegistryError, RegistryUnavailable
+from freescode_lsp.mesh.registry_client import (
+    RegistryClient,
+    RegistryError,
+    RegistryUnavailable,
+)
 
 T = TypeVar("T")
 TOKENS = {"alice": "alice-secret-token", "bob": "bob-secret-token"}
@@ -29,18 +34,6 @@ BOB = {"Authorization": f"Bearer {TOKENS['bob']}"}
 WAIT_S = 20.0
 PROBE_S = 0.3
 BUILTIN_IDS = [spec.id for spec in BUILTIN_MODELS]
-
-
-def wait_for(check: Callable[[], T], what: str, timeout: float = WAIT_S) -> T:
-    """Poll `check` until it returns something truthy; fail after a generous timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}; last value {value!r}")
-        time.sleep(0.05)
 
 
 def hosts(registry: RegistryProcess, model: str) -> list[dict[str, Any]]:

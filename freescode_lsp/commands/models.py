@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -62,9 +63,9 @@ def _price(value: float | None) -> str:
     return "-" if value is None else f"${value:g}"
 
 
-def model_record(spec: ModelSpec, models_dir: Path) -> dict[str, Any]:
-    """Every field of one model plus where it is available, as JSON-ready values."""
-    sources = local_sources(spec, models_dir)
+def model_record(spec: ModelSpec, models_dir: Path, hosts: Sequence[str] = ()) -> dict[str, Any]:
+    """Every field of one model plus where it is available (local, nodes), as JSON-ready values."""
+    sources = local_sources(spec, models_dir) + list(hosts)
     found = modelfiles.local_path(spec, models_dir)
     record = asdict(spec)
     record.update(
@@ -74,6 +75,24 @@ def model_record(spec: ModelSpec, models_dir: Path) -> dict[str, Any]:
         local_path=str(found) if found is not None else None,
     )
     return record
+
+
+async def network_hosts(model_ids: list[str]) -> dict[str, list[str]]:
+    """The node URLs serving each model now: static `[[nodes]]` and the registry's hosts."""
+    from freescode_lsp.mesh.router import Router
+
+    router = Router.from_settings(config.load_settings(Path.cwd()).settings, with_local=False)
+    found: dict[str, list[str]] = {}
+    try:
+        for model_id in model_ids:
+            await router.refresh(model_id)
+            found[model_id] = [engine.root_url for engine in router.remote_engines(model_id)]
+    finally:
+        for engine in [*router.remotes, *router._registry_engines.values()]:
+            await engine.aclose()
+        if router.registry is not None:
+            await router.registry.aclose()
+    return found
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
@@ -86,7 +105,8 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
 def list_models(args: argparse.Namespace) -> int:
     """Print the catalog as a table, or as JSON with --json."""
     catalog, models_dir = _load()
-    records = [model_record(spec, models_dir) for spec in catalog.values()]
+    hosts = asyncio.run(network_hosts(list(catalog)))
+    records = [model_record(spec, models_dir, hosts.get(spec.id, [])) for spec in catalog.values()]
     if args.json:
         print(json.dumps(records, indent=2))
         return 0

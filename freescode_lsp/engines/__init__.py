@@ -1,9 +1,9 @@
 """Engines turn a GenerationRequest into a stream of text chunks."""
 
 from freescode_lsp.engines.base import (
+    CONTEXT_PLACEHOLDER,
     Chunk,
     Engine,
-    CONTEXT_PLACEHOLDER,
     EngineError,
     GenerationRequest,
     GenerationTimeout,

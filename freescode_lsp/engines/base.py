@@ -59,6 +59,7 @@ class GenerationRequest:
     json_schema: dict[str, Any] | None = None
     deadline: float | None = None
     surrounding: SurroundingCode | None = None
+    continuation: str = ""
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None when there is none."""

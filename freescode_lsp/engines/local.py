@@ -212,7 +212,7 @@ def render_prompt(
         tokens = _tokenize(llama, text, add_bos=False)
         return llama.detokenize(tokens[-budget:]).decode("utf-8", errors="ignore")
 
-    return fit_text(raw, request.surrounding, count, limit, keep_tail), stop
+    return fit_text(raw, request.surrounding, count, limit, keep_tail) + request.continuation, stop
 
 
 def _tokenize(llama: Any, text: str, add_bos: bool = True) -> list[int]:

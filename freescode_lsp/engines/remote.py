@@ -286,10 +286,12 @@ class RemoteEngine(OwnedHttpClient):
             body["messages"] = [
                 {"role": m.role, "content": c} for m, c in zip(request.messages, contents, strict=True)
             ]
+            if request.continuation:
+                body["messages"].append({"role": "assistant", "content": request.continuation})
             return "/chat/completions", body, sum(len(c) for c in contents)
         if request.prompt is None:
             raise EngineError("the request has neither messages nor a prompt")
-        prompt = self._fill([request.prompt], request)[0]
+        prompt = self._fill([request.prompt], request)[0] + request.continuation
         body["prompt"] = prompt
         if request.json_schema is not None:
             body["json_schema"] = request.json_schema

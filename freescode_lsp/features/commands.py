@@ -10,7 +10,12 @@ from lsprotocol import types
 
 from freescode_lsp.edits import StreamingRewrite, partial_target, split_lines
 from freescode_lsp.features import status
-from freescode_lsp.features.documents import UnusableDocument, open_document, task_input, task_region
+from freescode_lsp.features.documents import (
+    UnusableDocument,
+    open_document,
+    task_input,
+    task_region,
+)
 from freescode_lsp.features.rewrite import RewriteSession, RewriteStopped, eol_of
 from freescode_lsp.tasks.requests import VERBS, BadTaskArgs, TaskArgs
 from freescode_lsp.tasks.runner import TaskOutcome, run_rewrite, run_text

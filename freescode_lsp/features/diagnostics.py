@@ -27,7 +27,11 @@ from lsprotocol import types
 from freescode_lsp.edits import split_lines
 from freescode_lsp.engines.base import SurroundingCode
 from freescode_lsp.features import status
-from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
+from freescode_lsp.features.documents import (
+    UnusableDocument,
+    language_for,
+    open_document,
+)
 from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.tasks.runner import run_debug
 from freescode_lsp.tasks.units import CodeUnit, units_in

@@ -18,7 +18,11 @@ from lsprotocol import types
 
 from freescode_lsp.features import status
 from freescode_lsp.features.diagnostics import content_key, plain_lines, task_item
-from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
+from freescode_lsp.features.documents import (
+    UnusableDocument,
+    language_for,
+    open_document,
+)
 from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.tasks.runner import run_text
 from freescode_lsp.tasks.units import enclosing_unit

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,13 @@ async def get_model_response(
     return "".join(parts)
 
 
+async def _refresh_all(router: Router) -> None:
+    """Fetch the registry's hosts for every catalog model."""
+    for model_id in router.catalog:
+        await router.refresh(model_id)
+    await router.registry.aclose()
+
+
 class ModelRegistry:
     """What models exist and where each can run right now."""
 
@@ -67,7 +76,11 @@ class ModelRegistry:
         self._settings = settings
 
     def _router(self) -> Router:
-        return Router.from_settings(self._settings or load_settings(Path.cwd()).settings)
+        router = Router.from_settings(self._settings or load_settings(Path.cwd()).settings)
+        if router.registry is not None:
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, _refresh_all(router)).result()
+        return router
 
     def get_model_info(self, name: str | None = None) -> Any:
         """All models as a dict keyed by id, or one model's info with its `available_hosts`."""
@@ -89,7 +102,7 @@ class ModelRegistry:
         ]
         hosts += [
             {
-                "url": getattr(candidate.engine, "url", candidate.engine.name),
+                "url": getattr(candidate.engine, "root_url", candidate.engine.name),
                 "price_per_1k": candidate.price_per_1k,
                 "context": getattr(candidate.engine, "context", None) or spec.context,
             }

@@ -28,13 +28,19 @@ import json
 import math
 import re
 import secrets
-import signal
 import socket
 import sqlite3
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -47,7 +53,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from freescode_lsp.engines.remote import RemoteEngine, RemoteEngineError, normalize_base_url
+from freescode_lsp.engines.remote import (
+    RemoteEngine,
+    RemoteEngineError,
+    normalize_base_url,
+)
 from freescode_lsp.mesh.catalog import BUILTIN_MODELS
 
 T = TypeVar("T")
@@ -859,17 +869,7 @@ def serve(
     """Serve the registry on a bound socket until SIGINT or SIGTERM, then shut down cleanly."""
     import uvicorn
 
-    class Server(uvicorn.Server):
-        """Stops on SIGINT/SIGTERM and returns, instead of re-raising the signal after shutdown."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                yield
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
+    from freescode_lsp.mesh.serving import QuietServer as Server
 
     app = RegistryApp(store, tokens, settings).starlette()
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)

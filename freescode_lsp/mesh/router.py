@@ -1,7 +1,10 @@
-"""Routing: task -> model -> candidates (local engine, nodes) in the order the mode says, with fallback."""
+"""Routing: task -> model -> candidates (local engine, nodes) in the order the mode says, with failover."""
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
@@ -11,8 +14,11 @@ from cachetools import TTLCache
 from freescode_lsp.config import Settings
 from freescode_lsp.engines.base import Chunk, Engine, EngineError, GenerationRequest
 from freescode_lsp.mesh.catalog import Catalog, build_catalog
+from freescode_lsp.mesh.hosts import HostBook, order_near_best
 
+log = logging.getLogger(__name__)
 Where = Literal["local", "remote"]
+REGISTRY_TTL_S = 10.0
 
 
 @define
@@ -41,18 +47,24 @@ class AllCandidatesFailed(EngineError):
 
 @define
 class Router:
-    """Answers which model serves a task and streams from the first candidate that works."""
+    """Answers which model serves a task and streams from the best candidate, failing over as needed."""
 
     settings: Settings
     catalog: Catalog
     local: Any | None = None
     remotes: list[Any] = field(factory=list)
     on_fallback: Callable[[str, str], None] | None = None
+    registry: Any | None = None
+    ledger: Any | None = None
+    book: HostBook = field(factory=HostBook)
+    rng: random.Random = field(factory=random.Random)
     _effective: TTLCache[str, str] = field(factory=lambda: TTLCache(maxsize=64, ttl=5.0))
+    _registry_hosts: TTLCache[str, list[Any]] = field(factory=lambda: TTLCache(maxsize=256, ttl=REGISTRY_TTL_S))
+    _registry_engines: dict[str, Any] = field(factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings, with_local: bool = True) -> Router:
-        """A router with the local engine (if llama-cpp-python is installed) and static nodes."""
+        """A router with the local engine (if llama-cpp-python is installed), static nodes and the registry."""
         catalog = build_catalog(settings)
         local = None
         if with_local and settings.network.mode != "remote-only":
@@ -64,12 +76,17 @@ class Router:
                 local = LocalEngine(catalog, settings.local)
             except ImportError:
                 local = None
-        remotes = []
-        if settings.network.mode != "local-only" and settings.nodes:
+        remotes: list[Any] = []
+        registry = None
+        if settings.network.mode != "local-only":
             from freescode_lsp.engines.remote import RemoteEngine
 
             remotes = [RemoteEngine.from_settings(node, settings.network) for node in settings.nodes]
-        return cls(settings, catalog, local, remotes)
+            if settings.network.registry:
+                from freescode_lsp.mesh.registry_client import RegistryClient
+
+                registry = RegistryClient(settings.network.registry, timeout=settings.network.connect_timeout_s)
+        return cls(settings, catalog, local, remotes, registry=registry, ledger=_open_ledger())
 
     def model_for(self, task: str) -> str:
         """The model the routing table names for a task."""
@@ -85,31 +102,63 @@ class Router:
         self._effective[task] = chosen
         return chosen
 
-    def candidates_for_model(self, model_id: str) -> list[Candidate]:
-        """Engines that can run this one model, in the order the mode prefers."""
+    def remote_engines(self, model_id: str) -> list[Any]:
+        """Static nodes and registry hosts that serve this model."""
+        static = [engine for engine in self.remotes if model_id in engine.models]
+        return static + list(self._registry_hosts.get(model_id, []))
+
+    def budget_reason(self) -> str | None:
+        """Why remote hosts are off limits now, or None while the budget allows them."""
+        limit = self.settings.network.budget_usd
+        if limit is None:
+            return None
+        from freescode_lsp.mesh.metering import Budget
+
+        budget = Budget(self.ledger, limit)
+        return None if budget.allows_remote(1.0) else budget.reason()
+
+    def candidates_for_model(self, model_id: str, prompt_tokens: int = 0, max_tokens: int = 0) -> list[Candidate]:
+        """Engines that can run this one model, filtered and ordered as the mode and scores say."""
         mode = self.settings.network.mode
         local: list[Candidate] = []
         if mode != "remote-only" and self.local is not None and self.local.can_serve(model_id):
             local.append(Candidate(model_id, self.local, "local"))
         remote: list[Candidate] = []
         if mode != "local-only":
-            cap = self.settings.network.max_price_per_1k
-            for engine in self.remotes:
-                if model_id not in engine.models:
-                    continue
-                price = float(engine.price_per_1k or 0.0)
-                if cap is not None and price > cap:
-                    continue
-                remote.append(Candidate(model_id, engine, "remote", price))
+            remote = self._remote_candidates(model_id, prompt_tokens + max_tokens)
         return remote + local if mode == "remote-first" else local + remote
 
-    def plan(self, model_id: str) -> list[Candidate]:
+    def _remote_candidates(self, model_id: str, needed_tokens: int) -> list[Candidate]:
+        cap = self.settings.network.max_price_per_1k
+        over_budget = self.budget_reason() is not None
+        now = time.monotonic()
+        found = []
+        for engine in self.remote_engines(model_id):
+            price = float(engine.price_per_1k or 0.0)
+            if cap is not None and price > cap:
+                continue
+            if over_budget and price > 0:
+                continue
+            if engine.context and needed_tokens > engine.context:
+                continue
+            if self.book.get(engine.name).cooling(now):
+                continue
+            found.append(Candidate(model_id, engine, "remote", price))
+        scores = [self.book.score(c.engine.name, c.price_per_1k, max(needed_tokens // 4, 64)) for c in found]
+        return order_near_best(found, scores, self.rng)
+
+    def plan(self, model_id: str, prompt_tokens: int = 0, max_tokens: int = 0) -> list[Candidate]:
         """Every candidate for the model, then for each model of its fallback chain."""
-        return [c for model in self.catalog.chain(model_id) for c in self.candidates_for_model(model)]
+        return [
+            candidate
+            for model in self.catalog.chain(model_id)
+            for candidate in self.candidates_for_model(model, prompt_tokens, max_tokens)
+        ]
 
     def unavailable_reasons(self, model_id: str) -> list[str]:
         """Why models of the chain have no candidate, in plain words."""
         reasons = []
+        budget = self.budget_reason()
         for model in self.catalog.chain(model_id):
             if self.candidates_for_model(model):
                 continue
@@ -119,23 +168,55 @@ class Router:
                 reasons.append(f"{model}: no node serves it and the local engine is not installed")
             else:
                 reasons.append(f"{model}: not on disk (freescode models pull {model}) and no node serves it")
+            if budget and self.remote_engines(model):
+                reasons[-1] += f"; {budget}"
         return reasons
 
-    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        """Stream from the first candidate that answers; later ones continue without repeating text."""
+    async def refresh(self, model_id: str) -> None:
+        """Fetch the registry's hosts for each model of the chain, unless cached moments ago."""
+        if self.registry is None:
+            return
+        from freescode_lsp.engines.remote import RemoteEngine
+
+        for model in self.catalog.chain(model_id):
+            if model in self._registry_hosts:
+                continue
+            try:
+                hosts = await self.registry.hosts_for(model)
+            except Exception as exc:  # noqa: BLE001 - a registry that fails leaves static nodes and local
+                log.warning("registry: no hosts for %s: %s", model, exc)
+                hosts = []
+            engines = []
+            for host in hosts:
+                url = str(host.get("url", ""))
+                engine = self._registry_engines.get(url)
+                if engine is None:
+                    engine = RemoteEngine.from_settings(_node(url, model, host), self.settings.network)
+                    self._registry_engines[url] = engine
+                if model not in engine.models:
+                    engine.models.append(model)
+                engine.price_per_1k = float(host.get("price_per_1k") or 0.0)
+                engine.context = host.get("context") or engine.context
+                engines.append(engine)
+            self._registry_hosts[model] = engines
+
+    async def stream(self, request: GenerationRequest, task: str | None = None) -> AsyncIterator[Chunk]:
+        """Stream from the best candidate; on failure the next one continues where the text stopped."""
+        deadline = request.deadline or time.monotonic() + self.settings.network.total_timeout_s
+        request = evolve(request, deadline=deadline)
+        await self.refresh(request.model)
+        prompt_tokens = _estimate_tokens(request)
         attempts: list[str] = []
         given = ""
-        for candidate in self.plan(request.model):
-            attempt = evolve(request, model=candidate.model)
-            produced = ""
+        for candidate in self.plan(request.model, prompt_tokens, request.max_tokens):
+            if time.monotonic() >= deadline:
+                attempts.append("the overall deadline passed")
+                break
+            attempt = self._attempt_request(request, candidate, given)
             try:
-                async for chunk in candidate.engine.stream(attempt):
-                    produced += chunk.text
-                    fresh = _unseen(given, produced, chunk.text)
-                    if fresh is None:
-                        continue
-                    given += fresh
-                    yield evolve(chunk, text=fresh) if fresh != chunk.text else chunk
+                async for chunk in self._run(candidate, attempt, task, given):
+                    given += chunk.text
+                    yield chunk
                 return
             except EngineError as exc:
                 attempts.append(f"{candidate.label}: {exc}")
@@ -144,11 +225,115 @@ class Router:
         attempts.extend(self.unavailable_reasons(request.model))
         raise AllCandidatesFailed(request.model, attempts)
 
+    def _attempt_request(self, request: GenerationRequest, candidate: Candidate, given: str) -> GenerationRequest:
+        """The request as this candidate should see it: its model, completion form if the model wants it."""
+        attempt = evolve(request, model=candidate.model, continuation=given)
+        spec = self.catalog.get(candidate.model)
+        if candidate.where == "remote" and spec is not None and spec.prompt_style == "completion" and request.prompt:
+            attempt = evolve(attempt, messages=[], stop=[*request.stop, *request.prompt_stop])
+        return attempt
 
-def _unseen(given: str, produced: str, piece: str) -> str | None:
-    """The part of `piece` the caller has not seen yet, when a retry regenerates a known prefix."""
-    if len(produced) <= len(given):
-        return "" if not piece else None
-    if len(produced) - len(piece) >= len(given):
-        return piece
-    return produced[len(given) :]
+    async def _run(
+        self, candidate: Candidate, request: GenerationRequest, task: str | None, given: str
+    ) -> AsyncIterator[Chunk]:
+        """One attempt: measured, metered, and its failure classified for cooldown."""
+        name = candidate.engine.name
+        started = time.monotonic()
+        first: float | None = None
+        pieces = 0
+        usage = None
+        outcome, error = "ok", None
+        repeats = RepeatFilter(given)
+        self.book.started(name)
+        try:
+            async for chunk in candidate.engine.stream(request):
+                text = repeats.feed(chunk.text, final=chunk.usage is not None or chunk.finish_reason is not None)
+                if chunk.text and first is None:
+                    first = time.monotonic() - started
+                pieces += 1 if chunk.text else 0
+                usage = chunk.usage or usage
+                if text or chunk.usage is not None or chunk.finish_reason is not None:
+                    yield evolve(chunk, text=text) if text != chunk.text else chunk
+            if candidate.where == "remote":
+                self.book.observe(name, first, time.monotonic() - started, pieces)
+        except EngineError as exc:
+            outcome, error = ("partial" if pieces else "failed"), str(exc)
+            if candidate.where == "remote":
+                self.book.failed(name, str(exc), cool_down=bool(pieces) or _is_stall(exc))
+            raise
+        except BaseException:
+            outcome = "cancelled"
+            raise
+        finally:
+            self.book.finished(name)
+            self._meter(candidate, task, usage, pieces, request, outcome, error)
+
+    def _meter(
+        self, candidate: Candidate, task: str | None, usage: Any, pieces: int, request: GenerationRequest,
+        outcome: str, error: str | None,
+    ) -> None:
+        if self.ledger is None:
+            return
+        from freescode_lsp.mesh.metering import Attempt
+
+        prompt = usage.prompt_tokens if usage is not None else _estimate_tokens(request)
+        completion = usage.completion_tokens if usage is not None else pieces
+        try:
+            self.ledger.record(
+                Attempt(
+                    task=task, model=candidate.model, host=candidate.engine.name, prompt_tokens=prompt,
+                    completion_tokens=completion, price_per_1k=candidate.price_per_1k, outcome=outcome, error=error,
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - metering must never break a request
+            log.warning("usage ledger: %s", exc)
+
+
+def _node(url: str, model: str, host: dict[str, Any]) -> Any:
+    from freescode_lsp.config import NodeSettings
+
+    return NodeSettings(
+        url=url, models=[model], price_per_1k=float(host.get("price_per_1k") or 0.0), context=host.get("context")
+    )
+
+
+def _estimate_tokens(request: GenerationRequest) -> int:
+    chars = sum(len(m.content) for m in request.messages) or len(request.prompt or "")
+    return chars // 4 + 1
+
+
+class RepeatFilter:
+    """Drops a retry's output while it repeats, from the start, the text the caller already has."""
+
+    def __init__(self, given: str) -> None:
+        self.given = given
+        self.held = ""
+        self.deciding = bool(given)
+
+    def feed(self, text: str, final: bool = False) -> str:
+        """The part of `text` the caller has not seen; held back while it may still be a repeat."""
+        if not self.deciding:
+            return text
+        self.held += text
+        if self.held.startswith(self.given):
+            self.deciding = False
+            return self.held[len(self.given) :]
+        if self.given.startswith(self.held):
+            self.deciding = not final
+            return ""
+        self.deciding = False
+        return self.held
+
+
+def _is_stall(exc: EngineError) -> bool:
+    return type(exc).__name__ in ("NodeTimeout", "NodeDeadline")
+
+
+def _open_ledger() -> Any | None:
+    try:
+        from freescode_lsp.mesh.metering import Ledger
+
+        return Ledger()
+    except Exception as exc:  # noqa: BLE001 - no ledger, no metering; requests still work
+        log.warning("usage ledger unavailable: %s", exc)
+        return None

@@ -6,7 +6,12 @@ from typing import Any
 
 from attrs import define
 
-from freescode_lsp.engines.base import CONTEXT_PLACEHOLDER, GenerationRequest, Message, SurroundingCode
+from freescode_lsp.engines.base import (
+    CONTEXT_PLACEHOLDER,
+    GenerationRequest,
+    Message,
+    SurroundingCode,
+)
 
 REWRITE_TASKS = ("fix", "clean", "refactor")
 

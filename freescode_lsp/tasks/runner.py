@@ -63,7 +63,7 @@ async def stream_request(
     parts: list[str] = []
     prompt_tokens = outcome.usage.prompt_tokens
     completion_tokens = outcome.usage.completion_tokens
-    async for chunk in router.stream(request):
+    async for chunk in router.stream(request, outcome.task):
         if chunk.text and outcome.first_token_s is None:
             outcome.first_token_s = time.monotonic() - started
         outcome.model = chunk.model or outcome.model

@@ -1,0 +1,317 @@
+"""The node gateway: an OpenAI-compatible front for one engine that checks keys, limits, counts and registers.
+
+    GET /health           200 {model, engine: "ok", in_flight, queued} while the engine answers, else 503
+    GET /metrics          Prometheus text: requests, tokens, errors, time to first token, load
+    GET, POST /v1/{path}  forwarded to the engine; answers stream back chunk by chunk, unchanged; a streamed
+                          request gets stream_options.include_usage added unless it has stream_options
+
+With client keys configured, /v1 requests need `Authorization: Bearer <key>`; the registry's probe key is
+accepted too. At most `max_concurrent` POSTs are in flight and `queue` wait; more get 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from attrs import define
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from freescode_lsp.engines.remote import normalize_base_url
+from freescode_lsp.mesh.node_engine import ManagedEngine
+from freescode_lsp.mesh.node_keys import ClientKeys
+from freescode_lsp.mesh.node_ledger import NodeLedger
+from freescode_lsp.mesh.node_limits import Busy, Limiter
+from freescode_lsp.mesh.node_metrics import Metrics, endpoint_label
+from freescode_lsp.mesh.node_proxy import (
+    NOT_PASSED,
+    ProxyStream,
+    error_response,
+    passed_headers,
+)
+from freescode_lsp.mesh.node_registrar import Listing, Load, Registrar, log
+from freescode_lsp.mesh.node_tally import Tally, estimate_prompt_tokens
+from freescode_lsp.mesh.registry import bearer_token
+from freescode_lsp.mesh.registry_client import RegistryClient
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+HEALTH_TIMEOUT_S = 3.0
+ENGINE_CONNECT_TIMEOUT_S = 10.0
+FORWARDED_REQUEST_HEADERS = ("content-type", "accept")
+
+
+@define(frozen=True)
+class GatewayOptions:
+    """What the gateway serves and how."""
+
+    model: str
+    engine_url: str
+    price_per_1k: float = 0.0
+    context: int = 4096
+    max_concurrent: int = 1
+    queue: int = 8
+    exclusive: bool = False
+
+
+@define(frozen=True)
+class RegistryTarget:
+    """Where and as whom the gateway registers."""
+
+    registry_url: str
+    token: str
+    public_url: str
+
+
+def new_probe_key() -> str:
+    """A fresh key for the registry's probes."""
+    return f"probe-{secrets.token_urlsafe(24)}"
+
+
+class Gateway:
+    """The HTTP handlers over one engine, key set, limiter, ledger and metrics.
+
+    An `exclusive` engine (llama-cpp-python's server) holds one lock for every request, /v1/models included;
+    while it generates, /v1/models is answered from its last answer and /health from the work in flight.
+    """
+
+    def __init__(
+        self,
+        options: GatewayOptions,
+        keys: ClientKeys,
+        ledger: NodeLedger,
+        engine: ManagedEngine | None = None,
+        registration: RegistryTarget | None = None,
+    ) -> None:
+        self.options = options
+        self.keys = keys
+        self.ledger = ledger
+        self.engine = engine
+        self.registration = registration
+        self.limiter = Limiter(options.max_concurrent, options.queue)
+        self.metrics = Metrics(options.model)
+        self.adds_stream_options = True
+        self.models_answer: tuple[int, bytes, list[tuple[bytes, bytes]]] | None = None
+        self.base_url = normalize_base_url(options.engine_url).removesuffix("/v1")
+        self._client: httpx.AsyncClient | None = None
+
+    def http(self) -> httpx.AsyncClient:
+        """The client for the engine."""
+        assert self._client is not None, "the gateway is not running"
+        return self._client
+
+    def load(self) -> Load:
+        """The load and speed a heartbeat reports."""
+        return Load(self.limiter.load, self.metrics.recent_ttft_ms(), self.metrics.recent_tokens_per_s())
+
+    async def _engine_ok(self) -> tuple[bool, str]:
+        if self.engine is not None and not self.engine.alive():
+            code = self.engine.process.returncode if self.engine.process is not None else None
+            return False, f"the engine process exited with code {code}"
+        if self.options.exclusive and self.limiter.in_flight:
+            return True, "generating"
+        try:
+            response = await self.http().get(f"{self.base_url}/v1/models", timeout=HEALTH_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            return False, f"the engine does not answer: {type(exc).__name__}: {exc}"
+        if response.status_code != 200:
+            return False, f"the engine answered /v1/models with {response.status_code}"
+        self._keep_models_answer(response)
+        return True, "ok"
+
+    def _keep_models_answer(self, response: httpx.Response) -> None:
+        if response.status_code == 200:
+            self.models_answer = (200, response.content, list(response.headers.raw))
+
+    async def health(self, request: Request) -> Response:
+        """200 while the engine answers, 503 with the reason otherwise."""
+        ok, detail = await self._engine_ok()
+        body: dict[str, Any] = {
+            "model": self.options.model,
+            "engine": "ok" if ok else "unavailable",
+            "in_flight": self.limiter.in_flight,
+            "queued": self.limiter.waiting,
+        }
+        if not ok:
+            body["error"] = detail
+        return Response(json.dumps(body), status_code=200 if ok else 503, media_type="application/json")
+
+    async def metrics_text(self, request: Request) -> Response:
+        """The Prometheus text exposition."""
+        text = self.metrics.prometheus(self.limiter.in_flight, self.limiter.waiting)
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def forward(self, request: Request) -> Response:
+        """Check the key, then pass the request to the engine."""
+        endpoint = request.path_params["path"]
+        client = self.keys.client_for(bearer_token(request))
+        if client is None:
+            self.metrics.request(endpoint, 401)
+            return error_response(
+                401, "a client key is required: send 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"}
+            )
+        if request.method == "GET":
+            return await self._forward_get(request, endpoint)
+        body = bytearray()
+        async for part in request.stream():
+            body += part
+            if len(body) > MAX_BODY_BYTES:
+                self.metrics.request(endpoint, 413)
+                return error_response(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            await self.limiter.acquire()
+        except Busy as exc:
+            self.metrics.request(endpoint, 429)
+            return error_response(429, str(exc), {"Retry-After": str(exc.retry_after_s)})
+        started = time.monotonic()
+        try:
+            return await self._forward_post(request, endpoint, bytes(body), client, started)
+        except BaseException:
+            self.limiter.release(time.monotonic() - started)
+            raise
+
+    def _headers(self, request: Request) -> dict[str, str]:
+        headers = {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS if name in request.headers}
+        headers["accept-encoding"] = "identity"
+        return headers
+
+    async def _forward_get(self, request: Request, endpoint: str) -> Response:
+        if endpoint == "models" and self.options.exclusive and self.limiter.in_flight and self.models_answer:
+            status, content, raw = self.models_answer
+        else:
+            try:
+                upstream = await self.http().get(
+                    f"{self.base_url}/v1/{endpoint}",
+                    params=request.query_params,
+                    headers=self._headers(request),
+                    timeout=httpx.Timeout(60.0, connect=ENGINE_CONNECT_TIMEOUT_S),
+                )
+            except httpx.HTTPError as exc:
+                return self._unreachable(endpoint, exc)
+            if endpoint == "models":
+                self._keep_models_answer(upstream)
+            status, content, raw = upstream.status_code, upstream.content, list(upstream.headers.raw)
+        self.metrics.request(endpoint, status)
+        response = Response(content, status_code=status)
+        response.raw_headers = [
+            *passed_headers(raw, NOT_PASSED | {"content-encoding"}),
+            (b"content-length", str(len(content)).encode()),
+        ]
+        return response
+
+    def _unreachable(self, endpoint: str, exc: Exception) -> Response:
+        self.metrics.error("engine_unreachable")
+        self.metrics.request(endpoint, 502)
+        log(f"the engine at {self.base_url} does not answer: {type(exc).__name__}: {exc}")
+        return error_response(502, f"the node's engine does not answer: {type(exc).__name__}")
+
+    async def _send(self, request: Request, endpoint: str, content: bytes) -> httpx.Response:
+        built = self.http().build_request(
+            "POST",
+            f"{self.base_url}/v1/{endpoint}",
+            params=request.query_params,
+            content=content,
+            headers=self._headers(request),
+            timeout=httpx.Timeout(None, connect=ENGINE_CONNECT_TIMEOUT_S),
+        )
+        return await self.http().send(built, stream=True)
+
+    async def _open(self, request: Request, endpoint: str, raw: bytes, parsed: Any) -> httpx.Response:
+        """Send the request asking for usage in the stream; refused, send it again exactly as the client did."""
+        wants_stream = isinstance(parsed, dict) and parsed.get("stream") is True
+        if not (wants_stream and self.adds_stream_options and "stream_options" not in parsed):
+            return await self._send(request, endpoint, raw)
+        with_usage = json.dumps({**parsed, "stream_options": {"include_usage": True}}).encode()
+        upstream = await self._send(request, endpoint, with_usage)
+        if upstream.status_code not in (400, 422):
+            return upstream
+        refusal = await upstream.aread()
+        await upstream.aclose()
+        if b"stream_options" in refusal:
+            log("the engine refused stream_options; forwarding requests unchanged from now on")
+            self.adds_stream_options = False
+        return await self._send(request, endpoint, raw)
+
+    async def _forward_post(self, request: Request, endpoint: str, raw: bytes, client: str, started: float) -> Response:
+        try:
+            parsed = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            parsed = None
+        try:
+            upstream = await self._open(request, endpoint, raw, parsed)
+        except httpx.HTTPError as exc:
+            self.limiter.release(time.monotonic() - started)
+            return self._unreachable(endpoint, exc)
+        streaming = "text/event-stream" in upstream.headers.get("content-type", "")
+        tally = Tally(streaming, estimate_prompt_tokens(parsed))
+
+        async def on_close(outcome: str) -> None:
+            ended = time.monotonic()
+            self.limiter.release(ended - started)
+            self.metrics.request(endpoint, upstream.status_code)
+            if outcome != "done":
+                self.metrics.error(outcome)
+            if upstream.status_code >= 400:
+                return
+            counted = tally.finish()
+            self.metrics.served(counted.prompt_tokens, counted.completion_tokens)
+            if tally.first_piece_at is not None:
+                self.metrics.first_token(tally.first_piece_at - started)
+                self.metrics.generation(counted.completion_tokens, ended - tally.first_piece_at)
+            try:
+                await asyncio.to_thread(
+                    self.ledger.record,
+                    client,
+                    self.options.model,
+                    endpoint_label(endpoint),
+                    counted.prompt_tokens,
+                    counted.completion_tokens,
+                    self.options.price_per_1k,
+                )
+            except sqlite3.Error as exc:
+                log(f"could not write the ledger {self.ledger.path}: {exc}")
+
+        return ProxyStream(upstream, tally, on_close)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Open the engine client, note the engine's model list, and keep the registration alive while serving."""
+        self._client = httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=32))
+        await self._engine_ok()
+        registrar = None
+        if self.registration is not None:
+            listing = Listing(
+                self.registration.public_url,
+                self.options.model,
+                self.options.price_per_1k,
+                self.options.context,
+                self.keys.probe_key,
+            )
+            client = RegistryClient(self.registration.registry_url, token=self.registration.token)
+            registrar = Registrar(client, listing, self.load)
+            registrar.start()
+        try:
+            yield
+        finally:
+            if registrar is not None:
+                await registrar.stop()
+            await self._client.aclose()
+
+    def starlette(self) -> Starlette:
+        """The ASGI app."""
+        routes = [
+            Route("/health", self.health, methods=["GET"]),
+            Route("/metrics", self.metrics_text, methods=["GET"]),
+            Route("/v1/{path:path}", self.forward, methods=["GET", "POST"]),
+        ]
+        return Starlette(routes=routes, lifespan=self.lifespan)
+

@@ -1,0 +1,35 @@
+"""Shared pieces for the HTTP services: a uvicorn server that stops cleanly, and child-process stopping."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+from collections.abc import Iterator
+
+import uvicorn
+
+
+class QuietServer(uvicorn.Server):
+    """Stops on SIGINT/SIGTERM and returns, instead of re-raising the signal after shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def stop_process(process: subprocess.Popen[str] | subprocess.Popen[bytes], grace_s: float = 5.0) -> int:
+    """SIGTERM, then SIGKILL after a grace period; returns the exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+    return process.returncode

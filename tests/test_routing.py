@@ -1,0 +1,204 @@
+"""Routing across hosts: failover before and during a stream, stalls, cooldown, scores, registry, mode."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+from stub_node import start_stub_node
+
+from freescode_lsp.config import settings_from_dict
+from freescode_lsp.engines.base import GenerationRequest, Message
+from freescode_lsp.mesh.hosts import HostBook, order_near_best
+from freescode_lsp.mesh.router import AllCandidatesFailed, RepeatFilter, Router
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def router_for(nodes: list[dict], **network: object) -> Router:
+    raw = {"nodes": nodes, "network": {"mode": "remote-only", **network}}
+    loaded = settings_from_dict(raw)
+    assert loaded.problems == []
+    return Router.from_settings(loaded.settings)
+
+
+def node(url: str, price: float, models: tuple[str, ...] = ("code-llama-7b",)) -> dict:
+    return {"url": url, "models": list(models), "price_per_1k": price}
+
+
+async def text_of(router: Router, request: GenerationRequest) -> str:
+    return "".join([chunk.text async for chunk in router.stream(request)])
+
+
+async def test_a_dead_host_before_the_first_token_is_skipped(stub_node) -> None:
+    stub_node.set_script({"default": {"chunks": ["def f():", "\n    return 1\n"]}})
+    dead = f"http://127.0.0.1:{free_port()}"
+    router = router_for([node(dead, 0.001), node(stub_node.url, 0.01)])
+    tried: list[str] = []
+    router.on_fallback = lambda label, why: tried.append(label)
+    text = await text_of(router, GenerationRequest("code-llama-7b", prompt="x", max_tokens=16))
+    assert text == "def f():\n    return 1\n"
+    assert tried == [f"code-llama-7b@node:{dead}"]
+    assert len(stub_node.requests()) == 1
+
+
+async def test_a_host_dying_mid_stream_is_cooled_and_the_next_continues() -> None:
+    first = start_stub_node({"default": {"chunks": ["Hel", "lo ", "wor", "ld"], "die_after": 2}})
+    second = start_stub_node({"default": {"chunks": ["world", "!"]}})
+    try:
+        router = router_for([node(first.url, 0.001), node(second.url, 0.01)])
+        request = GenerationRequest("code-llama-7b", prompt="Say hello: ", max_tokens=16)
+        assert await text_of(router, request) == "Hello world!"
+        assert second.requests()[0]["prompt"] == "Say hello: Hello "
+        assert router.book.get(f"node:{first.url}").cooling()
+        again = await text_of(router, GenerationRequest("code-llama-7b", prompt="Again: ", max_tokens=16))
+        assert again == "world!" and len(first.requests()) == 1
+    finally:
+        first.stop()
+        second.stop()
+
+
+async def test_a_chat_retry_that_starts_over_is_not_repeated() -> None:
+    first = start_stub_node({"default": {"chunks": ["Hello ", "there ", "friend"], "die_after": 1}})
+    second = start_stub_node({"default": {"chunks": ["Hel", "lo there ", "friend"]}})
+    try:
+        router = router_for([node(first.url, 0.001), node(second.url, 0.01)])
+        request = GenerationRequest("code-llama-7b", messages=[Message("user", "greet")], max_tokens=16)
+        assert await text_of(router, request) == "Hello there friend"
+        assert second.requests()[0]["messages"][-1] == {"role": "assistant", "content": "Hello "}
+    finally:
+        first.stop()
+        second.stop()
+
+
+async def test_a_stalled_host_times_out_and_cools_down() -> None:
+    slow = start_stub_node({"default": {"chunks": ["late"], "first_delay_s": 5}})
+    fast = start_stub_node({"default": {"chunks": ["on time"]}})
+    try:
+        router = router_for([node(slow.url, 0.001), node(fast.url, 0.01)], first_token_timeout_s=0.5)
+        assert await text_of(router, GenerationRequest("code-llama-7b", prompt="x", max_tokens=8)) == "on time"
+        assert router.book.get(f"node:{slow.url}").cooling()
+    finally:
+        slow.stop()
+        fast.stop()
+
+
+async def test_one_deadline_covers_every_attempt() -> None:
+    stalls = [start_stub_node({"default": {"chunks": ["x"], "first_delay_s": 5}}) for _ in range(3)]
+    try:
+        router = router_for([node(s.url, 0.001 * (i + 1)) for i, s in enumerate(stalls)], total_timeout_s=1.0)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(AllCandidatesFailed) as failure:
+            await text_of(router, GenerationRequest("code-llama-7b", prompt="x", max_tokens=8))
+        assert asyncio.get_running_loop().time() - started < 4.0
+        assert "code-llama-7b@node:" in str(failure.value)
+    finally:
+        for stall in stalls:
+            stall.stop()
+
+
+async def test_price_cap_and_context_filter_hosts(stub_node) -> None:
+    router = router_for([node(stub_node.url, 0.01)], max_price_per_1k=0.002)
+    assert router.candidates_for_model("code-llama-7b") == []
+    small = router_for([{**node(stub_node.url, 0.0), "context": 100}])
+    assert small.candidates_for_model("code-llama-7b", prompt_tokens=80, max_tokens=40) == []
+    assert len(small.candidates_for_model("code-llama-7b", prompt_tokens=20, max_tokens=40)) == 1
+
+
+async def test_local_only_sends_nothing_out(stub_node, gemma_path: Path) -> None:
+    raw = {
+        "nodes": [node(stub_node.url, 0.0)],
+        "network": {"mode": "local-only"},
+        "local": {"threads": 2, "max_context": 512},
+    }
+    router = Router.from_settings(settings_from_dict(raw).settings)
+    try:
+        chunks = [c async for c in router.stream(GenerationRequest("code-llama-7b", prompt="x = ", max_tokens=4))]
+        assert {c.model for c in chunks} == {"gemma-3-270m"} and {c.engine for c in chunks} == {"local"}
+        assert stub_node.requests() == []
+    finally:
+        await router.local.aclose()
+
+
+def test_faster_hosts_score_better_and_near_ties_are_shuffled() -> None:
+    book = HostBook()
+    for _ in range(5):
+        book.observe("fast", 0.1, 1.0, 20)
+        book.observe("slow", 1.0, 6.0, 20)
+    assert book.score("fast", 0.0, 64) < book.score("slow", 0.0, 64)
+    book.started("fast")
+    book.started("fast")
+    busy = book.score("fast", 0.0, 64)
+    assert busy == pytest.approx(3 * book.score("fast", 0.0, 64) / 3)
+    orders = {tuple(order_near_best(["a", "b", "c"], [1.0, 1.1, 9.0])) for _ in range(200)}
+    assert orders == {("a", "b", "c"), ("b", "a", "c")}
+
+
+def test_repeat_filter() -> None:
+    restarted = RepeatFilter("Hello ")
+    assert [restarted.feed(p) for p in ["Hel", "lo th", "ere"]] == ["", "th", "ere"]
+    continued = RepeatFilter("Hello ")
+    assert [continued.feed(p) for p in ["there", " friend"]] == ["there", " friend"]
+    shorter = RepeatFilter("Hello there")
+    assert [shorter.feed("Hello", final=True)] == [""]
+
+
+async def test_hosts_from_the_registry(stub_node, tmp_path: Path) -> None:
+    from registry_process import start_registry
+
+    from freescode_lsp.mesh.registry_client import RegistryClient
+
+    stub_node.set_script({"models": ["code-llama-7b"], "default": {"chunks": ["from ", "the mesh"]}})
+    registry = start_registry(tmp_path / "registry.db", tokens={"op": "secret"}, probe_interval_s=0.5)
+    try:
+        async with RegistryClient(registry.url, token="secret") as client:
+            await client.register(stub_node.url, ["code-llama-7b"], 0.001, 4096)
+            for _ in range(100):
+                if await client.hosts_for("code-llama-7b"):
+                    break
+                await asyncio.sleep(0.1)
+        router = Router.from_settings(
+            settings_from_dict({"network": {"mode": "remote-only", "registry": registry.url}}).settings
+        )
+        text = await text_of(router, GenerationRequest("code-llama-7b", prompt="x", max_tokens=8))
+        assert text == "from the mesh"
+        assert stub_node.requests()[-1]["model"] == "code-llama-7b"
+    finally:
+        registry.stop()
+
+
+async def test_every_attempt_is_metered_partial_ones_too() -> None:
+    first = start_stub_node({"default": {"chunks": ["Hel", "lo ", "wor"], "die_after": 2}})
+    second = start_stub_node({"default": {"chunks": ["world"], "usage": {"prompt_tokens": 10, "completion_tokens": 1}}})
+    try:
+        router = router_for([node(first.url, 0.001), node(second.url, 0.01)])
+        await text_of(router, GenerationRequest("code-llama-7b", prompt="Say hello: ", max_tokens=16))
+        rows = sorted(router.ledger.attempts(), key=lambda a: a.time)
+        assert [(a.host, a.outcome) for a in rows] == [(f"node:{first.url}", "partial"), (f"node:{second.url}", "ok")]
+        assert rows[0].completion_tokens == 2
+        assert rows[1].prompt_tokens == 10 and rows[1].cost_usd == pytest.approx(11 / 1000 * 0.01)
+    finally:
+        first.stop()
+        second.stop()
+
+
+async def test_a_spent_budget_stops_paid_hosts_only(stub_node) -> None:
+    from freescode_lsp.mesh.metering import Attempt
+
+    free = start_stub_node({"default": {"chunks": ["free"]}})
+    try:
+        router = router_for([node(stub_node.url, 0.01)], budget_usd=0.05)
+        router.ledger.record(Attempt(model="code-llama-7b", host="node:x", prompt_tokens=6000, price_per_1k=0.01))
+        with pytest.raises(AllCandidatesFailed) as failure:
+            await text_of(router, GenerationRequest("code-llama-7b", prompt="x", max_tokens=8))
+        assert "budget" in str(failure.value) and stub_node.requests() == []
+        with_free = router_for([node(stub_node.url, 0.01), node(free.url, 0.0)], budget_usd=0.05)
+        assert await text_of(with_free, GenerationRequest("code-llama-7b", prompt="x", max_tokens=8)) == "free"
+    finally:
+        free.stop()
