@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/local_engine.py
 	$(BIN)/python bench/lsp.py
+	$(BIN)/python bench/network.py
 
 clean:
 	rm -rf $(VENV) .cache

@@ -1,0 +1,108 @@
+"""Gateway + routing overhead against a direct call to the same engine, and failover time, in one run."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+import httpx  # noqa: E402
+from httpx_sse import aconnect_sse  # noqa: E402
+
+from freescode_lsp.config import settings_from_dict  # noqa: E402
+from freescode_lsp.engines.base import GenerationRequest  # noqa: E402
+from freescode_lsp.mesh.router import Router  # noqa: E402
+from node_process import start_gateway  # noqa: E402
+from stub_node import start_stub_node  # noqa: E402
+
+ROUNDS = 60
+SCRIPT = {"models": ["code-llama-7b"], "default": {"chunks": [f"tok{i} " for i in range(20)], "delay_s": 0.002}}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def direct(client: httpx.AsyncClient, base: str) -> tuple[float, float]:
+    """One streamed completion straight to the engine: time to first token and total, seconds."""
+    body = {"model": "code-llama-7b", "prompt": "x", "max_tokens": 64, "stream": True}
+    start = time.perf_counter()
+    first = None
+    async with aconnect_sse(client, "POST", f"{base}/v1/completions", json=body) as events:
+        async for event in events.aiter_sse():
+            if event.data == "[DONE]":
+                break
+            if first is None and '"text": "tok' in event.data.replace('":"', '": "'):
+                first = time.perf_counter() - start
+    return first or 0.0, time.perf_counter() - start
+
+
+async def routed(router: Router) -> tuple[float, float]:
+    """The same through the router (and whatever nodes it is given)."""
+    start = time.perf_counter()
+    first = None
+    async for chunk in router.stream(GenerationRequest("code-llama-7b", prompt="x", max_tokens=64)):
+        if chunk.text and first is None:
+            first = time.perf_counter() - start
+    return first or 0.0, time.perf_counter() - start
+
+
+def router_for(urls: list[tuple[str, float]]) -> Router:
+    nodes = [{"url": url, "models": ["code-llama-7b"], "price_per_1k": price} for url, price in urls]
+    settings = settings_from_dict({"nodes": nodes, "network": {"mode": "remote-only"}}).settings
+    router = Router.from_settings(settings)
+    router.ledger = None
+    return router
+
+
+def p(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000
+
+
+async def main() -> None:
+    stub = start_stub_node(SCRIPT)
+    gateway = start_gateway(Path(tempfile.mkdtemp()), "--model", "code-llama-7b", "--engine-url", stub.url)
+    try:
+        via_gateway = router_for([(gateway.url, 0.0)])
+        dead_first = router_for([(f"http://127.0.0.1:{free_port()}", 0.0), (stub.url, 0.05)])
+        alive_only = router_for([(stub.url, 0.0)])
+        results: dict[str, list[tuple[float, float]]] = {"direct": [], "ours": [], "failover": [], "alive": []}
+        async with httpx.AsyncClient(timeout=30) as client:
+            for _ in range(5):
+                await direct(client, stub.url)
+                await routed(via_gateway)
+            for _ in range(ROUNDS):
+                results["direct"].append(await direct(client, stub.url))
+                results["ours"].append(await routed(via_gateway))
+                dead_first.book.hosts.clear()
+                results["failover"].append(await routed(dead_first))
+                results["alive"].append(await routed(alive_only))
+    finally:
+        gateway.stop()
+        stub.stop()
+    print(f"stub engine on loopback: 20 chunks, 2 ms apart; {ROUNDS} alternating rounds")
+    print("| what | ours (ms) | baseline (ms) | ratio |")
+    print("|---|---|---|---|")
+    for label, index in (("time to first token", 0), ("total", 1)):
+        for share, name in ((0.5, "p50"), (0.99, "p99")):
+            ours = p([r[index] for r in results["ours"]], share)
+            base = p([r[index] for r in results["direct"]], share)
+            print(f"| gateway + router vs direct, {label} {name} | {ours:.1f} | {base:.1f} | {ours / base:.2f} |")
+    fail = p([r[0] for r in results["failover"]], 0.5)
+    alive = p([r[0] for r in results["alive"]], 0.5)
+    print(f"| failover, first node dead: time to first token p50 | {fail:.1f} | {alive:.1f} | {fail / alive:.2f} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
