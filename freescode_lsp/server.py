@@ -102,6 +102,9 @@ class FreescodeServer(LanguageServer):
                 )
             )
         previous = self.router
+        if previous is not None and loaded.settings == self.loaded.settings:
+            self.loaded = loaded
+            return loaded
         self.loaded = loaded
         self.router = Router.from_settings(loaded.settings)
         if previous is not None:
@@ -123,9 +126,9 @@ class FreescodeServer(LanguageServer):
             current.local = previous.local
             current.local.catalog = current.catalog
         elif previous.local is not None:
-            self._spawn(previous.local.aclose())
+            self._spawn(_close_later(previous.local, previous.settings.network.total_timeout_s))
         for engine in previous.remotes:
-            self._spawn(engine.aclose())
+            self._spawn(_close_later(engine, previous.settings.network.total_timeout_s))
 
     def _spawn(self, coroutine: Any) -> None:
         try:
@@ -151,6 +154,12 @@ class FreescodeServer(LanguageServer):
     def tell_user(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         """A message the user sees now."""
         self.window_show_message(types.ShowMessageParams(kind, f"Free-S_Code: {message}"))
+
+
+async def _close_later(engine: Any, delay_s: float) -> None:
+    """Close a replaced engine once the tasks that may still stream from it are over."""
+    await asyncio.sleep(delay_s)
+    await engine.aclose()
 
 
 def create_server() -> FreescodeServer:

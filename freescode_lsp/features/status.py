@@ -37,10 +37,18 @@ def status_payload(server: FreescodeServer, outcome: TaskOutcome, state: str) ->
         "promptTokens": outcome.usage.prompt_tokens,
         "completionTokens": outcome.usage.completion_tokens,
         "seconds": round(seconds, 3),
-        "tokensPerSecond": round(outcome.usage.completion_tokens / seconds, 1) if seconds > 0 else None,
+        "tokensPerSecond": _rate(outcome),
         "costUsd": round(cost_of(server, outcome), 6),
         "problem": outcome.problem,
     }
+
+
+def _rate(outcome: TaskOutcome) -> float | None:
+    """Completion tokens per second of generation, not counting model load and prompt time."""
+    generating = outcome.seconds - (outcome.first_token_s or 0.0)
+    if outcome.usage.completion_tokens < 2 or generating <= 0:
+        return None
+    return round((outcome.usage.completion_tokens - 1) / generating, 1)
 
 
 def report(server: FreescodeServer, outcome: TaskOutcome, state: str = "done") -> None:

@@ -111,7 +111,7 @@ async def run_rewrite(
 
 
 def trim_to_unit(answer: str, original: str, language: str) -> str:
-    """Drop what a model wrote after the one Python function or class it was asked to rewrite."""
+    """Drop what a model wrote after the one Python function or class it was asked to rewrite (kept: what precedes it)."""
     if language != "python":
         return answer
     try:
@@ -125,9 +125,8 @@ def trim_to_unit(answer: str, original: str, language: str) -> str:
     match = next((node for node in after if isinstance(node, units) and node.name == name), None)
     if match is None or match.end_lineno is None:
         return answer
-    first = min([match.lineno, *(d.lineno for d in match.decorator_list)])
     lines = answer.splitlines(keepends=True)
-    return "".join(lines[first - 1 : match.end_lineno])
+    return "".join(lines[: match.end_lineno])
 
 
 async def run_text(
