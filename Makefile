@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/freescode run fix examples/buggy_stats.py --line 5
 
 test: $(STAMP)
+	if command -v npm >/dev/null 2>&1; then bash editors/vscode/test.sh; else echo "npm not found: the VS Code extension is not built"; fi
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)

@@ -17,7 +17,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
 from freescode_lsp import __version__
-from freescode_lsp.config import LoadedSettings, Settings, load_settings, merge
+from freescode_lsp.config import LoadedSettings, Settings, load_settings
 from freescode_lsp.mesh.router import Router
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class FreescodeServer(LanguageServer):
     def reload_settings(self, editor_settings: Any = None, *, initial: bool = False) -> LoadedSettings:
         """Read every settings layer again, show new problems, and rebuild the router.
 
-        `initializationOptions` and the settings the editor pulls or pushes later are layered, later on top.
+        Settings the editor answers or pushes later replace `initializationOptions`, so a removed key goes away.
         """
         if editor_settings is not None:
             if initial:
@@ -112,11 +112,11 @@ class FreescodeServer(LanguageServer):
         return loaded
 
     def _editor_layer(self) -> Any:
-        """initializationOptions with the later editor settings merged over them."""
-        first, later = self.initial_settings, self.editor_settings
-        if isinstance(first, dict) and isinstance(later, dict):
-            return merge(first, later)
-        return later if later is not None else first
+        """The editor's settings: what it answered or pushed last (its whole view), else initializationOptions."""
+        later = self.editor_settings
+        if later is not None and later != {}:
+            return later
+        return self.initial_settings
 
     def _retire(self, previous: Router) -> None:
         """Keep loaded models when local settings did not change; close what the new router replaces."""

@@ -82,9 +82,9 @@ async def _run(args: argparse.Namespace) -> int:
         if args.task in ("fix", "clean", "refactor"):
             outcome = await run_rewrite(router, item, model, show, loaded.settings.server.max_tokens)
         elif args.task == "debug":
-            outcome = await run_debug(router, item, unit.start + 1, model)
+            outcome = await run_debug(router, item, unit.start + 1, model, loaded.settings.server.max_tokens)
         else:
-            outcome = await run_text(router, item, model, show)
+            outcome = await run_text(router, item, model, show, loaded.settings.server.max_tokens)
     finally:
         if router.local is not None:
             await router.local.aclose()

@@ -87,7 +87,7 @@ async def run_task(server: FreescodeServer, raw_args: Any) -> dict[str, Any]:
 
 
 async def _explain(server: FreescodeServer, item: Any) -> dict[str, Any]:
-    outcome = await run_text(server.get_router(), item)
+    outcome = await run_text(server.get_router(), item, None, None, server.settings.server.max_tokens)
     status.report(server, outcome, "done" if outcome.text else "failed")
     if outcome.text is None:
         server.tell_user(outcome.problem or "no explanation")

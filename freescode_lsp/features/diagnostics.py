@@ -423,7 +423,7 @@ async def _debug(
     answer = cache.get(key)
     if answer is None:
         item = task_item("debug", lines, language, start, end)
-        outcome = await run_debug(server.get_router(), item, start + 1, model)
+        outcome = await run_debug(server.get_router(), item, start + 1, model, server.settings.server.max_tokens)
         status.report(server, outcome, "failed" if outcome.problem else "done")
         if outcome.problem:
             return None, outcome.problem

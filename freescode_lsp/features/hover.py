@@ -68,7 +68,7 @@ async def _fetch(server: FreescodeServer, key: str, item: TaskInput, model: str)
     """Ask the analyze model once; cache the answer, or remember the failure for a while."""
     state = _state(server)
     try:
-        outcome = await run_text(server.get_router(), item, model)
+        outcome = await run_text(server.get_router(), item, model, None, server.settings.server.max_tokens)
         status.report(server, outcome, "done" if outcome.text else "failed")
         if outcome.text is None:
             state.failed[key] = outcome.problem or "no explanation"

@@ -130,13 +130,14 @@ def trim_to_unit(answer: str, original: str, language: str) -> str:
 
 
 async def run_text(
-    router: Router, item: TaskInput, model: str | None = None, on_chunk: ChunkHook | None = None
+    router: Router, item: TaskInput, model: str | None = None, on_chunk: ChunkHook | None = None,
+    max_tokens: int = 1024,
 ) -> TaskOutcome:
     """analyze: the model's explanation as Markdown."""
     chosen = model or router.model_for(item.task)
     outcome = TaskOutcome(item.task, chosen)
     try:
-        outcome.raw = await stream_request(router, build_request(chosen, item), outcome, on_chunk)
+        outcome.raw = await stream_request(router, build_request(chosen, item, max_tokens), outcome, on_chunk)
     except EngineError as exc:
         outcome.problem = str(exc)
         return outcome
@@ -147,13 +148,13 @@ async def run_text(
 
 
 async def run_debug(
-    router: Router, item: TaskInput, first_line: int, model: str | None = None
+    router: Router, item: TaskInput, first_line: int, model: str | None = None, max_tokens: int = 1024
 ) -> TaskOutcome:
     """debug: findings parsed from the model's schema-constrained JSON, clamped to the target lines."""
     chosen = model or router.model_for("debug")
     outcome = TaskOutcome("debug", chosen)
     try:
-        outcome.raw = await stream_request(router, build_request(chosen, item), outcome)
+        outcome.raw = await stream_request(router, build_request(chosen, item, max_tokens), outcome)
     except EngineError as exc:
         outcome.problem = str(exc)
         return outcome

@@ -1,0 +1,133 @@
+/** The palette commands: tasks on the active editor, network status and usage from the CLI. */
+
+import * as vscode from "vscode";
+
+import { cliCommandFor, expandCommand, DEFAULT_CLI_COMMAND, DEFAULT_SERVER_COMMAND, type Environment } from "./executable";
+import { subjectOf } from "./html";
+import { MODELS_ARGS, modelsReport, usageReport, USAGE_ARGS, type CliResult, type Report } from "./reports";
+import { outcomeOf, runTaskArgs, type RunTaskArgs, type Task } from "./tasks";
+import type { ClientSettings } from "./vscodeSettings";
+
+/** The server as the commands use it (the real one is ServerController). */
+export interface TaskServer {
+  start(): Promise<void>;
+  readonly running: boolean;
+  asServerUri(uri: vscode.Uri): string;
+  covers(document: vscode.TextDocument): boolean;
+  runTask(args: RunTaskArgs): Promise<unknown>;
+}
+
+/** Where results go. */
+export interface Ui {
+  readonly output: vscode.OutputChannel;
+  showExplanation(subject: string, markdown: string, model: string | undefined): Promise<void>;
+}
+
+const TITLES: Record<Task, string> = {
+  fix: "Fix",
+  debug: "Find Bugs",
+  clean: "Clean Up",
+  refactor: "Refactor",
+  analyze: "Explain",
+};
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Runs a task on the active editor's selection, or on the code unit at the cursor. */
+export async function runTaskOnEditor(task: Task, server: TaskServer, ui: Ui): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (editor === undefined) {
+    void vscode.window.showWarningMessage(`Free-S_Code: ${TITLES[task]} works on the active editor; open a file first.`);
+    return;
+  }
+  const document = editor.document;
+  if (!server.covers(document)) {
+    void vscode.window.showWarningMessage(
+      `Free-S_Code is not enabled for ${document.languageId} files. ` +
+        `Add "${document.languageId}" to the "freescode.languages" setting, then restart the server.`,
+    );
+    return;
+  }
+  await server.start();
+  if (!server.running) {
+    void vscode.window.showWarningMessage('Free-S_Code: the language server is not running. Run "Free-S_Code: Restart Server".');
+    return;
+  }
+  const args = runTaskArgs(server.asServerUri(document.uri), document.version, task, editor.selection);
+  let answer: unknown;
+  try {
+    // Rewrites show the server's own cancellable progress; the others get a spinner in the status bar.
+    answer =
+      task === "analyze" || task === "debug"
+        ? await vscode.window.withProgress(
+            { location: vscode.ProgressLocation.Window, title: `Free-S_Code: ${TITLES[task]}` },
+            () => server.runTask(args),
+          )
+        : await server.runTask(args);
+  } catch (error) {
+    const message = `Free-S_Code: ${TITLES[task]} failed: ${errorText(error)}`;
+    ui.output.appendLine(message);
+    void vscode.window.showErrorMessage(message);
+    return;
+  }
+  const outcome = outcomeOf(task, answer);
+  switch (outcome.kind) {
+    case "explain":
+      ui.output.appendLine(`Explain: ${outcome.model ?? "a model"} explained ${subjectOf(document.fileName, args)}`);
+      await ui.showExplanation(subjectOf(document.fileName, args), outcome.markdown, outcome.model);
+      break;
+    case "notice":
+      ui.output.appendLine(outcome.text);
+      vscode.window.setStatusBarMessage(outcome.text, 5000);
+      break;
+    case "info": {
+      ui.output.appendLine(outcome.text);
+      const choice = await vscode.window.showInformationMessage(outcome.text, ...(outcome.problems ? ["Show Problems"] : []));
+      if (choice === "Show Problems") {
+        await vscode.commands.executeCommand("workbench.actions.view.problems");
+      }
+      break;
+    }
+    case "log":
+      ui.output.appendLine(outcome.text);
+      break;
+    case "error":
+      ui.output.appendLine(outcome.text);
+      void vscode.window.showErrorMessage(outcome.text);
+      break;
+  }
+}
+
+export type CliRunner = (command: string, args: readonly string[], options: { cwd?: string }) => Promise<CliResult>;
+
+/** Which CLI report to show. */
+export type CliReportKind = "models" | "usage";
+
+/** Runs `freescode models --json` or `freescode usage --json` and shows the table in the output. */
+export async function showCliReport(
+  kind: CliReportKind,
+  settings: ClientSettings,
+  environment: Environment,
+  run: CliRunner,
+  output: vscode.OutputChannel,
+): Promise<Report> {
+  const serverCommand = expandCommand(settings.serverCommand, DEFAULT_SERVER_COMMAND, environment);
+  const cli = expandCommand(cliCommandFor(serverCommand, settings.cliCommand, environment.platform), DEFAULT_CLI_COMMAND, environment);
+  const args = [...settings.cliArgs, ...(kind === "models" ? MODELS_ARGS : USAGE_ARGS)];
+  const title = kind === "models" ? "Free-S_Code: network status" : "Free-S_Code: usage";
+  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title }, () =>
+    run(cli, args, { cwd: environment.workspaceFolder }),
+  );
+  const report = kind === "models" ? modelsReport(cli, args, result, new Date()) : usageReport(cli, args, result, new Date());
+  if (report.ok) {
+    output.appendLine("");
+    output.appendLine(report.text);
+    output.show(true);
+  } else {
+    output.appendLine(report.message);
+    void vscode.window.showErrorMessage(report.message);
+  }
+  return report;
+}
