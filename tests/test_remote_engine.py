@@ -613,3 +613,15 @@ async def test_conftest_fixture_starts_a_fresh_node(stub_node: StubNode) -> None
         assert await engine.list_models() == ["stub-model"]
         assert texts(await collect(engine, chat())) == ["Hello", " world"]
     assert stub_node.requests()[0]["messages"] == [{"role": "user", "content": "fix this"}]
+
+
+async def test_an_answer_longer_than_max_tokens_is_cut_off(stub_node) -> None:
+    event = 'data: {"choices": [{"index": 0, "text": "abcd", "finish_reason": null}]}\n\n'
+    stub_node.set_script({"default": {"raw": [event] * 50 + ["data: [DONE]\n\n"]}})
+    engine = RemoteEngine(stub_node.url)
+    try:
+        chunks = [c async for c in engine.stream(GenerationRequest("m", prompt="x", max_tokens=10))]
+    finally:
+        await engine.aclose()
+    assert "".join(c.text for c in chunks) == "abcd" * 11
+    assert chunks[-1].finish_reason == "length"

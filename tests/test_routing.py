@@ -202,3 +202,22 @@ async def test_a_spent_budget_stops_paid_hosts_only(stub_node) -> None:
         assert await text_of(with_free, GenerationRequest("code-llama-7b", prompt="x", max_tokens=8)) == "free"
     finally:
         free.stop()
+
+
+def test_models_command_shows_the_nodes_serving_each_model(
+    stub_node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from freescode_lsp.cli import main
+
+    config = tmp_path / "freescode.toml"
+    config.write_text(f'[[nodes]]\nurl = "{stub_node.url}/v1"\nmodels = ["code-llama-7b"]\n')
+    monkeypatch.setenv("FREESCODE_CONFIG", str(config))
+    assert main(["models", "--json"]) == 0
+    records = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert stub_node.url in records["code-llama-7b"]["sources"]
+    assert stub_node.url not in records["mistral-7b"]["sources"]
+    assert main(["models"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("code-llama-7b"))
+    assert row.rstrip().endswith(stub_node.url)

@@ -29,6 +29,7 @@ from freescode_lsp.http_client import OwnedHttpClient
 
 T = TypeVar("T")
 _DEFAULTS = NetworkSettings()
+MAX_CHARS_PER_TOKEN = 32
 _NO_RETRY_STATUSES = frozenset({401, 403, 429})
 _FALLBACK_HINTS = {"json_schema": ("response_format", "json_schema"), "stream_options": ("stream_options",)}
 SchemaStyle = Literal["json_schema", "json_object"]
@@ -74,6 +75,7 @@ class _Progress:
     """What one stream has received so far."""
 
     pieces: int = 0
+    chars: int = 0
     finish_reason: str | None = None
     usage: Usage | None = None
     done: bool = False
@@ -303,6 +305,7 @@ class RemoteEngine(OwnedHttpClient):
         chat = "messages" in body
         timer = _Timer(self, request.deadline)
         progress = _Progress()
+        char_cap = request.max_tokens * MAX_CHARS_PER_TOKEN
         try:
             async with contextlib.AsyncExitStack() as stack:
                 events = await self._open(stack, path, body, request.json_schema, timer)
@@ -315,8 +318,14 @@ class RemoteEngine(OwnedHttpClient):
                     progress.usage = piece.usage or progress.usage
                     progress.finish_reason = piece.finish_reason or progress.finish_reason
                     if piece.text:
+                        text = piece.text[: max(0, char_cap - progress.chars)]
                         progress.pieces += 1
-                        yield Chunk(text=piece.text, model=request.model, engine=self.name)
+                        progress.chars += len(text)
+                        if text:
+                            yield Chunk(text=text, model=request.model, engine=self.name)
+                        if progress.pieces > request.max_tokens or progress.chars >= char_cap:
+                            progress.finish_reason = "length"
+                            break
         except RemoteEngineError as exc:
             exc.after_first_token = progress.pieces > 0
             raise
