@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FREESCODE_MODELS_DIR ?= $(CURDIR)/.cache/models
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench chaos install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,9 +24,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
-	$(BIN)/python bench/local_engine.py
-	$(BIN)/python bench/lsp.py
-	$(BIN)/python bench/network.py
+	$(BIN)/python bench/run_all.py
+
+chaos: $(STAMP)
+	$(BIN)/python -m chaos
 
 clean:
 	rm -rf $(VENV) .cache

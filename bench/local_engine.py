@@ -11,11 +11,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from freescode_lsp import modelfiles  # noqa: E402
-from freescode_lsp.config import settings_from_dict  # noqa: E402
-from freescode_lsp.engines.base import GenerationRequest  # noqa: E402
-from freescode_lsp.engines.local import LocalEngine  # noqa: E402
-from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog  # noqa: E402
+from common import Row
+
+from freescode_lsp import modelfiles
+from freescode_lsp.config import settings_from_dict
+from freescode_lsp.engines.base import GenerationRequest
+from freescode_lsp.engines.local import LocalEngine
+from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
 
 PROMPT = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
 MAX_TOKENS = 96
@@ -50,7 +52,18 @@ async def engine_run(engine: LocalEngine) -> tuple[float, float, int]:
     return first or 0.0, time.perf_counter() - start, completion
 
 
-async def main() -> None:
+def rate(rows: list[tuple[float, float, int]]) -> float:
+    """Median tokens per second."""
+    return statistics.median(tokens / seconds for _, seconds, tokens in rows)
+
+
+def ttft(rows: list[tuple[float, float, int]]) -> float:
+    """Median time to first token, milliseconds."""
+    return statistics.median(first for first, _, _ in rows) * 1000
+
+
+async def run() -> list[Row]:
+    """Alternate raw and engine runs; rows of tokens/s and time to first token."""
     from llama_cpp import Llama
 
     path = modelfiles.ensure_embedded()
@@ -64,20 +77,23 @@ async def main() -> None:
         results["raw"].append(raw_run(raw))
         results["engine"].append(await engine_run(engine))
     await engine.aclose()
+    raw.close()
+    note = f"gemma-3-270m Q4_K_M, {THREADS} threads, {MAX_TOKENS} tokens, {ROUNDS} alternating rounds (medians)"
+    return [
+        Row("local engine vs raw llama-cpp-python, tokens/s", rate(results["engine"]), rate(results["raw"]),
+            "tok/s", note=note, digits=1),
+        Row("local engine vs raw llama-cpp-python, time to first token", ttft(results["engine"]),
+            ttft(results["raw"]), "ms", note=note, digits=1),
+    ]
 
-    def rate(rows: list[tuple[float, float, int]]) -> float:
-        return statistics.median(tokens / seconds for _, seconds, tokens in rows)
 
-    def ttft(rows: list[tuple[float, float, int]]) -> float:
-        return statistics.median(first for first, _, _ in rows) * 1000
-
-    raw_rate, engine_rate = rate(results["raw"]), rate(results["engine"])
-    print(f"gemma-3-270m Q4_K_M, {THREADS} threads, {MAX_TOKENS} tokens, {ROUNDS} alternating rounds (medians)")
+async def main() -> None:
+    rows = await run()
+    print(rows[0].note)
     print("| what | raw llama-cpp-python | local engine | ratio |")
     print("|---|---|---|---|")
-    print(f"| tokens/s | {raw_rate:.1f} | {engine_rate:.1f} | {engine_rate / raw_rate:.3f} |")
-    print(f"| time to first token (ms) | {ttft(results['raw']):.1f} | {ttft(results['engine']):.1f} | "
-          f"{ttft(results['engine']) / ttft(results['raw']):.3f} |")
+    for row, label in zip(rows, ("tokens/s", "time to first token (ms)")):
+        print(f"| {label} | {row.baseline:.1f} | {row.ours:.1f} | {row.ratio:.3f} |")
 
 
 if __name__ == "__main__":

@@ -13,14 +13,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from lsprotocol import types  # noqa: E402
+from common import Row
+from lsp_harness import Editor, run_command, server_config
+from lsprotocol import types
 
-from freescode_lsp import modelfiles  # noqa: E402
-from freescode_lsp.config import settings_from_dict  # noqa: E402
-from freescode_lsp.engines.local import render_prompt  # noqa: E402
-from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog  # noqa: E402
-from freescode_lsp.tasks.prompts import TaskInput, build_request  # noqa: E402
-from lsp_harness import Editor, run_command, server_config  # noqa: E402
+from freescode_lsp import modelfiles
+from freescode_lsp.config import settings_from_dict
+from freescode_lsp.engines.local import render_prompt
+from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
+from freescode_lsp.tasks.prompts import TaskInput, build_request
 
 REQUESTS = 1000
 CHANGED_LINE = 1
@@ -129,7 +130,8 @@ def in_process_listing() -> list[float]:
     return timings
 
 
-async def main() -> None:
+async def over_stdio() -> tuple[list[float], list[float]]:
+    """codeAction timings on the big file and seconds to the first applied edit, through the real server."""
     modelfiles.ensure_embedded()
     workdir = Path(tempfile.mkdtemp())
     client = await server_config().start()
@@ -144,18 +146,35 @@ async def main() -> None:
         firsts.append(await first_edit(editor, uri))
     await client.shutdown_session()
     await client.stop()
+    return timings, firsts
+
+
+async def run() -> list[Row]:
+    """codeAction latency, handler latency and first applied edit against raw llama.cpp, as rows."""
+    timings, firsts = await over_stdio()
     raw, raw_line = raw_first_token()
     handler = in_process_listing()
     edit = statistics.median(firsts[1:])
-    print(f"freescode-lsp over stdio, {REQUESTS} codeAction requests on a {len(big_file().splitlines())}-line file")
+    note = f"freescode-lsp over stdio, {REQUESTS} codeAction requests on a {len(big_file().splitlines())}-line file"
+    return [
+        Row("codeAction p50 over stdio", percentile(timings, 0.5), None, "ms", note=note, digits=2),
+        Row("codeAction p99 over stdio", percentile(timings, 0.99), None, "ms", note=note, digits=2),
+        Row("codeAction handler alone p50", percentile(handler, 0.5), None, "µs", note=note, digits=0),
+        Row("codeAction handler alone p99", percentile(handler, 0.99), None, "µs", note=note, digits=0),
+        Row("first applied edit vs raw first token, gemma-3-270m", edit, raw, "s", note=note),
+        Row("first applied edit vs raw time to the same finished line", edit, raw_line, "s", note=note),
+    ]
+
+
+async def main() -> None:
+    rows = await run()
+    print(rows[0].note)
     print("| what | ours | baseline | ratio |")
     print("|---|---|---|---|")
-    print(f"| codeAction p50 (ms) | {percentile(timings, 0.5):.2f} | - | - |")
-    print(f"| codeAction p99 (ms) | {percentile(timings, 0.99):.2f} | - | - |")
-    print(f"| handler alone p50 / p99 (µs) | {percentile(handler, 0.5):.0f} / {percentile(handler, 0.99):.0f} | - | - |")
-    print(f"| first applied edit vs raw first token (s), gemma-3-270m | {edit:.3f} | {raw:.3f} | {edit / raw:.1f} |")
-    print(f"| first applied edit vs raw time to the same finished line (s) | {edit:.3f} | {raw_line:.3f} | "
-          f"{edit / raw_line:.2f} |")
+    for row in rows:
+        base = "-" if row.baseline is None else f"{row.baseline:.3f}"
+        ratio = "-" if row.ratio is None else f"{row.ratio:.2f}"
+        print(f"| {row.what} ({row.unit}) | {row.ours:.{row.digits}f} | {base} | {ratio} |")
 
 
 if __name__ == "__main__":

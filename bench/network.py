@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import statistics
 import sys
 import tempfile
 import time
@@ -14,14 +13,15 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-import httpx  # noqa: E402
-from httpx_sse import aconnect_sse  # noqa: E402
+import httpx
+from common import Row
+from httpx_sse import aconnect_sse
+from node_process import start_gateway
+from stub_node import start_stub_node
 
-from freescode_lsp.config import settings_from_dict  # noqa: E402
-from freescode_lsp.engines.base import GenerationRequest  # noqa: E402
-from freescode_lsp.mesh.router import Router  # noqa: E402
-from node_process import start_gateway  # noqa: E402
-from stub_node import start_stub_node  # noqa: E402
+from freescode_lsp.config import settings_from_dict
+from freescode_lsp.engines.base import GenerationRequest
+from freescode_lsp.mesh.router import Router
 
 ROUNDS = 60
 SCRIPT = {"models": ["code-llama-7b"], "default": {"chunks": [f"tok{i} " for i in range(20)], "delay_s": 0.002}}
@@ -70,7 +70,8 @@ def p(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000
 
 
-async def main() -> None:
+async def measure() -> dict[str, list[tuple[float, float]]]:
+    """Alternating rounds of direct, gateway, failover and alive-only streams on loopback."""
     stub = start_stub_node(SCRIPT)
     gateway = start_gateway(Path(tempfile.mkdtemp()), "--model", "code-llama-7b", "--engine-url", stub.url)
     try:
@@ -91,17 +92,33 @@ async def main() -> None:
     finally:
         gateway.stop()
         stub.stop()
-    print(f"stub engine on loopback: 20 chunks, 2 ms apart; {ROUNDS} alternating rounds")
-    print("| what | ours (ms) | baseline (ms) | ratio |")
-    print("|---|---|---|---|")
+    return results
+
+
+async def run() -> list[Row]:
+    """Gateway + router against direct, and failover against a single live node, as rows (ms)."""
+    results = await measure()
+    note = f"stub engine on loopback: 20 chunks, 2 ms apart; {ROUNDS} alternating rounds"
+    rows = []
     for label, index in (("time to first token", 0), ("total", 1)):
         for share, name in ((0.5, "p50"), (0.99, "p99")):
             ours = p([r[index] for r in results["ours"]], share)
             base = p([r[index] for r in results["direct"]], share)
-            print(f"| gateway + router vs direct, {label} {name} | {ours:.1f} | {base:.1f} | {ours / base:.2f} |")
+            rows.append(Row(f"gateway + router vs direct, {label} {name}", ours, base, "ms", note=note, digits=1))
     fail = p([r[0] for r in results["failover"]], 0.5)
     alive = p([r[0] for r in results["alive"]], 0.5)
-    print(f"| failover, first node dead: time to first token p50 | {fail:.1f} | {alive:.1f} | {fail / alive:.2f} |")
+    rows.append(Row("failover, first node dead, vs one live node: time to first token p50", fail, alive, "ms",
+                    note=note, digits=1))
+    return rows
+
+
+async def main() -> None:
+    rows = await run()
+    print(rows[0].note)
+    print("| what | ours (ms) | baseline (ms) | ratio |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print(f"| {row.what} | {row.ours:.1f} | {row.baseline:.1f} | {row.ratio:.2f} |")
 
 
 if __name__ == "__main__":

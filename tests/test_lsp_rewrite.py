@@ -137,6 +137,7 @@ async def test_refused_edit_without_a_user_change_stops(editor: Editor, stub_nod
         (FIXED, True),
         ("", False),
         ("I cannot help with that.", False),
+        ('{"documentChanges": [{"textDocument": {"uri": "file:///etc/x.py"}, "edits": []}]}', False),
     ],
 )
 async def test_answers_are_cleaned_or_refused(
@@ -205,3 +206,13 @@ async def test_bad_command_arguments_are_answered(editor: Editor, stub_node, tmp
     assert result["applied"] is False and "task must be one of" in result["message"]
     result = await run_command(editor.client, {"uri": "file:///nowhere.py", "task": "fix", "line": 1})
     assert "is not open" in result["message"]
+
+
+async def test_an_answer_cut_off_at_the_token_limit_is_not_applied(editor: Editor, stub_node, tmp_path: Path) -> None:
+    stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}"), "finish_reason": "length"}})
+    await editor.initialize(node_options(stub_node.url))
+    uri = editor.open(tmp_path / "shapes.py", SOURCE)
+    result = await run_command(editor.client, fix_args(uri))
+    await asyncio.sleep(editor.debounce_s + 0.2)
+    assert result["applied"] is False and "cut off at the token limit" in result["message"]
+    assert editor.text(uri) == SOURCE

@@ -42,6 +42,7 @@ class TaskOutcome:
     usage: Usage = field(factory=Usage)
     seconds: float = 0.0
     first_token_s: float | None = None
+    finish_reason: str | None = None
     findings: list[Finding] = field(factory=list)
     stages: list[str] = field(factory=list)
 
@@ -68,6 +69,7 @@ async def stream_request(
             outcome.first_token_s = time.monotonic() - started
         outcome.model = chunk.model or outcome.model
         outcome.engine = chunk.engine or outcome.engine
+        outcome.finish_reason = chunk.finish_reason or outcome.finish_reason
         if chunk.usage is not None:
             outcome.usage = Usage(
                 prompt_tokens + chunk.usage.prompt_tokens, completion_tokens + chunk.usage.completion_tokens
@@ -106,12 +108,28 @@ async def run_rewrite(
         outcome.stages.append(f"fix_helper:{outcome.model}")
         cleaned = clean_output(merged_raw, item.code)
     outcome.text = trim_to_unit(cleaned.text, item.code, item.language) if cleaned.text else cleaned.text
-    outcome.problem = cleaned.reason
+    outcome.problem = cleaned.reason or unusable_reason(outcome, item)
+    if outcome.problem:
+        outcome.text = None
     return outcome
 
 
+def unusable_reason(outcome: TaskOutcome, item: TaskInput) -> str | None:
+    """Why a cleaned rewrite must not be applied: cut off at the token limit, or data instead of code."""
+    if outcome.finish_reason == "length":
+        return "the model's answer was cut off at the token limit ([server] max_tokens), so it is not applied"
+    text = (outcome.text or "").strip()
+    if item.language not in ("json", "jsonc") and text[:1] in "{[" and not item.code.strip()[:1] in "{[":
+        try:
+            json.loads(text)
+        except ValueError:
+            return None
+        return "the model answered with JSON data instead of code, so it is not applied"
+    return None
+
+
 def trim_to_unit(answer: str, original: str, language: str) -> str:
-    """Drop what a model wrote after the one Python function or class it was asked to rewrite (kept: what precedes it)."""
+    """Keep the rewritten Python function or class and what the model put before it, less imports and the rest."""
     if language != "python":
         return answer
     try:
@@ -126,7 +144,15 @@ def trim_to_unit(answer: str, original: str, language: str) -> str:
     if match is None or match.end_lineno is None:
         return answer
     lines = answer.splitlines(keepends=True)
-    return "".join(lines[: match.end_lineno])
+    kept = []
+    for node in after:
+        first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+        if node is match:
+            kept.extend(lines[first - 1 : match.end_lineno])
+            break
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            kept.extend(lines[first - 1 : node.end_lineno])
+    return "".join(kept)
 
 
 async def run_text(
