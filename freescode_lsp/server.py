@@ -73,6 +73,15 @@ class FreescodeServer(LanguageServer):
         """The settings in force now."""
         return self.loaded.settings
 
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """A body that is not JSON-RPC gets the spec's error answer (id null), not an 'Error in server' popup."""
+        if source is JsonRpcException and isinstance(error, (ValueError, TypeError, AttributeError, KeyError)):
+            parse = isinstance(error, ValueError)
+            code, what = (-32700, "Parse error") if parse else (-32600, "Invalid Request")
+            self.protocol._send_data({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": f"{what}: {error}"}})
+            return
+        super().report_server_error(error, source)
+
     def workspace_root(self) -> Path | None:
         """The first workspace folder as a path, if the client named one."""
         try:

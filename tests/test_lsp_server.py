@@ -585,3 +585,37 @@ async def test_fix_on_the_real_local_model(gemma_path: Path, vscode: LanguageCli
     else:
         assert result["message"] and finals[0]["state"] == "failed" and finals[0]["problem"], (result, finals)
         assert text == SOURCE
+
+
+def test_a_body_that_is_not_json_gets_a_parse_error_with_a_null_id() -> None:
+    """JSON-RPC: a parse error is answered with id null, and the server reads on."""
+    import json
+    import subprocess
+
+    process = subprocess.Popen(SERVER_COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdin is not None and process.stdout is not None
+
+    def send(body: bytes) -> None:
+        process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        process.stdin.flush()
+
+    def read() -> dict:
+        length = 0
+        while (line := process.stdout.readline().strip()) != b"":
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        return json.loads(process.stdout.read(length))
+
+    try:
+        send(b'{"jsonrpc": "2.0", "id": 1, "method": ')
+        parse_error = read()
+        assert parse_error["id"] is None and parse_error["error"]["code"] == -32700
+        send(b"null")
+        invalid = read()
+        assert invalid["id"] is None and invalid["error"]["code"] == -32600
+        send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "initialize", "params": {"capabilities": {}}}).encode())
+        answer = read()
+        assert answer["id"] == 2 and "capabilities" in answer["result"]
+    finally:
+        process.kill()
+        process.wait(timeout=10)
