@@ -8,7 +8,7 @@ function environment(files: string[], overrides: Partial<Environment> = {}): Env
     platform: "linux",
     env: { PATH: "/usr/local/bin:/home/me/.local/bin" },
     home: "/home/me",
-    workspaceFolder: "/work/project",
+    workspaceFolder: "/home/user/project",
     isExecutableFile: (file) => files.includes(file),
     ...overrides,
   };
@@ -22,9 +22,9 @@ describe("findExecutable", () => {
   });
 
   test("a path is checked as it is; a relative one from the workspace folder", () => {
-    const env = environment(["/work/project/.venv/bin/freescode-lsp"]);
-    assert.equal(findExecutable("/work/project/.venv/bin/freescode-lsp", env), "/work/project/.venv/bin/freescode-lsp");
-    assert.equal(findExecutable(".venv/bin/freescode-lsp", env), "/work/project/.venv/bin/freescode-lsp");
+    const env = environment(["/home/user/project/.venv/bin/freescode-lsp"]);
+    assert.equal(findExecutable("/home/user/project/.venv/bin/freescode-lsp", env), "/home/user/project/.venv/bin/freescode-lsp");
+    assert.equal(findExecutable(".venv/bin/freescode-lsp", env), "/home/user/project/.venv/bin/freescode-lsp");
     assert.equal(findExecutable("/elsewhere/freescode-lsp", env), undefined);
   });
 
@@ -46,7 +46,7 @@ describe("expandCommand", () => {
   test("~, ${userHome} and ${workspaceFolder}", () => {
     assert.equal(expandCommand("~/.venv/bin/freescode-lsp", "x", env), "/home/me/.venv/bin/freescode-lsp");
     assert.equal(expandCommand("${userHome}/bin/f", "x", env), "/home/me/bin/f");
-    assert.equal(expandCommand("${workspaceFolder}/.venv/bin/freescode-lsp", "x", env), "/work/project/.venv/bin/freescode-lsp");
+    assert.equal(expandCommand("${workspaceFolder}/.venv/bin/freescode-lsp", "x", env), "/home/user/project/.venv/bin/freescode-lsp");
   });
 });
 
