@@ -17,9 +17,12 @@ from common import Row, mapped_files, rss_kib
 from lsp_harness import Editor, run_command, server_config
 
 from freescode_lsp import modelfiles
+from freescode_lsp.engines import footprint
+from freescode_lsp.engines.local import BATCH
 
 TASKS = {"fix": "x", "clean": "y", "refactor": "z"}
-BUDGET_MODELS = 2.1
+BUDGET_MODELS = 2.5
+WINDOW = 512
 FUNCTION = "def add(a, b):\n    return a - b\n"
 
 
@@ -29,7 +32,7 @@ def options(copies: dict[str, Path], budget_gb: float) -> dict[str, object]:
         "network": {"mode": "local-only"},
         "models": {model: {"gguf": str(path), "prompt_style": "chat"} for model, path in copies.items()},
         "routing": {task: model for task, model in TASKS.items()},
-        "local": {"threads": 2, "max_context": 512, "memory_budget_gb": budget_gb},
+        "local": {"threads": 2, "max_context": WINDOW, "memory_budget_gb": budget_gb},
         "server": {"max_tokens": 8, "diagnostics_enabled": False, "hover_enabled": False},
     }
 
@@ -48,11 +51,14 @@ async def measure(workdir: Path) -> dict[str, float]:
     for path in copies.values():
         shutil.copyfile(gemma, path)
     size = gemma.stat().st_size
-    budget_gb = BUDGET_MODELS * size / 1024**3
+    counted = footprint.predict(gemma, WINDOW, BATCH).total
+    budget_gb = BUDGET_MODELS * counted / 1024**3
     client = await server_config().start()
     pid = client._server.pid
     editor = Editor(client, "visual-studio-code")
-    found: dict[str, float] = {"size_kib": size / 1024, "budget_kib": budget_gb * 1024**2}
+    found: dict[str, float] = {
+        "size_kib": size / 1024, "counted_kib": counted / 1024, "budget_kib": budget_gb * 1024**2
+    }
     try:
         await editor.initialize(options(copies, budget_gb))
         await asyncio.sleep(1.0)
@@ -76,13 +82,16 @@ async def run() -> list[Row]:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     mib = 1024.0
-    note = "freescode-lsp process, gemma-3-270m copies as models x, y, z; budget = 2.1 model files"
-    fits = int(found["budget_kib"] // found["size_kib"])
+    note = (f"freescode-lsp process, gemma-3-270m copies as models x, y, z, {WINDOW}-token window; "
+            f"budget = {BUDGET_MODELS} x the bytes the pool counts for one model")
+    fits = int(found["budget_kib"] // found["counted_kib"])
     return [
         Row("idle server RSS vs bare Python interpreter", found["idle"] / mib, bare_python_rss() / mib, "MiB",
             note=note, digits=0),
         Row("RSS with one model loaded vs idle + model file", found["rss_1"] / mib,
             (found["idle"] + found["size_kib"]) / mib, "MiB", note=note, digits=0),
+        Row("one model: RSS growth vs the bytes the pool counts for it", (found["rss_1"] - found["idle"]) / mib,
+            found["counted_kib"] / mib, "MiB", note=note, digits=0),
         Row("three models under budget: model memory (RSS - idle) vs budget", (found["rss_3"] - found["idle"]) / mib,
             found["budget_kib"] / mib, "MiB", note=note, digits=0),
         Row("three models under budget: models loaded vs models the budget fits", found["loaded_3"], fits, "count",

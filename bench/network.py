@@ -24,7 +24,10 @@ from freescode_lsp.engines.base import GenerationRequest
 from freescode_lsp.mesh.router import Router
 
 ROUNDS = 60
-SCRIPT = {"models": ["code-llama-7b"], "default": {"chunks": [f"tok{i} " for i in range(20)], "delay_s": 0.002}}
+CHUNKS = 20
+SCRIPT = {"models": ["code-llama-7b"], "default": {"chunks": [f"tok{i} " for i in range(CHUNKS)], "delay_s": 0.002}}
+DIES_AFTER = 10
+DYING = {"models": ["code-llama-7b"], "default": {**SCRIPT["default"], "die_after": DIES_AFTER}}
 
 
 def free_port() -> int:
@@ -35,7 +38,7 @@ def free_port() -> int:
 
 async def direct(client: httpx.AsyncClient, base: str) -> tuple[float, float]:
     """One streamed completion straight to the engine: time to first token and total, seconds."""
-    body = {"model": "code-llama-7b", "prompt": "x", "max_tokens": 64, "stream": True}
+    body = {"model": "code-llama-7b", "prompt": "x", "max_tokens": CHUNKS, "stream": True}
     start = time.perf_counter()
     first = None
     async with aconnect_sse(client, "POST", f"{base}/v1/completions", json=body) as events:
@@ -51,7 +54,7 @@ async def routed(router: Router) -> tuple[float, float]:
     """The same through the router (and whatever nodes it is given)."""
     start = time.perf_counter()
     first = None
-    async for chunk in router.stream(GenerationRequest("code-llama-7b", prompt="x", max_tokens=64)):
+    async for chunk in router.stream(GenerationRequest("code-llama-7b", prompt="x", max_tokens=CHUNKS)):
         if chunk.text and first is None:
             first = time.perf_counter() - start
     return first or 0.0, time.perf_counter() - start
@@ -73,12 +76,16 @@ def p(values: list[float], share: float) -> float:
 async def measure() -> dict[str, list[tuple[float, float]]]:
     """Alternating rounds of direct, gateway, failover and alive-only streams on loopback."""
     stub = start_stub_node(SCRIPT)
+    dying = start_stub_node(DYING)
     gateway = start_gateway(Path(tempfile.mkdtemp()), "--model", "code-llama-7b", "--engine-url", stub.url)
     try:
         via_gateway = router_for([(gateway.url, 0.0)])
         dead_first = router_for([(f"http://127.0.0.1:{free_port()}", 0.0), (stub.url, 0.05)])
+        dies_mid_stream = router_for([(dying.url, 0.0), (stub.url, 0.05)])
         alive_only = router_for([(stub.url, 0.0)])
-        results: dict[str, list[tuple[float, float]]] = {"direct": [], "ours": [], "failover": [], "alive": []}
+        results: dict[str, list[tuple[float, float]]] = {
+            "direct": [], "ours": [], "failover": [], "mid_stream": [], "alive": []
+        }
         async with httpx.AsyncClient(timeout=30) as client:
             for _ in range(5):
                 await direct(client, stub.url)
@@ -88,9 +95,12 @@ async def measure() -> dict[str, list[tuple[float, float]]]:
                 results["ours"].append(await routed(via_gateway))
                 dead_first.book.hosts.clear()
                 results["failover"].append(await routed(dead_first))
+                dies_mid_stream.book.hosts.clear()
+                results["mid_stream"].append(await routed(dies_mid_stream))
                 results["alive"].append(await routed(alive_only))
     finally:
         gateway.stop()
+        dying.stop()
         stub.stop()
     return results
 
@@ -109,6 +119,10 @@ async def run() -> list[Row]:
     alive = p([r[0] for r in results["alive"]], 0.5)
     rows.append(Row("failover, first node dead, vs one live node: time to first token p50", fail, alive, "ms",
                     note=note, digits=1))
+    died = p([r[1] for r in results["mid_stream"]], 0.5)
+    whole = p([r[1] for r in results["alive"]], 0.5)
+    rows.append(Row(f"failover, node dies after {DIES_AFTER} of {CHUNKS} chunks, vs one live node: total p50", died, whole,
+                    "ms", note=note, digits=1))
     return rows
 
 

@@ -17,7 +17,7 @@ from freescode_lsp.engines.base import GenerationRequest
 from freescode_lsp.engines.local import LocalEngine
 from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
 
-ROUNDS = 2
+ROUNDS = 5
 THREADS = 2
 CONTEXT = 2048
 FUNCTIONS = 12
@@ -49,10 +49,10 @@ async def first_token(engine: LocalEngine, question: str) -> float:
     return elapsed
 
 
-def reset(engine: LocalEngine) -> None:
-    """Forget the loaded model's evaluated tokens, so the next prompt is evaluated from scratch."""
+async def reset(engine: LocalEngine) -> None:
+    """Forget the evaluated tokens on the model's own thread, after the request still finishing there."""
     for model in engine.pool._models.values():
-        model.llama.reset()
+        await asyncio.wrap_future(model.executor.submit(model.llama.reset))
 
 
 async def run() -> list[Row]:
@@ -65,7 +65,7 @@ async def run() -> list[Row]:
         for round_ in range(ROUNDS):
             await first_token(engine, f"What does step_{round_} return?")
             warm.append(await first_token(engine, f"Which function adds {round_}?"))
-            reset(engine)
+            await reset(engine)
             cold.append(await first_token(engine, f"Which function adds {round_}?"))
         tokens = len(engine.pool._models[DEFAULT_MODEL].llama.tokenize(prefix().encode()))
     finally:

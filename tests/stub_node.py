@@ -37,6 +37,7 @@ An answer is an object; every key is optional:
     die_after: null               after n pieces drop the connection without ending the body
     status: 200                   answer this HTTP status with an OpenAI error body instead
     error_message: "stub error"   message of the in-band error or of the error status
+    retry_after: null             Retry-After header sent with an error status
     usage: null                   usage to report; default: words in the prompt, pieces sent
     finish_reason: "stop"         ("length" when max_tokens cut the pieces)
     raw: null                     list of raw SSE text blocks sent verbatim instead of the pieces
@@ -341,7 +342,9 @@ def create_app(state: StubState) -> Starlette:
         if status >= 400:
             record["outcome"] = "status"
             message = str(answer.get("error_message", "stub error"))
-            return JSONResponse(_error_body(message, status), status_code=status)
+            retry_after = answer.get("retry_after")
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+            return JSONResponse(_error_body(message, status), status_code=status, headers=headers)
         if answer.get("reject_stream_options") and "stream_options" in body:
             record["outcome"] = "rejected"
             return JSONResponse(_error_body("unknown field: stream_options", 400), status_code=400)

@@ -17,7 +17,8 @@ from freescode_lsp.engines.base import (
     ModelLoadError,
     SurroundingCode,
 )
-from freescode_lsp.engines.local import LocalEngine, render_prompt
+from freescode_lsp.engines import footprint
+from freescode_lsp.engines.local import BATCH, LocalEngine, render_prompt
 from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
 from freescode_lsp.mesh.router import AllCandidatesFailed, Router
 
@@ -87,9 +88,10 @@ async def test_lru_eviction_under_a_small_budget(gemma_path: Path, tmp_path: Pat
     for name in ("alpha", "beta", "gamma"):
         copies[name] = tmp_path / f"{name}.gguf"
         shutil.copyfile(gemma_path, copies[name])
-    size_gb = gemma_path.stat().st_size / 1024**3
+    one_model = footprint.predict(gemma_path, 512, BATCH).total
+    assert one_model > gemma_path.stat().st_size
     raw = {
-        "local": {"memory_budget_gb": size_gb * 2.5, "max_context": 512, "threads": 2},
+        "local": {"memory_budget_gb": one_model * 2.5 / 1024**3, "max_context": 512, "threads": 2},
         "models": {n: {"gguf": str(p), "prompt_style": "completion", "context": 512} for n, p in copies.items()},
     }
     engine = engine_for(raw)
@@ -98,6 +100,7 @@ async def test_lru_eviction_under_a_small_budget(gemma_path: Path, tmp_path: Pat
             await collect(engine, GenerationRequest(name, prompt="x = ", max_tokens=2, temperature=0))
         assert engine.pool.loaded() == ["alpha", "gamma"]
         assert engine.pool.evictions == ["beta"]
+        assert engine.pool.used_bytes() <= engine.pool.budget_bytes
     finally:
         await engine.aclose()
 

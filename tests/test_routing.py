@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,7 @@ async def test_a_host_dying_mid_stream_is_cooled_and_the_next_continues() -> Non
         request = GenerationRequest("code-llama-7b", prompt="Say hello: ", max_tokens=16)
         assert await text_of(router, request) == "Hello world!"
         assert second.requests()[0]["prompt"] == "Say hello: Hello "
+        assert second.requests()[0]["max_tokens"] == 16 - 2
         assert router.book.get(f"node:{first.url}").cooling()
         again = await text_of(router, GenerationRequest("code-llama-7b", prompt="Again: ", max_tokens=16))
         assert again == "world!" and len(first.requests()) == 1
@@ -72,6 +75,7 @@ async def test_a_chat_retry_that_starts_over_is_not_repeated() -> None:
         request = GenerationRequest("code-llama-7b", messages=[Message("user", "greet")], max_tokens=16)
         assert await text_of(router, request) == "Hello there friend"
         assert second.requests()[0]["messages"][-1] == {"role": "assistant", "content": "Hello "}
+        assert second.requests()[0]["max_tokens"] == 16
     finally:
         first.stop()
         second.stop()
@@ -87,6 +91,53 @@ async def test_a_stalled_host_times_out_and_cools_down() -> None:
     finally:
         slow.stop()
         fast.stop()
+
+
+async def test_a_refused_connection_rests_the_host(stub_node) -> None:
+    stub_node.set_script({"default": {"chunks": ["ok"]}})
+    dead = f"http://127.0.0.1:{free_port()}"
+    router = router_for([node(dead, 0.001), node(stub_node.url, 0.01)])
+    tried: list[str] = []
+    router.on_fallback = lambda label, why: tried.append(label)
+    assert await text_of(router, GenerationRequest("code-llama-7b", prompt="x", max_tokens=4)) == "ok"
+    assert router.book.get(f"node:{dead}").cooling()
+    assert await text_of(router, GenerationRequest("code-llama-7b", prompt="y", max_tokens=4)) == "ok"
+    assert tried == [f"code-llama-7b@node:{dead}"]
+
+
+async def test_a_busy_host_rests_for_its_retry_after() -> None:
+    busy = start_stub_node({"default": {"status": 429, "retry_after": 42, "error_message": "slots full"}})
+    idle = start_stub_node({"default": {"chunks": ["done"]}})
+    try:
+        router = router_for([node(busy.url, 0.001), node(idle.url, 0.01)])
+        assert await text_of(router, GenerationRequest("code-llama-7b", prompt="x", max_tokens=4)) == "done"
+        stats = router.book.get(f"node:{busy.url}")
+        assert 40 < stats.cooldown_until - time.monotonic() <= 42
+        assert "busy (429); it asks to wait 42 s: slots full" in stats.last_error
+        assert len(busy.requests()) == 1
+    finally:
+        busy.stop()
+        idle.stop()
+
+
+async def test_resting_hosts_are_the_last_resort_not_a_dead_end(stub_node) -> None:
+    stub_node.set_script({"default": {"chunks": ["back"]}})
+    router = router_for([node(stub_node.url, 0.0)])
+    router.book.failed(f"node:{stub_node.url}", "it failed a moment ago", cool_down=True)
+    assert router.candidates_for_model("code-llama-7b") == []
+    assert await text_of(router, GenerationRequest("code-llama-7b", prompt="x", max_tokens=4)) == "back"
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    from email.utils import format_datetime
+
+    from freescode_lsp.engines.remote import retry_after_seconds
+
+    soon = format_datetime(datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=30), usegmt=True)
+    assert retry_after_seconds("7") == 7.0
+    assert 28 <= retry_after_seconds(soon) <= 30
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert [retry_after_seconds(v) for v in (None, "", "soon", "nan", "inf")] == [None] * 5
 
 
 async def test_one_deadline_covers_every_attempt() -> None:

@@ -21,11 +21,13 @@ from freescode_lsp.engines.base import (
     ModelUnavailable,
     Usage,
 )
+from freescode_lsp.engines import footprint
 from freescode_lsp.engines.fitting import fit_text
 from freescode_lsp.engines.pool import LoadedModel, ModelPool
 from freescode_lsp.mesh.catalog import Catalog, ModelSpec
 
 _END = object()
+BATCH = 512
 
 
 def plain_chat_prompt(messages: list[Message]) -> str:
@@ -45,7 +47,7 @@ class LocalEngine:
         self.models_dir = Path(settings.models_dir).expanduser() if settings.models_dir else None
         self.last_run: dict[str, Any] = {}
         self.pool = ModelPool(
-            self._load, int(settings.memory_budget_gb * 1024**3), settings.idle_unload_s
+            self._load, self._predict_footprint, int(settings.memory_budget_gb * 1024**3), settings.idle_unload_s
         )
 
     def can_serve(self, model_id: str) -> bool:
@@ -67,6 +69,10 @@ class LocalEngine:
             return modelfiles.pull(spec, self.models_dir, progress=False)
         return modelfiles.require(spec, self.models_dir)
 
+    def _predict_footprint(self, model_id: str, path: Path) -> footprint.Footprint:
+        """The model's expected memory at the window this engine opens for it."""
+        return footprint.predict(path, self.context_size(model_id), BATCH)
+
     def _load(self, model_id: str, path: Path) -> Any:
         from llama_cpp import Llama
 
@@ -77,7 +83,7 @@ class LocalEngine:
             model_path=str(path),
             n_ctx=self.context_size(model_id),
             n_threads=spec.threads or self.settings.threads,
-            n_batch=512,
+            n_batch=BATCH,
             verbose=False,
         )
 

@@ -14,8 +14,10 @@ from typing import Any
 from attrs import define, field
 
 from freescode_lsp.engines.base import ModelLoadError
+from freescode_lsp.engines.footprint import Footprint, measured, resident_anonymous_bytes
 
 Loader = Callable[[str, Path], Any]
+Predictor = Callable[[str, Path], Footprint]
 
 
 @define(eq=False)
@@ -25,10 +27,15 @@ class LoadedModel:
     model_id: str
     path: Path
     llama: Any
-    size_bytes: int
+    footprint: Footprint
     executor: ThreadPoolExecutor
     last_used: float = field(factory=time.monotonic)
     in_use: int = 0
+
+    @property
+    def size_bytes(self) -> int:
+        """The bytes this model counts against the budget."""
+        return self.footprint.total
 
     def close(self) -> None:
         """Free the model once its thread has finished its work."""
@@ -42,8 +49,9 @@ class LoadedModel:
 class ModelPool:
     """Keeps models loaded while they fit the budget and are used, least recently used first out."""
 
-    def __init__(self, loader: Loader, budget_bytes: int, idle_unload_s: float) -> None:
+    def __init__(self, loader: Loader, predictor: Predictor, budget_bytes: int, idle_unload_s: float) -> None:
         self._loader = loader
+        self._predictor = predictor
         self.budget_bytes = budget_bytes
         self.idle_unload_s = idle_unload_s
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
@@ -75,22 +83,41 @@ class ModelPool:
             stale = self._take(model_id)
             if stale is not None:
                 await asyncio.to_thread(stale.close)
-            size = _size_of(path)
-            for victim in self._choose_victims(size):
-                await asyncio.to_thread(victim.close)
+            predicted = await asyncio.to_thread(self._predict, model_id, path)
+            await self._evict_for(predicted.total)
+            before = resident_anonymous_bytes()
             try:
                 llama = await asyncio.to_thread(self._loader, model_id, path)
             except ModelLoadError:
                 raise
             except Exception as exc:  # noqa: BLE001 - llama.cpp raises ValueError/RuntimeError/MemoryError
                 raise ModelLoadError(f"{model_id}: could not load {path.name}: {exc}") from exc
+            after = resident_anonymous_bytes()
+            growth = after - before if before is not None and after is not None else None
             model = LoadedModel(
-                model_id, path, llama, size, ThreadPoolExecutor(1, thread_name_prefix=f"llama-{model_id}")
+                model_id,
+                path,
+                llama,
+                measured(predicted, growth),
+                ThreadPoolExecutor(1, thread_name_prefix=f"llama-{model_id}"),
             )
             model.in_use = 1
             with self._guard:
                 self._models[model_id] = model
+            await self._evict_for(0)
             return model
+
+    def _predict(self, model_id: str, path: Path) -> Footprint:
+        """The loader's forecast of the model's memory; a file that cannot be read fails the load."""
+        try:
+            return self._predictor(model_id, path)
+        except OSError as exc:
+            raise ModelLoadError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+
+    async def _evict_for(self, incoming: int) -> None:
+        """Unload idle models, least recently used first, until `incoming` more bytes fit the budget."""
+        for victim in self._choose_victims(incoming):
+            await asyncio.to_thread(victim.close)
 
     def _reuse(self, model_id: str, path: Path) -> LoadedModel | None:
         """The loaded model marked in use, if it is loaded from this path."""
@@ -162,10 +189,3 @@ class ModelPool:
             self._models.clear()
         for model in models:
             await asyncio.to_thread(model.close)
-
-
-def _size_of(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError as exc:
-        raise ModelLoadError(f"{path} cannot be read: {exc.strerror or exc}") from exc

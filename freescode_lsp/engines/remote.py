@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import email.utils
 import json
 import math
 import os
@@ -63,6 +65,14 @@ class NodeDeadline(NodeTimeout, GenerationTimeout):
 
 class NodeError(RemoteEngineError):
     """The node refused the request or sent something that is not a valid answer."""
+
+
+class NodeBusy(NodeError):
+    """The node answered 429: too many requests; `retry_after_s` is its Retry-After, if it sent one."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None) -> None:
+        super().__init__(message, status=429)
+        self.retry_after_s = retry_after_s
 
 
 @define(frozen=True)
@@ -193,6 +203,24 @@ def _fallback_for(exc: RemoteEngineError, pending: list[str]) -> str | None:
     if status == 500 and "json_schema" in hinted:
         return "json_schema"
     return None
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (seconds or an HTTP date) as seconds from now, or None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _usage(raw: Any) -> Usage | None:
@@ -410,7 +438,7 @@ class RemoteEngine(OwnedHttpClient):
             response = source.response
             if response.status_code >= 400:
                 await timer.wait(response.aread, False)
-                raise self._status_error(response.status_code, response.text)
+                raise self._status_error(response.status_code, response.text, response.headers.get("retry-after"))
             content_type = response.headers.get("content-type", "")
             if "text/event-stream" not in content_type:
                 raise NodeError(f"{self.name} did not stream (content type {content_type or 'missing'!r})")
@@ -420,8 +448,12 @@ class RemoteEngine(OwnedHttpClient):
         stack.push_async_callback(attempt.aclose)
         return source
 
-    def _status_error(self, status: int, text: str) -> RemoteEngineError:
+    def _status_error(self, status: int, text: str, retry_after: str | None = None) -> RemoteEngineError:
         message = _server_message(text)
+        if status == 429:
+            wait = retry_after_seconds(retry_after)
+            when = f"; it asks to wait {wait:g} s" if wait is not None else ""
+            return NodeBusy(f"{self.name} is busy (429){when}: {message}", retry_after_s=wait)
         if status in (401, 403):
             what = "refused the API key" if self.api_key else "needs an API key and none is configured"
             return NodeError(f"{self.name} {what} ({status}): {message}", status=status)

@@ -64,13 +64,14 @@ class HostBook:
             stats.seconds_per_token = _ewma(stats.seconds_per_token, (seconds - ttft_s) / (tokens - 1))
         stats.failures = 0
 
-    def failed(self, name: str, error: str, cool_down: bool) -> None:
-        """A failure; with `cool_down`, rest the host for an exponentially growing time."""
+    def failed(self, name: str, error: str, cool_down: bool, rest_s: float | None = None) -> None:
+        """A failure; with `cool_down`, rest the host for `rest_s` or an exponentially growing time."""
         stats = self.get(name)
         stats.failures += 1
         stats.last_error = error
         if cool_down:
-            rest = min(MAX_COOLDOWN_S, FIRST_COOLDOWN_S * 2 ** (stats.failures - 1))
+            backoff = FIRST_COOLDOWN_S * 2 ** min(stats.failures - 1, 16)
+            rest = min(MAX_COOLDOWN_S, rest_s if rest_s is not None else backoff)
             stats.cooldown_until = time.monotonic() + rest
 
     def score(self, name: str, price_per_1k: float, expected_tokens: int) -> float:

@@ -129,9 +129,24 @@ class Router:
         return remote + local if mode == "remote-first" else local + remote
 
     def _remote_candidates(self, model_id: str, needed_tokens: int) -> list[Candidate]:
+        """Remote hosts for the model that pass the filters and are not resting, best first."""
+        now = time.monotonic()
+        found = [c for c in self._eligible_remote(model_id, needed_tokens) if not self.book.get(c.engine.name).cooling(now)]
+        scores = [self.book.score(c.engine.name, c.price_per_1k, max(needed_tokens // 4, 64)) for c in found]
+        return order_near_best(found, scores, self.rng)
+
+    def _resting_candidates(self, model_id: str, needed_tokens: int) -> list[Candidate]:
+        """Remote hosts that pass the filters but are cooling down, soonest back first: the last resort."""
+        if self.settings.network.mode == "local-only":
+            return []
+        now = time.monotonic()
+        resting = [c for c in self._eligible_remote(model_id, needed_tokens) if self.book.get(c.engine.name).cooling(now)]
+        return sorted(resting, key=lambda c: self.book.get(c.engine.name).cooldown_until)
+
+    def _eligible_remote(self, model_id: str, needed_tokens: int) -> list[Candidate]:
+        """Remote hosts for the model within the price cap, the budget and their context."""
         cap = self.settings.network.max_price_per_1k
         over_budget = self.budget_reason() is not None
-        now = time.monotonic()
         found = []
         for engine in self.remote_engines(model_id):
             price = float(engine.price_per_1k or 0.0)
@@ -141,19 +156,15 @@ class Router:
                 continue
             if engine.context and needed_tokens > engine.context:
                 continue
-            if self.book.get(engine.name).cooling(now):
-                continue
             found.append(Candidate(model_id, engine, "remote", price))
-        scores = [self.book.score(c.engine.name, c.price_per_1k, max(needed_tokens // 4, 64)) for c in found]
-        return order_near_best(found, scores, self.rng)
+        return found
 
     def plan(self, model_id: str, prompt_tokens: int = 0, max_tokens: int = 0) -> list[Candidate]:
-        """Every candidate for the model, then for each model of its fallback chain."""
-        return [
-            candidate
-            for model in self.catalog.chain(model_id)
-            for candidate in self.candidates_for_model(model, prompt_tokens, max_tokens)
-        ]
+        """Every candidate for the model, then for each model of its fallback chain; resting hosts last."""
+        chain = self.catalog.chain(model_id)
+        ready = [c for model in chain for c in self.candidates_for_model(model, prompt_tokens, max_tokens)]
+        resting = [c for model in chain for c in self._resting_candidates(model, prompt_tokens + max_tokens)]
+        return ready + resting
 
     def unavailable_reasons(self, model_id: str) -> list[str]:
         """Why models of the chain have no candidate, in plain words."""
@@ -208,14 +219,16 @@ class Router:
         prompt_tokens = _estimate_tokens(request)
         attempts: list[str] = []
         given = ""
+        delivered = 0
         for candidate in self.plan(request.model, prompt_tokens, request.max_tokens):
             if time.monotonic() >= deadline:
                 attempts.append("the overall deadline passed")
                 break
-            attempt = self._attempt_request(request, candidate, given)
+            attempt = self._attempt_request(request, candidate, given, delivered)
             try:
                 async for chunk in self._run(candidate, attempt, task, given):
                     given += chunk.text
+                    delivered += 1 if chunk.text else 0
                     yield chunk
                 return
             except EngineError as exc:
@@ -225,12 +238,17 @@ class Router:
         attempts.extend(self.unavailable_reasons(request.model))
         raise AllCandidatesFailed(request.model, attempts)
 
-    def _attempt_request(self, request: GenerationRequest, candidate: Candidate, given: str) -> GenerationRequest:
-        """The request as this candidate should see it: its model, completion form if the model wants it."""
+    def _attempt_request(
+        self, request: GenerationRequest, candidate: Candidate, given: str, delivered: int
+    ) -> GenerationRequest:
+        """The request as this candidate should see it: its model, completion form, the tokens still allowed."""
         attempt = evolve(request, model=candidate.model, continuation=given)
         spec = self.catalog.get(candidate.model)
         if candidate.where == "remote" and spec is not None and spec.prompt_style == "completion" and request.prompt:
             attempt = evolve(attempt, messages=[], stop=[*request.stop, *request.prompt_stop])
+        continues_text = candidate.where == "local" or not attempt.messages
+        if given and continues_text:
+            attempt = evolve(attempt, max_tokens=max(1, request.max_tokens - delivered))
         return attempt
 
     async def _run(
@@ -259,7 +277,7 @@ class Router:
         except EngineError as exc:
             outcome, error = ("partial" if pieces else "failed"), str(exc)
             if candidate.where == "remote":
-                self.book.failed(name, str(exc), cool_down=bool(pieces) or _is_stall(exc))
+                self.book.failed(name, str(exc), cool_down=bool(pieces) or _rests_host(exc), rest_s=_asked_rest(exc))
             raise
         except BaseException:
             outcome = "cancelled"
@@ -325,8 +343,14 @@ class RepeatFilter:
         return self.held
 
 
-def _is_stall(exc: EngineError) -> bool:
-    return type(exc).__name__ in ("NodeTimeout", "NodeDeadline")
+def _rests_host(exc: EngineError) -> bool:
+    """Whether the failure says the host is down, stalled or overloaded (not that the request was bad)."""
+    return type(exc).__name__ in ("NodeTimeout", "NodeDeadline", "NodeUnreachable", "NodeBusy")
+
+
+def _asked_rest(exc: EngineError) -> float | None:
+    """The rest a busy host asked for with Retry-After."""
+    return getattr(exc, "retry_after_s", None)
 
 
 def _open_ledger() -> Any | None:
