@@ -14,6 +14,7 @@ MAX_GROWTH = 20
 MAX_LINES = 200
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+_LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _FENCE_OPEN = re.compile(r"^\s*(`{3,})\s*([^`\s]*)[^`]*$")
 _FENCE_CLOSE = re.compile(r"^\s*(`{3,})\s*$")
 _STRING_TOKENS = re.compile(r"\"\"\"|'''|/\*|\*/")
@@ -80,6 +81,11 @@ class _Block:
     tag: str
     lines: list[str] = field(factory=list)
     implicit: bool = False
+
+
+def lines_with_ends(text: str) -> list[str]:
+    """Lines with their terminators, split only on \\r\\n, \\r and \\n (not at form feeds or U+2028)."""
+    return _LINE_WITH_END.findall(text)
 
 
 def split_lines(text: str) -> list[str]:

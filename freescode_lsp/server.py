@@ -15,10 +15,12 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.workspace import Workspace
 
 from freescode_lsp import __version__
 from freescode_lsp.config import LoadedSettings, Settings, load_settings
 from freescode_lsp.mesh.router import Router
+from freescode_lsp.text_documents import adopt
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,15 @@ class UnreadableRequest:
 
 
 class FreescodeProtocol(LanguageServerProtocol):
-    """pygls' protocol, except that a request with unreadable params is answered instead of left hanging."""
+    """pygls' protocol, except that unreadable requests are answered and documents count lines as LSP does."""
+
+    @property
+    def _workspace(self) -> Workspace | None:
+        return self.__dict__.get("_lsp_workspace")
+
+    @_workspace.setter
+    def _workspace(self, workspace: Workspace | None) -> None:
+        self.__dict__["_lsp_workspace"] = adopt(workspace)
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         """pygls raises while decoding such a request, before it reads the id; keep the id to answer it."""

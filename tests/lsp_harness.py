@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import uuid
 from collections.abc import Callable
@@ -43,6 +44,15 @@ FIXED = '''def area(radius):
     return result
 '''
 
+
+
+class EditorBuffer(TextDocument):
+    """A buffer that breaks lines where editors do (\\n, \\r\\n, \\r), not at every str.splitlines separator."""
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """The buffer's lines with their endings."""
+        return tuple(re.findall(r".*?(?:\r\n|\r|\n)|.+\Z", self.source, re.DOTALL))
 
 
 def server_config(env: dict[str, str] | None = None) -> ClientServerConfig:
@@ -111,7 +121,7 @@ class Editor:
         """Open a document (Neovim opens at version 0, VS Code at 1)."""
         uri = path.as_uri()
         version = 0 if self.flavour == "neovim" else 1
-        self.documents[uri] = TextDocument(uri, text, version=version, position_codec=PositionCodec(self.encoding))
+        self.documents[uri] = EditorBuffer(uri, text, version=version, position_codec=PositionCodec(self.encoding))
         self.ticks[uri] = 3
         self.client.text_document_did_open(
             types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, language, version, text))

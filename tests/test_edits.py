@@ -16,6 +16,7 @@ from freescode_lsp.edits import (
     clean_output,
     is_patch_or_fragment,
     line_edits,
+    lines_with_ends,
     partial_target,
     split_lines,
 )
@@ -328,3 +329,13 @@ def test_unusable_stream_restores_the_original() -> None:
     assert rewrite.complete_lines() == []
     assert rewrite.finish() == ORIGINAL
     assert rewrite.result == CleanResult(None, "the model's answer held no code")
+
+
+@given(st.text(alphabet="ab\r\n\x0c\x1c\x85\u2028\u2029\x0b"))
+def test_lines_break_only_at_lsp_line_endings(text: str) -> None:
+    lines = lines_with_ends(text)
+    assert "".join(lines) == text
+    assert [line.rstrip("\r\n") for line in lines] == split_lines(text)
+    for line in lines[:-1]:
+        assert line.endswith(("\n", "\r"))
+        assert "\n" not in line[:-1] and "\r" not in line[:-2]

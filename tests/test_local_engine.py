@@ -12,12 +12,12 @@ import pytest
 pytest.importorskip("llama_cpp")
 
 from freescode_lsp.config import settings_from_dict
+from freescode_lsp.engines import footprint
 from freescode_lsp.engines.base import (
     GenerationRequest,
     ModelLoadError,
     SurroundingCode,
 )
-from freescode_lsp.engines import footprint
 from freescode_lsp.engines.local import BATCH, LocalEngine, render_prompt
 from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
 from freescode_lsp.mesh.router import AllCandidatesFailed, Router

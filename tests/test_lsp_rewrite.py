@@ -216,3 +216,23 @@ async def test_an_answer_cut_off_at_the_token_limit_is_not_applied(editor: Edito
     await asyncio.sleep(editor.debounce_s + 0.2)
     assert result["applied"] is False and "cut off at the token limit" in result["message"]
     assert editor.text(uri) == SOURCE
+
+
+async def test_form_feeds_and_unicode_separators_do_not_shift_lines(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n")}})
+    await editor.initialize(node_options(stub_node.url))
+    header = "import math\n\x0c\n# note:\u2028still one line\x1c\x85\n"
+    source = SOURCE.replace("import math\n", header)
+    uri = editor.open(tmp_path / "separators.py", source)
+    editor.type(uri, 3, 0, "# typed\n")
+    await asyncio.sleep(editor.debounce_s + 0.1)
+    line = next(i for i, text in enumerate(editor.text(uri).split("\n")) if "math.pi" in text)
+    result = await run_command(editor.client, fix_args(uri, line=line, version=editor.version(uri)))
+    assert result["applied"] is True, result
+    await asyncio.sleep(editor.debounce_s + 0.1)
+    expected = source.replace("\x1c\x85\n", "\x1c\x85\n# typed\n").replace(
+        "math.pi * radius\n", "math.pi * radius ** 2\n"
+    )
+    assert editor.text(uri) == expected

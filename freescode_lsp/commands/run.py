@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from freescode_lsp.config import load_settings
+from freescode_lsp.edits import lines_with_ends
 from freescode_lsp.engines.base import Chunk, SurroundingCode
 from freescode_lsp.mesh.router import Router
 from freescode_lsp.tasks.languages import language_of
@@ -56,7 +57,7 @@ async def _run(args: argparse.Namespace) -> int:
     loaded = load_settings(path.resolve().parent)
     for problem in loaded.problems:
         print(f"freescode: config: {problem}", file=sys.stderr)
-    lines = text.splitlines(keepends=True)
+    lines = lines_with_ends(text)
     if not lines:
         return _fail(f"{path} is empty")
     if not 1 <= args.line <= len(lines):

@@ -12,6 +12,7 @@ from typing import Any
 
 from freescode_lsp import modelfiles
 from freescode_lsp.config import LocalSettings
+from freescode_lsp.engines import footprint
 from freescode_lsp.engines.base import (
     Chunk,
     GenerationRequest,
@@ -21,7 +22,6 @@ from freescode_lsp.engines.base import (
     ModelUnavailable,
     Usage,
 )
-from freescode_lsp.engines import footprint
 from freescode_lsp.engines.fitting import fit_text
 from freescode_lsp.engines.pool import LoadedModel, ModelPool
 from freescode_lsp.mesh.catalog import Catalog, ModelSpec

@@ -14,7 +14,11 @@ from typing import Any
 from attrs import define, field
 
 from freescode_lsp.engines.base import ModelLoadError
-from freescode_lsp.engines.footprint import Footprint, measured, resident_anonymous_bytes
+from freescode_lsp.engines.footprint import (
+    Footprint,
+    measured,
+    resident_anonymous_bytes,
+)
 
 Loader = Callable[[str, Path], Any]
 Predictor = Callable[[str, Path], Footprint]

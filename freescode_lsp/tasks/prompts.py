@@ -6,6 +6,7 @@ from typing import Any
 
 from attrs import define
 
+from freescode_lsp.edits import split_lines
 from freescode_lsp.engines.base import (
     CONTEXT_PLACEHOLDER,
     GenerationRequest,
@@ -82,7 +83,7 @@ def _fence(language: str, code: str) -> str:
 
 
 def _numbered(code: str, first_line: int) -> str:
-    return "\n".join(f"{first_line + i:>4} | {line}" for i, line in enumerate(code.splitlines()))
+    return "\n".join(f"{first_line + i:>4} | {line}" for i, line in enumerate(split_lines(code)))
 
 
 def _context_block(language: str, surrounding: SurroundingCode | None) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from attrs import define, field
 
+from freescode_lsp.edits import lines_with_ends, split_lines
 from freescode_lsp.engines.base import Chunk, EngineError, GenerationRequest, Usage
 from freescode_lsp.mesh.router import Router
 from freescode_lsp.tasks.prompts import TaskInput, build_request
@@ -143,7 +144,7 @@ def trim_to_unit(answer: str, original: str, language: str) -> str:
     match = next((node for node in after if isinstance(node, units) and node.name == name), None)
     if match is None or match.end_lineno is None:
         return answer
-    lines = answer.splitlines(keepends=True)
+    lines = lines_with_ends(answer)
     kept = []
     for node in after:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
@@ -184,7 +185,7 @@ async def run_debug(
     except EngineError as exc:
         outcome.problem = str(exc)
         return outcome
-    last_line = first_line + max(0, len(item.code.splitlines()) - 1)
+    last_line = first_line + max(0, len(split_lines(item.code)) - 1)
     try:
         outcome.findings = parse_findings(outcome.raw, first_line, last_line)
     except ValueError as exc:
