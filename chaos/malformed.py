@@ -83,7 +83,7 @@ def _message(
         body = _request(msg_id, types.TEXT_DOCUMENT_CODE_ACTION, action).replace(
             b"file://", b"file://\xff\xfe", 1
         )
-        return body, False
+        return body, True
     if kind == "wrong_types":
         method, params = rng.choice(
             [

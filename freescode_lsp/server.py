@@ -21,6 +21,7 @@ from freescode_lsp import __version__
 from freescode_lsp.config import LoadedSettings, Settings, load_settings
 from freescode_lsp.mesh.router import Router
 from freescode_lsp.text_documents import adopt
+from freescode_lsp.unreadable import diagnose
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class FreescodeServer(LanguageServer):
         self.background: set[asyncio.Task[Any]] = set()
         self.progress_handlers: dict[str, Any] = {}
         self.client_name: str | None = None
+        self.out_of_sync: dict[str, str] = {}
 
     @property
     def settings(self) -> Settings:
@@ -84,13 +86,30 @@ class FreescodeServer(LanguageServer):
         return self.loaded.settings
 
     def report_server_error(self, error: Exception, source: Any) -> None:
-        """A body that is not JSON-RPC gets the spec's error answer (id null), not an 'Error in server' popup."""
-        if source is JsonRpcException and isinstance(error, (ValueError, TypeError, AttributeError, KeyError)):
-            parse = isinstance(error, ValueError)
-            code, what = (-32700, "Parse error") if parse else (-32600, "Invalid Request")
-            self.protocol._send_data({"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": f"{what}: {error}"}})
+        """A body that is not JSON-RPC gets the spec's error answer, not an 'Error in server' popup."""
+        unreadable = diagnose(error) if source is JsonRpcException else None
+        if unreadable is None:
+            super().report_server_error(error, source)
             return
-        super().report_server_error(error, source)
+        self.protocol._send_data(unreadable.answer())
+        if unreadable.changes_a_document() and unreadable.uri is not None:
+            self.lose_sync(unreadable.uri, f"a change from the editor could not be read ({unreadable.reason})")
+
+    def lose_sync(self, uri: str, reason: str) -> None:
+        """The server's copy of a document may differ from the editor's: stop its rewrite and pause tasks on it."""
+        first = uri not in self.out_of_sync
+        self.out_of_sync[uri] = reason
+        session = self.sessions.get(uri)
+        if session is not None:
+            session.stop(reason)
+        if first:
+            name = uri.rsplit("/", 1)[-1]
+            self.window_show_message(
+                types.ShowMessageParams(
+                    types.MessageType.Warning,
+                    f"Free-S_Code: {reason} in {name}. Tasks on {name} are paused until you close and reopen it.",
+                )
+            )
 
     def workspace_root(self) -> Path | None:
         """The first workspace folder as a path, if the client named one."""

@@ -300,6 +300,60 @@ async def test_garbage_on_the_wire_does_not_stop_the_server(editor: Editor, stub
     assert server is not None and server.returncode is None
 
 
+def with_bad_byte(message: dict) -> bytes:
+    """The message as JSON with the marker @@ replaced by a byte that is not UTF-8."""
+    return json.dumps(message).encode("utf-8").replace(b"@@", b"\xff")
+
+
+async def test_a_request_that_is_not_utf8_is_answered_with_its_id(editor: Editor, stub_node, tmp_path: Path) -> None:
+    from concurrent.futures import Future
+
+    await editor.initialize(node_options(stub_node.url))
+    uri = editor.open(tmp_path / "shapes.py", SOURCE)
+    answer: Future[Any] = Future()
+    editor.client.protocol._request_futures["bad-bytes-1"] = answer
+    position = {"line": 5, "character": 4}
+    send_raw(editor.client, with_bad_byte({
+        "jsonrpc": "2.0", "id": "bad-bytes-1", "method": "textDocument/hover",
+        "params": {"textDocument": {"uri": uri + "@@"}, "position": position},
+    }))
+    with pytest.raises(JsonRpcException) as failure:
+        await asyncio.wait_for(asyncio.wrap_future(answer), 10)
+    assert failure.value.code == -32700
+    assert "not valid UTF-8 (byte 0xff at offset" in failure.value.message
+    assert {action.kind: action.title for action in await code_actions(editor, uri, 5)} == ROUTED_TITLES
+
+
+async def test_an_unreadable_change_pauses_tasks_until_the_file_is_reopened(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    stub_node.set_script({"default": fenced(FIXED)})
+    await editor.initialize(node_options(stub_node.url))
+    path = tmp_path / "shapes.py"
+    uri = editor.open(path, SOURCE)
+    change = {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "# @@\n"}
+    body = with_bad_byte({
+        "jsonrpc": "2.0", "method": "textDocument/didChange",
+        "params": {"textDocument": {"uri": uri, "version": 50}, "contentChanges": [change]},
+    })
+    send_raw(editor.client, body)
+    offset = body.index(b"\xff")
+    warnings = await eventually(lambda: shown(editor, "could not be read"))
+    assert warnings == [
+        "Free-S_Code: a change from the editor could not be read (the message is not valid UTF-8 (byte 0xff at "
+        f"offset {offset})) in shapes.py. Tasks on shapes.py are paused until you close and reopen it."
+    ]
+    paused = await run_command(editor.client, fix_args(uri))
+    assert paused["applied"] is False and paused["message"].endswith("close and reopen shapes.py to go on"), paused
+    assert stub_node.requests() == [] and editor.text(uri) == SOURCE
+    editor.close(uri)
+    uri = editor.open(path, SOURCE)
+    result = await run_command(editor.client, fix_args(uri))
+    assert result["applied"] is True, result
+    await asyncio.sleep(editor.debounce_s + 0.1)
+    assert editor.text(uri) == FIXED_SOURCE
+
+
 async def test_positions_past_the_end_get_a_clear_answer(editor: Editor, stub_node, tmp_path: Path) -> None:
     ten_lines = "".join(f"value_{n} = {n}\n" for n in range(10))
     await editor.initialize(node_options(stub_node.url))

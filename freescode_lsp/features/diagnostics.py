@@ -476,6 +476,7 @@ def register(server: FreescodeServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def on_open(ls: FreescodeServer, params: types.DidOpenTextDocumentParams) -> None:
         """Syntax errors at once; the first model run once the buffer is idle."""
+        ls.out_of_sync.pop(params.text_document.uri, None)
         on_document_opened(ls, params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)

@@ -24,6 +24,9 @@ def open_document(server: FreescodeServer, uri: str) -> TextDocument:
     document = server.workspace.text_documents.get(uri)
     if document is None:
         raise UnusableDocument(f"{uri} is not open in the editor")
+    lost = server.out_of_sync.get(uri)
+    if lost is not None:
+        raise UnusableDocument(f"{lost}; close and reopen {_name(uri)} to go on")
     limit = server.settings.server.max_file_bytes
     size = len(document.source.encode("utf-8", errors="replace"))
     if size > limit:

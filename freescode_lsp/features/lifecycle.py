@@ -45,6 +45,8 @@ def register(server: FreescodeServer) -> None:
         session = ls.sessions.get(params.text_document.uri)
         if session is not None:
             session.on_change(params)
+        if any(isinstance(c, types.TextDocumentContentChangeWholeDocument) for c in params.content_changes):
+            ls.out_of_sync.pop(params.text_document.uri, None)
         from freescode_lsp.features.diagnostics import on_document_changed
 
         on_document_changed(ls, params.text_document.uri)
@@ -55,6 +57,7 @@ def register(server: FreescodeServer) -> None:
         session = ls.sessions.get(params.text_document.uri)
         if session is not None:
             session.stop("the document was closed")
+        ls.out_of_sync.pop(params.text_document.uri, None)
         from freescode_lsp.features.diagnostics import on_document_closed
 
         on_document_closed(ls, params.text_document.uri)
