@@ -23,6 +23,7 @@ from freescode_lsp.engines.base import (
     Usage,
 )
 from freescode_lsp.engines.fitting import fit_text
+from freescode_lsp.engines.llama_log import route_llama_cpp_logs
 from freescode_lsp.engines.pool import LoadedModel, ModelPool
 from freescode_lsp.mesh.catalog import Catalog, ModelSpec
 
@@ -75,6 +76,8 @@ class LocalEngine:
 
     def _load(self, model_id: str, path: Path) -> Any:
         from llama_cpp import Llama
+
+        route_llama_cpp_logs()
 
         spec = self.catalog[model_id]
         if not path.is_file():
