@@ -19,6 +19,7 @@ from pygls.workspace import Workspace
 
 from freescode_lsp import __version__
 from freescode_lsp.config import LoadedSettings, Settings, load_settings
+from freescode_lsp.features.line_history import LineHistory
 from freescode_lsp.mesh.router import Router
 from freescode_lsp.text_documents import adopt
 from freescode_lsp.unreadable import diagnose
@@ -79,6 +80,7 @@ class FreescodeServer(LanguageServer):
         self.progress_handlers: dict[str, Any] = {}
         self.client_name: str | None = None
         self.out_of_sync: dict[str, str] = {}
+        self.line_history = LineHistory()
 
     @property
     def settings(self) -> Settings:

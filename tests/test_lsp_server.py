@@ -354,6 +354,26 @@ async def test_an_unreadable_change_pauses_tasks_until_the_file_is_reopened(
     assert editor.text(uri) == FIXED_SOURCE
 
 
+async def test_an_action_chosen_after_typing_works_on_the_code_it_was_offered_for(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    stub_node.set_script({"default": fenced(FIXED)})
+    await editor.initialize(node_options(stub_node.url))
+    uri = editor.open(tmp_path / "shapes.py", SOURCE)
+    fix = next(a for a in await code_actions(editor, uri, 5) if a.kind == KINDS["fix"])
+    offered_at = editor.version(uri)
+    header = "".join(f"# note {n}\n" for n in range(8))
+    editor.type(uri, 0, 0, header)
+    editor.type(uri, 20, 0, "\n# appended\n")
+    await asyncio.sleep(editor.debounce_s + 0.1)
+    assert editor.version(uri) != offered_at
+    result = await editor.perform(fix)
+    assert result["applied"] is True, result
+    await asyncio.sleep(editor.debounce_s + 0.1)
+    assert editor.text(uri) == header + FIXED_SOURCE + "\n# appended\n"
+    assert "def area(radius):" in stub_node.requests()[0]["messages"][-1]["content"]
+
+
 async def test_positions_past_the_end_get_a_clear_answer(editor: Editor, stub_node, tmp_path: Path) -> None:
     ten_lines = "".join(f"value_{n} = {n}\n" for n in range(10))
     await editor.initialize(node_options(stub_node.url))

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from attrs import evolve
 from lsprotocol import types
 
 from freescode_lsp.edits import StreamingRewrite, partial_target, split_lines
@@ -69,6 +70,7 @@ async def run_task(server: FreescodeServer, raw_args: Any) -> dict[str, Any]:
     try:
         args = TaskArgs.from_json(raw_args)
         document = open_document(server, args.uri)
+        args = current_lines(server, args, document.version)
         start, end = task_region(document, args)
     except (BadTaskArgs, UnusableDocument) as exc:
         server.tell_user(str(exc))
@@ -84,6 +86,21 @@ async def run_task(server: FreescodeServer, raw_args: Any) -> dict[str, Any]:
         server.tell_user(message)
         return {"applied": False, "message": message}
     return await _rewrite(server, args, start, end)
+
+
+def current_lines(server: FreescodeServer, args: TaskArgs, version: int | None) -> TaskArgs:
+    """The arguments with lines from an older version of the document moved to where that code is now."""
+    if args.version is None or version is None or args.version == version:
+        return args
+    line = server.line_history.map_line(args.uri, args.line, args.version)
+    end_line = server.line_history.map_line(args.uri, args.end_line, args.version)
+    if line is None or end_line is None:
+        name = args.uri.rsplit("/", 1)[-1]
+        raise UnusableDocument(
+            f"{name} changed too much since this action was offered (version {args.version}, now {version}); "
+            "choose the action again"
+        )
+    return evolve(args, line=line, end_line=end_line, version=version)
 
 
 async def _explain(server: FreescodeServer, item: Any) -> dict[str, Any]:
@@ -189,6 +206,7 @@ async def resolve_edit(server: FreescodeServer, action: types.CodeAction) -> typ
         if args.task not in ("fix", "clean", "refactor"):
             return action
         document = open_document(server, args.uri)
+        args = current_lines(server, args, document.version)
         start, end = task_region(document, args)
     except (BadTaskArgs, UnusableDocument) as exc:
         server.tell_user(str(exc))

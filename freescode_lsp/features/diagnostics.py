@@ -477,6 +477,7 @@ def register(server: FreescodeServer) -> None:
     def on_open(ls: FreescodeServer, params: types.DidOpenTextDocumentParams) -> None:
         """Syntax errors at once; the first model run once the buffer is idle."""
         ls.out_of_sync.pop(params.text_document.uri, None)
+        ls.line_history.opened(params.text_document.uri, params.text_document.version)
         on_document_opened(ls, params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)

@@ -47,6 +47,7 @@ def register(server: FreescodeServer) -> None:
             session.on_change(params)
         if any(isinstance(c, types.TextDocumentContentChangeWholeDocument) for c in params.content_changes):
             ls.out_of_sync.pop(params.text_document.uri, None)
+        ls.line_history.changed(params.text_document.uri, params.text_document.version, params.content_changes)
         from freescode_lsp.features.diagnostics import on_document_changed
 
         on_document_changed(ls, params.text_document.uri)
@@ -58,6 +59,7 @@ def register(server: FreescodeServer) -> None:
         if session is not None:
             session.stop("the document was closed")
         ls.out_of_sync.pop(params.text_document.uri, None)
+        ls.line_history.closed(params.text_document.uri)
         from freescode_lsp.features.diagnostics import on_document_closed
 
         on_document_closed(ls, params.text_document.uri)
