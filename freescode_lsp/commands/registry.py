@@ -58,11 +58,14 @@ def serve_registry(args: argparse.Namespace) -> int:
     """Open the database, bind the port, print `PORT n` and serve until interrupted."""
     try:
         from freescode_lsp.mesh import registry
+        from freescode_lsp.mesh.registry_auth import load_tokens
+        from freescode_lsp.mesh.registry_prober import RegistrySettings
+        from freescode_lsp.mesh.registry_store import RegistryStore
     except ModuleNotFoundError as exc:
         print(f"freescode: the registry needs {exc.name}: pip install 'freescode-lsp[registry]'", file=sys.stderr)
         return 1
     try:
-        tokens = registry.load_tokens(args.operator_tokens, os.environ)
+        tokens = load_tokens(args.operator_tokens, os.environ)
     except (OSError, UnicodeDecodeError) as exc:
         print(f"freescode: cannot read the operator tokens: {exc}", file=sys.stderr)
         return 2
@@ -71,7 +74,7 @@ def serve_registry(args: argparse.Namespace) -> int:
     db = args.db or paths.state_dir() / "registry.sqlite3"
     try:
         db.parent.mkdir(parents=True, exist_ok=True)
-        store = registry.RegistryStore(db)
+        store = RegistryStore(db)
     except (OSError, sqlite3.Error) as exc:
         print(f"freescode: cannot open the registry database {db}: {exc}", file=sys.stderr)
         return 1
@@ -82,7 +85,7 @@ def serve_registry(args: argparse.Namespace) -> int:
         print(f"freescode: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     port = sock.getsockname()[1]
-    settings = registry.RegistrySettings(
+    settings = RegistrySettings(
         lease_s=args.lease_s,
         probe_interval_s=args.probe_interval_s,
         probe_timeout_s=args.probe_timeout_s,

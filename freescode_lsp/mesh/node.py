@@ -41,7 +41,7 @@ from freescode_lsp.mesh.node_proxy import (
 )
 from freescode_lsp.mesh.node_registrar import Listing, Load, Registrar, log
 from freescode_lsp.mesh.node_tally import Tally, estimate_prompt_tokens
-from freescode_lsp.mesh.registry import bearer_token
+from freescode_lsp.mesh.registry_auth import bearer_token
 from freescode_lsp.mesh.registry_client import RegistryClient
 
 MAX_BODY_BYTES = 16 * 1024 * 1024

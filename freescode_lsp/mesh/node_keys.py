@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from freescode_lsp.mesh.registry import parse_tokens
+from freescode_lsp.mesh.registry_auth import parse_tokens, secret_owner
 
 PROBE_CLIENT = "registry-probe"
 ANONYMOUS = "anonymous"
@@ -58,9 +58,4 @@ class ClientKeys:
         if hmac.compare_digest(key.encode(), self.probe_key.encode()):
             return PROBE_CLIENT
         self._reload()
-        digest = hashlib.sha256(key.encode()).digest()
-        found = None
-        for known, label in self._entries:
-            if hmac.compare_digest(known, digest):
-                found = label
-        return found
+        return secret_owner(self._entries, key)
