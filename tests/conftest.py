@@ -21,6 +21,7 @@ def isolated_user(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
     monkeypatch.delenv("FREESCODE_CONFIG", raising=False)
+    monkeypatch.delenv("FREESCODE_OPERATOR_TOKEN", raising=False)
     return home
 
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -55,13 +56,17 @@ class NodeProcess:
         self.stop()
 
 
-def start_gateway(directory: Path, *args: str, ledger: Path | None = None) -> NodeProcess:
+def start_gateway(
+    directory: Path, *args: str, ledger: Path | None = None, env: dict[str, str] | None = None
+) -> NodeProcess:
     """Start `freescode node serve --port 0 ARGS` with its ledger and log in `directory`; wait for /health."""
     ledger = ledger or directory / "node-ledger.sqlite3"
     log_file = directory / f"node-{time.monotonic_ns()}.log"
     command = [sys.executable, "-m", "freescode_lsp.cli", "node", "serve", "--port", "0", "--ledger", str(ledger)]
     with log_file.open("w") as log:
-        process = subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=log, text=True)
+        process = subprocess.Popen(
+            [*command, *args], stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, **(env or {})}
+        )
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     try:
         port = read_port(process, deadline, "node gateway")

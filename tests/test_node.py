@@ -350,8 +350,10 @@ def test_registers_heartbeats_and_deregisters(tmp_path: Path, stub: StubNode, ke
         gateway = start_gateway(
             tmp_path,
             "--model", GEMMA, "--engine-url", stub.url, "--api-keys", str(keys_file),
-            "--registry", registry.url, "--token", OPERATOR_TOKEN, "--price-per-1k", "0.5", "--context", "2048",
+            "--registry", registry.url, "--price-per-1k", "0.5", "--context", "2048",
+            env={"FREESCODE_OPERATOR_TOKEN": OPERATOR_TOKEN},
         )
+        assert OPERATOR_TOKEN not in " ".join(gateway.process.args)
         listed = wait_for(lambda: _hosts(registry), "the registry to list the gateway")
         assert listed[0]["url"] == gateway.url
         assert listed[0]["price_per_1k"] == 0.5 and listed[0]["context"] == 2048
@@ -405,12 +407,31 @@ def _hosts(registry: RegistryProcess) -> list[dict[str, Any]]:
     return list(response.json()["available_hosts"])
 
 
+def test_fronts_an_engine_that_wants_its_own_key(tmp_path: Path, stub: StubNode, keys_file: Path) -> None:
+    stub.set_script({"models": [GEMMA], "api_key": "engine-secret"})
+    gateway = start_gateway(
+        tmp_path, "--model", GEMMA, "--engine-url", stub.url, "--api-keys", str(keys_file),
+        "--engine-api-key-env", "MY_ENGINE_KEY", env={"MY_ENGINE_KEY": "engine-secret"},
+    )
+    try:
+        assert gateway.http.get("/health").status_code == 200
+        answer = gateway.http.post("/v1/chat/completions", json=chat(), headers=ALICE)
+        assert answer.status_code == 200, answer.text
+        sent = [record["headers"].get("authorization") for record in stub.records()]
+        assert sent and set(sent) == {"Bearer engine-secret"}
+        assert "engine-secret" not in " ".join(gateway.process.args)
+    finally:
+        gateway.stop()
+
+
 def test_refuses_a_missing_engine_choice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["node", "serve", "--model", "stub-model", "--port", "0"]) == 2
     assert "--gguf" in capsys.readouterr().err
     args = ["node", "serve", "--model", "m", "--engine-url", "http://127.0.0.1:1", "--port", "0"]
     assert main([*args, "--registry", "http://127.0.0.1:1"]) == 2
-    assert "--token" in capsys.readouterr().err
+    assert "FREESCODE_OPERATOR_TOKEN" in capsys.readouterr().err
+    assert main([*args, "--engine-api-key-env", "FREESCODE_TEST_UNSET_KEY"]) == 2
+    assert "FREESCODE_TEST_UNSET_KEY, which is not set" in capsys.readouterr().err
     assert main([*args, "--api-keys", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
@@ -501,8 +522,18 @@ def test_the_engine_dies_with_a_killed_gateway(tmp_path: Path, gemma_path: Path)
 def test_setup_script_checks_its_arguments() -> None:
     script = REPO / "setup-node-operator.sh"
     assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
-    for args in ([], ["http://127.0.0.1:8780"], ["not-a-url", "token"], ["http://127.0.0.1:8780", "t", "port"]):
-        done = subprocess.run(["bash", str(script), *args], capture_output=True, text=True, check=False)
+    quiet = {name: value for name, value in os.environ.items() if name != "FREESCODE_OPERATOR_TOKEN"}
+    for args in ([], ["not-a-url"], ["http://127.0.0.1:8780", "port"], ["http://127.0.0.1:8780", "1", "extra"]):
+        done = subprocess.run(
+            ["bash", str(script), *args], capture_output=True, text=True, check=False, env=quiet,
+            stdin=subprocess.DEVNULL,
+        )
         assert done.returncode == 2, args
-        assert "usage: ./setup-node-operator.sh REGISTRY_URL TOKEN [PORT]" in done.stderr
+        assert "usage: ./setup-node-operator.sh REGISTRY_URL [PORT]" in done.stderr
         assert done.stdout == ""
+    no_token = subprocess.run(
+        ["bash", str(script), "http://127.0.0.1:8780"], capture_output=True, text=True, check=False, env=quiet,
+        stdin=subprocess.DEVNULL,
+    )
+    assert no_token.returncode == 2
+    assert no_token.stderr == "setup-node-operator: set FREESCODE_OPERATOR_TOKEN to your operator token\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sqlite3
 import sys
@@ -18,6 +19,7 @@ EMBEDDED = "embedded"
 DEFAULT_CONTEXT = 4096
 UNSPECIFIED_HOSTS = ("0.0.0.0", "::", "")
 INSTALL_HINT = "pip install 'freescode-lsp[node]'"
+TOKEN_ENV = "FREESCODE_OPERATOR_TOKEN"
 
 
 def default_ledger() -> Path:
@@ -41,7 +43,14 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--port", type=_port, required=True, help="port to listen on (0: any free port)")
     serve.add_argument("--public-url", help="the URL clients reach this gateway at (default http://HOST:PORT)")
     serve.add_argument("--registry", help="registry URL to register with")
-    serve.add_argument("--token", help="operator token for the registry")
+    serve.add_argument(
+        "--token", help=f"operator token for the registry (better: set {TOKEN_ENV}; arguments show in ps)"
+    )
+    serve.add_argument(
+        "--engine-api-key-env",
+        metavar="NAME",
+        help="environment variable holding the API key the fronted engine expects (sent as a Bearer token)",
+    )
     serve.add_argument("--price-per-1k", type=_non_negative, default=0.0, help="price per 1000 tokens (default 0)")
     serve.add_argument(
         "--context", type=_positive_int, default=DEFAULT_CONTEXT, help=f"context size (default {DEFAULT_CONTEXT})"
@@ -139,8 +148,16 @@ def serve_node(args: argparse.Namespace) -> int:
     """Start or front the engine, bind the port, print `PORT n` and serve until interrupted."""
     if args.gguf is None and args.engine_url is None and args.model != DEFAULT_MODEL:
         return _fail(f"give --gguf FILE or --engine-url URL (only {DEFAULT_MODEL} has a built-in file)")
-    if bool(args.registry) != bool(args.token):
-        return _fail("--registry and --token go together")
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    if bool(args.registry) != bool(token):
+        return _fail(f"--registry needs an operator token: set {TOKEN_ENV} (or give --token)")
+    engine_key = None
+    if args.engine_api_key_env:
+        if args.gguf is not None or not args.engine_url:
+            return _fail("--engine-api-key-env goes with --engine-url")
+        engine_key = os.environ.get(args.engine_api_key_env)
+        if not engine_key:
+            return _fail(f"--engine-api-key-env names {args.engine_api_key_env}, which is not set or empty")
     if args.api_keys is not None and not args.api_keys.is_file():
         return _fail(f"the client keys file {args.api_keys} does not exist")
     try:
@@ -168,7 +185,7 @@ def serve_node(args: argparse.Namespace) -> int:
         if url is None:
             sock.close()
             return _fail(f"--host {args.host} needs --public-url to register (the URL clients reach)")
-        registration = node.RegistryTarget(args.registry, args.token, url)
+        registration = node.RegistryTarget(args.registry, token, url)
     ledger_path = args.ledger or default_ledger()
     try:
         ledger = NodeLedger(ledger_path)
@@ -194,6 +211,7 @@ def serve_node(args: argparse.Namespace) -> int:
             max_concurrent=args.max_concurrent or (1 if engine is not None else 4),
             queue=args.queue,
             exclusive=engine is not None,
+            engine_api_key=engine_key,
         )
         keys = ClientKeys(args.api_keys, node.new_probe_key())
         gateway = node.Gateway(options, keys, ledger, engine, registration)

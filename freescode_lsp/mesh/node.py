@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from attrs import define
+from attrs import define, field
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -61,6 +61,7 @@ class GatewayOptions:
     max_concurrent: int = 1
     queue: int = 8
     exclusive: bool = False
+    engine_api_key: str | None = field(default=None, repr=False)
 
 
 @define(frozen=True)
@@ -285,7 +286,11 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Open the engine client, note the engine's model list, and keep the registration alive while serving."""
-        self._client = httpx.AsyncClient(limits=httpx.Limits(max_connections=None, max_keepalive_connections=32))
+        key = self.options.engine_api_key
+        self._client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+            headers={"Authorization": f"Bearer {key}"} if key else None,
+        )
         await self._engine_ok()
         registrar = None
         if self.registration is not None:
