@@ -21,7 +21,7 @@ from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
 
 PROMPT = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
 MAX_TOKENS = 96
-ROUNDS = 7
+ROUNDS = 15
 THREADS = 2
 CONTEXT = 2048
 

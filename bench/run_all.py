@@ -27,9 +27,9 @@ Bench = Callable[[], Awaitable[list[Row]]]
 
 def shorten() -> None:
     """Fewer rounds than the stand-alone scripts, so that `make bench` stays within a few minutes."""
-    local_engine.ROUNDS, local_engine.MAX_TOKENS = 3, 32
-    lsp.REQUESTS, lsp.ROUNDS = 300, 2
-    network.ROUNDS = 40
+    local_engine.ROUNDS, local_engine.MAX_TOKENS = 9, 64
+    lsp.REQUESTS, lsp.ROUNDS = 1000, 3
+    network.ROUNDS = 60
 
 
 BENCHES: list[tuple[str, Bench]] = [

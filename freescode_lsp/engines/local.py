@@ -29,6 +29,7 @@ from freescode_lsp.mesh.catalog import Catalog, ModelSpec
 
 _END = object()
 BATCH = 512
+TOKENS_BEYOND_BYTES = 2  # every token stands for at least one byte; BOS (and EOS) may add one each
 
 
 def plain_chat_prompt(messages: list[Message]) -> str:
@@ -95,10 +96,13 @@ class LocalEngine:
         spec = self.catalog.get(request.model)
         if spec is None:
             raise ModelUnavailable(f"{request.model}: not in the catalog")
-        try:
-            path = await asyncio.to_thread(self._model_file, spec)
-        except modelfiles.ModelFileError as exc:
-            raise ModelUnavailable(f"{request.model}: {exc}") from exc
+        path = self.pool.path_of(request.model)
+        own = modelfiles.user_gguf(spec)
+        if path is None or (own is not None and own != path) or not path.is_file():
+            try:
+                path = await asyncio.to_thread(self._model_file, spec)
+            except modelfiles.ModelFileError as exc:
+                raise ModelUnavailable(f"{request.model}: {exc}") from exc
         model = await self.pool.acquire(request.model, path)
         try:
             async for chunk in self._generate(model, spec, request):
@@ -162,7 +166,6 @@ def _run_generation(
     try:
         prompt, stop = render_prompt(llama, spec, request, context_size)
         stats["prompt"] = prompt
-        prompt_tokens = len(_tokenize(llama, prompt))
         kwargs: dict[str, Any] = {
             "prompt": prompt,
             "max_tokens": request.max_tokens,
@@ -192,6 +195,7 @@ def _run_generation(
         finally:
             stream.close()
         completion = "".join(pieces)
+        prompt_tokens = len(_tokenize(llama, prompt))
         completion_tokens = len(_tokenize(llama, completion, add_bos=False)) if completion else 0
         emit({"usage": Usage(prompt_tokens, completion_tokens), "finish_reason": finish_reason})
     except BaseException as exc:  # noqa: BLE001 - every failure crosses to the async side
@@ -215,7 +219,8 @@ def render_prompt(
         stop += request.prompt_stop
 
     def count(text: str) -> int:
-        return len(_tokenize(llama, text))
+        bound = len(text.encode("utf-8")) + TOKENS_BEYOND_BYTES
+        return bound if bound <= limit else len(_tokenize(llama, text))
 
     def keep_tail(text: str, budget: int) -> str:
         tokens = _tokenize(llama, text, add_bos=False)

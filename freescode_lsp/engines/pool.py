@@ -69,6 +69,12 @@ class ModelPool:
         with self._guard:
             return list(self._models)
 
+    def path_of(self, model_id: str) -> Path | None:
+        """The file a loaded model was loaded from, or None when it is not loaded."""
+        with self._guard:
+            model = self._models.get(model_id)
+            return model.path if model is not None else None
+
     def used_bytes(self) -> int:
         """The memory estimate of everything loaded."""
         with self._guard:
