@@ -180,12 +180,13 @@ def test_table_lists_the_catalog(env: dict[str, Path], capsys: pytest.CaptureFix
     code, out, err = run_cli(capsys, "models")
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0].split() == ["id", "context", "price/1K", "specialties", "available"]
+    assert lines[0].split() == ["id", "context", "price/1K", "memory", "specialties", "available"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == set(build_catalog())
     assert "100,000" in rows["code-llama-7b"] and "$0.001" in rows["code-llama-7b"]
     assert rows["starcoder2-15b"].split()[2] == "-"
     assert rows["mistral-7b"].rstrip().endswith("pullable")
+    assert rows["mistral-7b"].split()[3:5] == ["~4.4", "GiB"]
     assert rows["gemma-3-270m"].rstrip().endswith("local")
     column = lines[0].index("available")
     assert all(line[column - 2 : column] == "  " and line[column] != " " for line in lines[1:])
@@ -427,3 +428,20 @@ def test_embedded_path_command(env: dict[str, Path], embedded_dir: Path, capsys:
     assert code == 1 and "freescode models pull gemma-3-270m" in err
     code, out, _ = run_cli(capsys, "models", "path", "gemma-3-270m", "--dir", str(embedded_dir))
     assert (code, Path(out.strip()).parent) == (0, embedded_dir)
+
+
+def test_memory_forecast_for_a_file_on_disk(
+    env: dict[str, Path], capsys: pytest.CaptureFixture[str], gemma_path: Path
+) -> None:
+    from freescode_lsp.engines import footprint
+
+    write_config(env, f'[local]\nmax_context = 2048\n[models."mine"]\ngguf = "{gemma_path}"\ncontext = 4096\n')
+    records = listing(capsys)
+    mine = records["mine"]
+    assert mine["window"] == 2048
+    assert mine["memory_bytes"] == footprint.predict(gemma_path, 2048, footprint.DEFAULT_BATCH).total
+    assert gemma_path.stat().st_size < mine["memory_bytes"] < 2 * gemma_path.stat().st_size
+    assert records["mistral-7b"]["memory_bytes"] is None
+    code, out, _ = run_cli(capsys, "models")
+    row = next(line for line in out.splitlines() if line.startswith("mine "))
+    assert footprint.human_bytes(mine["memory_bytes"]) in row

@@ -13,9 +13,10 @@ from typing import Any
 from attrs import asdict
 
 from freescode_lsp import config, modelfiles
+from freescode_lsp.engines import footprint
 from freescode_lsp.mesh.catalog import Catalog, ModelSpec, build_catalog
 
-COLUMNS = ("id", "context", "price/1K", "specialties", "available")
+COLUMNS = ("id", "context", "price/1K", "memory", "specialties", "available")
 
 
 def register(subparsers: Any) -> None:
@@ -40,10 +41,16 @@ def _directory(text: str) -> Path:
 
 def _load() -> tuple[Catalog, Path]:
     """The catalog and models directory from the config, problems reported on stderr."""
+    catalog, models_dir, _ = _load_settings()
+    return catalog, models_dir
+
+
+def _load_settings() -> tuple[Catalog, Path, config.Settings]:
+    """The catalog, models directory and settings from the config, problems reported on stderr."""
     loaded = config.load_settings(Path.cwd())
     for problem in loaded.problems:
         print(f"freescode: config: {problem}", file=sys.stderr)
-    return build_catalog(loaded.settings), modelfiles.models_dir_for(loaded.settings)
+    return build_catalog(loaded.settings), modelfiles.models_dir_for(loaded.settings), loaded.settings
 
 
 def local_sources(spec: ModelSpec, models_dir: Path) -> list[str]:
@@ -63,18 +70,30 @@ def _price(value: float | None) -> str:
     return "-" if value is None else f"${value:g}"
 
 
-def model_record(spec: ModelSpec, models_dir: Path, hosts: Sequence[str] = ()) -> dict[str, Any]:
+def model_record(
+    spec: ModelSpec, models_dir: Path, hosts: Sequence[str] = (), max_context: int | None = None
+) -> dict[str, Any]:
     """Every field of one model plus where it is available (local, nodes), as JSON-ready values."""
     sources = local_sources(spec, models_dir) + list(hosts)
     found = modelfiles.local_path(spec, models_dir)
+    window = min(spec.context, max_context or spec.context)
     record = asdict(spec)
     record.update(
         hf_ref=spec.hf_ref,
         sources=sources,
         available=available_cell(sources, bool(spec.hf_ref)),
         local_path=str(found) if found is not None else None,
+        window=window,
+        memory_bytes=footprint.predict(found, window, footprint.DEFAULT_BATCH).total if found else None,
     )
     return record
+
+
+def _memory(record: dict[str, Any]) -> str:
+    """The memory column: the forecast for a file on disk at its window, else the catalog's estimate."""
+    if record["memory_bytes"] is not None:
+        return footprint.human_bytes(record["memory_bytes"])
+    return f"~{record['memory_gb']:g} GiB"
 
 
 async def network_hosts(model_ids: list[str]) -> dict[str, list[str]]:
@@ -104,14 +123,16 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
 
 def list_models(args: argparse.Namespace) -> int:
     """Print the catalog as a table, or as JSON with --json."""
-    catalog, models_dir = _load()
+    catalog, models_dir, settings = _load_settings()
     hosts = asyncio.run(network_hosts(list(catalog)))
-    records = [model_record(spec, models_dir, hosts.get(spec.id, [])) for spec in catalog.values()]
+    window = settings.local.max_context
+    records = [model_record(spec, models_dir, hosts.get(spec.id, []), window) for spec in catalog.values()]
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
     rows = [list(COLUMNS)] + [
-        [r["id"], f"{r['context']:,}", _price(r["price_per_1k"]), ", ".join(r["specialties"]), r["available"]]
+        [r["id"], f"{r['context']:,}", _price(r["price_per_1k"]), _memory(r), ", ".join(r["specialties"]),
+         r["available"]]
         for r in records
     ]
     print(format_table(rows))

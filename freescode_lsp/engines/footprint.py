@@ -11,6 +11,7 @@ from attrs import frozen
 from freescode_lsp.engines.gguf_header import GGUFHeaderError, read_metadata
 
 MIB = 1024**2
+DEFAULT_BATCH = 512
 KV_BYTES_PER_VALUE = 2
 ACTIVATION_BYTES = 4
 CONTEXT_OVERHEAD = 64 * MIB
@@ -103,6 +104,11 @@ def measured(predicted: Footprint, load_growth: int | None) -> Footprint:
     if load_growth is None:
         return predicted
     return Footprint(predicted.weights, max(load_growth, 0), predicted.workspace)
+
+
+def human_bytes(size: float) -> str:
+    """A byte count as MiB below a GiB, else GiB."""
+    return f"{size / MIB:.0f} MiB" if size < 1024 * MIB else f"{size / 1024**3:.1f} GiB"
 
 
 def resident_anonymous_bytes() -> int | None:

@@ -28,7 +28,7 @@ from freescode_lsp.engines.pool import LoadedModel, ModelPool
 from freescode_lsp.mesh.catalog import Catalog, ModelSpec
 
 _END = object()
-BATCH = 512
+BATCH = footprint.DEFAULT_BATCH
 TOKENS_BEYOND_BYTES = 2  # every token stands for at least one byte; BOS (and EOS) may add one each
 
 
