@@ -147,6 +147,8 @@ class FreescodeServer(LanguageServer):
             return loaded
         self.loaded = loaded
         self.router = Router.from_settings(loaded.settings)
+        if self.router.local is not None:
+            self.router.local.warn = self.tell_user
         if previous is not None:
             self._retire(previous)
         return loaded

@@ -105,6 +105,25 @@ async def test_lru_eviction_under_a_small_budget(gemma_path: Path, tmp_path: Pat
         await engine.aclose()
 
 
+async def test_a_model_larger_than_the_budget_runs_alone_and_says_so(gemma_path: Path) -> None:
+    engine = engine_for({"local": {"memory_budget_gb": 0.1, "max_context": 512, "threads": 2}})
+    told: list[str] = []
+    engine.warn = told.append
+    try:
+        for _ in range(2):
+            chunks = await collect(engine, GenerationRequest(DEFAULT_MODEL, prompt="x = ", max_tokens=2))
+            assert chunks[-1].usage is not None
+        assert engine.pool.loaded() == [DEFAULT_MODEL]
+        assert len(told) == 1
+        needed = footprint.human_bytes(engine.pool.used_bytes())
+        assert told[0] == (
+            f"gemma-3-270m needs about {needed} with a 512-token window, more than [local] memory_budget_gb = 0.1; "
+            "it runs alone, with every other local model unloaded. Raise the budget or lower [local] max_context."
+        )
+    finally:
+        await engine.aclose()
+
+
 async def test_idle_models_are_unloaded(gemma_settings: dict) -> None:
     engine = engine_for({**gemma_settings, "local": {**gemma_settings["local"], "idle_unload_s": 0.3}})
     try:

@@ -374,6 +374,21 @@ async def test_an_action_chosen_after_typing_works_on_the_code_it_was_offered_fo
     assert "def area(radius):" in stub_node.requests()[0]["messages"][-1]["content"]
 
 
+async def test_a_budget_too_small_for_the_model_is_explained(
+    editor: Editor, gemma_path: Path, tmp_path: Path
+) -> None:
+    await editor.initialize({
+        "network": {"mode": "local-only"},
+        "local": {"threads": 2, "max_context": 512, "memory_budget_gb": 0.05},
+        "server": {"max_tokens": 4, "diagnostics_enabled": False},
+    })
+    uri = editor.open(tmp_path / "shapes.py", SOURCE)
+    await run_command(editor.client, {"uri": uri, "task": "analyze", "line": 5})
+    told = await eventually(lambda: shown(editor, "memory_budget_gb"))
+    assert len(told) == 1 and told[0].startswith("Free-S_Code: gemma-3-270m needs about ")
+    assert "more than [local] memory_budget_gb = 0.05; it runs alone" in told[0]
+
+
 async def test_positions_past_the_end_get_a_clear_answer(editor: Editor, stub_node, tmp_path: Path) -> None:
     ten_lines = "".join(f"value_{n} = {n}\n" for n in range(10))
     await editor.initialize(node_options(stub_node.url))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
@@ -28,6 +29,7 @@ from freescode_lsp.engines.pool import LoadedModel, ModelPool
 from freescode_lsp.mesh.catalog import Catalog, ModelSpec
 
 _END = object()
+log = logging.getLogger(__name__)
 BATCH = footprint.DEFAULT_BATCH
 TOKENS_BEYOND_BYTES = 2  # every token stands for at least one byte; BOS (and EOS) may add one each
 
@@ -50,6 +52,16 @@ class LocalEngine:
         self.last_run: dict[str, Any] = {}
         self.pool = ModelPool(
             self._load, self._predict_footprint, int(settings.memory_budget_gb * 1024**3), settings.idle_unload_s
+        )
+        self.pool.on_over_budget = self._over_budget
+        self.warn: Callable[[str], None] = log.warning
+
+    def _over_budget(self, model_id: str, needed: int, budget: int) -> None:
+        """Tell the user that a model alone is larger than the memory budget, and what to change."""
+        self.warn(
+            f"{model_id} needs about {footprint.human_bytes(needed)} with a {self.context_size(model_id)}-token "
+            f"window, more than [local] memory_budget_gb = {self.settings.memory_budget_gb:g}; it runs alone, "
+            "with every other local model unloaded. Raise the budget or lower [local] max_context."
         )
 
     def can_serve(self, model_id: str) -> bool:

@@ -22,6 +22,7 @@ from freescode_lsp.engines.footprint import (
 
 Loader = Callable[[str, Path], Any]
 Predictor = Callable[[str, Path], Footprint]
+OverBudget = Callable[[str, int, int], None]
 
 
 @define(eq=False)
@@ -63,6 +64,8 @@ class ModelPool:
         self._load_lock = asyncio.Lock()
         self._reaper: asyncio.Task[None] | None = None
         self.evictions: list[str] = []
+        self.on_over_budget: OverBudget | None = None
+        self._told_over_budget: set[str] = set()
 
     def loaded(self) -> list[str]:
         """Ids of the models in memory, least recently used first."""
@@ -115,7 +118,16 @@ class ModelPool:
             with self._guard:
                 self._models[model_id] = model
             await self._evict_for(0)
+            self._check_alone(model)
             return model
+
+    def _check_alone(self, model: LoadedModel) -> None:
+        """Say once per model when it alone needs more than the whole budget (it still runs, alone)."""
+        if model.size_bytes <= self.budget_bytes or model.model_id in self._told_over_budget:
+            return
+        self._told_over_budget.add(model.model_id)
+        if self.on_over_budget is not None:
+            self.on_over_budget(model.model_id, model.size_bytes, self.budget_bytes)
 
     def _predict(self, model_id: str, path: Path) -> Footprint:
         """The loader's forecast of the model's memory; a file that cannot be read fails the load."""
