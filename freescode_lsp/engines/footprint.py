@@ -100,10 +100,13 @@ def predict(path: Path, n_ctx: int, n_batch: int) -> Footprint:
 
 
 def measured(predicted: Footprint, load_growth: int | None) -> Footprint:
-    """The prediction with its context part replaced by what the load really added to resident memory."""
-    if load_growth is None:
+    """The prediction, its context part raised to what the load really added to resident memory if that is more.
+
+    The growth can read low (memory freed earlier by the process is reused), never the forecast's floor.
+    """
+    if load_growth is None or load_growth <= predicted.context:
         return predicted
-    return Footprint(predicted.weights, max(load_growth, 0), predicted.workspace)
+    return Footprint(predicted.weights, load_growth, predicted.workspace)
 
 
 def human_bytes(size: float) -> str:
