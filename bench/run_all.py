@@ -19,6 +19,7 @@ import local_engine
 import lsp
 import memory
 import network
+import probe
 import prompt_cache
 from common import Row, cpu_model, machine, stamp, table
 
@@ -38,6 +39,7 @@ BENCHES: list[tuple[str, Bench]] = [
     ("cache", cache.run),
     ("prompt_cache", prompt_cache.run),
     ("local_engine", local_engine.run),
+    ("probe", probe.run),
     ("memory", memory.run),
 ]
 

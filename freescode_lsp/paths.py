@@ -21,9 +21,14 @@ def state_dir() -> Path:
     return _xdg("XDG_STATE_HOME", ".local/state") / "freescode"
 
 
+def cache_dir() -> Path:
+    """Where Free-S_Code keeps what it can rebuild: model files, model probe verdicts."""
+    return _xdg("XDG_CACHE_HOME", ".cache") / "freescode"
+
+
 def models_dir() -> Path:
     """Where downloaded and assembled model files live."""
     override = os.environ.get("FREESCODE_MODELS_DIR")
     if override:
         return Path(override)
-    return _xdg("XDG_CACHE_HOME", ".cache") / "freescode" / "models"
+    return cache_dir() / "models"

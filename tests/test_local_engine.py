@@ -194,7 +194,7 @@ async def test_corrupt_file_falls_back_along_the_chain(gemma_path: Path, tmp_pat
     try:
         chunks = [c async for c in router.stream(GenerationRequest("broken", prompt="x = 1", max_tokens=4))]
         assert {c.model for c in chunks} == {DEFAULT_MODEL}
-        assert fallbacks and fallbacks[0][0] == "broken@local" and "could not load" in fallbacks[0][1]
+        assert fallbacks and fallbacks[0][0] == "broken@local" and "failed while loading" in fallbacks[0][1]
         with pytest.raises(ModelLoadError):
             await collect(router.local, GenerationRequest("broken", prompt="x", max_tokens=2))
     finally:

@@ -573,8 +573,8 @@ def test_usage_shows_the_cli_output_or_its_error(stub_node, tmp_path: Path) -> N
         assert {"msg": message, "level": 4} in result["notes"]
 
 
-def test_checkhealth_reports_server_settings_models_and_nodes(stub_node, tmp_path: Path) -> None:
-    """:checkhealth freescode finds the server, flags a bad setting, and probes every node."""
+def test_checkhealth_reports_server_settings_models_and_nodes(stub_node, gemma_path: Path, tmp_path: Path) -> None:
+    """:checkhealth freescode finds the server, the llama.cpp build, flags a bad setting, and probes every node."""
     dead = f"http://127.0.0.1:{free_port()}"
     settings = node_settings(stub_node.url, hover_timeout_s="soon")
     settings["nodes"].append({"url": dead, "models": ["mistral-7b"]})
@@ -596,6 +596,8 @@ def test_checkhealth_reports_server_settings_models_and_nodes(stub_node, tmp_pat
     assert f"OK {stub_node.url} is reachable" in report
     assert re.search(rf"ERROR {re.escape(dead)} is not reachable: .+", report), report
     assert re.search(r"OK client \d+ running, root .*project", report), report
+    assert "OK llama-cpp-python: " in report and re.search(r"OK llama.cpp build: CPU : .* = 1", report), report
+    assert re.search(r"OK embedded model: gemma-3-270m loads and answers \(\d+\.\d s\)", report), report
 
 
 @pytest.mark.slow

@@ -103,3 +103,11 @@ class ModelLoadError(EngineError):
 
 class GenerationTimeout(EngineError):
     """The request's deadline passed before the answer was complete."""
+
+
+class PromptRenderError(EngineError):
+    """The model's chat template failed or ran past its time."""
+
+
+class GenerationFailed(EngineError):
+    """The engine failed while generating; the message names the model and what went wrong."""

@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,28 +17,29 @@ from freescode_lsp.config import LocalSettings
 from freescode_lsp.engines import footprint
 from freescode_lsp.engines.base import (
     Chunk,
+    EngineError,
+    GenerationFailed,
     GenerationRequest,
     GenerationTimeout,
-    Message,
     ModelLoadError,
     ModelUnavailable,
+    PromptRenderError,
     Usage,
 )
 from freescode_lsp.engines.fitting import fit_text
 from freescode_lsp.engines.llama_log import route_llama_cpp_logs
 from freescode_lsp.engines.pool import LoadedModel, ModelPool
+from freescode_lsp.engines.probe import ModelProbe, Verdict
+from freescode_lsp.engines.templates import chat_template, plain_chat_prompt
 from freescode_lsp.mesh.catalog import Catalog, ModelSpec
 
 _END = object()
+_STARTED = object()
+_RENDERED = object()
 log = logging.getLogger(__name__)
 BATCH = footprint.DEFAULT_BATCH
 TOKENS_BEYOND_BYTES = 2  # every token stands for at least one byte; BOS (and EOS) may add one each
-
-
-def plain_chat_prompt(messages: list[Message]) -> str:
-    """Messages as plain text, for models without a chat template."""
-    parts = [f"{message.role.capitalize()}: {message.content}" for message in messages]
-    return "\n\n".join(parts) + "\n\nAssistant:"
+RENDER_TIMEOUT_S = 10.0
 
 
 class LocalEngine:
@@ -54,7 +56,9 @@ class LocalEngine:
             self._load, self._predict_footprint, int(settings.memory_budget_gb * 1024**3), settings.idle_unload_s
         )
         self.pool.on_over_budget = self._over_budget
+        self.probe = ModelProbe(threads=settings.threads)
         self.warn: Callable[[str], None] = log.warning
+        self._told: set[str] = set()
 
     def _over_budget(self, model_id: str, needed: int, budget: int) -> None:
         """Tell the user that a model alone is larger than the memory budget, and what to change."""
@@ -65,12 +69,36 @@ class LocalEngine:
         )
 
     def can_serve(self, model_id: str) -> bool:
-        """Whether the model's file is on disk (or the embedded package can assemble it)."""
+        """Whether the model's file is on disk (or can be assembled or pulled) and not known to fail."""
         spec = self.catalog.get(model_id)
         if spec is None:
             return False
         where = modelfiles.availability(spec, self.models_dir)
-        return where == "local" or (where == "pullable" and self.settings.auto_pull)
+        if where == "local":
+            return self.known_failure(spec) is None
+        return where == "pullable" and self.settings.auto_pull
+
+    def known_failure(self, spec: ModelSpec) -> str | None:
+        """Why the model's file on disk cannot run, if a trial run showed it."""
+        path = modelfiles.local_path(spec, self.models_dir)
+        verdict = self.probe.known(path) if path is not None else None
+        return verdict.message(spec.id, path) if verdict is not None and path is not None and not verdict.ok else None
+
+    def _tell_once(self, message: str) -> None:
+        """Tell the user a message once per process."""
+        if message not in self._told:
+            self._told.add(message)
+            self.warn(message)
+
+    async def _checked(self, model_id: str, path: Path) -> None:
+        """Refuse a file that crashed, failed or hung in its trial run in a child process."""
+        if self.pool.path_of(model_id) == path:
+            return
+        verdict = await self.probe.check(path)
+        if not verdict.ok:
+            message = verdict.message(model_id, path)
+            self._tell_once(message)
+            raise ModelLoadError(message)
 
     def context_size(self, model_id: str) -> int:
         """The window this engine opens for a model."""
@@ -115,6 +143,7 @@ class LocalEngine:
                 path = await asyncio.to_thread(self._model_file, spec)
             except modelfiles.ModelFileError as exc:
                 raise ModelUnavailable(f"{request.model}: {exc}") from exc
+        await self._checked(request.model, path)
         model = await self.pool.acquire(request.model, path)
         try:
             async for chunk in self._generate(model, spec, request):
@@ -134,31 +163,64 @@ class LocalEngine:
 
         stats: dict[str, Any] = {"tokens": 0, "tokens_after_cancel": 0, "prompt": ""}
         self.last_run = stats
-        job = loop.run_in_executor(
-            model.executor,
-            _run_generation, model.llama, spec, request, self.context_size(spec.id), cancel, emit, stats,
+        work = model.executor.submit(
+            _run_generation, model.llama, spec, request, self.context_size(spec.id), cancel, emit, stats
         )
+        stage, wedged = _END, False
         try:
             while True:
-                remaining = request.remaining()
-                if remaining is not None and remaining <= 0:
-                    raise GenerationTimeout(f"{request.model}: deadline passed while generating")
                 try:
-                    item = await asyncio.wait_for(queue.get(), remaining)
-                except TimeoutError as exc:
-                    raise GenerationTimeout(f"{request.model}: deadline passed while generating") from exc
+                    item = await self._next(queue, request, stage)
+                except PromptRenderError as exc:
+                    wedged = True
+                    self._wedged(model, str(exc))
+                    raise
+                if item is _STARTED or item is _RENDERED:
+                    stage = item
+                    continue
                 if item is _END:
                     break
                 if isinstance(item, BaseException):
-                    raise item
+                    raise _as_engine_error(item, request.model, model.path)
                 yield Chunk(**item, model=request.model, engine=self.name)
         finally:
             cancel.set()
-            if not job.done():
-                try:
-                    await asyncio.shield(job)
-                except (asyncio.CancelledError, Exception):  # noqa: BLE001 - already reporting the first error
-                    pass
+            work.cancel()
+            if not work.done() and not wedged:
+                await self._finish(work, model, request, RENDER_TIMEOUT_S if stage is _STARTED else None)
+
+    async def _finish(
+        self, work: Future[Any], model: LoadedModel, request: GenerationRequest, limit: float | None
+    ) -> None:
+        """Wait for the worker to stop (within a token); one still rendering after `limit` is stuck."""
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(work)), limit)
+        except TimeoutError:
+            self._wedged(model, f"{request.model}: its chat template did not finish in {RENDER_TIMEOUT_S:g} s")
+        except (asyncio.CancelledError, Exception):  # noqa: BLE001 - already reporting the first error
+            pass
+
+    async def _next(self, queue: asyncio.Queue[Any], request: GenerationRequest, stage: object) -> Any:
+        """The worker's next item, within the request's deadline and, while it renders, the template's."""
+        remaining = request.remaining()
+        if remaining is not None and remaining <= 0:
+            raise GenerationTimeout(f"{request.model}: deadline passed while generating")
+        rendering = stage is _STARTED and (remaining is None or remaining > RENDER_TIMEOUT_S)
+        try:
+            return await asyncio.wait_for(queue.get(), RENDER_TIMEOUT_S if rendering else remaining)
+        except TimeoutError as exc:
+            if rendering:
+                raise PromptRenderError(
+                    f"{request.model}: its chat template did not finish in {RENDER_TIMEOUT_S:g} s"
+                ) from exc
+            raise GenerationTimeout(f"{request.model}: deadline passed while generating") from exc
+
+    def _wedged(self, model: LoadedModel, why: str) -> None:
+        """Give up a model whose thread is stuck: drop it from the pool and refuse its file from now on."""
+        self.pool.discard(model)
+        verdict = Verdict(False, why.split(": ", 1)[-1], "Use another GGUF of this model; the task falls back along the chain.")
+        self.probe.record(model.path, verdict)
+        self._tell_once(verdict.message(model.model_id, model.path))
 
     async def aclose(self) -> None:
         """Unload every model."""
@@ -176,7 +238,12 @@ def _run_generation(
 ) -> None:
     """Worker-thread body: build the prompt, stream tokens into `emit`, finish with usage."""
     try:
-        prompt, stop = render_prompt(llama, spec, request, context_size)
+        emit(_STARTED)
+        try:
+            prompt, stop = render_prompt(llama, spec, request, context_size)
+        except Exception as exc:  # noqa: BLE001 - a template can raise anything
+            raise PromptRenderError(f"{spec.id}: its chat template failed: {type(exc).__name__}: {exc}") from exc
+        emit(_RENDERED)
         stats["prompt"] = prompt
         kwargs: dict[str, Any] = {
             "prompt": prompt,
@@ -216,6 +283,15 @@ def _run_generation(
         emit(_END)
 
 
+def _as_engine_error(exc: BaseException, model_id: str, path: Path) -> BaseException:
+    """A worker's failure as an engine error that routing falls back on (interrupts pass through)."""
+    if isinstance(exc, EngineError) or not isinstance(exc, Exception):
+        return exc
+    failed = GenerationFailed(f"{model_id} ({path.name}): generation failed: {type(exc).__name__}: {exc}")
+    failed.__cause__ = exc
+    return failed
+
+
 def render_prompt(
     llama: Any, spec: ModelSpec, request: GenerationRequest, context_size: int
 ) -> tuple[str, list[str]]:
@@ -223,7 +299,7 @@ def render_prompt(
     limit = max(16, context_size - request.max_tokens)
     stop = list(request.stop)
     if request.messages and (spec.prompt_style == "chat" or request.prompt is None):
-        template = _chat_template(llama) if spec.prompt_style == "chat" else None
+        template = chat_template(llama) if spec.prompt_style == "chat" else None
         messages = [{"role": m.role, "content": m.content} for m in request.messages]
         raw = template(messages) if template else plain_chat_prompt(list(request.messages))
     else:
@@ -243,27 +319,6 @@ def render_prompt(
 
 def _tokenize(llama: Any, text: str, add_bos: bool = True) -> list[int]:
     return llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
-
-
-def _chat_template(llama: Any) -> Callable[[list[dict[str, str]]], str] | None:
-    source = (getattr(llama, "metadata", None) or {}).get("tokenizer.chat_template")
-    if not source:
-        return None
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    def token_text(token: int) -> str:
-        return llama.detokenize([token], special=True).decode("utf-8", errors="ignore")
-
-    formatter = Jinja2ChatFormatter(
-        template=source, eos_token=token_text(llama.token_eos()), bos_token=token_text(llama.token_bos())
-    )
-
-    def render(messages: list[dict[str, str]]) -> str:
-        text = formatter(messages=messages).prompt
-        bos = token_text(llama.token_bos())
-        return text[len(bos) :] if bos and text.startswith(bos) else text
-
-    return render
 
 
 @lru_cache(maxsize=16)

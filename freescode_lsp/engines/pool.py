@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,10 @@ from freescode_lsp.engines.footprint import (
     measured,
     resident_anonymous_bytes,
 )
+from freescode_lsp.engines.model_thread import ModelThread
 
+log = logging.getLogger(__name__)
+CLOSE_WAIT_S = 30.0
 Loader = Callable[[str, Path], Any]
 Predictor = Callable[[str, Path], Footprint]
 OverBudget = Callable[[str, int, int], None]
@@ -33,7 +36,7 @@ class LoadedModel:
     path: Path
     llama: Any
     footprint: Footprint
-    executor: ThreadPoolExecutor
+    executor: ModelThread
     last_used: float = field(factory=time.monotonic)
     in_use: int = 0
 
@@ -43,8 +46,10 @@ class LoadedModel:
         return self.footprint.total
 
     def close(self) -> None:
-        """Free the model once its thread has finished its work."""
-        self.executor.shutdown(wait=True)
+        """Free the model once its thread has finished its work; a thread that never finishes keeps it."""
+        if not self.executor.shutdown(wait=True, timeout=CLOSE_WAIT_S):
+            log.warning("%s: its thread is still busy after %g s; left running until exit", self.model_id, CLOSE_WAIT_S)
+            return
         closer = getattr(self.llama, "close", None)
         if callable(closer):
             closer()
@@ -112,7 +117,7 @@ class ModelPool:
                 path,
                 llama,
                 measured(predicted, growth),
-                ThreadPoolExecutor(1, thread_name_prefix=f"llama-{model_id}"),
+                ModelThread(f"llama-{model_id}"),
             )
             model.in_use = 1
             with self._guard:
@@ -135,6 +140,8 @@ class ModelPool:
             return self._predictor(model_id, path)
         except OSError as exc:
             raise ModelLoadError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - a damaged header can fail in many ways
+            raise ModelLoadError(f"{model_id}: {path} is not a usable GGUF file: {exc}") from exc
 
     async def _evict_for(self, incoming: int) -> None:
         """Unload idle models, least recently used first, until `incoming` more bytes fit the budget."""
@@ -150,6 +157,13 @@ class ModelPool:
             model.in_use += 1
             self._models.move_to_end(model_id)
             return model
+
+    def discard(self, model: LoadedModel) -> None:
+        """Forget a model whose thread is stuck, without waiting for it."""
+        with self._guard:
+            if self._models.get(model.model_id) is model:
+                del self._models[model.model_id]
+        model.executor.shutdown(wait=False)
 
     def release(self, model: LoadedModel) -> None:
         """Mark one use of the model as finished."""

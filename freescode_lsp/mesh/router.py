@@ -177,11 +177,18 @@ class Router:
                 reasons.append(f"{model}: no node serves it (mode is remote-only)")
             elif self.local is None:
                 reasons.append(f"{model}: no node serves it and the local engine is not installed")
+            elif (failure := self._local_failure(model)) is not None:
+                reasons.append(f"{failure} No node serves it.")
             else:
                 reasons.append(f"{model}: not on disk (freescode models pull {model}) and no node serves it")
             if budget and self.remote_engines(model):
                 reasons[-1] += f"; {budget}"
         return reasons
+
+    def _local_failure(self, model_id: str) -> str | None:
+        """Why the model's file on disk cannot run here, when a trial run showed it."""
+        spec = self.catalog.get(model_id)
+        return self.local.known_failure(spec) if spec is not None and self.local is not None else None
 
     async def refresh(self, model_id: str) -> None:
         """Fetch the registry's hosts for each model of the chain, unless cached moments ago."""
@@ -232,6 +239,7 @@ class Router:
                     yield chunk
                 return
             except EngineError as exc:
+                self._effective.clear()
                 attempts.append(f"{candidate.label}: {exc}")
                 if self.on_fallback is not None:
                     self.on_fallback(candidate.label, str(exc))

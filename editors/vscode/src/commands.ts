@@ -4,7 +4,16 @@ import * as vscode from "vscode";
 
 import { cliCommandFor, expandCommand, DEFAULT_CLI_COMMAND, DEFAULT_SERVER_COMMAND, type Environment } from "./executable";
 import { subjectOf } from "./html";
-import { MODELS_ARGS, modelsReport, usageReport, USAGE_ARGS, type CliResult, type Report } from "./reports";
+import {
+  DOCTOR_ARGS,
+  doctorReport,
+  MODELS_ARGS,
+  modelsReport,
+  usageReport,
+  USAGE_ARGS,
+  type CliResult,
+  type Report,
+} from "./reports";
 import { outcomeOf, runTaskArgs, type RunTaskArgs, type Task } from "./tasks";
 import type { ClientSettings } from "./vscodeSettings";
 
@@ -100,12 +109,21 @@ export async function runTaskOnEditor(task: Task, server: TaskServer, ui: Ui): P
   }
 }
 
-export type CliRunner = (command: string, args: readonly string[], options: { cwd?: string }) => Promise<CliResult>;
+export type CliRunner = (command: string, args: readonly string[], options: { cwd?: string; timeoutMs?: number }) => Promise<CliResult>;
 
 /** Which CLI report to show. */
-export type CliReportKind = "models" | "usage";
+export type CliReportKind = "models" | "usage" | "doctor";
 
-/** Runs `freescode models --json` or `freescode usage --json` and shows the table in the output. */
+/** Doctor loads the embedded model in a child process: give it longer than the table reports. */
+const DOCTOR_TIMEOUT_MS = 180_000;
+
+const REPORTS = {
+  models: { args: MODELS_ARGS, title: "Free-S_Code: network status", render: modelsReport },
+  usage: { args: USAGE_ARGS, title: "Free-S_Code: usage", render: usageReport },
+  doctor: { args: DOCTOR_ARGS, title: "Free-S_Code: doctor", render: doctorReport },
+} as const;
+
+/** Runs `freescode models|usage|doctor --json` and shows the report in the output. */
 export async function showCliReport(
   kind: CliReportKind,
   settings: ClientSettings,
@@ -115,12 +133,11 @@ export async function showCliReport(
 ): Promise<Report> {
   const serverCommand = expandCommand(settings.serverCommand, DEFAULT_SERVER_COMMAND, environment);
   const cli = expandCommand(cliCommandFor(serverCommand, settings.cliCommand, environment.platform), DEFAULT_CLI_COMMAND, environment);
-  const args = [...settings.cliArgs, ...(kind === "models" ? MODELS_ARGS : USAGE_ARGS)];
-  const title = kind === "models" ? "Free-S_Code: network status" : "Free-S_Code: usage";
-  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title }, () =>
-    run(cli, args, { cwd: environment.workspaceFolder }),
-  );
-  const report = kind === "models" ? modelsReport(cli, args, result, new Date()) : usageReport(cli, args, result, new Date());
+  const { args: kindArgs, title, render } = REPORTS[kind];
+  const args = [...settings.cliArgs, ...kindArgs];
+  const options = kind === "doctor" ? { cwd: environment.workspaceFolder, timeoutMs: DOCTOR_TIMEOUT_MS } : { cwd: environment.workspaceFolder };
+  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title }, () => run(cli, args, options));
+  const report = render(cli, args, result, new Date());
   if (report.ok) {
     output.appendLine("");
     output.appendLine(report.text);

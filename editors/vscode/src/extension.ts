@@ -37,6 +37,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     ...TASK_COMMANDS.map(({ command, task }) => vscode.commands.registerCommand(command, () => runTaskOnEditor(task, server, ui))),
     vscode.commands.registerCommand("freescode.showNetworkStatus", () => report("models")),
     vscode.commands.registerCommand("freescode.showUsage", () => report("usage")),
+    vscode.commands.registerCommand("freescode.runDoctor", () => report("doctor")),
     vscode.commands.registerCommand("freescode.restartServer", () => server.restart()),
     vscode.commands.registerCommand(SHOW_OUTPUT_COMMAND, () => output.show(true)),
     vscode.workspace.onDidChangeConfiguration(async (event) => {

@@ -98,6 +98,7 @@ function notes(stderr: string): string {
 
 export const MODELS_ARGS = ["models", "--json"] as const;
 export const USAGE_ARGS = ["usage", "--json"] as const;
+export const DOCTOR_ARGS = ["doctor", "--json"] as const;
 
 /** The model catalog and where each model is available now, from `freescode models --json`. */
 export function modelsReport(command: string, args: readonly string[], result: CliResult, when: Date): Report {
@@ -176,4 +177,39 @@ export function usageReport(command: string, args: readonly string[], result: Cl
   }
   const header = `Free-S_Code usage (${quoted(command, args)}, ${when.toLocaleString()})`;
   return { ok: true, text: `${header}\n\n${renderJson(parsed.value)}${notes(result.stderr)}` };
+}
+
+/** One check of `freescode doctor --json`. */
+interface DoctorCheck {
+  readonly name: string;
+  readonly status: string;
+  readonly detail: string;
+  readonly todo: string;
+}
+
+function isDoctorCheck(value: unknown): value is DoctorCheck {
+  const check = value as Partial<DoctorCheck> | null;
+  return typeof check === "object" && check !== null && typeof check.name === "string" && typeof check.status === "string";
+}
+
+/** The checks of `freescode doctor --json` as lines, each problem followed by what to do. */
+export function doctorReport(command: string, args: readonly string[], result: CliResult, when: Date): Report {
+  const answered = result.code === 0 || result.code === 1;
+  const problem = answered ? undefined : cliProblem(command, args, result);
+  if (problem !== undefined) {
+    return { ok: false, message: problem };
+  }
+  const parsed = parseJson(command, args, result);
+  if ("error" in parsed) {
+    return { ok: false, message: parsed.error };
+  }
+  if (!Array.isArray(parsed.value) || !parsed.value.every(isDoctorCheck)) {
+    return { ok: false, message: `Free-S_Code: ${quoted(command, args)} printed no list of checks.` };
+  }
+  const lines = parsed.value.flatMap((check) => {
+    const head = `${check.status.toUpperCase().padEnd(5)} ${check.name}: ${cell(check.detail)}`;
+    return check.status !== "ok" && check.todo ? [head, `      -> ${check.todo}`] : [head];
+  });
+  const header = `Free-S_Code doctor (${quoted(command, args)}, ${when.toLocaleString()})`;
+  return { ok: true, text: `${header}\n\n${lines.join("\n")}` };
 }

@@ -5,7 +5,18 @@ import * as path from "node:path";
 import { after, describe, test } from "node:test";
 
 import { runCli } from "../src/cli";
-import { cell, formatTable, MODELS_ARGS, modelsReport, renderJson, USAGE_ARGS, usageReport, type CliResult } from "../src/reports";
+import {
+  cell,
+  DOCTOR_ARGS,
+  doctorReport,
+  formatTable,
+  MODELS_ARGS,
+  modelsReport,
+  renderJson,
+  USAGE_ARGS,
+  usageReport,
+  type CliResult,
+} from "../src/reports";
 import { repositoryRoot } from "./helpers/paths";
 
 const when = new Date(0);
@@ -96,6 +107,27 @@ describe("usageReport", () => {
   });
 });
 
+describe("doctorReport", () => {
+  const checks = [
+    { name: "python", status: "ok", detail: "3.11.7", todo: "" },
+    { name: "llama.cpp build", status: "fail", detail: "uses AMX_INT8", todo: "python scripts/install_llama.py" },
+  ];
+
+  test("a failed check is shown with what to do, though doctor exits 1", () => {
+    const report = doctorReport("freescode", DOCTOR_ARGS, { code: 1, stdout: JSON.stringify(checks), stderr: "" }, when);
+    assert.ok(report.ok);
+    assert.match(report.text, /^OK {4}python: 3\.11\.7$/m);
+    assert.match(report.text, /^FAIL {2}llama\.cpp build: uses AMX_INT8\n {6}-> python scripts\/install_llama\.py$/m);
+  });
+
+  test("a crash or a missing command is a problem, not a report", () => {
+    const crashed = doctorReport("freescode", DOCTOR_ARGS, { code: null, stdout: "", stderr: "Illegal instruction" }, when);
+    assert.ok(!crashed.ok && /failed/.test(crashed.message));
+    const odd = doctorReport("freescode", DOCTOR_ARGS, ok('{"not": "a list"}'), when);
+    assert.ok(!odd.ok && /no list of checks/.test(odd.message));
+  });
+});
+
 describe("runCli", () => {
   test("collects output and the exit code", async () => {
     const result = await runCli(process.execPath, ["-e", "console.log('[1]'); console.error('note'); process.exit(3)"]);
@@ -124,6 +156,14 @@ describe("the real freescode CLI of this repository", () => {
     assert.ok(report.ok, report.ok ? "" : report.message);
     assert.match(report.text, /code-llama-7b/);
     assert.match(report.text, /gemma-3-270m/);
+  });
+
+  test("doctor --json reports the llama.cpp build and the embedded model", opts, async () => {
+    const result = await runCli(cli, DOCTOR_ARGS, { cwd, timeoutMs: 100_000 });
+    const report = doctorReport(cli, DOCTOR_ARGS, result, when);
+    assert.ok(report.ok, report.ok ? "" : report.message);
+    assert.match(report.text, /^OK {4}llama\.cpp build: CPU : /m);
+    assert.match(report.text, /embedded model: /);
   });
 
   test("usage --json is shown, or its absence explained", opts, async () => {

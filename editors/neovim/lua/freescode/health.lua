@@ -104,6 +104,43 @@ local function check_settings(config, settings)
   return models
 end
 
+local DOCTOR_TIMEOUT_MS = 120000
+local DOCTOR_SECTIONS = { python = true, ["llama-cpp-python"] = true, ["llama.cpp build"] = true,
+  models = true, ["embedded model"] = true }
+
+--- `freescode doctor --json`: Python, the llama.cpp build and the CPU features it uses, and whether the
+--- embedded model loads and answers (tried in a child process), each problem with what to do.
+local function check_doctor(config)
+  health.start("freescode: llama.cpp and local models (freescode doctor)")
+  local cli = require("freescode").cli(config.cmd)
+  if vim.fn.executable(cli[1]) == 0 then
+    health.warn(("cannot run freescode doctor: %s is not executable"):format(cli[1]))
+    return
+  end
+  local cmd = vim.list_extend(vim.deepcopy(cli), { "doctor", "--json" })
+  local root = vim.fs.root(0, config.root_markers or {}) or vim.uv.cwd()
+  local out = run(cmd, { cwd = root }, DOCTOR_TIMEOUT_MS)
+  local ok, checks = pcall(vim.json.decode, out.stdout or "")
+  if not ok or type(checks) ~= "table" then
+    health.error(("`%s` printed no report (exit %s): %s"):format(table.concat(cmd, " "), tostring(out.code),
+      first_line(out.stderr)))
+    return
+  end
+  for _, check in ipairs(checks) do
+    if DOCTOR_SECTIONS[check.name] or tostring(check.name):match("^model ") then
+      local text = ("%s: %s"):format(check.name, check.detail)
+      local advice = check.todo ~= "" and { check.todo } or nil
+      if check.status == "ok" then
+        health.ok(text)
+      elseif check.status == "warn" then
+        health.warn(text, advice)
+      else
+        health.error(text, advice)
+      end
+    end
+  end
+end
+
 --- The node URLs that serve each model, from the editor settings.
 local function served_by_nodes(settings)
   local served = {}
@@ -256,6 +293,7 @@ function M.check()
   local config, settings = resolved()
   check_neovim()
   check_server(config)
+  check_doctor(config)
   local models = check_settings(config, settings)
   if models then
     check_models(models, settings)
