@@ -1,4 +1,8 @@
-"""Registry abuse: bad tokens, forged heartbeats, takeovers and bounded floods are refused; honest nodes stay."""
+"""Registry abuse: bad tokens, forged heartbeats, takeovers and bounded floods are refused; honest nodes stay.
+
+Then hostile operators, nodes and clients (chaos/registry_nodes.py): endpoint aliases, prober starvation,
+huge answers, registration floods, scanning and slow clients, each reported with its figures.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from processes import wait_for
 from registry_process import start_registry
 from stub_node import start_stub_node
 
+from chaos import registry_nodes
 from chaos.common import CampaignResult, scratch_home
 
 TOKENS = {"alice": "alice-secret-token", "bob": "bob-secret-token"}
@@ -112,8 +117,8 @@ def _listing(hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in host.items() if k != "last_seen"} for host in hosts]
 
 
-async def run(trials: int, seed: int) -> CampaignResult:
-    """`trials` abusive requests, sent concurrently in bounded waves, against one registry."""
+async def run(trials: int, seed: int, hostile_nodes: bool = True) -> CampaignResult:
+    """`trials` abusive requests, sent concurrently in bounded waves, against one registry; then the hostile nodes."""
     result = CampaignResult("registry abuse")
     rng = random.Random(seed)
     started = time.monotonic()
@@ -127,6 +132,8 @@ async def run(trials: int, seed: int) -> CampaignResult:
                 await _campaign(registry, node.url, trials, rng, result)
             finally:
                 registry.stop()
+            if hostile_nodes:
+                await asyncio.to_thread(registry_nodes.run_all, Path(home), result)
     finally:
         node.stop()
     result.seconds = time.monotonic() - started

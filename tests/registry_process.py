@@ -1,6 +1,7 @@
 """A registry for tests: a real `freescode registry serve --port 0` process on 127.0.0.1.
 
     registry = start_registry(tmp_path / "registry.sqlite3", tokens={"alice": "a-token"}, lease_s=1)
+    # Tests run every node on loopback, so the registry allows loopback nodes unless allow_loopback=False.
     registry.http.get("/v1/models")          # an httpx.Client on the registry's root URL
     registry.stop()
 """
@@ -51,9 +52,14 @@ def start_registry(
     env_tokens: str | None = None,
     lease_s: float | None = None,
     probe_interval_s: float | None = None,
+    allow_loopback: bool = True,
+    stderr: Path | None = None,
     extra_args: tuple[str, ...] = (),
 ) -> RegistryProcess:
-    """Start a registry on a free loopback port with these operator tokens and wait until it answers."""
+    """Start a registry on a free loopback port with these operator tokens and wait until it answers.
+
+    `stderr`: a file that gets the registry's log instead of this process's stderr.
+    """
     command = [sys.executable, "-m", "freescode_lsp.cli", "registry", "serve", "--port", "0", "--db", str(db)]
     if tokens is not None:
         tokens_file = db.with_name(db.name + ".tokens")
@@ -63,11 +69,17 @@ def start_registry(
         command += ["--lease-s", str(lease_s)]
     if probe_interval_s is not None:
         command += ["--probe-interval-s", str(probe_interval_s)]
+    if allow_loopback:
+        command.append("--allow-loopback-nodes")
     command += list(extra_args)
     env = {key: value for key, value in os.environ.items() if key != TOKENS_ENV}
     if env_tokens is not None:
         env[TOKENS_ENV] = env_tokens
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    if stderr is None:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+    else:
+        with stderr.open("w") as log:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     registry = RegistryProcess(process, read_port(process, deadline, "registry"), db)
     while True:

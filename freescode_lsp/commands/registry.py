@@ -34,8 +34,29 @@ def register(subparsers: Any) -> None:
         "--lease-s", type=_positive, default=30.0, help="seconds a node stays listed without a heartbeat"
     )
     serve.add_argument("--probe-interval-s", type=_positive, default=10.0, help="seconds between probes of each node")
-    serve.add_argument("--probe-timeout-s", type=_positive, default=3.0, help="timeout of one probe request")
+    serve.add_argument(
+        "--probe-timeout-s", type=_positive, default=3.0, help="time limit of one whole probe of a node (default 3)"
+    )
     serve.add_argument("--purge-after-s", type=_positive, default=3600.0, help="forget nodes silent this long")
+    serve.add_argument(
+        "--max-nodes-per-operator", type=_count, default=16, help="registrations one operator may hold (default 16)"
+    )
+    serve.add_argument(
+        "--allow-loopback-nodes",
+        action="store_true",
+        help="also list and probe nodes on this machine's loopback addresses (127.0.0.0/8, ::1): one-machine setups",
+    )
+    serve.add_argument(
+        "--allow-private-nodes",
+        action="store_true",
+        help="also list and probe nodes on private-network addresses (10/8, 172.16/12, 192.168/16, fc00::/7, ...)",
+    )
+    serve.add_argument(
+        "--header-timeout-s", type=_positive, default=10.0, help="seconds a request's headers may take (default 10)"
+    )
+    serve.add_argument(
+        "--body-timeout-s", type=_positive, default=10.0, help="seconds a request's body may take (default 10)"
+    )
     serve.set_defaults(handler=serve_registry)
 
 
@@ -54,10 +75,21 @@ def _positive(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
 def serve_registry(args: argparse.Namespace) -> int:
     """Open the database, bind the port, print `PORT n` and serve until interrupted."""
     try:
         from freescode_lsp.mesh import registry
+        from freescode_lsp.mesh.registry_addresses import AddressPolicy
         from freescode_lsp.mesh.registry_auth import load_tokens
         from freescode_lsp.mesh.registry_prober import RegistrySettings
         from freescode_lsp.mesh.registry_store import RegistryStore
@@ -90,9 +122,16 @@ def serve_registry(args: argparse.Namespace) -> int:
         probe_interval_s=args.probe_interval_s,
         probe_timeout_s=args.probe_timeout_s,
         purge_after_s=args.purge_after_s,
+        max_nodes_per_operator=args.max_nodes_per_operator,
+        addresses=AddressPolicy(allow_loopback=args.allow_loopback_nodes, allow_private=args.allow_private_nodes),
+        header_timeout_s=args.header_timeout_s,
+        body_timeout_s=args.body_timeout_s,
     )
     print(f"PORT {port}", flush=True)
     print(f"freescode registry: serving on {args.host}:{port}, database {db}", file=sys.stderr, flush=True)
+    allowed = {"loopback": args.allow_loopback_nodes, "private": args.allow_private_nodes}
+    kinds = ["public", *(kind for kind, on in allowed.items() if on)]
+    print(f"freescode registry: lists nodes on {', '.join(kinds)} addresses", file=sys.stderr, flush=True)
     try:
         registry.serve(store, tokens, settings, sock)
     finally:

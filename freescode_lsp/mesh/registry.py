@@ -7,7 +7,7 @@ Endpoints (JSON; errors are `{"error": {"message", "type", "code"}}`):
     GET    /v1/models/{id}                   model: id, context, price_per_1k, specialties, available_hosts
     POST   /v1/catalog                       operator: add a model {id, context, price_per_1k?, specialties?}
     GET    /v1/nodes                         every registration with its probe state and why models are unlisted
-    GET    /v1/nodes/{node_id}               one registration
+    GET    /v1/nodes/{node_id}               one registration; its operator's token also shows why a probe failed
     POST   /v1/nodes                         operator: {url, models, price_per_1k, context, operator?, probe_key?}
     POST   /v1/nodes/{node_id}/heartbeat     owning operator: {load?, ttft_ms?, tokens_per_s?}
     DELETE /v1/nodes/{node_id}               owning operator
@@ -16,6 +16,11 @@ Operators send `Authorization: Bearer <token>`; the token decides who owns a nod
 registration is only a label. `probe_key` is the API key used to probe a node that checks client keys;
 it is stored but never shown. A host is listed for a model while its lease is live
 (heard from within lease_s), its last probe succeeded, and its own /v1/models lists the model.
+
+A node URL is stored in one canonical spelling, and an endpoint (its addresses, port and path; every
+loopback address counts as one) belongs to one operator at a time. The registry connects only to the
+addresses its AddressPolicy allows: public ones, plus loopback or private ones when the registry was started
+to allow them. Every answer carries the `x-freescode-registry` header, so a registry is never probed as a node.
 """
 
 from __future__ import annotations
@@ -31,12 +36,23 @@ from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from freescode_lsp.mesh.registry_addresses import (
+    AddressError,
+    Resolver,
+    allowed_addresses,
+    endpoint_keys,
+    parse_node_url,
+    system_resolver,
+)
 from freescode_lsp.mesh.registry_auth import OperatorTokens, bearer_token
 from freescode_lsp.mesh.registry_bodies import ApiError, error_response, read_json
+from freescode_lsp.mesh.registry_probe import REGISTRY_HEADER
 from freescode_lsp.mesh.registry_prober import Prober, RegistrySettings
 from freescode_lsp.mesh.registry_records import (
     CatalogModel,
@@ -44,7 +60,7 @@ from freescode_lsp.mesh.registry_records import (
     Node,
     Registration,
 )
-from freescode_lsp.mesh.registry_store import RegistryStore
+from freescode_lsp.mesh.registry_store import Refused, RegistryStore
 
 T = TypeVar("T")
 
@@ -64,11 +80,18 @@ def model_json(model: CatalogModel, hosts: list[dict[str, Any]]) -> dict[str, An
 class RegistryApp:
     """The HTTP handlers over one store and prober."""
 
-    def __init__(self, store: RegistryStore, tokens: OperatorTokens, settings: RegistrySettings) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        tokens: OperatorTokens,
+        settings: RegistrySettings,
+        resolver: Resolver = system_resolver,
+    ) -> None:
         self.store = store
         self.tokens = tokens
         self.settings = settings
-        self.prober = Prober(store, settings)
+        self.resolver = resolver
+        self.prober = Prober(store, settings, resolver)
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(call, *args)
@@ -83,6 +106,10 @@ class RegistryApp:
         if operator is None:
             raise ApiError(401, "the operator token is not valid", challenge)
         return operator
+
+    def viewer(self, request: Request) -> str | None:
+        """The operator asking, when the request carries a token (a wrong one is a 401), else None."""
+        return None if "authorization" not in request.headers else self.operator(request)
 
     async def owned_node(self, request: Request) -> Node:
         """The node named in the path, if the request's operator registered it (401, 404, 403 otherwise)."""
@@ -134,17 +161,20 @@ class RegistryApp:
 
     async def list_nodes(self, request: Request) -> Response:
         """Every registration with its probe state."""
+        viewer = self.viewer(request)
         now = time.time()
         nodes = await self._db(self.store.nodes)
-        return JSONResponse({"data": [node.status_json(now, self.settings.lease_s) for node in nodes]})
+        lease_s = self.settings.lease_s
+        return JSONResponse({"data": [node.status_json(now, lease_s, node.owner == viewer) for node in nodes]})
 
     async def get_node(self, request: Request) -> Response:
         """One registration with its probe state."""
+        viewer = self.viewer(request)
         node_id = request.path_params["node_id"]
         node = await self._db(self.store.node, node_id)
         if node is None:
             raise ApiError(404, f"no node {node_id!r} is registered")
-        return JSONResponse(node.status_json(time.time(), self.settings.lease_s))
+        return JSONResponse(node.status_json(time.time(), self.settings.lease_s, node.owner == viewer))
 
     async def register_node(self, request: Request) -> Response:
         """A node gateway registers; the node is probed right away."""
@@ -152,12 +182,22 @@ class RegistryApp:
         body = await read_json(request)
         known = [model.id for model in await self._db(self.store.catalog)]
         registration = Registration.from_json(body, known)
+        settings = self.settings
+        url = parse_node_url(registration.url)
+        try:
+            addresses = await allowed_addresses(url, settings.addresses, self.resolver, settings.probe_timeout_s)
+        except AddressError as exc:
+            raise ApiError(422, f"'url' {exc}") from None
+        keys = endpoint_keys(url, addresses)
         now = time.time()
-        node_id = await self._db(self.store.register, operator, registration, now, now - self.settings.lease_s)
-        if node_id is None:
-            raise ApiError(409, f"{registration.url} is registered by another operator")
+        limit = settings.max_nodes_per_operator
+        live_since = now - settings.lease_s
+        try:
+            node_id = await self._db(self.store.register, operator, registration, keys, now, live_since, limit)
+        except Refused as exc:
+            raise ApiError(409, str(exc)) from None
         self.prober.probe_soon(node_id)
-        lease_s = self.settings.lease_s
+        lease_s = settings.lease_s
         return JSONResponse(
             {"node_id": node_id, "lease_s": lease_s, "heartbeat_interval_s": lease_s / 3}, status_code=201
         )
@@ -204,7 +244,27 @@ class RegistryApp:
             HTTPException: _http_error,
             Exception: _internal_error,
         }
-        return Starlette(routes=routes, exception_handlers=handlers, lifespan=self.lifespan)
+        middleware = [Middleware(MarkedAsRegistry)]
+        return Starlette(routes=routes, exception_handlers=handlers, middleware=middleware, lifespan=self.lifespan)
+
+
+class MarkedAsRegistry:
+    """Adds the registry header to every answer, so no registry ever passes a probe as a node."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (REGISTRY_HEADER.encode(), b"1")]}
+            await send(message)
+
+        await self.app(scope, receive, marked)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -243,7 +303,12 @@ def serve(
     import uvicorn
 
     from freescode_lsp.mesh.serving import QuietServer as Server
+    from freescode_lsp.mesh.serving_deadlines import Deadlines, deadline_protocol
 
+    def log(line: str) -> None:
+        print(f"freescode registry: {line}", file=sys.stderr, flush=True)
+
+    protocol = deadline_protocol(Deadlines(settings.header_timeout_s, settings.body_timeout_s, log))
     app = RegistryApp(store, tokens, settings).starlette()
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    config = uvicorn.Config(app, http=protocol, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     asyncio.run(Server(config).serve(sockets=[sock]))

@@ -7,12 +7,11 @@ import math
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from freescode_lsp.engines.remote import normalize_base_url
+from freescode_lsp.mesh.registry_addresses import AddressError, parse_node_url
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_MODELS_PER_NODE = 64
@@ -60,10 +59,13 @@ async def read_json(request: Request, allow_empty: bool = False) -> Any:
         if int(declared) > MAX_BODY_BYTES:
             raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise ApiError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    except ClientDisconnect:
+        raise ApiError(400, "the connection closed before the body ended") from None
     if not body.strip():
         if allow_empty:
             return {}
@@ -140,19 +142,12 @@ def as_model_id(value: Any, name: str = "id") -> str:
 
 
 def as_node_url(value: Any) -> str:
-    """An http(s) URL with a host and no credentials, query or fragment, as the node's root without /v1."""
-    text = as_text(value, "url", 2048)
+    """An http(s) URL with a host and no credentials, query or fragment, as the node's canonical root without /v1."""
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(422, "'url' must be a non-empty string")
+    if len(value) > 2048:
+        raise ApiError(422, "'url' is longer than 2048 characters")
     try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise ApiError(422, f"'url' is not a valid URL: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise ApiError(422, f"'url' must start with http:// or https://, not {text[:60]!r}")
-    if not parts.hostname:
-        raise ApiError(422, "'url' has no host")
-    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
-        raise ApiError(422, "'url' must not carry credentials, a query or a fragment")
-    if port == 0:
-        raise ApiError(422, "'url' has port 0")
-    return normalize_base_url(text).removesuffix("/v1")
+        return str(parse_node_url(value))
+    except AddressError as exc:
+        raise ApiError(422, f"'url' {exc}") from None

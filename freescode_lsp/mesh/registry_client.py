@@ -102,8 +102,8 @@ class RegistryClient(OwnedHttpClient):
         return hosts
 
     async def nodes(self) -> list[dict[str, Any]]:
-        """Every registration with its probe state and why models are not listed."""
-        answer = await self._call("GET", "/nodes")
+        """Every registration with its probe state; with a token, why this operator's own probes failed."""
+        answer = await self._call("GET", "/nodes", operator=self.token is not None)
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, list):
             raise RegistryError("the registry's node list has no 'data' list")

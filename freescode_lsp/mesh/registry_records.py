@@ -140,14 +140,14 @@ class Node:
         """Whether the node was heard from within the lease."""
         return now - self.last_seen <= lease_s
 
-    def unlisted_reason(self, model: str, now: float, lease_s: float) -> str | None:
-        """Why the node is not listed for a model it claims, or None when it is listed."""
+    def unlisted_reason(self, model: str, now: float, lease_s: float, detail: bool = True) -> str | None:
+        """Why the node is not listed for a model it claims, or None; a failed probe's detail only with `detail`."""
         if not self.live(now, lease_s):
             return f"lease expired: not heard from for {now - self.last_seen:.1f} s (lease {lease_s:g} s)"
         if self.probed_at is None:
             return "not probed yet"
         if not self.probe_ok:
-            return f"last probe failed: {self.probe_error}"
+            return f"last probe failed: {self.probe_error}" if detail else "last probe failed"
         if model not in self.served:
             served = ", ".join(self.served) or "nothing"
             return f"the node's /v1/models does not list it (it lists: {served})"
@@ -165,9 +165,13 @@ class Node:
             "last_seen": self.last_seen,
         }
 
-    def status_json(self, now: float, lease_s: float) -> dict[str, Any]:
-        """The node with its probe state and, per claimed model, whether and why it is listed."""
-        reasons = {model: self.unlisted_reason(model, now, lease_s) for model in self.models}
+    def status_json(self, now: float, lease_s: float, private: bool = False) -> dict[str, Any]:
+        """The node with its probe state and, per claimed model, whether and why it is listed.
+
+        Why a probe failed is shown only to the node's own operator (`private`), so the registry cannot be
+        used to learn what answers at an address.
+        """
+        reasons = {model: self.unlisted_reason(model, now, lease_s, private) for model in self.models}
         return {
             "node_id": self.node_id,
             "operator": self.owner,
@@ -178,7 +182,7 @@ class Node:
             "live": self.live(now, lease_s),
             "probed_at": self.probed_at,
             "probe_ok": self.probe_ok,
-            "probe_error": self.probe_error,
+            "probe_error": self.probe_error if private else None,
             "served": list(self.served),
             "listed": [model for model, reason in reasons.items() if reason is None],
             "unlisted": {model: reason for model, reason in reasons.items() if reason is not None},

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from freescode_lsp.mesh.catalog import BUILTIN_MODELS
+from freescode_lsp.mesh.registry_addresses import AddressError, endpoint_keys, parse_node_url
 from freescode_lsp.mesh.registry_records import (
     CatalogModel,
     Heartbeat,
@@ -33,7 +34,13 @@ CREATE TABLE IF NOT EXISTS nodes (
     probed_at REAL, probe_ok INTEGER NOT NULL DEFAULT 0, served TEXT, probe_error TEXT
 );
 CREATE INDEX IF NOT EXISTS nodes_url ON nodes (url);
+CREATE TABLE IF NOT EXISTS endpoints (endpoint TEXT NOT NULL, node_id TEXT NOT NULL, PRIMARY KEY (endpoint, node_id));
+CREATE INDEX IF NOT EXISTS endpoints_node ON endpoints (node_id);
 """
+
+
+class Refused(Exception):
+    """A registration the store will not keep: the endpoint is another operator's, or the operator has enough."""
 
 
 class RegistryStore:
@@ -48,6 +55,7 @@ class RegistryStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         self._seed()
+        self._key_old_nodes()
 
     def close(self) -> None:
         """Close the database."""
@@ -76,6 +84,19 @@ class RegistryStore:
                     (spec.id, spec.context, spec.price_per_1k, json.dumps(list(spec.specialties)), time.time()),
                 )
             db.execute("INSERT INTO meta VALUES ('seeded', ?)", (str(time.time()),))
+
+    def _key_old_nodes(self) -> None:
+        """Give nodes stored before endpoint keys existed the keys their URL alone implies."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT node_id, url FROM nodes WHERE node_id NOT IN (SELECT node_id FROM endpoints)"
+            ).fetchall()
+            for row in rows:
+                try:
+                    keys = endpoint_keys(parse_node_url(row["url"]), ())
+                except AddressError:
+                    continue
+                db.executemany("INSERT OR IGNORE INTO endpoints VALUES (?, ?)", [(k, row["node_id"]) for k in keys])
 
     def catalog(self) -> list[CatalogModel]:
         """Every catalog model, in the order they were added."""
@@ -114,18 +135,36 @@ class RegistryStore:
             row = self._db.execute("SELECT * FROM nodes WHERE node_id = ?", (node_id,)).fetchone()
         return Node.from_row(row) if row else None
 
-    def register(self, owner: str, node: Registration, now: float, live_since: float) -> str | None:
-        """Store a registration and return its node id; the same operator and URL keep their id.
+    def register(
+        self, owner: str, node: Registration, keys: list[str], now: float, live_since: float, max_nodes: int
+    ) -> str:
+        """Store a registration and return its node id; the same operator and endpoint keep their id.
 
-        None when another operator's live registration holds the URL.
+        Refused when another operator's live registration shares an endpoint key, or when the operator
+        already has max_nodes registrations.
         """
         with self._transaction() as db:
-            rows = db.execute("SELECT node_id, owner, last_seen FROM nodes WHERE url = ?", (node.url,)).fetchall()
+            marks = ",".join("?" * len(keys))
+            rows = db.execute(
+                f"SELECT node_id, owner, last_seen FROM nodes WHERE url = ? OR node_id IN"
+                f" (SELECT node_id FROM endpoints WHERE endpoint IN ({marks})) ORDER BY registered_at, node_id",
+                (node.url, *keys),
+            ).fetchall()
             if any(r["owner"] != owner and r["last_seen"] >= live_since for r in rows):
-                return None
+                raise Refused(f"{node.url} is registered by another operator")
             mine = [r["node_id"] for r in rows if r["owner"] == owner]
+            if not mine:
+                count = db.execute("SELECT COUNT(*) FROM nodes WHERE owner = ?", (owner,)).fetchone()[0]
+                if count >= max_nodes:
+                    raise Refused(
+                        f"operator {owner!r} already has {count} nodes registered, the most this registry allows;"
+                        " delete one first"
+                    )
             node_id = mine[0] if mine else f"node-{secrets.token_hex(8)}"
-            db.execute("DELETE FROM nodes WHERE url = ? AND node_id != ?", (node.url, node_id))
+            stale = [r["node_id"] for r in rows if r["node_id"] != node_id]
+            db.executemany("DELETE FROM nodes WHERE node_id = ?", [(n,) for n in stale])
+            db.executemany("DELETE FROM endpoints WHERE node_id = ?", [(n,) for n in [*stale, node_id]])
+            db.executemany("INSERT INTO endpoints VALUES (?, ?)", [(key, node_id) for key in keys])
             values = (
                 owner,
                 node.operator,
@@ -164,6 +203,7 @@ class RegistryStore:
         """Forget a registration."""
         with self._transaction() as db:
             db.execute("DELETE FROM nodes WHERE node_id = ?", (node_id,))
+            db.execute("DELETE FROM endpoints WHERE node_id = ?", (node_id,))
 
     def record_probe(self, node_id: str, revision: int, result: ProbeResult, now: float) -> None:
         """Keep a probe's outcome unless the node re-registered while it ran."""
@@ -177,4 +217,6 @@ class RegistryStore:
     def purge(self, before: float) -> int:
         """Forget nodes not heard from since `before`; the number forgotten."""
         with self._transaction() as db:
-            return db.execute("DELETE FROM nodes WHERE last_seen < ?", (before,)).rowcount
+            purged = db.execute("DELETE FROM nodes WHERE last_seen < ?", (before,)).rowcount
+            db.execute("DELETE FROM endpoints WHERE node_id NOT IN (SELECT node_id FROM nodes)")
+            return int(purged)
