@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from common import Row
+from local_engine import CONTEXT, THREADS
 
 from freescode_lsp import modelfiles
 from freescode_lsp.config import settings_from_dict
@@ -22,8 +20,6 @@ from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
 
 PROMPT = "def fibonacci(n):\n"
 ROUNDS = 3
-THREADS = 2
-CONTEXT = 2048
 LOOKUPS = 1000
 
 

@@ -7,13 +7,12 @@ the campaign's trials, so they do not add to its trial count.
 from __future__ import annotations
 
 import contextlib
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from raw_node import BANNER_WORD, RawNode
+from raw_node import BANNER_WORD, RawNode, closed_by_peer, open_slow
 from registry_process import RegistryProcess, start_registry
 from stub_node import start_stub_node
 
@@ -220,18 +219,18 @@ def slow_clients(registry: RegistryProcess, result: CampaignResult, log: Path) -
     """Item 10: slow headers and stalled bodies are cut off at the default deadlines, each logged in one line."""
     head = f"POST /v1/nodes HTTP/1.1\r\nHost: r\r\nAuthorization: Bearer {TOKENS['alice']}\r\n".encode()
     lines_before = len(log.read_text().splitlines())
-    slow = [_open(registry.port, head[: 12 + i]) for i in range(SLOW_HEADERS)]
-    stalled = [_open(registry.port, head + b'Content-Length: 1000\r\n\r\n{"url":') for _ in range(STALLED_BODIES)]
+    slow = [open_slow(registry.port, head[: 12 + i]) for i in range(SLOW_HEADERS)]
+    stalled = [open_slow(registry.port, head + b'Content-Length: 1000\r\n\r\n{"url":') for _ in range(STALLED_BODIES)]
     for _ in range(3):
-        _open(registry.port, head + b'Content-Length: 1000\r\n\r\n{"url": "h').close()
+        open_slow(registry.port, head + b'Content-Length: 1000\r\n\r\n{"url": "h').close()
     started = time.monotonic()
     while time.monotonic() - started < 12:
         for sock in slow[:5]:
-            if not _closed(sock):
+            if not closed_by_peer(sock):
                 with contextlib.suppress(OSError):
                     sock.sendall(b"X")
         time.sleep(0.5)
-    still_open = sum(not _closed(sock) for sock in slow + stalled)
+    still_open = sum(not closed_by_peer(sock) for sock in slow + stalled)
     for sock in slow + stalled:
         sock.close()
     healthy = registry.http.get("/health").status_code == 200
@@ -261,19 +260,3 @@ def public_policy(home: Path, result: CampaignResult) -> None:
     )
     if statuses != [422, 422] or connections:
         result.fail(result.tried, f"loopback registrations answered {statuses}, {connections} connection(s)")
-
-
-def _open(port: int, first: bytes) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.sendall(first)
-    return sock
-
-
-def _closed(sock: socket.socket) -> bool:
-    sock.settimeout(0.01)
-    try:
-        return sock.recv(65536) == b""
-    except TimeoutError:
-        return False
-    except OSError:
-        return True

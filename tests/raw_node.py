@@ -110,3 +110,21 @@ class RawNode:
 
     def _silent(self, conn: socket.socket) -> None:
         self._closed.wait(30)
+
+
+def open_slow(port: int, first: bytes) -> socket.socket:
+    """A connection to a server on 127.0.0.1 that has sent only `first`."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(first)
+    return sock
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """Whether the other end has closed the connection."""
+    sock.settimeout(0.01)
+    try:
+        return sock.recv(65536) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True

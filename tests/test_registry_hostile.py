@@ -6,7 +6,6 @@ import contextlib
 import ipaddress
 import json
 import re
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from processes import wait_for
-from raw_node import BANNER_WORD, RawNode
+from raw_node import BANNER_WORD, RawNode, closed_by_peer, open_slow
 from registry_process import RegistryProcess, start_registry
 
 from freescode_lsp.cli import build_parser
@@ -378,24 +377,6 @@ def test_endpoint_keys_make_every_spelling_of_one_endpoint_collide() -> None:
     assert not set(endpoint_keys(parse_node_url("http://127.0.0.1:9001/other"), ())) & keys[0]
     public = [ipaddress.ip_address("1.1.1.1")]
     assert endpoint_keys(parse_node_url("https://alice.example"), public) == ["name:alice.example:443"]
-
-
-def open_slow(port: int, first: bytes) -> socket.socket:
-    """A connection to the registry that has sent only `first`."""
-    sock = socket.create_connection(("127.0.0.1", port))
-    sock.sendall(first)
-    return sock
-
-
-def closed_by_peer(sock: socket.socket) -> bool:
-    """Whether the other end has closed the connection."""
-    sock.settimeout(0.01)
-    try:
-        return sock.recv(65536) == b""
-    except TimeoutError:
-        return False
-    except OSError:
-        return True
 
 
 def test_slow_clients_are_cut_off_and_logged_in_one_line(tmp_path: Path) -> None:
