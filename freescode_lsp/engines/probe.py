@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import signal
 import sys
 import time
 from functools import lru_cache
@@ -27,19 +26,12 @@ from attrs import asdict, define
 
 from freescode_lsp import paths
 from freescode_lsp.engines.probe_child import TEST_SIGNAL_ENV
+from freescode_lsp.exits import describe_exit, signal_name
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 300.0
 STDERR_TAIL = 300
 ERROR_WORDS = re.compile(r"error|fail|assert|abort|invalid", re.IGNORECASE)
-SIGNAL_MEANING = {
-    "SIGILL": "an illegal instruction: this llama.cpp build uses a CPU feature this machine cannot run",
-    "SIGSEGV": "a segmentation fault",
-    "SIGBUS": "a bus error: the file is truncated or changed while it was read",
-    "SIGABRT": "an abort from a failed llama.cpp check: the file is damaged or not supported",
-    "SIGFPE": "an arithmetic fault",
-    "SIGKILL": "killed, most likely for lack of memory",
-}
 
 
 @define(frozen=True)
@@ -117,21 +109,13 @@ def verdict_of(returncode: int | None, stdout: str, stderr: str, seconds: float)
     tail = next((line.strip() for line in reversed(stderr.splitlines()) if ERROR_WORDS.search(line)), "")[:STDERR_TAIL]
     doing = {"load": "loading", "chat template": "rendering its chat template", "generate": "generating"}.get(stage, stage)
     if returncode is not None and returncode < 0:
-        name = _signal_name(-returncode)
-        meaning = SIGNAL_MEANING.get(name, "a native crash")
-        reason = f"llama.cpp crashed with {name} ({meaning}) while {doing}"
+        name = signal_name(-returncode)
+        reason = f"llama.cpp {describe_exit(returncode)} while {doing}"
         if tail:
             reason += f"; its last words: {tail}"
         return Verdict(False, reason, advice_for(stage, name), seconds)
     reason = f"failed while {doing}: {error or tail or f'exit status {returncode}'}"
     return Verdict(False, reason, advice_for(stage, None), seconds)
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 class ModelProbe:

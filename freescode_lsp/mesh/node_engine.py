@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from freescode_lsp.exits import describe_exit
 from freescode_lsp.mesh.serving import stop_process
 
 ENGINE_HOST = "127.0.0.1"
@@ -71,7 +72,7 @@ class ManagedEngine:
             while True:
                 code = self.process.poll()
                 if code is not None:
-                    raise EngineFailed(f"the engine exited with code {code} while loading {self.gguf}")
+                    raise EngineFailed(f"the engine {describe_exit(code)} while loading {self.gguf}")
                 try:
                     if client.get(f"{self.url}/v1/models").status_code == 200:
                         return
