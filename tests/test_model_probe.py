@@ -210,3 +210,21 @@ async def fix_titles(editor: Editor, uri: str) -> list[str]:
         )
     )
     return [action.title for action in answer or [] if action.title.startswith("Fix with")]
+
+
+def test_the_installed_llama_cpp_libraries_hold_no_avx512_or_amx_instruction() -> None:
+    marker = json.loads((Path(sys.prefix) / "freescode-llama-build.json").read_text())
+    if marker["profile"] != "portable" or not marker["level"].startswith(("avx", "sse")):
+        pytest.skip(f"not a portable x86-64 build: {marker['profile']}, {marker['level']}")
+    objdump = shutil.which("objdump")
+    if objdump is None:
+        pytest.skip("objdump (binutils) is not installed")
+    import llama_cpp
+
+    libraries = sorted((Path(llama_cpp.__file__).parent / "lib").glob("*.so"))
+    assert libraries
+    for library in libraries:
+        listing = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(library)], capture_output=True,
+                                 text=True, check=True).stdout
+        found = re.findall(r"%zmm\d+|%k[1-7]\b|\btile\w+|\btdp\w+", listing)
+        assert not found, f"{library.name} uses {sorted(set(found))[:8]}"
