@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FREESCODE_MODELS_DIR ?= $(CURDIR)/.cache/models
 
-.PHONY: demo test bench chaos install clean
+.PHONY: demo test bench chaos install clean vscode-e2e
 
 # llama-cpp-python is built by scripts/install_llama.py (portable CPU flags, pip's cache off, one kept
 # wheel per build) before the package, so pip never builds or reuses a native wheel for it.
@@ -34,3 +34,8 @@ chaos: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .cache
+
+# The VS Code extension in a real VS Code (code-server + headless Chromium); `make test` runs it too.
+vscode-e2e: $(STAMP)
+	bash editors/vscode/test.sh
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_vscode_e2e.py

@@ -74,6 +74,9 @@ def markdown(rows: list[Row], at_start: str, seconds: dict[str, float], errors: 
         "",
         f"Run time: {timing}; total {sum(seconds.values()):.0f} s.",
     ]
+    by_hand = HERE / "by_hand.md"
+    if by_hand.is_file():
+        parts += ["", by_hand.read_text().rstrip()]
     if errors:
         parts += ["", "## Failed benches", ""] + [f"- {name}: `{text.strip().splitlines()[-1]}`" for name, text in
                                                    errors.items()]

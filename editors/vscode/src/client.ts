@@ -16,7 +16,16 @@ import {
   type ServerOptions,
 } from "vscode-languageclient/node";
 
-import { expandCommand, findExecutable, DEFAULT_SERVER_COMMAND, INSTALL_COMMAND, notFoundMessage, type Environment } from "./executable";
+import {
+  expandCommand,
+  findExecutable,
+  DEFAULT_SERVER_COMMAND,
+  INSTALL_COMMAND,
+  notFoundMessage,
+  settingsPlace,
+  type Environment,
+} from "./executable";
+import { NotificationProgressFeature } from "./progress";
 import { CrashLimiter } from "./restart";
 import { answerConfiguration, documentSelectorFor } from "./settings";
 import { STATUS_METHOD } from "./status";
@@ -94,7 +103,7 @@ export class ServerController implements vscode.Disposable {
     const found = findExecutable(command, environment);
     if (found === undefined) {
       this.statusBar.setServerState("stopped");
-      this.output.appendLine(notFoundMessage(command));
+      this.output.appendLine(notFoundMessage(command, vscode.env.remoteName));
       void this.offerInstall(command);
       return;
     }
@@ -104,6 +113,7 @@ export class ServerController implements vscode.Disposable {
       options: { cwd: environment.workspaceFolder, env: process.env },
     };
     const client = new LanguageClient(CLIENT_ID, CLIENT_NAME, serverOptions, this.clientOptions(settings.languages));
+    client.registerFeature(new NotificationProgressFeature(client));
     client.onDidChangeState((event) => {
       this.statusBar.setServerState(
         event.newState === State.Running ? "running" : event.newState === State.Starting ? "starting" : "stopped",
@@ -130,9 +140,18 @@ export class ServerController implements vscode.Disposable {
   }
 
   private async offerInstall(command: string): Promise<void> {
-    const choice = await vscode.window.showErrorMessage(notFoundMessage(command), "Open Settings", "Copy Install Command");
-    if (choice === "Open Settings") {
-      await vscode.commands.executeCommand("workbench.action.openSettings", "freescode.server.command");
+    const place = settingsPlace(vscode.env.remoteName);
+    const choice = await vscode.window.showErrorMessage(
+      notFoundMessage(command, vscode.env.remoteName),
+      place.button,
+      "Copy Install Command",
+    );
+    if (choice === place.button) {
+      try {
+        await vscode.commands.executeCommand(place.command, place.argument);
+      } catch {
+        await vscode.commands.executeCommand("workbench.action.openSettings", "freescode.server.command");
+      }
     } else if (choice === "Copy Install Command") {
       await vscode.env.clipboard.writeText(INSTALL_COMMAND);
       void vscode.window.showInformationMessage(`Copied: ${INSTALL_COMMAND}`);

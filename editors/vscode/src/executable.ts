@@ -90,12 +90,66 @@ export function cliCommandFor(serverCommand: string, cliSetting: string, platfor
   return DEFAULT_CLI_COMMAND;
 }
 
-/** The words shown when the server program is missing. */
-export function notFoundMessage(command: string): string {
-  const named = command === DEFAULT_SERVER_COMMAND ? "`freescode-lsp` was not found on PATH" : `"${command}" was not found`;
+export const SERVER_COMMAND_SETTING = "freescode.server.command";
+
+/** Where `freescode.server.command` is read in the current window, and the button that goes there. */
+export interface SettingsPlace {
+  /** Words for the message, e.g. "in the Remote settings (SSH) or the Workspace settings". */
+  readonly where: string;
+  readonly button: string;
+  /** The VS Code command the button runs, and its argument. */
+  readonly command: string;
+  readonly argument: unknown;
+}
+
+const REMOTE_LABELS: Record<string, string> = {
+  "ssh-remote": "SSH",
+  wsl: "WSL",
+  "dev-container": "Dev Container",
+  "attached-container": "Dev Container",
+  codespaces: "Codespaces",
+  tunnel: "Tunnel",
+};
+
+/** A remote window's kind as people say it: "SSH", "WSL", "Dev Container"…; other names as they are. */
+export function remoteLabel(remoteName: string): string {
+  return REMOTE_LABELS[remoteName] ?? remoteName;
+}
+
+/**
+ * The setting is `machine-overridable`: in a local window it is read from the User or Workspace settings;
+ * in a remote window (SSH, WSL, dev containers, Codespaces, code-server) the server runs on the remote
+ * machine, so only the Remote settings of that machine and the Workspace settings count, and a value in
+ * the User settings is ignored.
+ */
+export function settingsPlace(remoteName: string | undefined): SettingsPlace {
+  if (remoteName === undefined || remoteName === "") {
+    return {
+      where: "in your User or Workspace settings",
+      button: "Open Settings",
+      command: "workbench.action.openSettings",
+      argument: SERVER_COMMAND_SETTING,
+    };
+  }
+  return {
+    where:
+      `in the Remote settings (${remoteLabel(remoteName)}) or the Workspace settings: ` +
+      "in this window your User settings are not read for it, because the server runs on the remote machine",
+    button: "Open Remote Settings",
+    command: "workbench.action.openRemoteSettings",
+    argument: { query: SERVER_COMMAND_SETTING },
+  };
+}
+
+/** The words shown when the server program is missing; `remoteName` is VS Code's `env.remoteName`. */
+export function notFoundMessage(command: string, remoteName?: string): string {
+  const remote = remoteName !== undefined && remoteName !== "";
+  const on = remote ? ` on the remote machine (${remoteLabel(remoteName)})` : "";
+  const named =
+    command === DEFAULT_SERVER_COMMAND ? `\`freescode-lsp\` was not found on PATH${on}` : `"${command}" was not found${on}`;
   return (
     `Free-S_Code: the language server ${named}. ` +
-    `Install it with: ${INSTALL_COMMAND} — or set "freescode.server.command" to its full path ` +
-    "(for example the one in your virtual environment's bin folder)."
+    `Install it${remote ? " there" : ""} with: ${INSTALL_COMMAND} — or set "${SERVER_COMMAND_SETTING}" to its full path ` +
+    `(for example the one in your virtual environment's bin folder) ${settingsPlace(remoteName).where}.`
   );
 }

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { cliCommandFor, expandCommand, findExecutable, notFoundMessage, type Environment } from "../src/executable";
+import {
+  cliCommandFor,
+  expandCommand,
+  findExecutable,
+  notFoundMessage,
+  remoteLabel,
+  settingsPlace,
+  type Environment,
+} from "../src/executable";
 
 function environment(files: string[], overrides: Partial<Environment> = {}): Environment {
   return {
@@ -68,4 +76,39 @@ test("the not-found message gives the install command", () => {
   assert.match(notFoundMessage("freescode-lsp"), /pip install 'freescode-lsp\[local\]'/);
   assert.match(notFoundMessage("freescode-lsp"), /not found on PATH/);
   assert.match(notFoundMessage("/x/freescode-lsp"), /"\/x\/freescode-lsp" was not found/);
+});
+
+describe("where freescode.server.command is read", () => {
+  test("a local window: the User or Workspace settings, opened at the setting", () => {
+    const message = notFoundMessage("freescode-lsp", undefined);
+    assert.match(message, /set "freescode\.server\.command" to its full path .* in your User or Workspace settings\.$/);
+    assert.doesNotMatch(message, /remote/i);
+    assert.deepEqual(settingsPlace(undefined), {
+      where: "in your User or Workspace settings",
+      button: "Open Settings",
+      command: "workbench.action.openSettings",
+      argument: "freescode.server.command",
+    });
+    assert.equal(settingsPlace("").button, "Open Settings");
+  });
+
+  test("a remote window: the Remote settings of that machine or the Workspace, never the User settings", () => {
+    const message = notFoundMessage("freescode-lsp", "ssh-remote");
+    assert.match(message, /`freescode-lsp` was not found on PATH on the remote machine \(SSH\)\./);
+    assert.match(message, /Install it there with: pip install 'freescode-lsp\[local\]'/);
+    assert.match(message, /"freescode\.server\.command" .* in the Remote settings \(SSH\) or the Workspace settings/);
+    assert.match(message, /your User settings are not read for it/);
+    const place = settingsPlace("ssh-remote");
+    assert.equal(place.button, "Open Remote Settings");
+    assert.equal(place.command, "workbench.action.openRemoteSettings");
+    assert.deepEqual(place.argument, { query: "freescode.server.command" });
+    assert.match(notFoundMessage("/srv/venv/bin/freescode-lsp", "wsl"), /"\/srv\/venv\/bin\/freescode-lsp" was not found on the remote machine \(WSL\)/);
+  });
+
+  test("remote kinds are named as people say them; unknown ones as they are", () => {
+    assert.deepEqual(
+      ["ssh-remote", "wsl", "dev-container", "attached-container", "codespaces", "tunnel", "127.0.0.1:8080"].map(remoteLabel),
+      ["SSH", "WSL", "Dev Container", "Dev Container", "Codespaces", "Tunnel", "127.0.0.1:8080"],
+    );
+  });
 });

@@ -22,6 +22,14 @@ export interface FakeEditor {
   selection: { start: { line: number; character: number }; end: { line: number; character: number } };
 }
 
+/** One window.withProgress call: its options, what was reported, and a way to press Cancel. */
+export interface FakeProgress {
+  options: { location?: number; title?: string; cancellable?: boolean };
+  reports: { message?: string; increment?: number }[];
+  done: boolean;
+  cancel(): void;
+}
+
 export interface Message {
   level: "info" | "warning" | "error";
   text: string;
@@ -51,7 +59,11 @@ export const mock = {
   registered: new Map<string, (...args: unknown[]) => unknown>(),
   clipboard: "",
   choice: undefined as string | undefined,
+  remoteName: undefined as string | undefined,
+  progress: [] as FakeProgress[],
   reset(): void {
+    this.remoteName = undefined;
+    this.progress = [];
     this.registered = new Map();
     this.clipboard = "";
     this.settings = {};
@@ -168,8 +180,34 @@ export const window = {
     mock.statusMessages.push(text);
     return { dispose() {} };
   },
-  withProgress<T>(_options: unknown, task: (progress: { report(): void }) => Promise<T>): Promise<T> {
-    return task({ report() {} });
+  withProgress<T>(
+    options: FakeProgress["options"],
+    task: (
+      progress: { report(value: { message?: string; increment?: number }): void },
+      token: { isCancellationRequested: boolean; onCancellationRequested(listener: () => void): { dispose(): void } },
+    ) => Promise<T>,
+  ): Promise<T> {
+    const listeners: (() => void)[] = [];
+    const token = {
+      isCancellationRequested: false,
+      onCancellationRequested(listener: () => void) {
+        listeners.push(listener);
+        return { dispose() {} };
+      },
+    };
+    const entry: FakeProgress = {
+      options,
+      reports: [],
+      done: false,
+      cancel() {
+        token.isCancellationRequested = true;
+        listeners.forEach((listener) => listener());
+      },
+    };
+    mock.progress.push(entry);
+    return task({ report: (value) => entry.reports.push(value) }, token).finally(() => {
+      entry.done = true;
+    });
   },
   createStatusBarItem(id: string): FakeStatusBarItem {
     return {
@@ -204,6 +242,9 @@ export const commands = {
 };
 
 export const env = {
+  get remoteName(): string | undefined {
+    return mock.remoteName;
+  },
   clipboard: {
     writeText(text: string): Promise<void> {
       mock.clipboard = text;
