@@ -10,10 +10,12 @@ from chaos.common import CampaignResult
 
 FULL = {
     "keystrokes": 200,
+    "sweeps": 200,
     "kills": 100,
     "malformed": 10_000,
     "hostile": 14,
     "registry": 500,
+    "gateway": 40,
 }
 
 
@@ -25,7 +27,8 @@ async def _run(names: list[str], scale: float, seed: int) -> list[CampaignResult
         module = importlib.import_module(f"chaos.{name}")
         trials = max(1, int(FULL[name] * scale))
         print(f"running {name} ({trials} trials)...", flush=True)
-        results.append(await module.run(trials, seed))
+        outcome = await module.run(trials, seed)
+        results.extend(outcome if isinstance(outcome, list) else [outcome])
     return results
 
 
@@ -58,6 +61,8 @@ def main() -> int:
     for result in results:
         for note in result.notes:
             print(f"  {result.name}: {note}")
+        for key, value in result.figures.items():
+            print(f"  {result.name}: {key} = {value:g}")
         for failure in result.failures[:20]:
             print(f"  LOST {result.name}: {failure[:500]}")
     print(_table(results))

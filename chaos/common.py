@@ -30,6 +30,7 @@ class CampaignResult:
     failures: list[str] = field(factory=list)
     seconds: float = 0.0
     notes: list[str] = field(factory=list)
+    figures: dict[str, float] = field(factory=dict)
 
     def fail(self, trial: int, detail: str) -> None:
         """Record that one trial lost or broke something."""

@@ -62,6 +62,8 @@ def _answer(kind: str, other_uri: str) -> dict[str, Any]:
             + ["x = 1\n" * 16_667] * int(kind.split("_")[0])
             + ["```\n"]
         }
+    if kind == "100_mb_line":
+        return {"chunks": ["x = 1\n"], "huge_line_bytes": 100 * 1024 * 1024}
     if kind == "endless":
         return {"chunks": ["```python\n"] + ["y = 2\n"] * 200_000}
     if kind == "invalid_sse":
@@ -85,6 +87,7 @@ KINDS = [
     "whole_file",
     "endless",
     "10_mb",
+    "100_mb_line",
 ]
 ANSWER_TIMEOUT_S = 60.0
 

@@ -17,6 +17,11 @@ TAIL = "\n\ndef untouched():\n    return 42\n"
 HEAD = "import math\n\n\n"
 
 
+def _shares(trials: int) -> list[tuple[str, int]]:
+    """How many trials each emulated editor gets."""
+    return [("visual-studio-code", trials - trials // 2), ("neovim", trials // 2)]
+
+
 def _line_of(editor: Editor, uri: str, start: str) -> int:
     return next(
         i
@@ -87,7 +92,7 @@ async def _trial(
     text = editor.text(uri)
     editor.close(uri)
     result.notes.append(
-        f"{'inside' if any(kinds) else 'outside'} applied={answer_.get('applied')}"
+        f"{editor.flavour} {'inside' if any(kinds) else 'outside'} applied={answer_.get('applied')}"
     )
     for piece in typed:
         mark = piece.strip("# \n")
@@ -113,20 +118,22 @@ async def _trial(
 
 
 async def run(trials: int, seed: int) -> CampaignResult:
-    """Randomized typing trials, one server process, a fresh document each."""
+    """Randomized typing trials, half in VS Code and half in Neovim (its debounce), a fresh document each."""
     result = CampaignResult("typing")
     rng = random.Random(seed)
     started = time.monotonic()
     node = start_stub_node()
     try:
         with scratch_home() as home:
-            async with editor_session(home, node.url) as editor:
-                for n in range(trials):
-                    result.tried += 1
-                    try:
-                        await _trial(editor, node, home, rng, n, result)
-                    except Exception as exc:  # noqa: BLE001 - a crashed trial is a failure, not the end
-                        result.fail(n, f"{type(exc).__name__}: {exc}")
+            for flavour, count in _shares(trials):
+                async with editor_session(home, node.url, flavour) as editor:
+                    for _ in range(count):
+                        n = result.tried
+                        result.tried += 1
+                        try:
+                            await _trial(editor, node, home, rng, n, result)
+                        except Exception as exc:  # noqa: BLE001 - a crashed trial is a failure, not the end
+                            result.fail(n, f"{type(exc).__name__}: {exc}")
     finally:
         node.stop()
     result.seconds = time.monotonic() - started

@@ -13,7 +13,7 @@ from lsp_harness import SOURCE, Editor
 from lsprotocol import types
 from stub_node import start_stub_node
 
-from chaos.common import CampaignResult, editor_session, scratch_home
+from chaos.common import CampaignResult, editor_session, node_options, scratch_home
 
 BATCH = 250
 HUGE_BYTES = 3_000_000
@@ -145,7 +145,45 @@ def _message(
     return _request(msg_id, types.TEXT_DOCUMENT_CODE_ACTION, huge), True
 
 
-KINDS = ["bad_json", "invalid_utf8", "wrong_types", "unknown_method", "out_of_range"]
+AWKWARD_FOLDERS = ["my project", "café", "a^b", "c#d", "100%", "x[1]", "数据 😀", "(a)+b;c=d@e"]
+MAX_MESSAGE_CHARS = 20_000
+HOSTILE_SETTINGS: list[Any] = [
+    {"local": {"memory_budget_gb": float("inf"), "threads": 100_000}},
+    {"local": {"max_context": 10**15, "idle_unload_s": 1e308}},
+    {"nodes": "abc"},
+    {"nodes": [{"url": "http://127.0.0.1:99999"}, {"url": "http://[::1"}, {"url": "http://h\t:1"}]},
+    {"nodes": [{"url": "http://127.0.0.1:9", "models": "code-llama-7b"}]},
+    {"models": {"code-llama-7b": {"gguf": "/tmp/" + "x" * 5000 + ".gguf"}}},
+    {"routing": {"fix": "y" * 1_000_000}, "y" * 100_000: 1},
+    {"a": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]},
+    "not a table",
+    [1, 2, 3],
+]
+
+
+def _settings_push(rng: random.Random, url: str) -> bytes:
+    """didChangeConfiguration with one hostile settings value over the good ones (remote only: no model loads)."""
+    hostile = rng.choice(HOSTILE_SETTINGS)
+    pushed = {**node_options(url), **hostile} if isinstance(hostile, dict) else hostile
+    params = {"settings": {"freescode": pushed}}
+    body = {"jsonrpc": "2.0", "method": types.WORKSPACE_DID_CHANGE_CONFIGURATION, "params": params}
+    return json.dumps(body).encode()
+
+
+def _found_check(version: int) -> Any:
+    """A check on a codeAction answer: every action carries the document's version, so the server found it."""
+
+    def check(answer: Any) -> str | None:
+        actions = answer if isinstance(answer, list) else []
+        data = [a.get("data") if isinstance(a, dict) else getattr(a, "data", None) for a in actions]
+        if not data or any(not isinstance(d, dict) or d.get("version") != version for d in data):
+            return "the server did not find a document opened under a percent-encoded URI"
+        return None
+
+    return check
+
+
+KINDS = ["bad_json", "invalid_utf8", "wrong_types", "unknown_method", "out_of_range", "awkward_uri", "settings"]
 
 
 async def _alive(editor: Editor, uri: str) -> bool:
@@ -173,7 +211,8 @@ async def run(trials: int, seed: int) -> CampaignResult:
         with scratch_home() as home:
             async with editor_session(home, node.url) as editor:
                 uri = editor.open(home / "target.py", SOURCE)
-                await _campaign(editor, uri, trials, random.Random(seed), result)
+                awkward = [editor.open(home / folder / "target.py", SOURCE) for folder in AWKWARD_FOLDERS]
+                await _campaign(editor, uri, trials, random.Random(seed), result, awkward, node.url)
     finally:
         node.stop()
     result.seconds = time.monotonic() - started
@@ -181,10 +220,12 @@ async def run(trials: int, seed: int) -> CampaignResult:
 
 
 async def _campaign(
-    editor: Editor, uri: str, trials: int, rng: random.Random, result: CampaignResult
+    editor: Editor, uri: str, trials: int, rng: random.Random, result: CampaignResult,
+    awkward: list[str], url: str,
 ) -> None:
-    """The batches, the liveness probes between them and the final count of answers."""
+    """The batches, the liveness probes between them and the final count and checks of answers."""
     waiting: dict[str, tuple[str, Future[Any]]] = {}
+    checks: dict[str, Any] = {}
     optional: dict[str, Future[Any]] = {}
     counts: dict[str, int] = {}
     futures = editor.client.protocol._request_futures
@@ -197,7 +238,16 @@ async def _campaign(
             kind = "huge" if n % huge_every == huge_every // 2 else rng.choice(KINDS)
             counts[kind] = counts.get(kind, 0) + 1
             msg_id = f"chaos-{n}"
-            body, required = _message(kind, msg_id, uri, rng)
+            if kind == "awkward_uri":
+                target = rng.choice(awkward)
+                checks[msg_id] = _found_check(editor.version(target))
+                body, required = _request(msg_id, types.TEXT_DOCUMENT_CODE_ACTION, {
+                    "textDocument": {"uri": target}, "range": _range(5, 0), "context": {"diagnostics": []},
+                }), True
+            elif kind == "settings":
+                body, required = _settings_push(rng, url), False
+            else:
+                body, required = _message(kind, msg_id, uri, rng)
             future: Future[Any] = Future()
             futures[msg_id] = future
             if required:
@@ -211,6 +261,14 @@ async def _campaign(
             result.fail(first, "a valid codeAction got no answer after this batch")
             break
     await _settle(waiting, result)
+    for msg_id, check in checks.items():
+        future = waiting[msg_id][1]
+        problem = check(future.result()) if future.done() and future.exception() is None else "no answer"
+        if problem is not None:
+            result.fail(int(msg_id.rsplit("-", 1)[1]), problem)
+    longest = max((len(m.message) for m in editor.client.messages), default=0)
+    if longest > MAX_MESSAGE_CHARS:
+        result.fail(trials, f"a window/showMessage of {longest:,} characters")
     if not await _alive(editor, uri):
         result.fail(trials, "a valid codeAction got no answer at the end")
     unanswered = [msg_id for msg_id, future in optional.items() if not future.done()]

@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, NewType
+from typing import Any, Literal
 
-import cattrs
 from attrs import define, field
 
-from freescode_lsp import paths
+from freescode_lsp import paths, trust
+from freescode_lsp.config_faults import dotted, faults, sweep
+from freescode_lsp.config_values import (
+    ByteCount,
+    ContextTokens,
+    Dollars,
+    FilePath,
+    GiB,
+    HfRef,
+    HttpUrl,
+    Seconds,
+    SecondsOrZero,
+    Threads,
+    TokenCount,
+    make_converter,
+    shown,
+)
+from freescode_lsp.files import UnreadableFile, read_regular
 from freescode_lsp.mesh.catalog import BUILTIN_MODELS, DEFAULT_ROUTING, TASKS
 
-PositiveInt = NewType("PositiveInt", int)
-PositiveFloat = NewType("PositiveFloat", float)
-NonNegativeFloat = NewType("NonNegativeFloat", float)
-HttpUrl = NewType("HttpUrl", str)
-HfRef = NewType("HfRef", str)
+MAX_CONFIG_BYTES = 1_000_000
+MAX_DEPTH = 32
+MAX_ROUNDS = 50
+ROOT_MARKERS = ("freescode.toml", ".git")
+
 Mode = Literal["local-first", "remote-first", "local-only", "remote-only"]
 PromptStyleSetting = Literal["chat", "completion"]
 
@@ -28,15 +43,15 @@ PromptStyleSetting = Literal["chat", "completion"]
 class ModelSettings:
     """`[models."id"]`: override a catalog model or add one."""
 
-    gguf: str | None = None
+    gguf: FilePath | None = None
     hf: HfRef | None = None
-    context: PositiveInt | None = None
-    price_per_1k: NonNegativeFloat | None = None
+    context: ContextTokens | None = None
+    price_per_1k: Dollars | None = None
     prompt_style: PromptStyleSetting | None = None
     specialties: list[str] | None = None
     fallback: list[str] | None = None
-    memory_gb: PositiveFloat | None = None
-    threads: PositiveInt | None = None
+    memory_gb: GiB | None = None
+    threads: Threads | None = None
     quantization: str | None = None
 
 
@@ -44,11 +59,11 @@ class ModelSettings:
 class LocalSettings:
     """`[local]`: the in-process llama.cpp engine."""
 
-    memory_budget_gb: PositiveFloat = 8.0
-    threads: PositiveInt = 4
-    idle_unload_s: PositiveFloat = 600.0
-    max_context: PositiveInt = 8192
-    models_dir: str | None = None
+    memory_budget_gb: GiB = 8.0
+    threads: Threads = 4
+    idle_unload_s: Seconds = 600.0
+    max_context: ContextTokens = 8192
+    models_dir: FilePath | None = None
     auto_pull: bool = False
 
 
@@ -60,8 +75,8 @@ class NodeSettings:
     models: list[str] = field(factory=list)
     api_key: str | None = None
     api_key_env: str | None = None
-    price_per_1k: NonNegativeFloat = 0.0
-    context: PositiveInt | None = None
+    price_per_1k: Dollars = 0.0
+    context: ContextTokens | None = None
     name: str | None = None
 
 
@@ -72,12 +87,12 @@ class NetworkSettings:
     mode: Mode = "local-first"
     registry: HttpUrl | None = None
     registry_key: str | None = None
-    max_price_per_1k: NonNegativeFloat | None = None
-    budget_usd: NonNegativeFloat | None = None
-    connect_timeout_s: PositiveFloat = 5.0
-    first_token_timeout_s: PositiveFloat = 60.0
-    chunk_gap_timeout_s: PositiveFloat = 30.0
-    total_timeout_s: PositiveFloat = 600.0
+    max_price_per_1k: Dollars | None = None
+    budget_usd: Dollars | None = None
+    connect_timeout_s: Seconds = 5.0
+    first_token_timeout_s: Seconds = 60.0
+    chunk_gap_timeout_s: Seconds = 30.0
+    total_timeout_s: Seconds = 600.0
 
 
 @define
@@ -86,12 +101,12 @@ class ServerSettings:
 
     streaming: bool = True
     diagnostics_on_save: bool = True
-    diagnostics_idle_s: NonNegativeFloat = 2.0
+    diagnostics_idle_s: SecondsOrZero = 2.0
     diagnostics_enabled: bool = True
     hover_enabled: bool = True
-    hover_timeout_s: NonNegativeFloat = 1.5
-    max_file_bytes: PositiveInt = 2_000_000
-    max_tokens: PositiveInt = 1024
+    hover_timeout_s: SecondsOrZero = 1.5
+    max_file_bytes: ByteCount = 2_000_000
+    max_tokens: TokenCount = 1024
 
 
 @define
@@ -113,142 +128,39 @@ class LoadedSettings:
     settings: Settings
     problems: list[str] = field(factory=list)
     sources: list[str] = field(factory=list)
+    untrusted: list[str] = field(factory=list)
+    workspace: Path | None = None
 
 
-def _check(predicate: Any, expected: str) -> Any:
-    def hook(value: Any, _type: Any) -> Any:
-        if not predicate(value):
-            raise ValueError(f"expected {expected}, got {value!r}")
-        return value
-
-    return hook
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _make_converter() -> cattrs.Converter:
-    converter = cattrs.Converter(forbid_extra_keys=True)
-    hooks: dict[Any, Any] = {
-        str: _check(lambda v: isinstance(v, str), "a string"),
-        int: _check(lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
-        float: _check(_is_number, "a number"),
-        bool: _check(lambda v: isinstance(v, bool), "true or false"),
-        PositiveInt: _check(
-            lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
-            "a positive whole number",
-        ),
-        PositiveFloat: _check(lambda v: _is_number(v) and v > 0, "a positive number"),
-        NonNegativeFloat: _check(lambda v: _is_number(v) and v >= 0, "a number >= 0"),
-        HttpUrl: _check(
-            lambda v: isinstance(v, str) and re.match(r"^https?://[^\s/]+", v) is not None,
-            "an http:// or https:// URL",
-        ),
-        HfRef: _check(
-            lambda v: isinstance(v, str) and re.fullmatch(r"[\w.-]+/[\w.-]+:[^\s:]+", v) is not None,
-            'a Hugging Face reference "owner/repo:file.gguf"',
-        ),
-    }
-    for kind, hook in hooks.items():
-        converter.register_structure_hook(kind, hook)
-    return converter
-
-
-CONVERTER = _make_converter()
-_PATH_TOKEN = re.compile(r"\.([A-Za-z_][\w-]*)|\['((?:[^'\\]|\\.)*)'\]|\[\"((?:[^\"\\]|\\.)*)\"\]|\[(\d+)\]")
-
-
-def _format_error(exc: BaseException, kind: Any) -> str:
-    message = str(exc)
-    literal = re.match(r"(.*) not in literal typing\.Literal\[(.*)\]$", message)
-    if literal:
-        return f"expected one of {literal.group(2)}, got {literal.group(1)!r}"
-    if isinstance(exc, KeyError) or "required field missing" in message:
-        return "required key missing"
-    if isinstance(exc, ValueError):
-        return message
-    return cattrs.v.format_exception(exc, kind)
-
-
-def _parse_path(text: str) -> list[str | int]:
-    parts: list[str | int] = []
-    for match in _PATH_TOKEN.finditer(text):
-        name, quoted, dquoted, index = match.groups()
-        if index is not None:
-            parts.append(int(index))
-        else:
-            parts.append(name or quoted or dquoted or "")
-    return parts
-
-
-def _dotted(parts: list[str | int]) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif re.fullmatch(r"[A-Za-z_][\w]*", part):
-            out += f".{part}" if out else part
-        else:
-            out += f'."{part}"' if out else f'"{part}"'
-    return out or "(top level)"
-
-
-def _remove(raw: dict[str, Any], parts: list[str | int], extra: list[str]) -> None:
-    """Drop the bad key (or the list item holding it) so the default applies."""
-    node: Any = raw
-    for depth, part in enumerate(parts):
-        if isinstance(part, int):
-            if isinstance(node, list) and part < len(node):
-                del node[part]
-            return
-        if not isinstance(node, dict) or part not in node:
-            return
-        if depth == len(parts) - 1 and not extra:
-            del node[part]
-            return
-        node = node[part]
-    if isinstance(node, dict):
-        for key in extra:
-            node.pop(key, None)
+CONVERTER = make_converter()
 
 
 def validate_layer(
     raw: Mapping[str, Any], source: str, known_models: set[str] | None = None
 ) -> tuple[dict[str, Any], list[str]]:
-    """Structure one layer alone; drop what is invalid and say why, in plain words."""
-    cleaned: dict[str, Any] = _deep_copy(raw)
+    """Structure one layer alone; drop (or mend) what is invalid and say why, once per key, in plain words."""
+    if not isinstance(raw, Mapping):
+        return {}, [f"{source}: expected a table of settings, got {shown(raw)}; ignored"]
     problems: list[str] = []
-    for _ in range(50):
+    cleaned: dict[str, Any] = copy_tree(_without_deep(raw, (), source, problems))
+    for _ in range(MAX_ROUNDS):
         try:
             CONVERTER.structure(cleaned, Settings)
             break
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-            errors = (
-                cattrs.transform_error(exc, format_exception=_format_error)
-                if isinstance(exc, cattrs.BaseValidationError)
-                else [f"{exc} @ $"]
-            )
-            removed_any = False
-            for error in errors:
-                message, _, where = error.rpartition(" @ ")
-                parts = _parse_path(where[1:] if where.startswith("$") else where)
-                extra_match = re.match(r"extra fields found \((.*)\)", message)
-                extra = [k.strip() for k in extra_match.group(1).split(",")] if extra_match else []
-                if extra:
-                    for key in extra:
-                        problems.append(f"{source}: {_dotted([*parts, key])}: unknown setting; ignored")
-                elif any(isinstance(part, int) for part in parts):
-                    entry = parts[: next(i for i, p in enumerate(parts) if isinstance(p, int)) + 1]
-                    problems.append(f"{source}: {_dotted(parts)}: {message}; {_dotted(entry)} ignored")
-                else:
-                    problems.append(f"{source}: {_dotted(parts)}: {message}; using the default")
-                if not parts and not extra:
-                    return {}, problems
-                _remove(cleaned, parts, extra)
-                removed_any = True
-            if not removed_any:
+            found = faults(exc)
+            if not found:
+                problems.append(f"{source}: could not be read ({type(exc).__name__}); ignored")
                 return {}, problems
+            for fault in found:
+                message = fault.describe(source)
+                if message not in problems:
+                    problems.append(message)
+                fault.repair(cleaned)
+            cleaned = sweep(cleaned)
+    else:
+        problems.append(f"{source}: too many problems to read; ignored")
+        return {}, problems
     known = {spec.id for spec in BUILTIN_MODELS} | set(cleaned.get("models", {})) | (known_models or set())
     problems.extend(_check_routing(cleaned, source, known))
     return cleaned, problems
@@ -260,48 +172,111 @@ def _check_routing(raw: dict[str, Any], source: str, known: set[str]) -> list[st
         return []
     problems = []
     for task, model in list(routing.items()):
+        where = dotted(["routing", task])
         if task not in TASKS:
-            problems.append(f"{source}: routing.{task}: unknown task; expected one of {', '.join(TASKS)}")
+            problems.append(f"{source}: {where}: unknown task; expected one of {', '.join(TASKS)}")
             del routing[task]
         elif model not in known:
-            problems.append(
-                f"{source}: routing.{task}: unknown model {model!r}; using {DEFAULT_ROUTING[task]!r}"
-            )
+            problems.append(f"{source}: {where}: unknown model {shown(model)}; using {DEFAULT_ROUTING[task]!r}")
             del routing[task]
     return problems
 
 
-def _deep_copy(value: Any) -> Any:
+def _without_deep(table: Mapping[str, Any], path: tuple[str, ...], source: str, problems: list[str]) -> dict[str, Any]:
+    """The table without values nested deeper than MAX_DEPTH, each dropped alone with a message."""
+    kept: dict[str, Any] = {}
+    for key, value in table.items():
+        where = (*path, str(key))
+        if depth_of(value) <= MAX_DEPTH - len(where):
+            kept[key] = value
+        elif isinstance(value, Mapping) and (len(where) == 1 or where[0] == "models" and len(where) == 2):
+            kept[key] = _without_deep(value, where, source, problems)
+        else:
+            problems.append(f"{source}: {dotted(where)}: tables or lists nested more than {MAX_DEPTH} deep; ignored")
+    return kept
+
+
+def depth_of(value: Any) -> int:
+    """How deep tables and lists nest in a value, counted without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def copy_tree(value: Any) -> Any:
+    """A copy of nested tables and lists (plain dicts and lists), everything else shared."""
     if isinstance(value, Mapping):
-        return {k: _deep_copy(v) for k, v in value.items()}
+        return {k: copy_tree(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_deep_copy(v) for v in value]
+        return [copy_tree(v) for v in value]
     return value
 
 
 def merge(base: dict[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
     """Deep-merge a layer over a base: tables merge, everything else replaces."""
-    out = _deep_copy(base)
+    out = copy_tree(base)
     for key, value in layer.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), dict):
             out[key] = merge(out[key], value)
         else:
-            out[key] = _deep_copy(value)
+            out[key] = copy_tree(value)
     return out
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
-    """Read a TOML file; a missing file is no layer, a broken one is a problem."""
+    """Read a TOML file; a missing file is no layer, a broken, huge or odd one is a problem."""
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_regular(path, MAX_CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         return None, []
+    except UnreadableFile as exc:
+        return None, [f"{path}: {exc}; ignored"]
     except (OSError, UnicodeDecodeError) as exc:
         return None, [f"{path}: cannot be read ({exc}); ignored"]
     try:
         return tomllib.loads(text), []
     except tomllib.TOMLDecodeError as exc:
         return None, [f"{path}: not valid TOML ({exc}); ignored"]
+    except RecursionError:
+        return None, [f"{path}: tables or arrays nested too deep to read; ignored"]
+
+
+def node_from_registry(host: Any, model: str) -> NodeSettings:
+    """A host from a registry's answer as a checked node serving `model`; ValueError says what is wrong."""
+    if not isinstance(host, Mapping):
+        raise ValueError(f"a host must be an object, got {shown(host)}")
+    raw = {key: host[key] for key in ("url", "price_per_1k", "context") if host.get(key) is not None}
+    try:
+        return CONVERTER.structure({**raw, "models": [model]}, NodeSettings)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the reason the host is skipped
+        found = faults(exc)
+        reasons = "; ".join(f"{dotted(fault.path)}: {fault.message}" for fault in found) or type(exc).__name__
+        raise ValueError(f"host {shown(host.get('url'))}: {reasons}") from None
+
+
+def find_workspace(start: Path) -> Path:
+    """The project root for a folder: the nearest one above with freescode.toml, else with .git, else itself."""
+    folders = [start, *start.parents]
+    for marker in ROOT_MARKERS:
+        for folder in folders:
+            try:
+                if (folder / marker).exists():
+                    return folder
+            except (OSError, ValueError):
+                continue
+    return start
 
 
 def config_files(workspace: Path | None) -> list[Path]:
@@ -318,18 +293,27 @@ def config_files(workspace: Path | None) -> list[Path]:
 def load_settings(
     workspace: Path | None = None,
     editor_settings: Mapping[str, Any] | None = None,
+    trusted_workspace: bool = False,
 ) -> LoadedSettings:
-    """Read every layer in order and return valid settings and what was wrong."""
+    """Read every layer in order and return valid settings and what was wrong (see `trust` for the workspace file)."""
     merged: dict[str, Any] = {}
     problems: list[str] = []
     sources: list[str] = []
     layers: list[tuple[str, Mapping[str, Any]]] = []
     named = os.environ.get("FREESCODE_CONFIG")
+    untrusted: list[str] = []
     for path in config_files(workspace):
         raw, read_problems = read_toml(path)
         problems.extend(read_problems)
         if raw is None and named and path == Path(named) and not read_problems:
             problems.append(f"FREESCODE_CONFIG names {path}, which does not exist; ignored")
+        if raw is not None and workspace is not None and path == workspace / "freescode.toml":
+            untrusted = trust.guarded_keys(raw)
+            if untrusted and not trusted_workspace and not trust.is_trusted(workspace):
+                raw = trust.without_guarded(raw, untrusted)
+                problems.append(trust.notice(workspace, untrusted))
+            else:
+                untrusted = []
         if raw is not None:
             layers.append((str(path), raw))
     if editor_settings:
@@ -351,9 +335,9 @@ def load_settings(
     try:
         settings = CONVERTER.structure(merged, Settings)
     except Exception as exc:  # noqa: BLE001 - layers were valid alone; say so and go on
-        problems.append(f"settings could not be combined ({exc}); using the defaults")
+        problems.append(f"settings could not be combined ({type(exc).__name__}); using the defaults")
         settings = Settings()
-    return LoadedSettings(settings, problems, sources)
+    return LoadedSettings(settings, problems, sources, untrusted, workspace)
 
 
 def settings_from_dict(raw: Mapping[str, Any], source: str = "settings") -> LoadedSettings:

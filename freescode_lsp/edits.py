@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import difflib
 import functools
+import logging
 import os
 import re
 
@@ -12,6 +13,7 @@ from attrs import define, field
 
 MAX_GROWTH = 20
 MAX_LINES = 200
+log = logging.getLogger(__name__)
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
@@ -43,6 +45,7 @@ _ELIDED = re.compile(
     re.IGNORECASE,
 )
 _TRIVIAL = {"pass", "else:", "try:", "finally:", "return", "break", "continue", "end", "});"}
+_CONTINUES = re.compile(r"^\s*(?:[\])}]+[;,)]*\s*$|(?:else|elif|except|finally|end|fi|done|esac)\b)")
 _TAGS = {
     "python": {"python", "py", "python3", "py3"},
     "javascript": {"javascript", "js", "jsx", "node", "mjs"},
@@ -63,6 +66,7 @@ class CleanResult:
 
     text: str | None
     reason: str | None = None
+    dropped: tuple[str, ...] = ()
 
 
 @define(frozen=True)
@@ -100,32 +104,31 @@ def clean_output(raw: str, original: str, language: str | None = None) -> CleanR
     """The code in a model's answer, re-indented and framed like the region it replaces."""
     if not raw.strip():
         return CleanResult(None, "the model returned nothing")
-    body = _answer_lines(split_lines(raw), language)
+    old = split_lines(original)
+    body = _answer_lines(split_lines(raw), language, old)
     if not body:
         return CleanResult(None, "the model's answer held no code")
-    old = split_lines(original)
     if len(body) > MAX_LINES and len(body) > MAX_GROWTH * max(len(old), 1):
         reason = f"the model's answer ({len(body)} lines) is far larger than the {len(old)} lines it replaces"
         return CleanResult(None, reason)
+    body, dropped = region_statements(body, old)
+    if dropped:
+        log.warning("dropped top-level lines the region did not have from the model's answer:\n%s", "\n".join(dropped))
     lines = _leading_blanks(old) + _rebase(body, old) + _trailing_blanks(old)
     eol = _eol(original)
-    return CleanResult(eol.join(lines) + (eol if original.endswith(("\n", "\r")) else ""))
+    return CleanResult(eol.join(lines) + (eol if original.endswith(("\n", "\r")) else ""), None, tuple(dropped))
 
 
 def is_patch_or_fragment(answer: str, original: str) -> bool:
     """True when the answer is a diff or a piece of the region, not a whole replacement."""
     blocks = _blocks(split_lines(answer))
-    lines = _choose(blocks, None) if blocks else split_lines(answer)
+    lines = _choose(blocks, None, split_lines(original)) if blocks else split_lines(answer)
     indent = len(_common_indent(lines))
     code = [line[indent:] for line in lines if line.strip()]
     if not code:
         return False
     old = [line for line in split_lines(original) if line.strip()]
-    if any(_HUNK.match(line) for line in code):
-        return True
-    if any(line.startswith("--- ") for line in code) and any(line.startswith("+++ ") for line in code):
-        return True
-    if _diff_share(code) >= 0.5 > _diff_share(old):
+    if _is_diff(code, old):
         return True
     old_stripped = {line.strip() for line in old}
     if any(_is_elision(line) and line.strip() not in old_stripped for line in code):
@@ -167,7 +170,10 @@ class StreamingRewrite:
         done_len = max(text.rfind("\n"), text.rfind("\r")) + 1
         if done_len != self._done_len:
             self._done_len = done_len
-            body = _answer_lines(split_lines(text[:done_len]), self._language)
+            body = _answer_lines(split_lines(text[:done_len]), self._language, self._old)
+            header = _header(self._old)
+            unseen = header is not None and _header_line(body, header) is None
+            body = [] if unseen else region_statements(body, self._old)[0]
             self._done_lines = _leading_blanks(self._old) + _rebase(body, self._old) if body else []
         return list(self._done_lines)
 
@@ -235,11 +241,48 @@ def _trivial(key: str) -> bool:
     return len(key) <= 3 or key in _TRIVIAL or not re.search(r"\w", key)
 
 
-def _answer_lines(lines: list[str], language: str | None) -> list[str]:
+def _answer_lines(lines: list[str], language: str | None, old: list[str] | None = None) -> list[str]:
     """The code lines of an answer: the chosen fenced block, or the code between prose."""
     blocks = _blocks(lines)
-    body = _choose(blocks, language) if blocks else _unfenced_code(lines)
+    body = _choose(blocks, language, old or []) if blocks else _unfenced_code(lines)
     return _strip_blank(body)
+
+
+def region_statements(body: list[str], old: list[str]) -> tuple[list[str], list[str]]:
+    """The answer without top-level statements a region of definitions did not have, and the lines dropped.
+
+    Only for an answer that rewrites a region starting with a definition (it has that definition): there, a
+    line at the definition's level must start a definition (or a decorator or comment before one) or be a
+    line of the region itself; the lines of any other statement are dropped.
+    """
+    at = _header_line(body, _header(old))
+    code = [line.strip() for line in body if line.strip()]
+    if at is None or _is_diff(code, [line.strip() for line in old if line.strip()]):
+        return body, []
+    known = {line.strip() for line in old}
+    top = len(body[at]) - len(body[at].lstrip(" \t"))
+    kept: list[str] = []
+    dropped: list[str] = []
+    keep = True
+    inside: str | None = None
+    for line in body:
+        text = line.strip()
+        if inside is None and text and len(line) - len(line.lstrip(" \t")) <= top and not _CONTINUES.match(line):
+            keep = bool(_DEF.match(line)) or text.startswith(("@", "#[")) or bool(_COMMENT.match(line)) or text in known
+        (kept if keep else dropped).append(line)
+        inside = _string_state(line, inside)
+    return _strip_blank(kept), [line for line in dropped if line.strip()]
+
+
+def _header_line(lines: list[str], header: tuple[str, str] | None) -> int | None:
+    """Where the lines define what the header names, if they do."""
+    if header is None:
+        return None
+    for index, line in enumerate(lines):
+        match = _DEF.match(line)
+        if match and (match.group(1), match.group(2)) == header:
+            return index
+    return None
 
 
 def _blocks(lines: list[str]) -> list[_Block]:
@@ -266,17 +309,26 @@ def _blocks(lines: list[str]) -> list[_Block]:
     return blocks
 
 
-def _choose(blocks: list[_Block], language: str | None) -> list[str]:
-    """The code the answer began with, else the block tagged with the language, else the largest."""
+def _choose(blocks: list[_Block], language: str | None, old: list[str]) -> list[str]:
+    """The code the answer began with, else of the blocks tagged with the language (or all) the one that
+    rewrites the region (its definition, nothing the region did not have), else the largest."""
     if blocks[0].implicit:
         return blocks[0].lines
     wanted = _TAGS.get(language.lower(), {language.lower()}) if language else set()
     pool = [b for b in blocks if b.tag in wanted] or blocks
+    header = _header(old)
+    if header is not None:
+        pool = [b for b in pool if _header_line(b.lines, header) is not None] or pool
     best = pool[0]
     for block in pool[1:]:
-        if _size(block.lines) >= _size(best.lines):
+        if _rank(block.lines, old) >= _rank(best.lines, old):
             best = block
     return best.lines
+
+
+def _rank(lines: list[str], old: list[str]) -> tuple[int, int]:
+    """Fewer lines the region did not have first, then more code."""
+    return -len(region_statements(lines, old)[1]), _size(lines)
 
 
 def _size(lines: list[str]) -> int:
@@ -366,6 +418,15 @@ def _eol(text: str) -> str:
     """The text's first line terminator, or \\n."""
     match = _NEWLINE.search(text)
     return match.group() if match else "\n"
+
+
+def _is_diff(code: list[str], old: list[str]) -> bool:
+    """Whether lines read as a diff (hunks, file headers, or mostly +/- lines) where the region does not."""
+    if any(_HUNK.match(line) for line in code):
+        return True
+    if any(line.startswith("--- ") for line in code) and any(line.startswith("+++ ") for line in code):
+        return True
+    return _diff_share(code) >= 0.5 > _diff_share(old)
 
 
 def _diff_share(lines: list[str]) -> float:

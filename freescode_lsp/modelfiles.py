@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from freescode_lsp import paths
+from freescode_lsp.files import is_file
 from freescode_lsp.mesh.catalog import ModelSpec
 
 if TYPE_CHECKING:
@@ -42,20 +43,25 @@ def models_dir_for(settings: Settings | None = None) -> Path:
 
 def user_gguf(spec: ModelSpec) -> Path | None:
     """The user's own `gguf = ...` path for this model, `~` expanded, or None."""
-    return Path(spec.gguf).expanduser() if spec.gguf else None
+    if not spec.gguf:
+        return None
+    try:
+        return Path(spec.gguf).expanduser()
+    except RuntimeError:
+        return Path(spec.gguf)
 
 
 def local_path(spec: ModelSpec, models_dir: Path | None = None) -> Path | None:
     """The model's .gguf file if it is on disk now, else None."""
     own = user_gguf(spec)
-    if own is not None and own.is_file():
+    if own is not None and is_file(own):
         return own
     directory = models_dir or paths.models_dir()
     if spec.embedded and embedded_installed():
         return _embedded_ready(directory)
     if spec.hf_file:
         candidate = directory / spec.hf_file
-        if candidate.is_file():
+        if is_file(candidate):
             return candidate
     return None
 
@@ -269,7 +275,7 @@ def _in_chain(exc: BaseException, kind: type[BaseException]) -> BaseException | 
 def missing_hint(spec: ModelSpec) -> str:
     """Why the model is not on disk and the one step that gets it there."""
     own = user_gguf(spec)
-    configured = f"the configured gguf file {own} does not exist; " if own is not None and not own.is_file() else ""
+    configured = f"the configured gguf file {own} does not exist; " if own is not None and not is_file(own) else ""
     if spec.embedded:
         return f"{spec.id} is not assembled yet; {configured}run: freescode models pull {spec.id}"
     if spec.hf_repo and spec.hf_file:

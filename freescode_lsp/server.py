@@ -17,7 +17,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import Workspace
 
-from freescode_lsp import __version__
+from freescode_lsp import __version__, trust
 from freescode_lsp.config import LoadedSettings, Settings, load_settings
 from freescode_lsp.features.line_history import LineHistory
 from freescode_lsp.mesh.router import Router
@@ -25,6 +25,10 @@ from freescode_lsp.text_documents import adopt
 from freescode_lsp.unreadable import diagnose
 
 log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 4000
+MAX_SHOWN_PROBLEMS = 8
+TRUST_ACTION = "Trust"
 
 
 @define
@@ -75,6 +79,7 @@ class FreescodeServer(LanguageServer):
         self.editor_settings: Any = None
         self.initial_settings: Any = None
         self.shown_problems: set[str] = set()
+        self.workspace_trusted = False
         self.sessions: dict[str, Any] = {}
         self.background: set[asyncio.Task[Any]] = set()
         self.progress_handlers: dict[str, Any] = {}
@@ -131,27 +136,54 @@ class FreescodeServer(LanguageServer):
                 self.initial_settings = editor_settings
             else:
                 self.editor_settings = editor_settings
-        loaded = load_settings(self.workspace_root(), self._editor_layer())
+        loaded = load_settings(self.workspace_root(), self._editor_layer(), self.workspace_trusted)
         fresh = [problem for problem in loaded.problems if problem not in self.shown_problems]
+        if loaded.untrusted and loaded.workspace is not None:
+            question = trust.notice(loaded.workspace, loaded.untrusted)
+            if question in fresh:
+                self.shown_problems.add(question)
+                fresh.remove(question)
+                self._spawn(self._ask_trust(loaded.workspace, question))
         if fresh:
             self.shown_problems.update(fresh)
-            self.window_show_message(
-                types.ShowMessageParams(
-                    types.MessageType.Warning,
-                    "Free-S_Code settings: " + "; ".join(fresh) + ". The server goes on with defaults for these.",
-                )
-            )
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Warning, settings_message(fresh)))
+            if len(fresh) > MAX_SHOWN_PROBLEMS:
+                for problem in fresh:
+                    self.log_info(f"Free-S_Code settings: {capped(problem)}")
         previous = self.router
         if previous is not None and loaded.settings == self.loaded.settings:
             self.loaded = loaded
             return loaded
         self.loaded = loaded
         self.router = Router.from_settings(loaded.settings)
+        self.router.on_fallback = self._note_fallback
         if self.router.local is not None:
             self.router.local.warn = self.tell_user
         if previous is not None:
             self._retire(previous)
         return loaded
+
+    async def _ask_trust(self, workspace: Path, question: str) -> None:
+        """Ask once whether to trust the workspace's freescode.toml; trusting applies it at once."""
+        params = types.ShowMessageRequestParams(
+            types.MessageType.Warning,
+            f"Free-S_Code: {question}",
+            actions=[types.MessageActionItem(TRUST_ACTION), types.MessageActionItem("Not now")],
+        )
+        try:
+            choice = await asyncio.shield(self.window_show_message_request_async(params))
+        except Exception:  # noqa: BLE001 - a client that cannot ask still gets told
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"Free-S_Code: {question}"))
+            return
+        if choice is not None and choice.title == TRUST_ACTION and trust.trust(workspace):
+            self.log_info(f"Free-S_Code: trusted {workspace / 'freescode.toml'} as it is now")
+            self.reload_settings()
+
+    def _note_fallback(self, label: str, why: str) -> None:
+        """An attempt failed and the router moves on; remembered to tell the user why."""
+        from freescode_lsp.features.fallback import note_failure
+
+        note_failure(self, label, why)
 
     def _editor_layer(self) -> Any:
         """The editor's settings: what it answered or pushed last (its whole view), else initializationOptions."""
@@ -195,7 +227,23 @@ class FreescodeServer(LanguageServer):
 
     def tell_user(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
         """A message the user sees now."""
-        self.window_show_message(types.ShowMessageParams(kind, f"Free-S_Code: {message}"))
+        self.window_show_message(types.ShowMessageParams(kind, f"Free-S_Code: {capped(message)}"))
+
+
+def capped(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Text cut to what a message box can show, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 40]}... ({len(text) - limit + 40:,} more characters)"
+
+
+def settings_message(problems: list[str]) -> str:
+    """One message for new settings problems: the first few in full, a count of the rest."""
+    shown = [capped(problem, MAX_MESSAGE_CHARS // 4) for problem in problems[:MAX_SHOWN_PROBLEMS]]
+    rest = len(problems) - len(shown)
+    more = f" (and {rest} more, listed in the log)" if rest > 0 else ""
+    text = "Free-S_Code settings: " + "; ".join(shown) + more + ". The server goes on with defaults for these."
+    return capped(text)
 
 
 async def _close_later(engine: Any, delay_s: float) -> None:

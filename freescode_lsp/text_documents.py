@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from pygls.workspace import TextDocument, Workspace
 
@@ -33,6 +34,25 @@ class LspWorkspace(Workspace):
             sync_kind=self._sync_kind,
             position_codec=self._position_codec,
         )
+
+
+def find_document(workspace: Workspace, uri: str) -> TextDocument | None:
+    """The open document the client calls `uri`, found under the key the workspace itself stores it by.
+
+    Editors percent-encode URIs each in their own way; pygls keeps documents under its own normal form,
+    so a lookup with the raw URI misses a file in `my project/`. `get_text_document` applies that normal
+    form but makes up a document for a file that is not open, so only one the workspace holds is returned.
+    """
+    try:
+        document = workspace.get_text_document(uri)
+    except (ValueError, TypeError):
+        return None
+    return document if any(document is held for held in workspace.text_documents.values()) else None
+
+
+def file_name(uri: str) -> str:
+    """The last part of a URI, decoded, for messages the user reads."""
+    return unquote(uri.rstrip("/").rsplit("/", 1)[-1])
 
 
 def adopt(workspace: Any) -> Any:

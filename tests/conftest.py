@@ -70,6 +70,22 @@ async def lsp(lsp_client: LanguageClient, request: pytest.FixtureRequest):
     await lsp_client.shutdown_session()
 
 
+@pytest_lsp.fixture(config=server_config(), params=["visual-studio-code"])
+async def vscode(lsp_client: LanguageClient, request: pytest.FixtureRequest):
+    """The real server behind a client with VS Code's capabilities only."""
+    lsp_client.flavour = request.param  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=server_config(), params=["neovim"])
+async def neovim(lsp_client: LanguageClient, request: pytest.FixtureRequest):
+    """The real server behind a client with Neovim's capabilities only."""
+    lsp_client.flavour = request.param  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
 @pytest.fixture
 def editor(lsp: LanguageClient) -> Editor:
     """The emulated editor on that client."""

@@ -2,8 +2,9 @@
 
 `Editor` keeps its own copy of each document. On `workspace/applyEdit` VS Code refuses an edit whose
 version is not the buffer's; Neovim opens buffers at version 0, numbers later versions by its
-changedtick, refuses an edit only when the buffer is newer than it, and checks nothing for version 0.
-Changes are reported at once (VS Code) or after a debounce (Neovim, 150 ms). `type()` is the user.
+changedtick, checks nothing for version 0, and drops an edit only when the buffer is newer than it,
+silently: it answers "applied" all the same. Changes are reported at once (VS Code) or, in Neovim,
+150 ms after the last report (150 ms after the first change before any), coalesced. `type()` is the user.
 Positions count in the encoding the server negotiated; `perform()` runs a code action as the editor does.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Union
+from urllib.parse import quote
 
 import attrs
 from lsprotocol import types
@@ -55,6 +57,24 @@ class EditorBuffer(TextDocument):
         return tuple(re.findall(r".*?(?:\r\n|\r|\n)|.+\Z", self.source, re.DOTALL))
 
 
+def vscode_uri(path: str) -> str:
+    """The URI VS Code sends for a file path: a lower-case drive letter, and every byte but
+    `A-Za-z0-9-._~/` percent-encoded, the drive's colon too (vscode-uri's encodeURIComponentFast)."""
+    path = path.replace("\\", "/")
+    if re.match(r"[A-Za-z]:", path):
+        path = "/" + path[0].lower() + path[1:]
+    return "file://" + quote(path, safe="/-._~")
+
+
+def neovim_uri(path: str) -> str:
+    """The URI Neovim sends for a file path (vim.uri_from_fname): RFC 3986's sub-delims, `:` and `@` kept,
+    a Windows drive letter kept as it is."""
+    path = path.replace("\\", "/")
+    drive = re.match(r"[A-Za-z]:", path)
+    encoded = quote(path[2:] if drive else path, safe="/-._~!$&'()*+,;=:@")
+    return "file:///" + path[:2] + encoded if drive else "file://" + encoded
+
+
 def server_config(env: dict[str, str] | None = None) -> ClientServerConfig:
     """Start the real freescode-lsp over stdio."""
     return ClientServerConfig(server_command=SERVER_COMMAND, server_env=env)
@@ -71,20 +91,29 @@ class Editor:
         self.ticks: dict[str, int] = {}
         self.applied: list[types.ApplyWorkspaceEditParams] = []
         self.refused: list[types.ApplyWorkspaceEditParams] = []
+        self.dropped: list[types.TextDocumentEdit] = []
         self.refuse_next: int = 0
         self.before_apply: Callable[[types.ApplyWorkspaceEditParams], Any] | None = None
         self.encoding: str = types.PositionEncodingKind.Utf16
         self.statuses: list[dict[str, Any]] = []
+        self.questions: list[types.ShowMessageRequestParams] = []
+        self.answer: str | None = None
         self._pending: dict[str, list[types.TextDocumentContentChangePartial]] = {}
-        self._flush: dict[str, asyncio.Task[None]] = {}
+        self._flush: dict[str, asyncio.TimerHandle] = {}
+        self._last_flush: dict[str, float] = {}
         async def on_apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
             return await self._on_apply_edit(params)
 
         def on_status(params: Any) -> None:
             self.statuses.append(_plain(params))
 
+        async def on_question(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
+            self.questions.append(params)
+            return types.MessageActionItem(self.answer) if self.answer else None
+
         client.feature(types.WORKSPACE_APPLY_EDIT)(on_apply_edit)
         client.feature("freescode/status")(on_status)
+        client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)(on_question)
         _read_code_actions_like_editors(client)
 
     def capabilities(self, position_encodings: list[str] | None = None) -> types.ClientCapabilities:
@@ -117,9 +146,13 @@ class Editor:
         self.encoding = result.capabilities.position_encoding or types.PositionEncodingKind.Utf16
         return result
 
-    def open(self, path: Path, text: str, language: str = "python") -> str:
-        """Open a document (Neovim opens at version 0, VS Code at 1)."""
-        uri = path.as_uri()
+    def uri_for(self, path: Path | str) -> str:
+        """The URI this editor sends for a file path."""
+        return neovim_uri(str(path)) if self.flavour == "neovim" else vscode_uri(str(path))
+
+    def open(self, path: Path | str, text: str, language: str = "python") -> str:
+        """Open a document under the URI the editor would send (Neovim opens at version 0, VS Code at 1)."""
+        uri = self.uri_for(path)
         version = 0 if self.flavour == "neovim" else 1
         self.documents[uri] = EditorBuffer(uri, text, version=version, position_codec=PositionCodec(self.encoding))
         self.ticks[uri] = 3
@@ -154,19 +187,31 @@ class Editor:
         else:
             document.version = (document.version or 0) + 1
         self._pending.setdefault(uri, []).extend(changes)
-        if self.debounce_s <= 0:
+        timer = self._flush.pop(uri, None)
+        if timer is not None:
+            timer.cancel()
+        delay = self._delay(uri)
+        if delay <= 0:
             self._send_changes(uri)
-        elif uri not in self._flush or self._flush[uri].done():
-            self._flush[uri] = asyncio.get_running_loop().create_task(self._debounced(uri))
+        else:
+            self._flush[uri] = asyncio.get_running_loop().call_later(delay, self._send_changes, uri)
 
-    async def _debounced(self, uri: str) -> None:
-        await asyncio.sleep(self.debounce_s)
-        self._send_changes(uri)
+    def _delay(self, uri: str) -> float:
+        """Neovim's debounce is a rate limit: what is left of it since the last report, all of it before one."""
+        if self.debounce_s <= 0:
+            return 0.0
+        last = self._last_flush.get(uri)
+        if last is None:
+            return self.debounce_s
+        return max(self.debounce_s - (asyncio.get_running_loop().time() - last), 0.0)
 
     def _send_changes(self, uri: str) -> None:
+        self._flush.pop(uri, None)
         changes = self._pending.pop(uri, [])
-        if not changes:
+        if not changes or uri not in self.documents:
             return
+        if self.debounce_s > 0:
+            self._last_flush[uri] = asyncio.get_running_loop().time()
         self.client.text_document_did_change(
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=self.version(uri)),
@@ -188,30 +233,37 @@ class Editor:
             self.refuse_next -= 1
             self.refused.append(params)
             return types.ApplyWorkspaceEditResult(applied=False, failure_reason="refused by the test")
+        dropped = len(self.dropped)
         result = self.apply_workspace_edit(params.edit)
-        if result.applied:
-            self.applied.append(params)
-        else:
+        if not result.applied:
             self.refused.append(params)
+        elif len(self.dropped) == dropped:
+            self.applied.append(params)
         return result
 
     def apply_workspace_edit(self, edit: types.WorkspaceEdit) -> types.ApplyWorkspaceEditResult:
-        """Apply versioned document edits the way the editor checks and applies them."""
-        for change in edit.document_changes or []:
+        """Apply versioned document edits the way the editor checks and applies them.
+
+        Neovim checks only the first document's version and skips that document's edits when its buffer is
+        newer, printing "newer than edits" and answering applied; VS Code refuses the whole edit.
+        """
+        kept: list[types.TextDocumentEdit] = []
+        for index, change in enumerate(edit.document_changes or []):
             assert isinstance(change, types.TextDocumentEdit), change
             uri = change.text_document.uri
             if uri not in self.documents:
                 return types.ApplyWorkspaceEditResult(applied=False, failure_reason="document not open")
             stamped = change.text_document.version
             if self.flavour == "neovim":
-                stale = bool(stamped) and stamped > 0 and self.version(uri) > stamped
-            else:
-                stale = stamped is not None and stamped != self.version(uri)
-            if stale:
+                if index == 0 and bool(stamped) and stamped > 0 and self.version(uri) > stamped:
+                    self.dropped.append(change)
+                    continue
+            elif stamped is not None and stamped != self.version(uri):
                 return types.ApplyWorkspaceEditResult(
                     applied=False, failure_reason=f"version {stamped} is not the buffer's {self.version(uri)}"
                 )
-        for change in edit.document_changes or []:
+            kept.append(change)
+        for change in kept:
             edits = sorted(change.edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True)
             self._change(
                 change.text_document.uri,

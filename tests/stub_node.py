@@ -35,6 +35,10 @@ An answer is an object; every key is optional:
     error_after: null             after n pieces send an in-band error and end the stream
     error_style: "data"           "data" (data: {"error": ...}) or "event" (event: error)
     die_after: null               after n pieces drop the connection without ending the body
+    end_after: null               after n pieces end the body cleanly, without a finish chunk or [DONE]
+    exit_after: null              after n pieces the whole stub process exits at once
+    hang_after: null              after n pieces send nothing more until the client leaves
+    huge_line_bytes: 0            first send one `data:` line of this many bytes (no line end), 1 MiB a write
     status: 200                   answer this HTTP status with an OpenAI error body instead
     error_message: "stub error"   message of the in-band error or of the error status
     retry_after: null             Retry-After header sent with an error status
@@ -62,6 +66,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -261,6 +266,11 @@ class ScriptedStream(Response):
                 await self._send(send, str(block).encode())
             self.record["outcome"] = "done"
             return
+        huge = int(answer.get("huge_line_bytes", 0))
+        if huge:
+            await self._send(send, b"data: ")
+            for start in range(0, huge, 1 << 20):
+                await self._send(send, b"x" * min(1 << 20, huge - start))
         dialect = _Dialect(str(answer.get("format", "openai")), self.chat, self.request_body)
         pieces, reason = _pieces(answer, self.request_body)
         if dialect.role_first:
@@ -273,6 +283,14 @@ class ScriptedStream(Response):
             if answer.get("die_after") == index:
                 self.record["outcome"] = "died"
                 raise _Die(f"dropping the connection after {index} pieces")
+            if answer.get("end_after") == index:
+                self.record["outcome"] = "ended_early"
+                return
+            if answer.get("exit_after") == index:
+                os._exit(0)
+            if answer.get("hang_after") == index:
+                self.record["outcome"] = "hung"
+                await asyncio.Event().wait()
             if answer.get("error_after") == index:
                 await self._send(send, self._error_event())
                 self.record["outcome"] = "error_event"
@@ -386,6 +404,11 @@ def create_app(state: StubState) -> Starlette:
         state.records.clear()
         return JSONResponse({"ok": True})
 
+    async def elsewhere(request: Request) -> Response:
+        record = {"method": request.method, "path": request.url.path, "headers": dict(request.headers)}
+        state.records.append({**record, "body": None, "outcome": "not_found"})
+        return JSONResponse(_error_body("no such endpoint", 404), status_code=404)
+
     return Starlette(
         routes=[
             Route("/v1/chat/completions", generate, methods=["POST"]),
@@ -395,6 +418,7 @@ def create_app(state: StubState) -> Starlette:
             Route("/_stub/requests", get_requests, methods=["GET"]),
             Route("/_stub/script", set_script, methods=["POST"]),
             Route("/_stub/clear", clear, methods=["POST"]),
+            Route("/{path:path}", elsewhere, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         ]
     )
 
@@ -411,7 +435,8 @@ class StubNode:
         self._http = httpx.Client(base_url=self.url, timeout=10)
 
     def records(self) -> list[dict[str, Any]]:
-        """Every request to a generation endpoint: method, path, headers (lower case), body, outcome."""
+        """Every request to a generation endpoint or to a path the stub does not serve (outcome "not_found"):
+        method, path, headers (lower case), body, outcome."""
         response = self._http.get("/_stub/requests")
         response.raise_for_status()
         return list(response.json())

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chaos import hostile, keystrokes, kills, malformed, registry
+from chaos import gateway, hostile, keystrokes, kills, malformed, registry, sweeps
 from chaos.common import CampaignResult
 
 
@@ -22,8 +22,13 @@ async def test_typing_while_streaming() -> None:
     _nothing_lost(await keystrokes.run(6, seed=7), 6)
 
 
+
+async def test_typing_sweeps() -> None:
+    for result in await sweeps.run(2, seed=7):
+        assert result.tried == 9 and result.failures == [], result
+
 async def test_node_kills() -> None:
-    _nothing_lost(await kills.run(5, seed=7), 5)
+    _nothing_lost(await kills.run(8, seed=7), 8)
 
 
 async def test_malformed_lsp() -> None:
@@ -39,3 +44,21 @@ async def test_hostile_answers(kind: str) -> None:
 
 async def test_registry_abuse() -> None:
     _nothing_lost(await registry.run(50, seed=7), 50)
+
+
+async def test_gateway_attacks() -> None:
+    results = await gateway.run(6, seed=7)
+    assert [r.name for r in results] == [
+        "gateway path tricks",
+        "gateway usage dodging",
+        "gateway queued leavers",
+        "gateway mid-stream leavers",
+        "gateway stalled uploads",
+    ]
+    for result in results:
+        assert result.tried > 0 and result.failures == [], result
+    figures = {r.name: r.figures for r in results}
+    assert figures["gateway path tricks"]["engine_requests_elsewhere"] == 0
+    usage = figures["gateway usage dodging"]
+    assert usage["billed_completion_tokens"] == usage["generated_completion_tokens"]
+    assert figures["gateway queued leavers"]["extra_engine_requests"] == 0

@@ -339,3 +339,53 @@ def test_lines_break_only_at_lsp_line_endings(text: str) -> None:
     for line in lines[:-1]:
         assert line.endswith(("\n", "\r"))
         assert "\n" not in line[:-1] and "\r" not in line[:-2]
+
+
+SMALL_FIX = "def f(x):\n    return x + 2\n"
+HOSTILE = "__import__('os').system('id')\n\n\ndef f(x):\n    # the fix, with more comments\n    return x + 2\n"
+REGION = "def f(x):\n    return x + 1\n"
+
+
+def test_the_block_that_rewrites_the_region_wins_over_a_larger_one() -> None:
+    raw = f"Fixed:\n```python\n{SMALL_FIX}```\nA fuller version:\n```python\n{HOSTILE}```\n"
+    assert clean_output(raw, REGION, "python").text == SMALL_FIX
+    reversed_raw = f"```python\n{HOSTILE}```\nOr simply:\n```python\n{SMALL_FIX}```\n"
+    assert clean_output(reversed_raw, REGION, "python").text == SMALL_FIX
+
+
+def test_top_level_statements_the_region_did_not_have_are_dropped_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    result = clean_output(f"```python\n{HOSTILE}```\n", REGION, "python")
+    assert result.text is not None and "__import__" not in result.text
+    assert result.text.startswith("def f(x):")
+    assert result.dropped == ("__import__('os').system('id')",)
+    assert "__import__('os').system('id')" in caplog.text
+    stream = StreamingRewrite(REGION, "python")
+    stream.feed("```python\n" + HOSTILE)
+    assert not any("__import__" in line for line in stream.complete_lines())
+    js = "function f(x) {\n  return x + 1;\n}\n"
+    answer = "require('child_process').exec('id');\nfunction f(x) {\n  return x + 2;\n}\n"
+    assert clean_output(answer, js, "javascript").text == "function f(x) {\n  return x + 2;\n}\n"
+    statements = "x = 1\ny = 2\n"
+    assert clean_output("x = 1\nimport os\ny = 3\n", statements, "python").text == "x = 1\nimport os\ny = 3\n"
+
+
+async def test_what_lands_from_a_fix_is_the_region_only(stub_node, caplog: pytest.LogCaptureFixture) -> None:
+    from freescode_lsp.config import settings_from_dict
+    from freescode_lsp.mesh.router import Router
+    from freescode_lsp.tasks.prompts import TaskInput
+    from freescode_lsp.tasks.runner import run_rewrite
+
+    helper = "def _bump(x):\n    return x + 2\n\n\n"
+    planted = "@__import__('os').system\ndef _planted():\n    pass\n\n\n"
+    rest = "os.system('id')\n\n\ndef f(x):\n    return _bump(x)\n\n\nf(1)\n"
+    answer = f"```python\nimport os\n{planted}{helper}{rest}```\n"
+    stub_node.set_script({"default": {"chunks": [answer[i : i + 9] for i in range(0, len(answer), 9)]}})
+    nodes = [{"url": stub_node.url, "models": ["code-llama-7b", "wizardcoder-13b"]}]
+    router = Router.from_settings(settings_from_dict({"nodes": nodes, "network": {"mode": "remote-only"}}).settings)
+    outcome = await run_rewrite(router, TaskInput("fix", REGION, "python"), "code-llama-7b")
+    assert outcome.problem is None, outcome.problem
+    assert outcome.text == f"{helper}def f(x):\n    return _bump(x)\n"
+    for dropped in ("import os", "os.system('id')", "@__import__('os').system", "f(1)"):
+        assert dropped in caplog.text

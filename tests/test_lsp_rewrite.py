@@ -6,8 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import typing_sweep
 from lsp_harness import FIXED, SOURCE, Editor, run_command
 from lsprotocol import types
+
+SWEEP_LINE_S = 0.3
 
 
 def node_options(url: str, **server: object) -> dict:
@@ -101,6 +104,22 @@ async def test_a_change_crossing_an_edit_in_flight_is_rebased(editor: Editor, st
         assert len(editor.refused) == 1
 
 
+async def test_a_line_typed_outside_at_any_moment_of_the_stream_lets_the_fix_land(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    """Every 50 ms of a slow stream, a line typed above or below the function: the fix lands in full each time.
+
+    In Neovim (150 ms debounce) some of these changes cross an edit, which Neovim drops while answering
+    "applied"; the sweep must hit that race, and the rewrite must send the edit again.
+    """
+    stub_node.set_script(typing_sweep.node_script(SWEEP_LINE_S))
+    await editor.initialize(typing_sweep.node_settings(stub_node.url))
+    trials = await typing_sweep.run_emulated(editor, tmp_path, typing_sweep.trials(SWEEP_LINE_S, 0.05))
+    assert [typing_sweep.describe(t) for t in trials if typing_sweep.judge(t)] == []
+    if editor.flavour == "neovim":
+        assert sum(t.dropped for t in trials) > 0, "no change crossed an edit: the sweep missed the race"
+
+
 async def test_typing_inside_the_region_stops_and_keeps_the_users_text(
     editor: Editor, stub_node, tmp_path: Path
 ) -> None:
@@ -120,6 +139,29 @@ async def test_typing_inside_the_region_stops_and_keeps_the_users_text(
     assert any("you edited the code" in m.message for m in editor.client.messages)
 
 
+async def test_a_word_typed_inside_just_before_an_edit_is_never_overwritten(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    """Typed inside the function as the first edit reaches the editor: Neovim drops that edit (answering
+    "applied"), VS Code refuses it; either way the rewrite stops and sends nothing over the user's word."""
+    stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n", 6), "delay_s": 0.005}})
+    await editor.initialize(node_options(stub_node.url))
+    uri = editor.open(tmp_path / "shapes.py", SOURCE)
+    typed = []
+
+    def type_inside(params: types.ApplyWorkspaceEditParams) -> None:
+        if not typed:
+            typed.append(params)
+            editor.type(uri, 5, 4, "USER ")
+
+    editor.before_apply = type_inside
+    result = await run_command(editor.client, fix_args(uri))
+    await asyncio.sleep(editor.debounce_s + 0.1)
+    assert result["applied"] is False and "you edited the code being rewritten" in result["message"], result
+    assert editor.text(uri) == SOURCE.replace("    result = math.pi", "    USER result = math.pi")
+    assert editor.applied == []
+
+
 async def test_refused_edit_without_a_user_change_stops(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n")}})
     await editor.initialize(node_options(stub_node.url))
@@ -128,6 +170,54 @@ async def test_refused_edit_without_a_user_change_stops(editor: Editor, stub_nod
     result = await run_command(editor.client, fix_args(uri))
     assert result["applied"] is False and "refused" in result["message"]
     assert editor.text(uri) == SOURCE
+
+
+async def test_an_edit_refused_midway_puts_the_original_back_and_says_so(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    """A refusal no change explains, after an edit landed: the rewrite stops and its first edit is undone."""
+    stub_node.set_script(typing_sweep.node_script(0.02))
+    await editor.initialize(typing_sweep.node_settings(stub_node.url))
+    uri = editor.open(tmp_path / "summary.py", typing_sweep.SOURCE)
+
+    def refuse_the_second(params: types.ApplyWorkspaceEditParams) -> None:
+        if len(editor.applied) == 1 and not editor.refused:
+            editor.refuse_next = 1
+
+    editor.before_apply = refuse_the_second
+    line = typing_sweep.CURSOR_LINE
+    result = await run_command(editor.client, {"uri": uri, "task": "fix", "line": line, "endLine": line})
+    await asyncio.sleep(editor.debounce_s + 0.1)
+    assert result["applied"] is False and "refused" in result["message"], result
+    assert result["message"].endswith("the original code is back")
+    assert len(editor.applied) == 2 and len(editor.refused) == 1
+    assert editor.text(uri) == typing_sweep.SOURCE
+    assert any(m.message.endswith("the original code is back") for m in editor.client.messages)
+
+
+async def test_typing_across_every_edit_gives_up_after_a_few_tries_and_undoes(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    """A change crossing each edit after the first (dropped by Neovim, refused by VS Code): the rewrite tries
+    again a few times, then stops, puts the original code back and keeps every typed line."""
+    stub_node.set_script(typing_sweep.node_script(0.02))
+    await editor.initialize(typing_sweep.node_settings(stub_node.url))
+    uri = editor.open(tmp_path / "summary.py", typing_sweep.SOURCE)
+    calls = []
+
+    def type_before(params: types.ApplyWorkspaceEditParams) -> None:
+        calls.append(params)
+        if 2 <= len(calls) <= 10:
+            editor.type(uri, 0, 0, f"# {len(calls)}\n")
+
+    editor.before_apply = type_before
+    line = typing_sweep.CURSOR_LINE
+    result = await run_command(editor.client, {"uri": uri, "task": "fix", "line": line, "endLine": line})
+    await asyncio.sleep(editor.debounce_s + 0.1)
+    assert result["applied"] is False and "9 times in a row" in result["message"], result
+    assert result["message"].endswith("the original code is back")
+    assert len(calls) == 11
+    assert editor.text(uri) == "".join(f"# {n}\n" for n in range(10, 1, -1)) + typing_sweep.SOURCE
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_lsp
 from lsp_harness import (
     FIXED,
     SERVER_COMMAND,
@@ -22,7 +21,6 @@ from lsp_harness import (
     raw_request,
     run_command,
     send_raw,
-    server_config,
 )
 from lsprotocol import types
 from pygls.exceptions import (
@@ -68,13 +66,6 @@ UNICODE_SOURCE = (
 )
 GREET_FIXED = 'def greet(name):\n    """Say hi to naïve users 😀."""\n    return "héllo 😀ü " + name + " 🎉"\n'
 LAST_FIXED = 'def last():\n    return "末尾 é 😀 ✓"\n'
-
-
-@pytest_lsp.fixture(config=server_config(), params=["visual-studio-code"])
-async def vscode(lsp_client: LanguageClient, request: pytest.FixtureRequest):
-    lsp_client.flavour = request.param  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
 
 
 def node_options(url: str, price: float = 0.0, **server: object) -> dict[str, Any]:
@@ -191,6 +182,36 @@ async def test_bad_initialization_options_are_named_and_defaults_used(
     assert stub_node.requests() == []
 
 
+async def test_hostile_workspace_settings_cost_their_keys_and_are_shown_briefly(
+    editor: Editor, tmp_path: Path
+) -> None:
+    (tmp_path / "freescode.toml").write_text(
+        '[local]\nmemory_budget_gb = inf\nthreads = 100000\n[network]\nmode = "local-first"\n'
+        'nodes = "abc"\n[routing]\nfix = "mistral-7b"\n'
+    )
+    huge = "z" * 3_000_000
+    result = await editor.initialize({"server": {"diagnostics_enabled": False, "max_tokens": huge}, huge: 1}, root=tmp_path)
+    assert result.capabilities.code_action_provider is not None
+    warnings = await eventually(lambda: shown(editor, "settings"))
+    assert len(warnings) == 1 and len(warnings[0]) < 5000, [len(w) for w in warnings]
+    for key in ("local.memory_budget_gb", "local.threads", "network.nodes", "server.max_tokens", "(3,000,000 characters)"):
+        assert key in warnings[0], (key, warnings[0][:2000])
+    uri = editor.open(tmp_path / "shapes.py", SOURCE)
+    assert (await fix_action(editor, uri, 5)).title in ("Fix with mistral-7b", "Fix with gemma-3-270m")
+    questions = await eventually(lambda: editor.questions)
+    assert len(questions) == 1 and "network.mode" in questions[0].message and "trust" in questions[0].message
+
+
+async def test_a_rewrite_on_a_docstring_is_refused(editor: Editor, stub_node, tmp_path: Path) -> None:
+    await editor.initialize(node_options(stub_node.url))
+    uri = editor.open(tmp_path / "gcd.py", 'def gcd(a, b):\n    return a\n\n\n"""\nInput: a, b\n"""\n')
+    result = await run_command(editor.client, {"uri": uri, "task": "fix", "line": 5, "endLine": 5})
+    assert result["applied"] is False and "is in a docstring, not code" in result["message"], result
+    after = await run_command(editor.client, {"uri": uri, "task": "clean", "line": 2, "endLine": 2})
+    assert "docstring" not in after.get("message", ""), after
+    assert [r["model"] for r in stub_node.requests()] == ["mistral-7b"]
+
+
 async def test_configuration_is_pulled_and_followed_without_restart(
     editor: Editor, stub_node, tmp_path: Path
 ) -> None:
@@ -234,12 +255,41 @@ async def test_status_names_model_engine_tokens_and_cost(editor: Editor, stub_no
         "completionTokens": 45,
         "costUsd": pytest.approx((321 + 45) / 1000 * 0.002),
         "problem": None,
+        "fallbackReason": None,
     }
     assert final["seconds"] >= 0
     assert editor.statuses[0] == {"state": "streaming", "task": "fix", "model": "code-llama-7b", "completionTokens": 0}
     logs = [m.message for m in editor.client.log_messages if "code-llama-7b" in m.message and engine in m.message]
     assert len(logs) == 1, [m.message for m in editor.client.log_messages]
     assert "321 prompt + 45 completion tokens" in logs[0] and "$0.000732" in logs[0]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_the_user_is_told_once_why_the_routed_model_was_not_used(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    stub_node.set_script({"models": ["gemma-3-270m"], "default": fenced(FIXED)})
+    dead = f"http://127.0.0.1:{free_port()}"
+    options = node_options(stub_node.url)
+    options["nodes"] = [{"url": dead, "models": ["code-llama-7b"]}, {"url": stub_node.url, "models": ["gemma-3-270m"]}]
+    await editor.initialize(options)
+    for name in ("one.py", "two.py"):
+        uri = editor.open(tmp_path / name, SOURCE)
+        result = await run_command(editor.client, fix_args(uri))
+        assert result["applied"] is True, result
+    finals = await eventually(lambda: [s for s in editor.statuses if s["state"] in ("done", "failed")][1:])
+    reasons = [s["fallbackReason"] for s in editor.statuses if s["state"] == "done"]
+    assert len(reasons) == 2 and all(r and r.startswith(f"code-llama-7b@node:{dead} failed") for r in reasons), finals
+    told = shown(editor, "code-llama-7b was not used, gemma-3-270m answered instead")
+    assert len(told) == 1 and "check that node" in told[0], told
+    logged = [m.message for m in editor.client.log_messages if "was not used" in m.message]
+    assert len(logged) == 1, logged
 
 
 async def test_unknown_methods_and_unreadable_params_get_errors(editor: Editor, stub_node, tmp_path: Path) -> None:
@@ -420,6 +470,68 @@ async def test_commands_on_documents_that_are_not_open(editor: Editor, stub_node
     )
     assert no_arguments == {"applied": False, "message": "expected an object with uri, task and line"}
     assert stub_node.requests() == []
+
+
+AWKWARD_FOLDERS = ["my project", "café", "a^b", "c#d", "100%", "x[1]", "(a)+b;c=d@e", "数据 😀"]
+WINDOWS_FILES = ["C:\\Users\\me\\my project\\shapes.py", "D:\\café\\c#d\\shapes.py"]
+
+
+async def test_files_in_awkward_folders_are_found_under_the_editors_own_uri(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    """Each editor percent-encodes in its own way; the server finds the document whatever it sent."""
+    stub_node.set_script({"default": fenced(FIXED)})
+    await editor.initialize(node_options(stub_node.url))
+    files: list[Path | str] = [tmp_path / folder / "shapes.py" for folder in AWKWARD_FOLDERS]
+    for path in [*files, *WINDOWS_FILES]:
+        uri = editor.open(path, SOURCE)
+        actions = await code_actions(editor, uri, 5)
+        assert {action.kind: action.title for action in actions} == ROUTED_TITLES
+        assert all(action.data["version"] == editor.version(uri) for action in actions), actions
+        result = await editor.perform(await fix_action(editor, uri, 5))
+        assert result["applied"] is True, (uri, result)
+        assert await eventually(lambda: editor.text(uri) == FIXED_SOURCE), (uri, editor.text(uri))
+        editor.close(uri)
+    assert len(stub_node.requests()) == len(files) + len(WINDOWS_FILES)
+
+
+@pytest.mark.parametrize("kind", ["crlf", "mixed", "cr"])
+@pytest.mark.parametrize("streaming", [True, False])
+async def test_rewrites_keep_each_lines_own_ending(
+    editor: Editor, stub_node, tmp_path: Path, kind: str, streaming: bool
+) -> None:
+    stub_node.set_script({"default": fenced(FIXED)})
+    await editor.initialize(node_options(stub_node.url, streaming=streaming))
+
+    def ended(text: str) -> str:
+        if kind == "crlf":
+            return text.replace("\n", "\r\n")
+        if kind == "cr":
+            return text.replace("\n", "\r")
+        return text.replace('    """Area of a circle."""\n', '    """Area of a circle."""\r\n')
+
+    uri = editor.open(tmp_path / f"{kind}.py", ended(SOURCE))
+    result = await editor.perform(await fix_action(editor, uri, 5))
+    assert result is None or result["applied"] is True, result
+    assert await eventually(lambda: editor.text(uri) == ended(FIXED_SOURCE)), repr(editor.text(uri))
+
+
+async def test_diagnostics_of_awkward_folders_go_to_the_editors_own_uri(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    stub_node.set_script({"default": {"chunks": [json.dumps({"bugs": [
+        {"line": 6, "end_line": 6, "severity": "error", "message": "radius is not squared"}
+    ]})]}})
+    options = node_options(stub_node.url, diagnostics_enabled=True, diagnostics_idle_s=0, diagnostics_on_save=False)
+    await editor.initialize(options)
+    broken = editor.open(tmp_path / "my project" / "c#d" / "broken.py", SOURCE.replace("def area(radius):", "def area(radius)"))
+    published = await eventually(lambda: editor.client.diagnostics.get(broken))
+    assert [d.code for d in published] == ["syntax"], editor.client.diagnostics
+    uri = editor.open(tmp_path / "café" / "a^b" / "shapes.py", SOURCE)
+    result = await run_command(editor.client, {"uri": uri, "task": "debug", "line": 5, "endLine": 5})
+    assert result["findings"] == 1, result
+    found = await eventually(lambda: editor.client.diagnostics.get(uri))
+    assert [(d.code, d.range.start.line) for d in found] == [("debug", 5)]
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])

@@ -13,18 +13,18 @@ import time
 from pathlib import Path
 
 import pytest
-import pytest_lsp
-from lsp_harness import SOURCE, Editor, run_command, server_config
+from lsp_harness import SOURCE, Editor, run_command
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 pytest.importorskip("llama_cpp")
 
 import hostile_models
+
+from freescode_lsp import trust
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines import local as local_module
 from freescode_lsp.engines.base import GenerationRequest, Message
-from freescode_lsp.engines.local import LocalEngine
 from freescode_lsp.engines.probe import ModelProbe, Verdict
 from freescode_lsp.mesh.catalog import DEFAULT_MODEL
 from freescode_lsp.mesh.router import Router
@@ -78,7 +78,7 @@ async def test_a_hostile_model_file_falls_back_with_a_message_naming_it(
     path = hostile_dir / f"{name}.gguf"
     router = Router.from_settings(settings_from_dict(mine_settings(path)).settings)
     told: list[str] = []
-    router.local.warn = told.append
+    router.on_fallback = lambda label, why: told.append(why)
     try:
         _, models = await answer(router)
         assert models == {DEFAULT_MODEL}
@@ -126,11 +126,12 @@ async def test_a_template_that_hangs_in_process_is_abandoned_and_the_engine_clos
     router = Router.from_settings(settings_from_dict(mine_settings(path)).settings)
     router.local.probe.record(path, Verdict(True))
     told: list[str] = []
-    router.local.warn = told.append
+    router.on_fallback = lambda label, why: told.append(why)
     started = time.monotonic()
     _, models = await answer(router)
     assert models == {DEFAULT_MODEL}
-    assert any("did not finish" in message and str(path) in message for message in told)
+    assert any("did not finish" in message for message in told), told
+    assert "did not finish" in (router.local.known_failure(router.catalog["mine"]) or ""), "the file is refused from now on"
     assert router.local.pool.loaded() == [DEFAULT_MODEL]
     await asyncio.wait_for(router.local.aclose(), 10)
     assert time.monotonic() - started < 60
@@ -151,6 +152,7 @@ def test_the_cli_survives_a_hostile_model_and_answers_from_the_fallback(
         f'routing = {{ fix = "mine" }}\n[network]\nmode = "local-only"\n[local]\nmax_context = 1024\nthreads = 2\n'
         f'[models.mine]\ngguf = {json.dumps(config["models"]["mine"]["gguf"])}\nprompt_style = "chat"\n'
     )
+    assert trust.trust(tmp_path)
     started = time.monotonic()
     done = run_cli(["run", "fix", "stats.py", "--line", "2"], tmp_path, {})
     assert done.returncode == 0, done.stderr
@@ -173,13 +175,6 @@ def test_the_installed_llama_cpp_uses_only_the_portable_cpu_features() -> None:
     assert not {f for f in features if f.startswith(("AVX512", "AMX", "AVX_VNNI", "SVE", "SME"))}, info
     if marker["level"] == "avx2":
         assert {"AVX", "AVX2", "FMA", "F16C"} <= features, info
-
-
-@pytest_lsp.fixture(config=server_config(), params=["visual-studio-code"])
-async def vscode(lsp_client: LanguageClient, request: pytest.FixtureRequest):
-    lsp_client.flavour = request.param  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
 
 
 async def test_the_server_survives_a_model_that_aborts_llama_cpp(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import math
@@ -165,11 +166,17 @@ def test_stream_passes_through_chunk_by_chunk(gateway: NodeProcess, stub: StubNo
     assert "authorization" not in record["headers"], "the client's key must not reach the engine"
 
 
-def test_a_clients_own_stream_options_are_left_alone(gateway: NodeProcess, stub: StubNode) -> None:
-    body = chat(stream_options={"include_usage": False})
+def test_the_engine_is_asked_for_usage_whatever_the_client_says(
+    gateway: NodeProcess, stub: StubNode, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stub.set_script({"default": {"chunks": ["ab", "cd"], "usage": {"prompt_tokens": 7, "completion_tokens": 30}}})
+    body = chat(stream_options={"include_usage": False, "other": 1})
     response = gateway.http.post("/v1/chat/completions", json=body, headers=ALICE)
     assert response.status_code == 200
-    assert stub.requests()[-1] == body
+    wanted = {"key": "alice", "requests": 1, "prompt_tokens": 7, "completion_tokens": 30, "earnings": 0.074}
+    found = wait_for(lambda: keys_by_name(gateway.ledger, capsys).get("alice"), "the ledger row")
+    assert found == wanted
+    assert stub.requests()[-1] == {**body, "stream_options": {"include_usage": True, "other": 1}}
 
 
 def test_an_engine_refusing_stream_options_gets_the_clients_body(gateway: NodeProcess, stub: StubNode) -> None:
@@ -338,6 +345,136 @@ async def test_an_engine_dying_mid_stream_breaks_the_clients_stream(gateway: Nod
     assert received == ["a", "b"]
     assert caught.value.after_first_token
     assert metrics(gateway)['freescode_node_errors_total{kind="engine_stream_broken"}'] == 1
+
+
+@pytest.mark.parametrize("fmt", ["openai", "vllm", "llama-server", "llama-cpp-python", "ollama"])
+def test_an_engine_ending_early_breaks_the_clients_stream(gateway: NodeProcess, stub: StubNode, fmt: str) -> None:
+    stub.set_script({"default": {"chunks": ["a\n", "b\n", "c\n", "d\n", "e\n"], "end_after": 2, "format": fmt}})
+    lines = []
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        gateway.http.stream("POST", "/v1/chat/completions", json=chat(), headers=ALICE) as response,
+    ):
+        assert response.status_code == 200
+        lines.extend(response.iter_lines())
+    assert pieces(sse_data("\n".join(lines))) == ["a\n", "b\n"]
+    assert stub.records()[-1]["outcome"] == "ended_early"
+    assert wait_for(lambda: metrics(gateway)['freescode_node_errors_total{kind="engine_stream_broken"}'] == 1, "it")
+
+
+def test_an_engine_ending_after_its_finish_reason_ends_cleanly(gateway: NodeProcess, stub: StubNode) -> None:
+    stub.set_script({"default": {"chunks": ["a", "b"], "no_done": True, "format": "llama-server"}})
+    response = gateway.http.post("/v1/chat/completions", json=chat(), headers=ALICE)
+    assert response.status_code == 200 and pieces(sse_data(response.text)) == ["a", "b"]
+    assert metrics(gateway)['freescode_node_errors_total{kind="engine_stream_broken"}'] == 0
+
+
+def raw_request(port: int, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> int:
+    """Send a request with its path exactly as given (no dot-segment removal) and return the status."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body or None, headers=headers or {})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_only_the_endpoints_it_serves_reach_the_engine(gateway: NodeProcess, stub: StubNode) -> None:
+    headers = {**ALICE, "Content-Type": "application/json"}
+    body = json.dumps({"model": "stub-model", "name": "some/model", "stream": False}).encode()
+    tricks = [
+        ("POST", "/v1/../api/pull"),
+        ("POST", "/v1/%2e%2e/api/pull"),
+        ("POST", "/v1/..%2fapi/pull"),
+        ("POST", "/v1/%2E%2E%2Fapi%2Fpull"),
+        ("POST", "/v1/chat/../../api/pull"),
+        ("GET", "/v1/../slots"),
+        ("GET", "/v1/%2e%2e/props"),
+        ("GET", "/v1/models/../../slots"),
+        ("GET", "/v1/chat/completions"),
+        ("POST", "/v1/models"),
+        ("POST", "/v1/embeddings"),
+    ]
+    for method, path in tricks:
+        assert raw_request(gateway.port, method, path, body if method == "POST" else b"", headers) == 404, path
+    assert stub.records() == []
+    assert raw_request(gateway.port, "POST", "/v1/chat/../completions", json.dumps(chat()).encode(), headers) == 200
+    assert [(r["method"], r["path"]) for r in stub.records()] == [("POST", "/v1/completions")]
+
+
+async def test_queued_clients_that_left_are_not_sent_to_the_engine(tmp_path: Path, stub: StubNode) -> None:
+    stub.set_script({"default": {"chunks": ["slow"], "first_delay_s": 2.5}})
+    gateway = start_gateway(
+        tmp_path, "--model", "stub-model", "--engine-url", stub.url, "--max-concurrent", "1", "--queue", "8"
+    )
+    try:
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
+            first = asyncio.ensure_future(client.post("/v1/chat/completions", json=chat("first")))
+            await asyncio.to_thread(wait_for, lambda: len(stub.records()) == 1, "the first request")
+            impatient = httpx.Timeout(60, read=0.5)
+            for n in range(4):
+                with pytest.raises(httpx.ReadTimeout):
+                    await client.post("/v1/chat/completions", json=chat(f"gone {n}"), timeout=impatient)
+            assert (await first).status_code == 200
+            await asyncio.sleep(0.5)
+            last = await client.post("/v1/chat/completions", json=chat("last"))
+            assert last.status_code == 200
+        sent = [record["body"]["messages"][0]["content"] for record in stub.records()]
+        assert sent == ["first", "last"], "clients that left while queued must not reach the engine"
+        samples = metrics(gateway)
+        assert samples["freescode_node_in_flight"] == 0 and samples["freescode_node_queued"] == 0
+        assert samples['freescode_node_errors_total{kind="client_disconnected"}'] == 4
+    finally:
+        gateway.stop()
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_stalled_uploads_wait_unread(tmp_path: Path, stub: StubNode) -> None:
+    import threading
+
+    gateway = start_gateway(
+        tmp_path, "--model", "stub-model", "--engine-url", stub.url, "--max-concurrent", "1", "--queue", "8"
+    )
+    size, sent = 15 * 1024 * 1024, 14 * 1024 * 1024
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    ).encode()
+    sockets = [socket.create_connection(("127.0.0.1", gateway.port)) for _ in range(10)]
+
+    def upload(sock: socket.socket) -> None:
+        try:
+            sock.sendall(head + b" " * sent)
+        except OSError:
+            pass
+
+    try:
+        before = rss_mib(gateway.process.pid)
+        threads = [threading.Thread(target=upload, args=(sock,), daemon=True) for sock in sockets]
+        for thread in threads:
+            thread.start()
+        peak = before
+        until = time.monotonic() + 6
+        while time.monotonic() < until:
+            peak = max(peak, rss_mib(gateway.process.pid))
+            time.sleep(0.05)
+        assert peak - before < 60, f"stalled uploads took the gateway from {before:.0f} to {peak:.0f} MiB"
+        assert stub.records() == []
+    finally:
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        gateway.stop()
 
 
 def test_registers_heartbeats_and_deregisters(tmp_path: Path, stub: StubNode, keys_file: Path) -> None:

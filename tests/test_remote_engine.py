@@ -25,6 +25,7 @@ from freescode_lsp.engines.base import (
     Usage,
 )
 from freescode_lsp.engines.remote import (
+    CappedUsage,
     EstimatedUsage,
     NodeDeadline,
     NodeError,
@@ -625,3 +626,55 @@ async def test_an_answer_longer_than_max_tokens_is_cut_off(stub_node) -> None:
         await engine.aclose()
     assert "".join(c.text for c in chunks) == "abcd" * 11
     assert chunks[-1].finish_reason == "length"
+
+
+@pytest.mark.parametrize("fmt", ["openai", "vllm", "llama-server", "llama-cpp-python", "ollama"])
+async def test_a_stream_that_ends_before_its_end_marker_is_broken(
+    stub: StubNode, make_engine: MakeEngine, fmt: str
+) -> None:
+    lines = ["line 1\n", "line 2\n", "line 3\n", "line 4\n"]
+    stub.set_script({"default": {"chunks": lines, "end_after": 2, "format": fmt}})
+    received: list[str] = []
+    with pytest.raises(NodeUnreachable) as caught:
+        async for chunk in make_engine().stream(chat()):
+            received.append(chunk.text)
+    assert received == ["line 1\n", "line 2\n"]
+    assert caught.value.after_first_token is True
+    assert "cut off" in str(caught.value)
+
+
+async def test_one_huge_line_is_refused_without_holding_it(stub: StubNode, make_engine: MakeEngine) -> None:
+    import tracemalloc
+
+    stub.set_script({"default": {"chunks": ["ok"], "huge_line_bytes": 24 * 1024 * 1024}})
+    engine = make_engine()
+    tracemalloc.start()
+    try:
+        with pytest.raises(NodeError) as caught:
+            await collect(engine, chat())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 * 1024 * 1024, f"the client held {peak / 2**20:.1f} MiB of one line"
+    assert "a line longer than" in str(caught.value)
+
+
+async def test_the_answer_on_the_wire_is_bounded(stub: StubNode, make_engine: MakeEngine) -> None:
+    filler = ": " + "p" * 65_000 + "\n\n"
+    answer = 'data: {"choices": [{"index": 0, "text": "ok", "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'
+    stub.set_script({"default": {"raw": [filler] * 40 + [answer]}})
+    with pytest.raises(NodeError) as caught:
+        await collect(make_engine(), GenerationRequest("m", prompt="x", max_tokens=16))
+    assert "more than" in str(caught.value) and "bytes" in str(caught.value)
+
+
+async def test_a_usage_claim_beyond_what_was_sent_and_received_is_cut(stub: StubNode, make_engine: MakeEngine) -> None:
+    stub.set_script({"default": {"chunks": ["a", "b"], "usage": {"prompt_tokens": 10**9, "completion_tokens": 10**9}}})
+    usage = (await collect(make_engine(), chat("fix this")))[-1].usage
+    assert isinstance(usage, CappedUsage)
+    assert usage.prompt_tokens <= len("fix this") + 256 + 16 and usage.completion_tokens <= 2 + 16
+    assert (usage.claimed_prompt_tokens, usage.claimed_completion_tokens) == (10**9, 10**9)
+    assert "claimed 1000000000 prompt + 1000000000 completion" in usage.note()
+    stub.set_script({"default": {"chunks": ["a", "b"], "usage": {"prompt_tokens": 7, "completion_tokens": 2}}})
+    honest = (await collect(make_engine(), chat("fix this")))[-1].usage
+    assert honest == Usage(prompt_tokens=7, completion_tokens=2) and not isinstance(honest, CappedUsage)

@@ -272,3 +272,111 @@ def test_models_command_shows_the_nodes_serving_each_model(
     assert main(["models"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("code-llama-7b"))
     assert row.rstrip().endswith(stub_node.url)
+
+
+async def test_an_answer_cut_short_behind_a_gateway_continues_on_the_next_host(tmp_path: Path) -> None:
+    from node_process import start_gateway
+
+    lines = ["def f(x):\n", "    y = x + 1\n", "    z = y * 2\n", "    w = z - 3\n", "    return w\n"]
+    engine = start_stub_node({"default": {"chunks": lines, "end_after": 2}})
+    healthy = start_stub_node({"default": {"chunks": lines}})
+    gateway = start_gateway(tmp_path, "--model", "code-llama-7b", "--engine-url", engine.url)
+    try:
+        router = router_for([node(gateway.url, 0.001), node(healthy.url, 0.01)])
+        for n in range(2):
+            text = await text_of(router, GenerationRequest("code-llama-7b", prompt=f"# {n}\n", max_tokens=64))
+            assert text == "".join(lines), f"request {n} came back cut short: {text!r}"
+        assert len(engine.records()) == 1 and router.book.get(f"node:{gateway.url}").cooling()
+        assert healthy.requests()[0]["prompt"] == "# 0\n" + "".join(lines[:2])
+        rows = sorted(router.ledger.attempts(), key=lambda a: a.time)
+        assert [(a.host, a.outcome) for a in rows] == [
+            (f"node:{gateway.url}", "partial"), (f"node:{healthy.url}", "ok"), (f"node:{healthy.url}", "ok")
+        ]
+    finally:
+        gateway.stop()
+        engine.stop()
+        healthy.stop()
+
+
+async def test_the_status_shows_what_the_ledger_charged_for_a_registry_host(stub_node, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from registry_process import start_registry
+
+    from freescode_lsp.features.status import status_payload
+    from freescode_lsp.mesh.registry_client import RegistryClient
+    from freescode_lsp.tasks.prompts import TaskInput
+    from freescode_lsp.tasks.runner import run_text
+
+    usage = {"prompt_tokens": 40, "completion_tokens": 2}
+    stub_node.set_script({"models": ["deepseek-coder-6.7b"], "default": {"chunks": ["It ", "adds."], "usage": usage}})
+    registry = start_registry(tmp_path / "registry.db", tokens={"op": "secret"}, probe_interval_s=0.5)
+    try:
+        async with RegistryClient(registry.url, token="secret") as client:
+            await client.register(stub_node.url, ["deepseek-coder-6.7b"], 0.5, 4096)
+            for _ in range(100):
+                if await client.hosts_for("deepseek-coder-6.7b"):
+                    break
+                await asyncio.sleep(0.1)
+        router = Router.from_settings(
+            settings_from_dict({"network": {"mode": "remote-only", "registry": registry.url}}).settings
+        )
+        item = TaskInput("analyze", "def add(a, b):\n    return a + b\n", "python")
+        outcome = await run_text(router, item, "deepseek-coder-6.7b")
+        assert outcome.text == "It adds." and outcome.engine == f"node:{stub_node.url}"
+        charged = router.ledger.spent_usd()
+        assert charged == pytest.approx(42 / 1000 * 0.5)
+        payload = status_payload(SimpleNamespace(router=router), outcome, "done")
+        assert payload["costUsd"] == pytest.approx(charged)
+    finally:
+        registry.stop()
+
+
+async def test_a_nodes_usage_claim_cannot_spend_the_budget(stub_node) -> None:
+    claim = {"prompt_tokens": 10**9, "completion_tokens": 10**9}
+    stub_node.set_script({"default": {"chunks": ["def f():", "\n    return 1\n"], "usage": claim}})
+    router = router_for([node(stub_node.url, 1.0)], budget_usd=5.0)
+    assert await text_of(router, GenerationRequest("code-llama-7b", prompt="fix f", max_tokens=16)) == (
+        "def f():\n    return 1\n"
+    )
+    spent = router.ledger.spent_usd()
+    assert spent < 0.5, f"a node's word cost ${spent:,.2f}"
+    assert router.budget_reason() is None
+    (attempt,) = router.ledger.attempts()
+    assert attempt.outcome == "ok"
+    assert "claimed 1000000000 prompt + 1000000000 completion tokens" in (attempt.error or "")
+    assert f"{attempt.prompt_tokens} + {attempt.completion_tokens}" in (attempt.error or "")
+
+
+class AnsweringRegistry:
+    """A registry client whose answer about every model is the given hosts."""
+
+    def __init__(self, hosts: list) -> None:
+        self.hosts = hosts
+
+    async def hosts_for(self, model_id: str) -> list:
+        return self.hosts
+
+
+async def test_bad_hosts_in_a_registry_answer_are_skipped(stub_node, caplog: pytest.LogCaptureFixture) -> None:
+    stub_node.set_script({"default": {"chunks": ["from ", "the good host"]}})
+    router = router_for([])
+    router.registry = AnsweringRegistry([
+        {"url": "http://127.0.0.1:99999", "price_per_1k": 0.0},
+        {"url": "http://127.0.0.1\t:1"},
+        {"url": "http://[::1"},
+        {"url": stub_node.url, "price_per_1k": "abc"},
+        {"url": stub_node.url, "context": "big"},
+        {"url": stub_node.url, "price_per_1k": float("inf")},
+        "http://127.0.0.1:1",
+        None,
+        {"url": stub_node.url, "price_per_1k": 0.001, "context": 4096, "load": 1},
+    ])
+    text = await text_of(router, GenerationRequest("code-llama-7b", prompt="x", max_tokens=8))
+    assert text == "from the good host"
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 8, skipped
+    assert any("price_per_1k: expected a number from 0 to 1,000,000, got 'abc'" in line for line in skipped)
+    assert any("a host must be an object" in line for line in skipped)
+    [engine] = router.remote_engines("code-llama-7b")
+    assert (engine.price_per_1k, engine.context) == (0.001, 4096)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from samples import GCD
+
 from freescode_lsp.tasks.units import CodeUnit, changed_units, enclosing_unit, units_in
 
 PY = '''import os
@@ -59,9 +61,23 @@ def test_class_docstring_and_blank_line_between_methods_give_the_class() -> None
     assert unit_at(PY, 9) == (3, 19, "class", "Shape")
 
 
-def test_blank_line_between_top_level_units_gives_the_next_one() -> None:
-    assert unit_at(PY, 1) == (3, 19, "class", "Shape")
-    assert unit_at(PY, 21) == (22, 25, "function", "main")
+def test_blank_line_between_top_level_units_gives_the_one_above() -> None:
+    assert unit_at(PY, 1) == (0, 1, "statement", None)
+    assert unit_at(PY, 21) == (20, 21, "statement", "LIMIT")
+    assert unit_at("\n\nx = 1\n", 0) == (2, 3, "statement", "x")
+
+
+
+
+def test_a_blank_line_after_a_function_gives_the_function_not_the_docstring_below() -> None:
+    assert unit_at(GCD, 5) == (0, 5, "function", "gcd")
+    assert unit_at(GCD, 6) == (0, 5, "function", "gcd")
+
+
+def test_a_docstring_only_statement_is_never_code_to_fix() -> None:
+    assert unit_at(GCD, 9) == (7, 12, "docstring", None)
+    assert unit_at('"""Module."""\n\n# note\nx = 1\n', 2) == (3, 4, "statement", "x")
+    assert unit_at('x = 1\n\n"""Trailing."""\n\n', 3) == (0, 1, "statement", "x")
 
 
 def test_top_level_statement_outside_any_def() -> None:

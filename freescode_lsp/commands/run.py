@@ -5,19 +5,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-from freescode_lsp.config import load_settings
+from freescode_lsp.config import LoadedSettings, find_workspace, load_settings
 from freescode_lsp.edits import lines_with_ends
 from freescode_lsp.engines.base import Chunk, SurroundingCode
+from freescode_lsp.files import UnreadableFile, read_regular
+from freescode_lsp.line_endings import keep_line_endings, usual_ending
 from freescode_lsp.mesh.router import Router
 from freescode_lsp.tasks.languages import language_of
 from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.tasks.runner import TaskOutcome, run_debug, run_rewrite, run_text
 
+log = logging.getLogger(__name__)
+
 RUN_TASKS = ("fix", "clean", "refactor", "debug", "analyze")
+REWRITES = ("fix", "clean", "refactor")
+EXIT_FALLBACK_REFUSED = 3
 
 
 def register(subparsers: Any) -> None:
@@ -28,13 +35,24 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--line", type=int, required=True, help="1-based line inside the code to work on")
     parser.add_argument("--model", help="model id (default: the one routing names for the task)")
     parser.add_argument("--apply", action="store_true", help="write the change to the file")
+    parser.add_argument(
+        "--allow-fallback", action="store_true",
+        help="with --apply, also write an answer from a model other than the one asked for",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not stream the model's text")
+    parser.add_argument("--verbose", action="store_true", help="say which config files were read")
     parser.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Run the task and print the stream, then the diff."""
-    return asyncio.run(_run(args))
+    """Run the task and print the stream, then the diff; never a traceback for bad input."""
+    try:
+        return asyncio.run(_run(args))
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the command line's boundary: say what broke, in one line
+        log.debug("freescode run failed", exc_info=True)
+        return _fail(f"internal error: {type(exc).__name__}: {str(exc)[:300]}")
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -42,10 +60,30 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
+def _settings_for(path: Path, verbose: bool) -> LoadedSettings:
+    """Settings for the project holding the file: its nearest folder above with freescode.toml (or .git)."""
+    try:
+        folder = path.resolve().parent
+    except (OSError, RuntimeError, ValueError):
+        folder = path.absolute().parent
+    root = find_workspace(folder)
+    loaded = load_settings(root)
+    if verbose:
+        print(f"freescode: project root {root}", file=sys.stderr)
+        read = ", ".join(loaded.sources) if loaded.sources else "none (built-in defaults)"
+        print(f"freescode: config files read: {read}", file=sys.stderr)
+    for problem in loaded.problems:
+        print(f"freescode: config: {problem}", file=sys.stderr)
+    return loaded
+
+
 async def _run(args: argparse.Namespace) -> int:
     path: Path = args.file
+    loaded = _settings_for(path, args.verbose)
     try:
-        raw_bytes = path.read_bytes()
+        raw_bytes = read_regular(path, loaded.settings.server.max_file_bytes)
+    except UnreadableFile as exc:
+        return _fail(f"{path} {exc}" + (" ([server] max_file_bytes)" if "limit" in str(exc) else ""))
     except OSError as exc:
         return _fail(f"cannot read {path}: {exc.strerror or exc}")
     if b"\0" in raw_bytes[:8192]:
@@ -54,9 +92,6 @@ async def _run(args: argparse.Namespace) -> int:
         text = raw_bytes.decode("utf-8")
     except UnicodeDecodeError:
         return _fail(f"{path} is not UTF-8 text")
-    loaded = load_settings(path.resolve().parent)
-    for problem in loaded.problems:
-        print(f"freescode: config: {problem}", file=sys.stderr)
     lines = lines_with_ends(text)
     if not lines:
         return _fail(f"{path} is empty")
@@ -66,6 +101,11 @@ async def _run(args: argparse.Namespace) -> int:
 
     language = language_of(str(path))
     unit = enclosing_unit(text, args.line - 1, language)
+    if unit.kind == "docstring" and args.task in REWRITES:
+        return _fail(
+            f"line {args.line} of {path} is in a docstring (lines {unit.start + 1}-{unit.end}), not code; "
+            "choose a line inside a function or statement", 2,
+        )
     code = "".join(lines[unit.start : unit.end])
     surrounding = SurroundingCode(tuple(line.rstrip("\r\n") for line in lines), unit.start, unit.end)
     item = TaskInput(args.task, code, language, surrounding)
@@ -74,13 +114,13 @@ async def _run(args: argparse.Namespace) -> int:
     model = args.model or router.model_for(args.task)
     if args.model and args.model not in router.catalog:
         return _fail(f"unknown model {args.model!r}; see `freescode models`", 2)
-    print(f"freescode: {args.task} on {path}:{unit.start + 1}-{unit.end} ({unit.kind} {unit.name or ''}) with {model}",
-          file=sys.stderr)
+    label = unit.kind + (f" {unit.name}" if unit.name else "")
+    print(f"freescode: {args.task} on {path}:{unit.start + 1}-{unit.end} ({label}) with {model}", file=sys.stderr)
     for reason in _skipped(router, model):
         print(f"freescode: {reason}; falling back", file=sys.stderr)
     show = None if args.quiet else _echo
     try:
-        if args.task in ("fix", "clean", "refactor"):
+        if args.task in REWRITES:
             outcome = await run_rewrite(router, item, model, show, loaded.settings.server.max_tokens)
         elif args.task == "debug":
             outcome = await run_debug(router, item, unit.start + 1, model, loaded.settings.server.max_tokens)
@@ -91,7 +131,8 @@ async def _run(args: argparse.Namespace) -> int:
             await router.local.aclose()
     print(file=sys.stderr)
     print(f"freescode: {outcome.summary()}", file=sys.stderr)
-    return _report(args, path, text, lines, unit.start, unit.end, outcome)
+    stand_in = _stand_in(router, outcome, args.task)
+    return _report(args, path, raw_bytes, text, lines, unit.start, unit.end, outcome, stand_in)
 
 
 def _skipped(router: Router, model: str) -> list[str]:
@@ -104,16 +145,38 @@ def _skipped(router: Router, model: str) -> list[str]:
     return reasons
 
 
+def _stand_in(router: Router, outcome: TaskOutcome, task: str) -> str | None:
+    """'X answered instead of Y' when a stage's answer came from a model other than the one asked for, else None."""
+    asked = {task: outcome.requested_model, "fix_helper": router.model_for("fix_helper")}
+    for stage in outcome.stages or [f"{task}:{outcome.model or outcome.requested_model}"]:
+        stage_task, _, answered = stage.partition(":")
+        wanted = asked.get(stage_task, outcome.requested_model)
+        if answered and answered != wanted:
+            return f"{answered} answered instead of {wanted}"
+    return None
+
+
 def _echo(chunk: Chunk) -> None:
     sys.stderr.write(chunk.text)
     sys.stderr.flush()
 
 
+def _same_code(old: str, new: str) -> bool:
+    """Whether two texts differ only in blank lines and trailing spaces."""
+    def shape(text: str) -> list[str]:
+        return [line.rstrip() for line in lines_with_ends(text) if line.strip()]
+
+    return shape(old) == shape(new)
+
+
 def _report(
-    args: argparse.Namespace, path: Path, text: str, lines: list[str], start: int, end: int, outcome: TaskOutcome
+    args: argparse.Namespace, path: Path, raw_bytes: bytes, text: str, lines: list[str], start: int, end: int,
+    outcome: TaskOutcome, stand_in: str | None,
 ) -> int:
     if outcome.problem and not outcome.findings and outcome.text is None:
         return _fail(outcome.problem)
+    if stand_in is not None:
+        print(f"freescode: note: {stand_in}; the answer below is {outcome.model}'s", file=sys.stderr)
     if args.task == "debug":
         for finding in outcome.findings:
             print(f"{path}:{finding.line}: {finding.severity}: {finding.message}")
@@ -123,18 +186,40 @@ def _report(
     if args.task == "analyze":
         print(outcome.text)
         return 0
-    new_region = outcome.text or ""
+    old_region = "".join(lines[start:end])
+    new_region = keep_line_endings(lines[start:end], outcome.text or "", usual_ending(lines))
     new_text = "".join(lines[:start]) + new_region + "".join(lines[end:])
     if new_text == text:
         print(f"{path}: the model proposes no change")
         return 0
-    diff = difflib.unified_diff(
-        text.splitlines(keepends=True), new_text.splitlines(keepends=True), f"a/{path}", f"b/{path}"
-    )
-    sys.stdout.writelines(line if line.endswith("\n") else line + "\n" for line in diff)
-    if args.apply:
-        if path.read_text(encoding="utf-8") != text:
-            return _fail(f"{path} changed while the model was working; not applied")
-        path.write_text(new_text, encoding="utf-8")
-        print(f"freescode: applied to {path}", file=sys.stderr)
+    if _same_code(old_region, new_region):
+        print(f"{path}: the model proposed no real change (only blank lines or trailing spaces differ); left alone")
+        return 0
+    sys.stderr.flush()
+    diff = difflib.unified_diff(lines, lines_with_ends(new_text), f"a/{path}", f"b/{path}")
+    sys.stdout.writelines(line if line.endswith(("\n", "\r")) else line + "\n" for line in diff)
+    sys.stdout.flush()
+    if not args.apply:
+        if stand_in is not None:
+            print(f"freescode: this diff is {outcome.model}'s answer: {stand_in}", file=sys.stderr)
+        return 0
+    if stand_in is not None and not args.allow_fallback:
+        return _fail(
+            f"not applied: {stand_in}; pass --allow-fallback to apply an answer from another model",
+            EXIT_FALLBACK_REFUSED,
+        )
+    try:
+        now: bytes | None = read_regular(path, len(raw_bytes))
+    except UnreadableFile:
+        now = None
+    except OSError as exc:
+        return _fail(f"cannot read {path} again: {exc.strerror or exc}; not applied")
+    if now != raw_bytes:
+        return _fail(f"{path} changed while the model was working; not applied")
+    try:
+        path.write_bytes(new_text.encode("utf-8"))
+    except OSError as exc:
+        return _fail(f"cannot write {path}: {exc.strerror or exc}")
+    suffix = f" ({stand_in})" if stand_in is not None else ""
+    print(f"freescode: applied to {path}{suffix}", file=sys.stderr)
     return 0

@@ -70,13 +70,14 @@ class GenerationRequest:
 
 @define(frozen=True)
 class Chunk:
-    """A piece of generated text; the last chunk of a stream carries usage."""
+    """A piece of generated text; the last chunk carries usage and, from the router, what the request cost."""
 
     text: str = ""
     usage: Usage | None = None
     model: str | None = None
     engine: str | None = None
     finish_reason: str | None = None
+    cost_usd: float | None = None
 
 
 class Engine(Protocol):

@@ -58,7 +58,6 @@ class LocalEngine:
         self.pool.on_over_budget = self._over_budget
         self.probe = ModelProbe(threads=settings.threads)
         self.warn: Callable[[str], None] = log.warning
-        self._told: set[str] = set()
 
     def _over_budget(self, model_id: str, needed: int, budget: int) -> None:
         """Tell the user that a model alone is larger than the memory budget, and what to change."""
@@ -84,21 +83,13 @@ class LocalEngine:
         verdict = self.probe.known(path) if path is not None else None
         return verdict.message(spec.id, path) if verdict is not None and path is not None and not verdict.ok else None
 
-    def _tell_once(self, message: str) -> None:
-        """Tell the user a message once per process."""
-        if message not in self._told:
-            self._told.add(message)
-            self.warn(message)
-
     async def _checked(self, model_id: str, path: Path) -> None:
         """Refuse a file that crashed, failed or hung in its trial run in a child process."""
         if self.pool.path_of(model_id) == path:
             return
         verdict = await self.probe.check(path)
         if not verdict.ok:
-            message = verdict.message(model_id, path)
-            self._tell_once(message)
-            raise ModelLoadError(message)
+            raise ModelLoadError(verdict.message(model_id, path))
 
     def context_size(self, model_id: str) -> int:
         """The window this engine opens for a model."""
@@ -220,7 +211,7 @@ class LocalEngine:
         self.pool.discard(model)
         verdict = Verdict(False, why.split(": ", 1)[-1], "Use another GGUF of this model; the task falls back along the chain.")
         self.probe.record(model.path, verdict)
-        self._tell_once(verdict.message(model.model_id, model.path))
+        log.warning("%s", verdict.message(model.model_id, model.path))
 
     async def aclose(self) -> None:
         """Unload every model."""

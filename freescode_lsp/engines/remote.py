@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 from attrs import define
-from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
+from httpx_sse import EventSource, aconnect_sse
 
 from freescode_lsp.config import NetworkSettings, NodeSettings
 from freescode_lsp.engines.base import (
@@ -27,6 +27,7 @@ from freescode_lsp.engines.base import (
     Usage,
 )
 from freescode_lsp.engines.fitting import fit_text
+from freescode_lsp.engines.sse import Event, StreamTooLarge, read_events
 from freescode_lsp.http_client import OwnedHttpClient
 
 T = TypeVar("T")
@@ -36,6 +37,12 @@ _NO_RETRY_STATUSES = frozenset({401, 403, 429})
 _FALLBACK_HINTS = {"json_schema": ("response_format", "json_schema"), "stream_options": ("stream_options",)}
 SchemaStyle = Literal["json_schema", "json_object"]
 _UNLIMITED_TOKENS = 10**9
+MAX_LINE_BYTES = 1024 * 1024
+WIRE_BYTES_PER_TOKEN = 4096
+TEMPLATE_TOKENS = 256
+TEMPLATE_TOKENS_PER_MESSAGE = 16
+END_TOKENS = 16
+MAX_ERROR_BODY_BYTES = 64 * 1024
 
 
 class RemoteEngineError(EngineError):
@@ -80,12 +87,45 @@ class EstimatedUsage(Usage):
     """Usage counted by the client because the node reported none."""
 
 
+@define(frozen=True)
+class CappedUsage(Usage):
+    """Usage cut to what the client can account for, because the node claimed more; keeps the claim."""
+
+    claimed_prompt_tokens: int = 0
+    claimed_completion_tokens: int = 0
+
+    def note(self) -> str:
+        """Both counts, in words, for the ledger and the log."""
+        return (
+            f"the node claimed {self.claimed_prompt_tokens} prompt + {self.claimed_completion_tokens} completion "
+            f"tokens; recorded at most {self.prompt_tokens} + {self.completion_tokens} (bytes sent and received)"
+        )
+
+
+def checked_usage(claimed: Usage, max_prompt: int, max_completion: int) -> Usage:
+    """The node's usage, or a CappedUsage when it claims more tokens than the bytes sent and received allow."""
+    if claimed.prompt_tokens <= max_prompt and claimed.completion_tokens <= max_completion:
+        return claimed
+    return CappedUsage(
+        prompt_tokens=min(claimed.prompt_tokens, max_prompt),
+        completion_tokens=min(claimed.completion_tokens, max_completion),
+        claimed_prompt_tokens=claimed.prompt_tokens,
+        claimed_completion_tokens=claimed.completion_tokens,
+    )
+
+
+def wire_limit(max_tokens: int) -> int:
+    """How many bytes a stream of `max_tokens` tokens may take on the wire, events and all."""
+    return MAX_LINE_BYTES + max(max_tokens, 1) * WIRE_BYTES_PER_TOKEN
+
+
 @define
 class _Progress:
     """What one stream has received so far."""
 
     pieces: int = 0
     chars: int = 0
+    received_bytes: int = 0
     finish_reason: str | None = None
     usage: Usage | None = None
     done: bool = False
@@ -223,11 +263,21 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+async def _read_capped(response: httpx.Response, limit: int) -> str:
+    """The start of a response body, never more than `limit` bytes of it."""
+    body = bytearray()
+    async for part in response.aiter_raw():
+        body += part[: limit - len(body)]
+        if len(body) >= limit:
+            break
+    return body.decode("utf-8", errors="replace")
+
+
 def _usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
     prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
-    if not isinstance(prompt, int) or not isinstance(completion, int):
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (prompt, completion)):
         return None
     return Usage(prompt_tokens=prompt, completion_tokens=completion)
 
@@ -336,7 +386,7 @@ class RemoteEngine(OwnedHttpClient):
         char_cap = request.max_tokens * MAX_CHARS_PER_TOKEN
         try:
             async with contextlib.AsyncExitStack() as stack:
-                events = await self._open(stack, path, body, request.json_schema, timer)
+                events = await self._open(stack, path, body, request.json_schema, timer, request.max_tokens)
                 while not progress.done:
                     event = await timer.wait(lambda: anext(events, None), progress.pieces > 0)
                     if event is None:
@@ -349,6 +399,7 @@ class RemoteEngine(OwnedHttpClient):
                         text = piece.text[: max(0, char_cap - progress.chars)]
                         progress.pieces += 1
                         progress.chars += len(text)
+                        progress.received_bytes += len(piece.text.encode("utf-8", errors="replace"))
                         if text:
                             yield Chunk(text=text, model=request.model, engine=self.name)
                         if progress.pieces > request.max_tokens or progress.chars >= char_cap:
@@ -357,19 +408,37 @@ class RemoteEngine(OwnedHttpClient):
         except RemoteEngineError as exc:
             exc.after_first_token = progress.pieces > 0
             raise
+        except StreamTooLarge as exc:
+            raise NodeError(f"{self.name} sent {exc}", after_first_token=progress.pieces > 0) from None
         except httpx.TransportError as exc:
             raise self._transport_error(exc, progress.pieces > 0) from exc
-        if not progress.done and progress.pieces == 0 and progress.finish_reason is None:
-            raise NodeError(f"{self.name} ended the stream without an answer")
-        usage = progress.usage or EstimatedUsage(
-            prompt_tokens=math.ceil(prompt_chars / 4), completion_tokens=progress.pieces
-        )
+        if not progress.done and progress.finish_reason is None:
+            if progress.pieces == 0:
+                raise NodeError(f"{self.name} ended the stream without an answer")
+            raise NodeUnreachable(
+                f"{self.name} ended the stream after {progress.pieces} pieces without its end marker "
+                "([DONE] or a finish reason): the answer was cut off",
+                after_first_token=True,
+            )
         yield Chunk(
-            usage=usage,
+            usage=self._usage(progress, body, prompt_chars),
             model=request.model,
             engine=self.name,
             finish_reason=progress.finish_reason or "stop",
         )
+
+    def _usage(self, progress: _Progress, body: dict[str, Any], prompt_chars: int) -> Usage:
+        """The node's usage, bounded by the bytes sent and received; counted here when the node gave none."""
+        if progress.usage is None:
+            return EstimatedUsage(prompt_tokens=math.ceil(prompt_chars / 4), completion_tokens=progress.pieces)
+        texts = [m["content"] for m in body["messages"]] if "messages" in body else [body["prompt"]]
+        max_prompt = (
+            sum(len(text.encode("utf-8", errors="replace")) for text in texts)
+            + TEMPLATE_TOKENS
+            + TEMPLATE_TOKENS_PER_MESSAGE * len(texts)
+        )
+        max_completion = max(progress.received_bytes, progress.pieces) + END_TOKENS
+        return checked_usage(progress.usage, max_prompt, max_completion)
 
     async def _open(
         self,
@@ -378,7 +447,8 @@ class RemoteEngine(OwnedHttpClient):
         body: dict[str, Any],
         schema: dict[str, Any] | None,
         timer: _Timer,
-    ) -> AsyncIterator[ServerSentEvent]:
+        max_tokens: int,
+    ) -> AsyncIterator[Event]:
         """Start the stream; drop stream_options or the schema style the node refuses, and remember."""
         stream_options, schema_style = self.sends_stream_options, self.schema_style
         pending = [
@@ -411,7 +481,7 @@ class RemoteEngine(OwnedHttpClient):
             self.sends_stream_options = False
         if schema_style == "json_object":
             self.schema_style = "json_object"
-        events = source.aiter_sse()
+        events = read_events(source.response.aiter_raw(), MAX_LINE_BYTES, wire_limit(max_tokens))
         stack.push_async_callback(events.aclose)
         return events
 
@@ -429,7 +499,7 @@ class RemoteEngine(OwnedHttpClient):
                         "POST",
                         self.base_url + path,
                         json=body,
-                        headers=self._headers(),
+                        headers={**self._headers(), "Accept-Encoding": "identity"},
                         timeout=timeout,
                     )
                 ),
@@ -437,11 +507,14 @@ class RemoteEngine(OwnedHttpClient):
             )
             response = source.response
             if response.status_code >= 400:
-                await timer.wait(response.aread, False)
-                raise self._status_error(response.status_code, response.text, response.headers.get("retry-after"))
+                text = await timer.wait(lambda: _read_capped(response, MAX_ERROR_BODY_BYTES), False)
+                raise self._status_error(response.status_code, text, response.headers.get("retry-after"))
             content_type = response.headers.get("content-type", "")
             if "text/event-stream" not in content_type:
                 raise NodeError(f"{self.name} did not stream (content type {content_type or 'missing'!r})")
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                raise NodeError(f"{self.name} compressed its stream ({encoding}) though it was asked not to")
         except BaseException:
             await attempt.aclose()
             raise
@@ -469,7 +542,7 @@ class RemoteEngine(OwnedHttpClient):
         detail = str(exc) or type(exc).__name__
         return NodeUnreachable(f"lost the connection to {self.name}: {detail}", after_first_token=started)
 
-    def _parse(self, event: ServerSentEvent, chat: bool) -> _Piece:
+    def _parse(self, event: Event, chat: bool) -> _Piece:
         """Read one SSE event: text, finish reason, usage, end of stream, or an in-band error."""
         data = event.data.strip()
         if event.event == "error":

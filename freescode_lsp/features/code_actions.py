@@ -8,6 +8,7 @@ from lsprotocol import types
 
 from freescode_lsp.tasks.prompts import REWRITE_TASKS
 from freescode_lsp.tasks.requests import ACTION_KINDS, TaskArgs, action_title
+from freescode_lsp.text_documents import find_document
 
 if TYPE_CHECKING:
     from freescode_lsp.server import FreescodeServer
@@ -34,7 +35,7 @@ def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> lis
     only = [str(kind) for kind in params.context.only] if params.context.only else None
     selection = params.range
     uri = params.text_document.uri
-    document = server.workspace.text_documents.get(uri)
+    document = find_document(server.workspace, uri)
     version = document.version if document is not None else None
     router = server.get_router()
     ours = [d for d in params.context.diagnostics if d.source == "freescode" or (d.source or "").startswith("freescode")]

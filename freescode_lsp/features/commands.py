@@ -18,6 +18,7 @@ from freescode_lsp.features.documents import (
     task_region,
 )
 from freescode_lsp.features.rewrite import RewriteSession, RewriteStopped, eol_of
+from freescode_lsp.line_endings import keep_line_endings
 from freescode_lsp.tasks.requests import VERBS, BadTaskArgs, TaskArgs
 from freescode_lsp.tasks.runner import TaskOutcome, run_rewrite, run_text
 
@@ -149,8 +150,9 @@ async def _rewrite(server: FreescodeServer, args: TaskArgs, start: int, end: int
         await session.apply(split_lines(outcome.text))
         result = {"applied": True, "message": f"{VERBS[args.task]} done by {outcome.model}", "model": outcome.model}
     except RewriteStopped as exc:
-        server.tell_user(str(exc))
-        result = {"applied": False, "message": str(exc)}
+        message = await session.settle(str(exc))
+        server.tell_user(message)
+        result = {"applied": False, "message": message}
     except asyncio.CancelledError:
         result = {"applied": False, "message": session.stopped or "cancelled"}
     finally:
@@ -219,7 +221,7 @@ async def resolve_edit(server: FreescodeServer, action: types.CodeAction) -> typ
         server.tell_user(outcome.problem or "the model's answer could not be used")
         return action
     eol = eol_of(document)
-    new_text = "".join(line + eol for line in split_lines(outcome.text))
+    new_text = keep_line_endings(document.lines[start:end], outcome.text, eol)
     end_position = types.Position(end, 0)
     if end >= len(document.lines) and not document.lines[-1].endswith(("\n", "\r")):
         end_position = types.Position(len(document.lines) - 1, document.position_codec.client_num_units(document.lines[-1]))

@@ -35,6 +35,7 @@ from freescode_lsp.features.documents import (
 from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.tasks.runner import run_debug
 from freescode_lsp.tasks.units import CodeUnit, units_in
+from freescode_lsp.text_documents import find_document
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument
@@ -241,7 +242,7 @@ def publish(server: FreescodeServer, uri: str, force: bool = False) -> None:
 
     Nothing is sent when there is nothing to show and nothing was shown, unless `force` (end of a run).
     """
-    document = server.workspace.text_documents.get(uri)
+    document = find_document(server.workspace, uri)
     doc = _state(server).documents.get(uri)
     if document is None or doc is None:
         return
@@ -295,7 +296,7 @@ def _cancel(doc: DocumentState) -> None:
 
 def _follow(server: FreescodeServer, uri: str, opened: bool) -> None:
     """After open or change: cancel the old run, publish at once, and re-arm the idle timer."""
-    document = server.workspace.text_documents.get(uri)
+    document = find_document(server.workspace, uri)
     if document is None:
         return
     doc = _state(server).documents.setdefault(uri, DocumentState())
@@ -460,7 +461,7 @@ async def debug_region(server: FreescodeServer, uri: str, start: int, end: int) 
         message = problem or "the model did not answer"
         server.tell_user(message)
         return {"applied": False, "findings": 0, "model": model, "message": message}
-    if uri in server.workspace.text_documents:
+    if find_document(server.workspace, uri) is not None:
         doc = _state(server).documents.setdefault(uri, DocumentState(seen=lines))
         doc.checked[content_key(_code(checked.lines))] = checked
         publish(server, uri, force=True)

@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 from freescode_lsp.engines.base import SurroundingCode
 from freescode_lsp.tasks.languages import language_of
-from freescode_lsp.tasks.prompts import TaskInput
+from freescode_lsp.tasks.prompts import REWRITE_TASKS, TaskInput
 from freescode_lsp.tasks.requests import TaskArgs
+from freescode_lsp.text_documents import file_name, find_document
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument
@@ -21,7 +22,7 @@ class UnusableDocument(ValueError):
 
 def open_document(server: FreescodeServer, uri: str) -> TextDocument:
     """The open document, or UnusableDocument when it is not open, too large or binary."""
-    document = server.workspace.text_documents.get(uri)
+    document = find_document(server.workspace, uri)
     if document is None:
         raise UnusableDocument(f"{uri} is not open in the editor")
     lost = server.out_of_sync.get(uri)
@@ -39,7 +40,7 @@ def open_document(server: FreescodeServer, uri: str) -> TextDocument:
 
 
 def _name(uri: str) -> str:
-    return uri.rsplit("/", 1)[-1]
+    return file_name(uri)
 
 
 def language_for(document: TextDocument) -> str:
@@ -61,6 +62,11 @@ def task_region(document: TextDocument, args: TaskArgs) -> tuple[int, int]:
         start, end = min(selected[0], total - 1), min(selected[1], total)
         return start, max(end, start + 1)
     unit = enclosing_unit(document.source, min(args.line, total - 1), language_for(document))
+    if unit.kind == "docstring" and args.task in REWRITE_TASKS:
+        raise UnusableDocument(
+            f"line {args.line + 1} of {_name(document.uri)} is in a docstring, not code; "
+            "put the cursor in a function or statement, or select the lines to change"
+        )
     return unit.start, max(unit.end, unit.start + 1)
 
 

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from freescode_lsp.server import FreescodeServer
 
 SECTION = "freescode"
+TRUSTED = "workspaceTrusted"  # beside the section: the editor vouches for the workspace (VS Code's workspace trust)
 
 
 def register(server: FreescodeServer) -> None:
@@ -18,9 +19,11 @@ def register(server: FreescodeServer) -> None:
 
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: FreescodeServer, params: types.InitializeParams) -> None:
-        """Take `initializationOptions` (same schema as freescode.toml) before anything else runs."""
+        """Take `initializationOptions` (same schema as freescode.toml, or {freescode: ..., workspaceTrusted})."""
         ls.client_name = params.client_info.name if params.client_info else None
         options = params.initialization_options
+        if isinstance(options, dict) and options.get(TRUSTED) is True:
+            ls.workspace_trusted = True
         if isinstance(options, dict) and SECTION in options and isinstance(options[SECTION], dict):
             options = options[SECTION]
         ls.reload_settings(options, initial=True)

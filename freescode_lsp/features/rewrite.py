@@ -3,7 +3,13 @@
 At most one edit is in flight. The next is computed only after the client's didChange shows the
 previous one landed, so versions are never guessed; a change outside the region moves the region,
 a change inside it (or a refusal no user change explains) stops the rewrite. Neovim applies an edit
-stamped with version 0 unchecked; stamped 1 instead, it is refused once the user has typed.
+stamped with version 0 unchecked; stamped 1 instead, it is dropped once the user has typed. Neovim
+drops silently (any edit stamped older than its buffer) and still answers "applied": so an edit has
+landed only when a didChange shows it, and a didChange newer than its stamp that does not show it
+means it was dropped; it is then re-based and sent again, like an edit VS Code refuses. When the
+editor keeps edits from landing (unexplained refusals, drops again and again, no didChange at all),
+`settle` puts the region's original text back: the user gets the whole rewrite or none of it, and
+is told which.
 """
 
 from __future__ import annotations
@@ -31,10 +37,11 @@ SEARCH_RADIUS = 400
 
 @define
 class InFlight:
-    """An edit sent to the client and not yet seen in a didChange."""
+    """An edit sent to the client and not yet seen in a didChange; `passed` once a newer one came without it."""
 
     version: int
     after: list[str]
+    passed: bool = False
 
 
 class RewriteStopped(Exception):
@@ -57,6 +64,7 @@ class RewriteSession:
         self.eol = eol_of(document)
         self.in_flight: InFlight | None = None
         self.stopped: str | None = None
+        self.undo = False
         self.edits_sent = 0
         self.rebases = 0
         self.on_stop: Callable[[str], None] | None = None
@@ -65,10 +73,11 @@ class RewriteSession:
     def _document(self) -> TextDocument:
         return self.server.workspace.get_text_document(self.uri)
 
-    def stop(self, reason: str) -> None:
-        """Stop for good; nothing more is applied."""
+    def stop(self, reason: str, undo: bool = False) -> None:
+        """Stop for good; nothing more is applied but, with `undo`, what `settle` sends to undo the rewrite."""
         if self.stopped is None:
             self.stopped = reason
+            self.undo = undo
             if self.on_stop is not None:
                 self.on_stop(reason)
         self._changed.set()
@@ -94,6 +103,9 @@ class RewriteSession:
         if which == 1:
             self.expected = content
             self.in_flight = None
+            self.rebases = 0
+        elif self.in_flight is not None and self.version > self.in_flight.version:
+            self.in_flight.passed = True
         self._changed.set()
 
     def _shift(self, change: types.TextDocumentContentChangePartial) -> None:
@@ -123,10 +135,17 @@ class RewriteSession:
         while True:
             if self.stopped is not None:
                 raise RewriteStopped(self.stopped)
-            if self.in_flight is not None and not await self._wait(
-                lambda: self.in_flight is None or self.stopped is not None, LANDING_TIMEOUT_S
-            ):
-                self.stop("the editor did not report our last edit, so the rewrite stopped")
+            if self.in_flight is not None:
+                # Whatever ended the wait (landed, dropped, stopped), decide again from the top: an edit sent
+                # after a stop would land on the user's typing.
+                if not await self._wait(
+                    lambda: self.in_flight is None or self.in_flight.passed or self.stopped is not None,
+                    LANDING_TIMEOUT_S,
+                ):
+                    self.stop("the editor did not report our last edit, so the rewrite stopped", undo=True)
+                elif self.in_flight is not None and self.in_flight.passed:
+                    self.in_flight = None
+                    self._rebase("the editor dropped an edit that crossed your typing")
                 continue
             if self.expected == target:
                 return
@@ -152,9 +171,9 @@ class RewriteSession:
         )
         try:
             result = await asyncio.shield(self.server.workspace_apply_edit_async(params))
-        except Exception as exc:  # noqa: BLE001 - a client error ends the rewrite, the text stays
+        except Exception as exc:  # noqa: BLE001 - a client error ends the rewrite; settle undoes it
             self.in_flight = None
-            self.stop(f"the editor failed to apply an edit ({exc})")
+            self.stop(f"the editor failed to apply an edit ({exc}), so the rewrite stopped", undo=True)
             return
         if result.applied:
             return
@@ -166,10 +185,40 @@ class RewriteSession:
         if self.in_flight is None or self.stopped is not None:
             return
         self.in_flight = None
+        reason = f"the editor refused an edit ({result.failure_reason or 'no reason given'})"
+        if not explained:
+            self.stop(f"{reason}, so the rewrite stopped", undo=True)
+        else:
+            self._rebase(reason)
+
+    def _rebase(self, reason: str) -> None:
+        """The last edit did not land because the user typed: send it again, unless that keeps happening."""
         self.rebases += 1
-        if not explained or self.rebases > MAX_REBASES:
-            reason = result.failure_reason or "no reason given"
-            self.stop(f"the editor refused an edit ({reason}), so the rewrite stopped; your text is kept")
+        if self.rebases > MAX_REBASES:
+            self.stop(f"{reason} {self.rebases} times in a row, so the rewrite stopped", undo=True)
+
+    async def settle(self, reason: str) -> str:
+        """After a stop the user did not cause, bring the original text back; the reason, saying how it ended."""
+        if self.stopped is None or not self.undo:
+            return reason
+        if self.expected == self.original and self.in_flight is None:
+            return f"{reason}; nothing was changed"
+        lines = [line.rstrip("\r\n") for line in self._document().lines]
+        choices = [self.expected] + ([self.in_flight.after] if self.in_flight is not None else [])
+        found = _locate(lines, choices, self.start)
+        if found is not None:
+            self.start, which = found
+            self.expected = choices[which]
+            self.end = self.start + len(self.expected)
+            self.in_flight, self.stopped, self.rebases = None, None, 0
+            try:
+                await self.apply(self.original)
+                return f"{reason}; the original code is back"
+            except RewriteStopped:
+                pass
+            finally:
+                self.stopped = self.stopped or reason
+        return f"{reason}; part of the rewrite could not be undone, check the code"
 
     def _text_edits(self, document: TextDocument, target: list[str]) -> list[types.TextEdit]:
         total = len(document.lines)

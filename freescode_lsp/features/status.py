@@ -15,14 +15,8 @@ STATUS_METHOD = "freescode/status"
 
 
 def cost_of(server: FreescodeServer, outcome: TaskOutcome) -> float:
-    """Dollars spent: tokens / 1000 x the serving node's price (local is free)."""
-    router = server.router
-    if router is None or not outcome.engine or outcome.engine == "local":
-        return 0.0
-    for engine in router.remotes:
-        if engine.name == outcome.engine:
-            return outcome.usage.total_tokens / 1000 * float(engine.price_per_1k or 0.0)
-    return 0.0
+    """Dollars spent: what the ledger recorded for the metered attempts of the task (local is free)."""
+    return outcome.cost_usd
 
 
 def status_payload(server: FreescodeServer, outcome: TaskOutcome, state: str) -> dict[str, Any]:
@@ -52,8 +46,11 @@ def _rate(outcome: TaskOutcome) -> float | None:
 
 
 def report(server: FreescodeServer, outcome: TaskOutcome, state: str = "done") -> None:
-    """Log the outcome and send it to status bars."""
+    """Log the outcome, say why the routed model was not used (if so), and send it to status bars."""
+    from freescode_lsp.features.fallback import explain
+
     payload = status_payload(server, outcome, state)
+    payload["fallbackReason"] = explain(server, outcome)
     line = outcome.summary() + f", ${payload['costUsd']:.6f}"
     if outcome.problem:
         line += f" - {outcome.problem}"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from time import time as _now
 from types import TracebackType
@@ -38,6 +39,19 @@ CREATE TABLE IF NOT EXISTS attempts (
 )
 """
 _TOKENS = [validators.instance_of(int), validators.ge(0)]
+
+
+def _when_free(statement: Callable[[], object], timeout_s: float) -> None:
+    """Run a statement that SQLite answers "locked" at once (no busy wait), retrying until `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            statement()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 class LedgerError(Exception):
@@ -81,6 +95,7 @@ class Ledger:
 
     def __init__(self, path: Path | str | None = None, timeout_s: float = 10.0) -> None:
         self.path = Path(path) if path is not None else default_path()
+        self.timeout_s = timeout_s
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         try:
@@ -96,7 +111,7 @@ class Ledger:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise sqlite3.DatabaseError(f"it was written by a newer freescode (schema {version})")
-        db.execute("PRAGMA journal_mode=WAL")
+        _when_free(lambda: db.execute("PRAGMA journal_mode=WAL"), self.timeout_s)
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(_SCHEMA)
         present = {row["name"] for row in db.execute("PRAGMA table_info(attempts)")}

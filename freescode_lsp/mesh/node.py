@@ -2,11 +2,17 @@
 
     GET /health           200 {model, engine: "ok", in_flight, queued} while the engine answers, else 503
     GET /metrics          Prometheus text: requests, tokens, errors, time to first token, load
-    GET, POST /v1/{path}  forwarded to the engine; answers stream back chunk by chunk, unchanged; a streamed
-                          request gets stream_options.include_usage added unless it has stream_options
+    GET /v1/models        forwarded to the engine
+    POST /v1/chat/completions, /v1/completions
+                          forwarded to the engine; answers stream back chunk by chunk; a streamed request always
+                          asks the engine for usage (stream_options.include_usage), which is what is billed; an
+                          engine stream that ends before its end marker ([DONE] or a finish reason) is broken off
+                          for the client too; a body whose `stream` is not a boolean or whose `stream_options`
+                          is not an object is answered 400. Any other path, dot segments resolved, is 404.
 
 With client keys configured, /v1 requests need `Authorization: Bearer <key>`; the registry's probe key is
 accepted too. At most `max_concurrent` POSTs are in flight and `queue` wait; more get 429 with Retry-After.
+A POST's body is read only once it is admitted, within BODY_TIMEOUT_S; a client gone by then is dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +35,12 @@ from starlette.routing import Route
 
 from freescode_lsp.engines.remote import normalize_base_url
 from freescode_lsp.mesh.node_engine import ManagedEngine
+from freescode_lsp.mesh.node_intake import (
+    BodyProblem,
+    read_body,
+    served_endpoint,
+    stream_problem,
+)
 from freescode_lsp.mesh.node_keys import ClientKeys
 from freescode_lsp.mesh.node_ledger import NodeLedger
 from freescode_lsp.mesh.node_limits import Busy, Limiter
@@ -45,6 +57,8 @@ from freescode_lsp.mesh.registry_auth import bearer_token
 from freescode_lsp.mesh.registry_client import RegistryClient
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+BODY_TIMEOUT_S = 30.0
+ENGINE_READ_TIMEOUT_S = 300.0
 HEALTH_TIMEOUT_S = 3.0
 ENGINE_CONNECT_TIMEOUT_S = 10.0
 FORWARDED_REQUEST_HEADERS = ("content-type", "accept")
@@ -152,22 +166,20 @@ class Gateway:
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def forward(self, request: Request) -> Response:
-        """Check the key, then pass the request to the engine."""
-        endpoint = request.path_params["path"]
+        """Check the key and the endpoint, admit, read the body, then pass the request to the engine."""
+        path = request.path_params["path"]
         client = self.keys.client_for(bearer_token(request))
         if client is None:
-            self.metrics.request(endpoint, 401)
+            self.metrics.request(path, 401)
             return error_response(
                 401, "a client key is required: send 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"}
             )
+        endpoint = served_endpoint(request.method, path)
+        if endpoint is None:
+            self.metrics.request(path, 404)
+            return error_response(404, f"this node does not serve {request.method} /v1/{path}")
         if request.method == "GET":
             return await self._forward_get(request, endpoint)
-        body = bytearray()
-        async for part in request.stream():
-            body += part
-            if len(body) > MAX_BODY_BYTES:
-                self.metrics.request(endpoint, 413)
-                return error_response(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
         try:
             await self.limiter.acquire()
         except Busy as exc:
@@ -175,7 +187,19 @@ class Gateway:
             return error_response(429, str(exc), {"Retry-After": str(exc.retry_after_s)})
         started = time.monotonic()
         try:
-            return await self._forward_post(request, endpoint, bytes(body), client, started)
+            body = await read_body(request.receive, MAX_BODY_BYTES, BODY_TIMEOUT_S)
+        except BodyProblem as exc:
+            self.limiter.release(time.monotonic() - started)
+            self.metrics.request(endpoint, exc.status or 499)
+            if exc.status is None:
+                self.metrics.error("client_disconnected")
+                return Response(status_code=499)
+            return error_response(exc.status, str(exc))
+        except BaseException:
+            self.limiter.release(time.monotonic() - started)
+            raise
+        try:
+            return await self._forward_post(request, endpoint, body, client, started)
         except BaseException:
             self.limiter.release(time.monotonic() - started)
             raise
@@ -222,31 +246,41 @@ class Gateway:
             params=request.query_params,
             content=content,
             headers=self._headers(request),
-            timeout=httpx.Timeout(None, connect=ENGINE_CONNECT_TIMEOUT_S),
+            timeout=httpx.Timeout(None, connect=ENGINE_CONNECT_TIMEOUT_S, read=ENGINE_READ_TIMEOUT_S),
         )
         return await self.http().send(built, stream=True)
 
     async def _open(self, request: Request, endpoint: str, raw: bytes, parsed: Any) -> httpx.Response:
-        """Send the request asking for usage in the stream; refused, send it again exactly as the client did."""
+        """Send the request asking for usage in the stream, whatever the client asked; refused, send it as it came.
+
+        Only when the body as it came, without stream_options, is then accepted does the gateway stop asking.
+        """
         wants_stream = isinstance(parsed, dict) and parsed.get("stream") is True
-        if not (wants_stream and self.adds_stream_options and "stream_options" not in parsed):
+        options = parsed.get("stream_options") if wants_stream else None
+        if not (wants_stream and self.adds_stream_options and isinstance(options, (dict, type(None)))):
             return await self._send(request, endpoint, raw)
-        with_usage = json.dumps({**parsed, "stream_options": {"include_usage": True}}).encode()
+        asked = {**(options or {}), "include_usage": True}
+        with_usage = json.dumps({**parsed, "stream_options": asked}).encode()
         upstream = await self._send(request, endpoint, with_usage)
         if upstream.status_code not in (400, 422):
             return upstream
         refusal = await upstream.aread()
         await upstream.aclose()
-        if b"stream_options" in refusal:
+        unchanged = await self._send(request, endpoint, raw)
+        if b"stream_options" in refusal and options is None and unchanged.status_code < 400:
             log("the engine refused stream_options; forwarding requests unchanged from now on")
             self.adds_stream_options = False
-        return await self._send(request, endpoint, raw)
+        return unchanged
 
     async def _forward_post(self, request: Request, endpoint: str, raw: bytes, client: str, started: float) -> Response:
         try:
             parsed = json.loads(raw) if raw.strip() else None
         except ValueError:
             parsed = None
+        if (problem := stream_problem(parsed)) is not None:
+            self.limiter.release(time.monotonic() - started)
+            self.metrics.request(endpoint, 400)
+            return error_response(400, problem)
         try:
             upstream = await self._open(request, endpoint, raw, parsed)
         except httpx.HTTPError as exc:

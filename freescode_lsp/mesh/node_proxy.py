@@ -10,6 +10,7 @@ import httpx
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from freescode_lsp.engines.sse import StreamTooLarge
 from freescode_lsp.mesh.node_tally import Tally
 
 NOT_PASSED = frozenset(
@@ -60,7 +61,8 @@ class ProxyStream(Response):
     """The engine's response relayed as it comes; `on_close(outcome)` runs once whatever happens.
 
     Outcomes: "done", "client_disconnected" (the engine's answer is closed at once), "engine_stream_broken"
-    (the client's connection is dropped, so it cannot mistake a cut answer for a whole one).
+    (the engine's answer broke off, or ended before its end marker: the client's connection is dropped, so it
+    cannot mistake a cut answer for a whole one).
     """
 
     def __init__(
@@ -95,10 +97,13 @@ class ProxyStream(Response):
             async for chunk in self.upstream.aiter_raw():
                 self.tally.feed(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except httpx.HTTPError:
+        except (httpx.HTTPError, StreamTooLarge):
             self.outcome = "engine_stream_broken"
             return
         except OSError:
             self.outcome = "client_disconnected"
+            return
+        if self.status_code < 400 and not self.tally.complete():
+            self.outcome = "engine_stream_broken"
             return
         await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -9,7 +9,8 @@ from typing import Any
 
 from attrs import define
 
-from freescode_lsp.engines.remote import approx_tokens
+from freescode_lsp.engines.remote import MAX_LINE_BYTES, approx_tokens
+from freescode_lsp.engines.sse import LineSplitter
 
 MAX_WHOLE_BODY = 4 * 1024 * 1024
 
@@ -62,7 +63,7 @@ def _choice_text(choice: Any) -> str:
 
 
 class Tally:
-    """Fed the response bytes as they pass; knows the usage, the pieces and when the first one came."""
+    """Fed the response bytes as they pass; knows the usage, the pieces, when the first came, and if the end did."""
 
     def __init__(self, streaming: bool, prompt_estimate: int) -> None:
         self.streaming = streaming
@@ -71,20 +72,19 @@ class Tally:
         self.pieces = 0
         self.completion_chars = 0
         self.first_piece_at: float | None = None
-        self._pending = b""
+        self.ended = False
+        self._lines = LineSplitter(MAX_LINE_BYTES)
         self._data: list[bytes] = []
         self._whole = bytearray()
 
     def feed(self, data: bytes) -> None:
-        """Take the next bytes of the response."""
+        """Take the next bytes of the response; StreamTooLarge on a line no answer needs."""
         if not self.streaming:
             if len(self._whole) + len(data) <= MAX_WHOLE_BODY:
                 self._whole += data
             return
-        lines = (self._pending + data).split(b"\n")
-        self._pending = lines.pop()
-        for line in lines:
-            self._line(line.rstrip(b"\r"))
+        for line in self._lines.feed(data):
+            self._line(line)
 
     def _line(self, line: bytes) -> None:
         if not line:
@@ -95,6 +95,9 @@ class Tally:
             self._data.append(line[5:].removeprefix(b" "))
 
     def _event(self, data: bytes) -> None:
+        if data.strip() == b"[DONE]":
+            self.ended = True
+            return
         try:
             payload = json.loads(data)
         except ValueError:
@@ -103,6 +106,8 @@ class Tally:
             return
         self.usage = _usage(payload.get("usage")) or self.usage
         choices = payload.get("choices")
+        if isinstance(choices, list) and any(isinstance(c, dict) and c.get("finish_reason") for c in choices):
+            self.ended = True
         text = _choice_text(choices[0]) if isinstance(choices, list) and choices else ""
         if text:
             self.pieces += 1
@@ -110,10 +115,16 @@ class Tally:
             if self.first_piece_at is None:
                 self.first_piece_at = time.monotonic()
 
+    def complete(self) -> bool:
+        """At the end of the body: whether the answer reached its end marker ([DONE] or a finish reason)."""
+        if self.streaming:
+            self._line(b"")
+        return self.ended or not self.streaming
+
     def finish(self) -> Counted:
         """The tokens of the whole response, from the engine's usage when it gave one."""
         if self.streaming:
-            self.feed(b"\n\n")
+            self._line(b"")
         else:
             self._whole_body()
         if self.usage is not None:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from attrs import define, evolve, field
 from cachetools import TTLCache
 
-from freescode_lsp.config import Settings
+from freescode_lsp.config import Settings, node_from_registry
 from freescode_lsp.engines.base import Chunk, Engine, EngineError, GenerationRequest
 from freescode_lsp.mesh.catalog import Catalog, build_catalog
 from freescode_lsp.mesh.hosts import HostBook, order_near_best
@@ -36,11 +36,19 @@ class Candidate:
         return f"{self.model}@{self.engine.name}"
 
 
+@define
+class Tab:
+    """What the metered attempts of one request cost, as the ledger records them."""
+
+    usd: float = 0.0
+
+
 class AllCandidatesFailed(EngineError):
     """Every model in the chain and every engine for it failed; the message lists what was tried."""
 
-    def __init__(self, model: str, attempts: list[str]) -> None:
+    def __init__(self, model: str, attempts: list[str], cost_usd: float = 0.0) -> None:
         self.attempts = attempts
+        self.cost_usd = cost_usd
         tried = "; ".join(attempts) if attempts else "no engine can run any model in the chain"
         super().__init__(f"no model could answer for {model}: {tried}")
 
@@ -61,6 +69,7 @@ class Router:
     _effective: TTLCache[str, str] = field(factory=lambda: TTLCache(maxsize=64, ttl=5.0))
     _registry_hosts: TTLCache[str, list[Any]] = field(factory=lambda: TTLCache(maxsize=256, ttl=REGISTRY_TTL_S))
     _registry_engines: dict[str, Any] = field(factory=dict)
+    _skipped_hosts: set[str] = field(factory=set)
 
     @classmethod
     def from_settings(cls, settings: Settings, with_local: bool = True) -> Router:
@@ -206,17 +215,27 @@ class Router:
                 hosts = []
             engines = []
             for host in hosts:
-                url = str(host.get("url", ""))
-                engine = self._registry_engines.get(url)
+                try:
+                    node = node_from_registry(host, model)
+                except ValueError as exc:
+                    self._skip_host(f"registry: {exc}; skipped")
+                    continue
+                engine = self._registry_engines.get(node.url)
                 if engine is None:
-                    engine = RemoteEngine.from_settings(_node(url, model, host), self.settings.network)
-                    self._registry_engines[url] = engine
+                    engine = RemoteEngine.from_settings(node, self.settings.network)
+                    self._registry_engines[node.url] = engine
                 if model not in engine.models:
                     engine.models.append(model)
-                engine.price_per_1k = float(host.get("price_per_1k") or 0.0)
-                engine.context = host.get("context") or engine.context
+                engine.price_per_1k = node.price_per_1k
+                engine.context = node.context or engine.context
                 engines.append(engine)
             self._registry_hosts[model] = engines
+
+    def _skip_host(self, reason: str) -> None:
+        """Log a registry host that cannot be used, once per reason."""
+        if reason not in self._skipped_hosts and len(self._skipped_hosts) < 256:
+            self._skipped_hosts.add(reason)
+            log.warning("%s", reason)
 
     async def stream(self, request: GenerationRequest, task: str | None = None) -> AsyncIterator[Chunk]:
         """Stream from the best candidate; on failure the next one continues where the text stopped."""
@@ -227,13 +246,14 @@ class Router:
         attempts: list[str] = []
         given = ""
         delivered = 0
+        tab = Tab()
         for candidate in self.plan(request.model, prompt_tokens, request.max_tokens):
             if time.monotonic() >= deadline:
                 attempts.append("the overall deadline passed")
                 break
             attempt = self._attempt_request(request, candidate, given, delivered)
             try:
-                async for chunk in self._run(candidate, attempt, task, given):
+                async for chunk in self._run(candidate, attempt, task, given, tab):
                     given += chunk.text
                     delivered += 1 if chunk.text else 0
                     yield chunk
@@ -244,7 +264,7 @@ class Router:
                 if self.on_fallback is not None:
                     self.on_fallback(candidate.label, str(exc))
         attempts.extend(self.unavailable_reasons(request.model))
-        raise AllCandidatesFailed(request.model, attempts)
+        raise AllCandidatesFailed(request.model, attempts, tab.usd)
 
     def _attempt_request(
         self, request: GenerationRequest, candidate: Candidate, given: str, delivered: int
@@ -260,9 +280,9 @@ class Router:
         return attempt
 
     async def _run(
-        self, candidate: Candidate, request: GenerationRequest, task: str | None, given: str
+        self, candidate: Candidate, request: GenerationRequest, task: str | None, given: str, tab: Tab
     ) -> AsyncIterator[Chunk]:
-        """One attempt: measured, metered, and its failure classified for cooldown."""
+        """One attempt: measured, metered, and its failure classified for cooldown; the last chunk carries the cost."""
         name = candidate.engine.name
         started = time.monotonic()
         first: float | None = None
@@ -278,6 +298,9 @@ class Router:
                     first = time.monotonic() - started
                 pieces += 1 if chunk.text else 0
                 usage = chunk.usage or usage
+                if chunk.usage is not None:
+                    priced = self._attempt(candidate, task, usage, pieces, request, "ok", None)
+                    chunk = evolve(chunk, cost_usd=tab.usd + (priced.cost_usd if priced is not None else 0.0))
                 if text or chunk.usage is not None or chunk.finish_reason is not None:
                     yield evolve(chunk, text=text) if text != chunk.text else chunk
             if candidate.where == "remote":
@@ -292,35 +315,40 @@ class Router:
             raise
         finally:
             self.book.finished(name)
-            self._meter(candidate, task, usage, pieces, request, outcome, error)
+            if callable(getattr(usage, "note", None)):
+                log.warning("%s: %s", name, usage.note())
+            attempt = self._attempt(candidate, task, usage, pieces, request, outcome, error)
+            if attempt is not None:
+                tab.usd += attempt.cost_usd
+                self._meter(attempt)
 
-    def _meter(
+    def _attempt(
         self, candidate: Candidate, task: str | None, usage: Any, pieces: int, request: GenerationRequest,
         outcome: str, error: str | None,
-    ) -> None:
-        if self.ledger is None:
-            return
+    ) -> Any:
+        """The ledger row for one attempt; a node's usage claim beyond what was counted is noted."""
         from freescode_lsp.mesh.metering import Attempt
 
         prompt = usage.prompt_tokens if usage is not None else _estimate_tokens(request)
         completion = usage.completion_tokens if usage is not None else pieces
+        note = usage.note() if callable(getattr(usage, "note", None)) else None
         try:
-            self.ledger.record(
-                Attempt(
-                    task=task, model=candidate.model, host=candidate.engine.name, prompt_tokens=prompt,
-                    completion_tokens=completion, price_per_1k=candidate.price_per_1k, outcome=outcome, error=error,
-                )
+            return Attempt(
+                task=task, model=candidate.model, host=candidate.engine.name, prompt_tokens=prompt,
+                completion_tokens=completion, price_per_1k=candidate.price_per_1k, outcome=outcome,
+                error="; ".join(part for part in (error, note) if part) or None,
             )
+        except (TypeError, ValueError) as exc:
+            log.warning("usage ledger: cannot record an attempt on %s: %s", candidate.engine.name, exc)
+            return None
+
+    def _meter(self, attempt: Any) -> None:
+        if self.ledger is None:
+            return
+        try:
+            self.ledger.record(attempt)
         except Exception as exc:  # noqa: BLE001 - metering must never break a request
             log.warning("usage ledger: %s", exc)
-
-
-def _node(url: str, model: str, host: dict[str, Any]) -> Any:
-    from freescode_lsp.config import NodeSettings
-
-    return NodeSettings(
-        url=url, models=[model], price_per_1k=float(host.get("price_per_1k") or 0.0), context=host.get("context")
-    )
 
 
 def _estimate_tokens(request: GenerationRequest) -> int:
@@ -353,7 +381,9 @@ class RepeatFilter:
 
 def _rests_host(exc: EngineError) -> bool:
     """Whether the failure says the host is down, stalled or overloaded (not that the request was bad)."""
-    return type(exc).__name__ in ("NodeTimeout", "NodeDeadline", "NodeUnreachable", "NodeBusy")
+    from freescode_lsp.engines.remote import NodeBusy, NodeTimeout, NodeUnreachable
+
+    return isinstance(exc, (NodeTimeout, NodeUnreachable, NodeBusy))
 
 
 def _asked_rest(exc: EngineError) -> float | None:

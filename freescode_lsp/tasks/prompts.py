@@ -92,14 +92,41 @@ def _context_block(language: str, surrounding: SurroundingCode | None) -> str:
     return f"The file around it, for reference only (do not repeat it):\n```{language}\n{CONTEXT_PLACEHOLDER}\n```\n\n"
 
 
+TEXT_ANSWER_TOKENS = 600
+REWRITE_TOKENS_PER_BYTE = 2
+REWRITE_EXTRA_TOKENS = 128
+
+
+def rewrite_budget(code: str) -> int:
+    """Tokens a rewrite of the code always fits in: a token is at least a byte, so twice the bytes, plus a fence."""
+    return len(code.encode("utf-8")) * REWRITE_TOKENS_PER_BYTE + REWRITE_EXTRA_TOKENS
+
+
 def max_tokens_for(task: str, code: str, ceiling: int) -> int:
-    """A generous answer budget: rewrites get about twice the code's size."""
-    if task in ("analyze",):
-        return min(ceiling, 600)
-    if task == "debug":
-        return min(ceiling, 600)
-    estimate = len(code) // 3 * 2 + 64
-    return max(64, min(ceiling, estimate))
+    """The answer budget of one request: the rewrite budget (or a fixed one for text), capped by [server] max_tokens."""
+    if task in ("analyze", "debug"):
+        return min(ceiling, TEXT_ANSWER_TOKENS)
+    return max(64, min(ceiling, rewrite_budget(code)))
+
+
+def cut_off_reason(task: str, code: str, ceiling: int, completion_tokens: int) -> str:
+    """Which limit cut an answer off and how to raise it, in plain words."""
+    limit = max_tokens_for(task, code, ceiling)
+    if 0 < completion_tokens < limit - 8:
+        return (
+            f"the model's answer was cut off at the token limit of its context window after {completion_tokens} "
+            "tokens; raise [local] max_context (or the model's context) or work on fewer lines"
+        )
+    if limit == ceiling:
+        return (
+            f"the model's answer was cut off at the token limit of {limit} tokens set by [server] max_tokens; "
+            "raise [server] max_tokens"
+        )
+    return (
+        f"the model's answer was cut off at the token limit of {limit} tokens, this code's answer budget (twice its "
+        f"{len(code.encode('utf-8')):,} bytes + {REWRITE_EXTRA_TOKENS}, which a rewrite of it fits in); the model "
+        "wrote far more than the code, so its answer is not a rewrite of it"
+    )
 
 
 def build_request(model: str, item: TaskInput, ceiling: int = 1024) -> GenerationRequest:

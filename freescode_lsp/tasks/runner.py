@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import textwrap
 import time
 from collections.abc import Callable
@@ -14,9 +15,10 @@ from attrs import define, field
 from freescode_lsp.edits import lines_with_ends, split_lines
 from freescode_lsp.engines.base import Chunk, EngineError, GenerationRequest, Usage
 from freescode_lsp.mesh.router import Router
-from freescode_lsp.tasks.prompts import TaskInput, build_request
+from freescode_lsp.tasks.prompts import TaskInput, build_request, cut_off_reason
 
 ChunkHook = Callable[[Chunk], None]
+log = logging.getLogger(__name__)
 
 
 @define
@@ -41,6 +43,7 @@ class TaskOutcome:
     text: str | None = None
     problem: str | None = None
     usage: Usage = field(factory=Usage)
+    cost_usd: float = 0.0
     seconds: float = 0.0
     first_token_s: float | None = None
     finish_reason: str | None = None
@@ -65,19 +68,24 @@ async def stream_request(
     parts: list[str] = []
     prompt_tokens = outcome.usage.prompt_tokens
     completion_tokens = outcome.usage.completion_tokens
-    async for chunk in router.stream(request, outcome.task):
-        if chunk.text and outcome.first_token_s is None:
-            outcome.first_token_s = time.monotonic() - started
-        outcome.model = chunk.model or outcome.model
-        outcome.engine = chunk.engine or outcome.engine
-        outcome.finish_reason = chunk.finish_reason or outcome.finish_reason
-        if chunk.usage is not None:
-            outcome.usage = Usage(
-                prompt_tokens + chunk.usage.prompt_tokens, completion_tokens + chunk.usage.completion_tokens
-            )
-        parts.append(chunk.text)
-        if on_chunk is not None:
-            on_chunk(chunk)
+    try:
+        async for chunk in router.stream(request, outcome.task):
+            outcome.cost_usd += chunk.cost_usd or 0.0
+            if chunk.text and outcome.first_token_s is None:
+                outcome.first_token_s = time.monotonic() - started
+            outcome.model = chunk.model or outcome.model
+            outcome.engine = chunk.engine or outcome.engine
+            outcome.finish_reason = chunk.finish_reason or outcome.finish_reason
+            if chunk.usage is not None:
+                outcome.usage = Usage(
+                    prompt_tokens + chunk.usage.prompt_tokens, completion_tokens + chunk.usage.completion_tokens
+                )
+            parts.append(chunk.text)
+            if on_chunk is not None:
+                on_chunk(chunk)
+    except EngineError as exc:
+        outcome.cost_usd += float(getattr(exc, "cost_usd", 0.0) or 0.0)
+        raise
     outcome.seconds += time.monotonic() - started
     return "".join(parts)
 
@@ -109,16 +117,17 @@ async def run_rewrite(
         outcome.stages.append(f"fix_helper:{outcome.model}")
         cleaned = clean_output(merged_raw, item.code)
     outcome.text = trim_to_unit(cleaned.text, item.code, item.language) if cleaned.text else cleaned.text
-    outcome.problem = cleaned.reason or unusable_reason(outcome, item)
+    outcome.problem = cleaned.reason or unusable_reason(outcome, item, max_tokens)
     if outcome.problem:
         outcome.text = None
     return outcome
 
 
-def unusable_reason(outcome: TaskOutcome, item: TaskInput) -> str | None:
-    """Why a cleaned rewrite must not be applied: cut off at the token limit, or data instead of code."""
+def unusable_reason(outcome: TaskOutcome, item: TaskInput, ceiling: int = 1024) -> str | None:
+    """Why a cleaned rewrite must not be applied: cut off at a token limit (named), or data instead of code."""
     if outcome.finish_reason == "length":
-        return "the model's answer was cut off at the token limit ([server] max_tokens), so it is not applied"
+        reason = cut_off_reason(item.task, item.code, ceiling, outcome.usage.completion_tokens)
+        return f"{reason}; not applied"
     text = (outcome.text or "").strip()
     if item.language not in ("json", "jsonc") and text[:1] in "{[" and not item.code.strip()[:1] in "{[":
         try:
@@ -130,7 +139,8 @@ def unusable_reason(outcome: TaskOutcome, item: TaskInput) -> str | None:
 
 
 def trim_to_unit(answer: str, original: str, language: str) -> str:
-    """Keep the rewritten Python function or class and what the model put before it, less imports and the rest."""
+    """Keep the rewritten Python function or class and the definitions the model put before it that run no call
+    when defined; everything else (imports, statements, what follows) is dropped and logged."""
     if language != "python":
         return answer
     try:
@@ -145,15 +155,39 @@ def trim_to_unit(answer: str, original: str, language: str) -> str:
     if match is None or match.end_lineno is None:
         return answer
     lines = lines_with_ends(answer)
-    kept = []
+    kept: list[str] = []
+    dropped: list[str] = []
+    previous_end = 0
     for node in after:
         first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-        if node is match:
-            kept.extend(lines[first - 1 : match.end_lineno])
-            break
-        if not isinstance(node, (ast.Import, ast.ImportFrom)):
-            kept.extend(lines[first - 1 : node.end_lineno])
+        source = lines[first - 1 : node.end_lineno]
+        gap = [line for line in lines[previous_end : first - 1] if not line.strip() or line.lstrip().startswith("#")]
+        previous_end = node.end_lineno or first
+        if node is match or (node.lineno < match.lineno and isinstance(node, units) and not _calls_when_defined(node)):
+            kept.extend((gap if kept else []) + source)
+        else:
+            dropped.extend(source)
+    if dropped:
+        log.warning("dropped top-level code the region did not have from the model's answer:\n%s", "".join(dropped))
     return "".join(kept)
+
+
+def _calls_when_defined(node: ast.AST) -> bool:
+    """Whether defining this function or class runs a call: decorators, defaults, annotations, bases, class body."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        arguments = node.args
+        every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
+        parts = [
+            *node.decorator_list, *arguments.defaults, *arguments.kw_defaults, node.returns,
+            *(argument.annotation for argument in every if argument is not None),
+        ]
+        return any(isinstance(inner, ast.Call) for part in parts if part is not None for inner in ast.walk(part))
+    if isinstance(node, ast.ClassDef):
+        parts = [*node.decorator_list, *node.bases, *(keyword.value for keyword in node.keywords)]
+        if any(isinstance(inner, ast.Call) for part in parts for inner in ast.walk(part)):
+            return True
+        return any(_calls_when_defined(statement) for statement in node.body)
+    return any(isinstance(inner, ast.Call) for inner in ast.walk(node))
 
 
 async def run_text(

@@ -103,14 +103,24 @@ def _with_trailing_comments(lines: list[str], head: int, end: int) -> int:
 
 
 def _statement_unit(body: list[ast.stmt], lines: list[str], line: int) -> CodeUnit:
-    """The top-level statement holding line, or the next one (the last one) when none does."""
+    """The top-level statement holding line; else, from a blank line, the code just above, otherwise the next.
+
+    A statement that is only a string (a docstring) is never picked as the code between others; a line
+    inside one gives a "docstring" unit, which tasks that rewrite code refuse.
+    """
     if not body:
         return _indent_unit(lines, line, True)
     spans = [(_stmt_start(s), s.end_lineno or s.lineno, s) for s in body]
     hits = [span for span in spans if span[0] <= line < span[1]]
     if not hits:
-        after = [span for span in spans if span[0] > line]
-        hits = [after[0] if after else spans[-1]]
+        code = [span for span in spans if not _is_docstring(span[2])] or spans
+        before = [span for span in code if span[1] <= line]
+        after = [span for span in code if span[0] > line]
+        blank = not lines[line].strip()
+        chosen = before[-1] if blank and before else after[0] if after else before[-1] if before else code[-1]
+        hits = [span for span in spans if span[0] <= chosen[0] < span[1]]
+    if all(_is_docstring(span[2]) for span in hits):
+        return CodeUnit(min(s for s, _, _ in hits), max(e for _, e, _ in hits), "docstring", None)
     if len(hits) == 1 and isinstance(hits[0][2], _DEFS):
         return _def_unit(hits[0][2], lines)
     start, end = min(s for s, _, _ in hits), max(e for _, e, _ in hits)
@@ -121,6 +131,11 @@ def _statement_unit(body: list[ast.stmt], lines: list[str], line: int) -> CodeUn
             if s < end and e > start and (s < start or e > end):
                 start, end, grown = min(s, start), max(e, end), True
     return CodeUnit(start, end, "statement", _target_name(hits[0][2]))
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    """A statement that is only a string literal: documentation, not code to fix."""
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
 
 
 def _stmt_start(stmt: ast.stmt) -> int:

@@ -31,7 +31,7 @@ import { answerConfiguration, documentSelectorFor } from "./settings";
 import { STATUS_METHOD } from "./status";
 import type { StatusBar } from "./statusBar";
 import { RUN_TASK_COMMAND, type RunTaskArgs } from "./tasks";
-import { clientSettings, SECTION, serverSettings, workspaceFolderPath } from "./vscodeSettings";
+import { clientSettings, initializationOptions, SECTION, serverSettings, workspaceFolderPath } from "./vscodeSettings";
 
 const CLIENT_ID = "freescode";
 const CLIENT_NAME = "Free-S_Code";
@@ -163,7 +163,7 @@ export class ServerController implements vscode.Disposable {
       documentSelector: documentSelectorFor(languages),
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
-      initializationOptions: () => serverSettings(),
+      initializationOptions: () => initializationOptions(),
       synchronize: { configurationSection: SECTION },
       errorHandler: {
         error: (_error, _message, count) => ({ action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown }),

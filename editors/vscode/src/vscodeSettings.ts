@@ -18,6 +18,14 @@ export function serverSettings(scopeUri?: string): Record<string, unknown> {
   return buildServerSettings(inspector(scopeUri ? vscode.Uri.parse(scopeUri) : undefined));
 }
 
+/**
+ * initializationOptions: the settings under their section, and whether VS Code trusts this workspace, so the
+ * server may take nodes, a registry, budgets and model paths from the workspace's freescode.toml.
+ */
+export function initializationOptions(): Record<string, unknown> {
+  return { [SECTION]: serverSettings(), workspaceTrusted: vscode.workspace.isTrusted };
+}
+
 /** What the extension itself needs: how to start the server and the CLI, and for which languages. */
 export interface ClientSettings {
   readonly serverCommand: string;

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { beforeEach, test } from "node:test";
 
-import { clientSettings, serverSettings } from "../src/vscodeSettings";
-import { mock } from "./helpers/vscode-mock";
+import { clientSettings, initializationOptions, serverSettings } from "../src/vscodeSettings";
+import { mock, workspace } from "./helpers/vscode-mock";
 
 beforeEach(() => mock.reset());
 
@@ -23,4 +23,15 @@ test("client settings fall back to package.json's defaults", () => {
   assert.equal(clientSettings().serverCommand, "freescode-lsp");
   mock.settings["server.args"] = { globalValue: ["--log-level", "INFO", 3] };
   assert.deepEqual(clientSettings().serverArgs, ["--log-level", "INFO"]);
+});
+
+test("initializationOptions carry the settings and VS Code's trust in the workspace", () => {
+  mock.settings["network.mode"] = { globalValue: "local-only" };
+  assert.deepEqual(initializationOptions(), { freescode: { network: { mode: "local-only" } }, workspaceTrusted: true });
+  workspace.isTrusted = false;
+  try {
+    assert.equal(initializationOptions().workspaceTrusted, false);
+  } finally {
+    workspace.isTrusted = true;
+  }
 });

@@ -110,6 +110,7 @@ function explicit(inspected: Inspected | undefined): unknown {
 
 export const workspace = {
   workspaceFolders: undefined as { uri: Uri }[] | undefined,
+  isTrusted: true,
   onDidChangeConfiguration(): { dispose(): void } {
     return { dispose() {} };
   },
