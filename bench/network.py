@@ -21,7 +21,7 @@ from stub_node import start_stub_node
 
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest
-from freescode_lsp.mesh.router import Router
+from freescode_lsp.routing.router import Router
 
 ROUNDS = 60
 CHUNKS = 20

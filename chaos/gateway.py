@@ -24,7 +24,7 @@ from stub_node import StubNode, start_stub_node
 from chaos import gateway_load, gateway_uploads
 from chaos.common import CampaignResult, scratch_home
 from chaos.gateway_http import SERVED_PATHS, TRICKS, raw_status
-from freescode_lsp.mesh.node_ledger import NodeLedger
+from freescode_lsp.mesh.node.ledger import NodeLedger
 
 MODEL = "stub-model"
 LEDGER_WAIT_S = 10.0

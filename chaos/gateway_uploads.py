@@ -18,7 +18,7 @@ from stub_node import StubNode, start_stub_node
 
 from chaos.common import CampaignResult, rss_kb
 from chaos.gateway_load import MODEL, chat
-from freescode_lsp.mesh.node import BODY_TIMEOUT_S, MAX_BODY_BYTES
+from freescode_lsp.mesh.node.gateway import BODY_TIMEOUT_S, MAX_BODY_BYTES
 
 KINDS = ("oversized 40 MiB", "drip", "stalled 14 MiB of 15")
 CHUNK = 1 << 20

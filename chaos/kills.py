@@ -21,8 +21,8 @@ from stub_node import StubNode, start_stub_node
 from chaos.common import CampaignResult, scratch_home
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest
-from freescode_lsp.mesh.metering import Ledger
-from freescode_lsp.mesh.router import AllCandidatesFailed, Router
+from freescode_lsp.routing.metering import Ledger
+from freescode_lsp.routing.router import AllCandidatesFailed, Router
 
 MODEL = "code-llama-7b"
 DEADLINE_S = 5.0

@@ -20,7 +20,7 @@ from pygls.workspace import Workspace
 from freescode_lsp import __version__, trust
 from freescode_lsp.config import LoadedSettings, Settings, load_settings
 from freescode_lsp.features.line_history import LineHistory
-from freescode_lsp.mesh.router import Router
+from freescode_lsp.routing.router import Router
 from freescode_lsp.text_documents import adopt
 from freescode_lsp.unreadable import diagnose
 

@@ -373,7 +373,7 @@ def test_top_level_statements_the_region_did_not_have_are_dropped_and_logged(
 
 async def test_what_lands_from_a_fix_is_the_region_only(stub_node, caplog: pytest.LogCaptureFixture) -> None:
     from freescode_lsp.config import settings_from_dict
-    from freescode_lsp.mesh.router import Router
+    from freescode_lsp.routing.router import Router
     from freescode_lsp.tasks.prompts import TaskInput
     from freescode_lsp.tasks.runner import run_rewrite
 

@@ -20,7 +20,7 @@ from freescode_lsp.engines.base import (
 )
 from freescode_lsp.engines.local import BATCH, LocalEngine, render_prompt
 from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
-from freescode_lsp.mesh.router import AllCandidatesFailed, Router
+from freescode_lsp.routing.router import AllCandidatesFailed, Router
 
 COUNTING = "Numbers from one to one hundred: 1, 2, 3, 4, 5, 6,"
 

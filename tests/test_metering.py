@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from freescode_lsp import cli, paths
-from freescode_lsp.mesh.metering import (
+from freescode_lsp.routing.metering import (
     Attempt,
     Budget,
     Ledger,
@@ -27,7 +27,7 @@ from freescode_lsp.mesh.metering import (
 NODE = "node:http://127.0.0.1:9001"
 WRITER = """
 import sys
-from freescode_lsp.mesh.metering import Attempt, Ledger
+from freescode_lsp.routing.metering import Attempt, Ledger
 ledger = Ledger(sys.argv[1])
 for i in range(200):
     ledger.record(Attempt(model="starcoder-15b", host=sys.argv[2], prompt_tokens=10, completion_tokens=i,

@@ -27,7 +27,7 @@ from freescode_lsp.engines import local as local_module
 from freescode_lsp.engines.base import GenerationRequest, Message
 from freescode_lsp.engines.probe import ModelProbe, Verdict
 from freescode_lsp.mesh.catalog import DEFAULT_MODEL
-from freescode_lsp.mesh.router import Router
+from freescode_lsp.routing.router import Router
 
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE = ("truncated", "block_count", "raising_template", "looping_template", "random", "crashing")

@@ -27,8 +27,8 @@ from stub_node import StubNode, start_stub_node
 from freescode_lsp.cli import main
 from freescode_lsp.engines.base import GenerationRequest, Message
 from freescode_lsp.engines.remote import NodeUnreachable, RemoteEngine
-from freescode_lsp.mesh.node_limits import Busy, Limiter
-from freescode_lsp.mesh.node_tally import Tally
+from freescode_lsp.mesh.node.limits import Busy, Limiter
+from freescode_lsp.mesh.node.tally import Tally
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent

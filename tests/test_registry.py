@@ -21,7 +21,7 @@ from stub_node import StubNode, start_stub_node
 
 from freescode_lsp.cli import build_parser, main
 from freescode_lsp.mesh.catalog import BUILTIN_MODELS
-from freescode_lsp.mesh.registry_client import (
+from freescode_lsp.mesh.registry.client import (
     RegistryClient,
     RegistryError,
     RegistryUnavailable,

@@ -19,18 +19,18 @@ from raw_node import BANNER_WORD, RawNode, closed_by_peer, open_slow
 from registry_process import RegistryProcess, start_registry
 
 from freescode_lsp.cli import build_parser
-from freescode_lsp.mesh.registry import RegistryApp
-from freescode_lsp.mesh.registry_addresses import (
+from freescode_lsp.mesh.registry.addresses import (
     AddressError,
     AddressPolicy,
     allowed_addresses,
     endpoint_keys,
     parse_node_url,
 )
-from freescode_lsp.mesh.registry_auth import OperatorTokens
-from freescode_lsp.mesh.registry_probe import probe_node
-from freescode_lsp.mesh.registry_prober import RegistrySettings
-from freescode_lsp.mesh.registry_store import RegistryStore
+from freescode_lsp.mesh.registry.app import RegistryApp
+from freescode_lsp.mesh.registry.auth import OperatorTokens
+from freescode_lsp.mesh.registry.probe import probe_node
+from freescode_lsp.mesh.registry.prober import RegistrySettings
+from freescode_lsp.mesh.registry.store import RegistryStore
 
 TOKENS = {"alice": "alice-secret-token", "bob": "bob-secret-token"}
 ALICE = {"Authorization": f"Bearer {TOKENS['alice']}"}

@@ -13,8 +13,8 @@ from stub_node import start_stub_node
 
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest, Message
-from freescode_lsp.mesh.hosts import HostBook, order_near_best
-from freescode_lsp.mesh.router import AllCandidatesFailed, RepeatFilter, Router
+from freescode_lsp.routing.hosts import HostBook, order_near_best
+from freescode_lsp.routing.router import AllCandidatesFailed, RepeatFilter, Router
 
 
 def free_port() -> int:
@@ -203,7 +203,7 @@ def test_repeat_filter() -> None:
 async def test_hosts_from_the_registry(stub_node, tmp_path: Path) -> None:
     from registry_process import start_registry
 
-    from freescode_lsp.mesh.registry_client import RegistryClient
+    from freescode_lsp.mesh.registry.client import RegistryClient
 
     stub_node.set_script({"models": ["code-llama-7b"], "default": {"chunks": ["from ", "the mesh"]}})
     registry = start_registry(tmp_path / "registry.db", tokens={"op": "secret"}, probe_interval_s=0.5)
@@ -240,7 +240,7 @@ async def test_every_attempt_is_metered_partial_ones_too() -> None:
 
 
 async def test_a_spent_budget_stops_paid_hosts_only(stub_node) -> None:
-    from freescode_lsp.mesh.metering import Attempt
+    from freescode_lsp.routing.metering import Attempt
 
     free = start_stub_node({"default": {"chunks": ["free"]}})
     try:
@@ -304,7 +304,7 @@ async def test_the_status_shows_what_the_ledger_charged_for_a_registry_host(stub
     from registry_process import start_registry
 
     from freescode_lsp.features.status import status_payload
-    from freescode_lsp.mesh.registry_client import RegistryClient
+    from freescode_lsp.mesh.registry.client import RegistryClient
     from freescode_lsp.tasks.prompts import TaskInput
     from freescode_lsp.tasks.runner import run_text
 

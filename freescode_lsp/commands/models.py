@@ -98,7 +98,7 @@ def _memory(record: dict[str, Any]) -> str:
 
 async def network_hosts(model_ids: list[str]) -> dict[str, list[str]]:
     """The node URLs serving each model now: static `[[nodes]]` and the registry's hosts."""
-    from freescode_lsp.mesh.router import Router
+    from freescode_lsp.routing.router import Router
 
     router = Router.from_settings(config.load_settings(Path.cwd()).settings, with_local=False)
     found: dict[str, list[str]] = {}

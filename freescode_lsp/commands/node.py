@@ -161,10 +161,12 @@ def serve_node(args: argparse.Namespace) -> int:
     if args.api_keys is not None and not args.api_keys.is_file():
         return _fail(f"the client keys file {args.api_keys} does not exist")
     try:
-        from freescode_lsp.mesh import node, node_engine, node_server
-        from freescode_lsp.mesh.node_keys import ClientKeys
-        from freescode_lsp.mesh.node_ledger import NodeLedger
-        from freescode_lsp.mesh.registry import bind
+        from freescode_lsp.mesh.node import engine as node_engine
+        from freescode_lsp.mesh.node import gateway as node
+        from freescode_lsp.mesh.node import server as node_server
+        from freescode_lsp.mesh.node.keys import ClientKeys
+        from freescode_lsp.mesh.node.ledger import NodeLedger
+        from freescode_lsp.mesh.registry.app import bind
         from freescode_lsp.modelfiles import ModelFileError
     except ModuleNotFoundError as exc:
         return _fail(f"the node gateway needs {exc.name}: {INSTALL_HINT}", 1)
@@ -233,7 +235,7 @@ def serve_node(args: argparse.Namespace) -> int:
 
 def show_usage(args: argparse.Namespace) -> int:
     """Print requests, tokens and earnings per client key."""
-    from freescode_lsp.mesh.node_ledger import NodeLedger
+    from freescode_lsp.mesh.node.ledger import NodeLedger
 
     path = args.ledger or default_ledger()
     rows = []

@@ -88,11 +88,11 @@ def _count(text: str) -> int:
 def serve_registry(args: argparse.Namespace) -> int:
     """Open the database, bind the port, print `PORT n` and serve until interrupted."""
     try:
-        from freescode_lsp.mesh import registry
-        from freescode_lsp.mesh.registry_addresses import AddressPolicy
-        from freescode_lsp.mesh.registry_auth import load_tokens
-        from freescode_lsp.mesh.registry_prober import RegistrySettings
-        from freescode_lsp.mesh.registry_store import RegistryStore
+        from freescode_lsp.mesh.registry import app as registry
+        from freescode_lsp.mesh.registry.addresses import AddressPolicy
+        from freescode_lsp.mesh.registry.auth import load_tokens
+        from freescode_lsp.mesh.registry.prober import RegistrySettings
+        from freescode_lsp.mesh.registry.store import RegistryStore
     except ModuleNotFoundError as exc:
         print(f"freescode: the registry needs {exc.name}: pip install 'freescode-lsp[registry]'", file=sys.stderr)
         return 1

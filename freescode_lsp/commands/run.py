@@ -15,7 +15,7 @@ from freescode_lsp.edits import lines_with_ends
 from freescode_lsp.engines.base import Chunk, SurroundingCode
 from freescode_lsp.files import UnreadableFile, read_regular
 from freescode_lsp.line_endings import keep_line_endings, usual_ending
-from freescode_lsp.mesh.router import Router
+from freescode_lsp.routing.router import Router
 from freescode_lsp.tasks.languages import language_of
 from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.tasks.runner import TaskOutcome, run_debug, run_rewrite, run_text

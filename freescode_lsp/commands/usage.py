@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from freescode_lsp import config
-from freescode_lsp.mesh.metering import (
+from freescode_lsp.routing.metering import (
     Ledger,
     LedgerError,
     budget_status,

@@ -27,8 +27,9 @@ from freescode_lsp.engines.base import (
     Usage,
 )
 from freescode_lsp.engines.fitting import fit_text
-from freescode_lsp.engines.sse import Event, StreamTooLarge, read_events
 from freescode_lsp.http_client import OwnedHttpClient
+from freescode_lsp.wire import MAX_LINE_BYTES, approx_tokens, normalize_base_url
+from freescode_lsp.wire.sse import Event, StreamTooLarge, read_events
 
 T = TypeVar("T")
 _DEFAULTS = NetworkSettings()
@@ -37,7 +38,6 @@ _NO_RETRY_STATUSES = frozenset({401, 403, 429})
 _FALLBACK_HINTS = {"json_schema": ("response_format", "json_schema"), "stream_options": ("stream_options",)}
 SchemaStyle = Literal["json_schema", "json_object"]
 _UNLIMITED_TOKENS = 10**9
-MAX_LINE_BYTES = 1024 * 1024
 WIRE_BYTES_PER_TOKEN = 4096
 TEMPLATE_TOKENS = 256
 TEMPLATE_TOKENS_PER_MESSAGE = 16
@@ -184,19 +184,6 @@ class _Timer:
             "total": f"{engine.name} did not finish within {engine.total_timeout_s:g} s",
         }
         return NodeTimeout(messages[phase], phase=phase, after_first_token=started)
-
-
-def normalize_base_url(url: str) -> str:
-    """The node's API base, ending in `/v1`, whether or not the URL had it or a trailing slash."""
-    base = url.strip().rstrip("/")
-    if base.endswith("/v1"):
-        return base
-    return f"{base}/v1"
-
-
-def approx_tokens(text: str) -> int:
-    """A rough token count: four characters a token, rounded up."""
-    return math.ceil(len(text) / 4)
 
 
 def _keep_tail(text: str, limit: int) -> str:

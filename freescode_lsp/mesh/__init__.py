@@ -1,4 +1,4 @@
-"""The model mesh: catalog, routing, and the brief's Python API (loaded on first use)."""
+"""The network: the brief's Python API (loaded on first use), the node gateway (node/) and the registry (registry/)."""
 
 from __future__ import annotations
 

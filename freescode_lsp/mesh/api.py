@@ -10,7 +10,7 @@ from typing import Any
 
 from freescode_lsp.config import Settings, load_settings
 from freescode_lsp.engines.base import Chunk, GenerationRequest, Message
-from freescode_lsp.mesh.router import Router
+from freescode_lsp.routing.router import Router
 
 LANGUAGE_TASK_TYPES = {"python", "javascript", "typescript", "rust", "go", "java", "c", "cpp", "text"}
 

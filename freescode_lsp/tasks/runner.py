@@ -14,7 +14,7 @@ from attrs import define, field
 
 from freescode_lsp.edits import lines_with_ends, split_lines
 from freescode_lsp.engines.base import Chunk, EngineError, GenerationRequest, Usage
-from freescode_lsp.mesh.router import Router
+from freescode_lsp.routing.router import Router
 from freescode_lsp.tasks.prompts import TaskInput, build_request, cut_off_reason
 
 ChunkHook = Callable[[Chunk], None]

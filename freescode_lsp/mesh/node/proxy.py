@@ -10,8 +10,8 @@ import httpx
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from freescode_lsp.engines.sse import StreamTooLarge
-from freescode_lsp.mesh.node_tally import Tally
+from freescode_lsp.mesh.node.tally import Tally
+from freescode_lsp.wire.sse import StreamTooLarge
 
 NOT_PASSED = frozenset(
     {

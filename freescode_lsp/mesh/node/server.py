@@ -8,8 +8,8 @@ import socket
 
 import uvicorn
 
-from freescode_lsp.mesh.node import Gateway
-from freescode_lsp.mesh.node_proxy import HideBrokenStreams
+from freescode_lsp.mesh.node.gateway import Gateway
+from freescode_lsp.mesh.node.proxy import HideBrokenStreams
 from freescode_lsp.mesh.serving import QuietServer
 
 

@@ -33,28 +33,28 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from freescode_lsp.engines.remote import normalize_base_url
-from freescode_lsp.mesh.node_engine import ManagedEngine
-from freescode_lsp.mesh.node_intake import (
+from freescode_lsp.mesh.node.engine import ManagedEngine
+from freescode_lsp.mesh.node.intake import (
     BodyProblem,
     read_body,
     served_endpoint,
     stream_problem,
 )
-from freescode_lsp.mesh.node_keys import ClientKeys
-from freescode_lsp.mesh.node_ledger import NodeLedger
-from freescode_lsp.mesh.node_limits import Busy, Limiter
-from freescode_lsp.mesh.node_metrics import Metrics, endpoint_label
-from freescode_lsp.mesh.node_proxy import (
+from freescode_lsp.mesh.node.keys import ClientKeys
+from freescode_lsp.mesh.node.ledger import NodeLedger
+from freescode_lsp.mesh.node.limits import Busy, Limiter
+from freescode_lsp.mesh.node.metrics import Metrics, endpoint_label
+from freescode_lsp.mesh.node.proxy import (
     NOT_PASSED,
     ProxyStream,
     error_response,
     passed_headers,
 )
-from freescode_lsp.mesh.node_registrar import Listing, Load, Registrar, log
-from freescode_lsp.mesh.node_tally import Tally, estimate_prompt_tokens
-from freescode_lsp.mesh.registry_auth import bearer_token
-from freescode_lsp.mesh.registry_client import RegistryClient
+from freescode_lsp.mesh.node.registrar import Listing, Load, Registrar, log
+from freescode_lsp.mesh.node.tally import Tally, estimate_prompt_tokens
+from freescode_lsp.mesh.registry.auth import bearer_token
+from freescode_lsp.mesh.registry.client import RegistryClient
+from freescode_lsp.wire import normalize_base_url
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 BODY_TIMEOUT_S = 30.0

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import httpx
 
-from freescode_lsp.mesh.registry_addresses import (
+from freescode_lsp.mesh.registry.addresses import (
     IP,
     AddressError,
     AddressPolicy,
@@ -17,7 +17,7 @@ from freescode_lsp.mesh.registry_addresses import (
     allowed_addresses,
     parse_node_url,
 )
-from freescode_lsp.mesh.registry_records import ProbeResult
+from freescode_lsp.mesh.registry.records import ProbeResult
 
 REGISTRY_HEADER = "x-freescode-registry"
 MAX_ANSWER_BYTES = 1024 * 1024

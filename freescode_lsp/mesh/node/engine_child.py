@@ -1,6 +1,6 @@
 """llama-cpp-python's server, ended when the gateway that started it is gone: its stdin reaches end of file.
 
-Run as `python -m freescode_lsp.mesh.node_engine_child <llama_cpp.server arguments>` with stdin a pipe the
+Run as `python -m freescode_lsp.mesh.node.engine_child <llama_cpp.server arguments>` with stdin a pipe the
 gateway holds open. The kernel closes that pipe however the gateway ends, SIGKILL included, so the engine
 never outlives it; no prctl, no polling.
 """

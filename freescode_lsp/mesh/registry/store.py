@@ -12,8 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from freescode_lsp.mesh.catalog import BUILTIN_MODELS
-from freescode_lsp.mesh.registry_addresses import AddressError, endpoint_keys, parse_node_url
-from freescode_lsp.mesh.registry_records import (
+from freescode_lsp.mesh.registry.addresses import (
+    AddressError,
+    endpoint_keys,
+    parse_node_url,
+)
+from freescode_lsp.mesh.registry.records import (
     CatalogModel,
     Heartbeat,
     Node,

@@ -14,7 +14,7 @@ from cachetools import TTLCache
 from freescode_lsp.config import Settings, node_from_registry
 from freescode_lsp.engines.base import Chunk, Engine, EngineError, GenerationRequest
 from freescode_lsp.mesh.catalog import Catalog, build_catalog
-from freescode_lsp.mesh.hosts import HostBook, order_near_best
+from freescode_lsp.routing.hosts import HostBook, order_near_best
 
 log = logging.getLogger(__name__)
 Where = Literal["local", "remote"]
@@ -92,7 +92,7 @@ class Router:
 
             remotes = [RemoteEngine.from_settings(node, settings.network) for node in settings.nodes]
             if settings.network.registry:
-                from freescode_lsp.mesh.registry_client import RegistryClient
+                from freescode_lsp.mesh.registry.client import RegistryClient
 
                 registry = RegistryClient(settings.network.registry, timeout=settings.network.connect_timeout_s)
         return cls(settings, catalog, local, remotes, registry=registry, ledger=_open_ledger())
@@ -121,7 +121,7 @@ class Router:
         limit = self.settings.network.budget_usd
         if limit is None:
             return None
-        from freescode_lsp.mesh.metering import Budget
+        from freescode_lsp.routing.metering import Budget
 
         budget = Budget(self.ledger, limit)
         return None if budget.allows_remote(1.0) else budget.reason()
@@ -327,7 +327,7 @@ class Router:
         outcome: str, error: str | None,
     ) -> Any:
         """The ledger row for one attempt; a node's usage claim beyond what was counted is noted."""
-        from freescode_lsp.mesh.metering import Attempt
+        from freescode_lsp.routing.metering import Attempt
 
         prompt = usage.prompt_tokens if usage is not None else _estimate_tokens(request)
         completion = usage.completion_tokens if usage is not None else pieces
@@ -393,7 +393,7 @@ def _asked_rest(exc: EngineError) -> float | None:
 
 def _open_ledger() -> Any | None:
     try:
-        from freescode_lsp.mesh.metering import Ledger
+        from freescode_lsp.routing.metering import Ledger
 
         return Ledger()
     except Exception as exc:  # noqa: BLE001 - no ledger, no metering; requests still work

@@ -9,8 +9,8 @@ from typing import Any
 
 from attrs import define
 
-from freescode_lsp.engines.remote import MAX_LINE_BYTES, approx_tokens
-from freescode_lsp.engines.sse import LineSplitter
+from freescode_lsp.wire import MAX_LINE_BYTES, approx_tokens
+from freescode_lsp.wire.sse import LineSplitter
 
 MAX_WHOLE_BODY = 4 * 1024 * 1024
 

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from freescode_lsp.mesh.registry_addresses import AddressError, parse_node_url
+from freescode_lsp.mesh.registry.addresses import AddressError, parse_node_url
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_MODELS_PER_NODE = 64

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from freescode_lsp.mesh.registry_auth import parse_tokens, secret_owner
+from freescode_lsp.mesh.registry.auth import parse_tokens, secret_owner
 
 PROBE_CLIENT = "registry-probe"
 ANONYMOUS = "anonymous"

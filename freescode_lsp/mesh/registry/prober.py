@@ -16,10 +16,14 @@ from typing import Any
 import httpx
 from attrs import define, field
 
-from freescode_lsp.mesh.registry_addresses import AddressPolicy, Resolver, system_resolver
-from freescode_lsp.mesh.registry_probe import probe_node
-from freescode_lsp.mesh.registry_records import Node
-from freescode_lsp.mesh.registry_store import RegistryStore
+from freescode_lsp.mesh.registry.addresses import (
+    AddressPolicy,
+    Resolver,
+    system_resolver,
+)
+from freescode_lsp.mesh.registry.probe import probe_node
+from freescode_lsp.mesh.registry.records import Node
+from freescode_lsp.mesh.registry.store import RegistryStore
 
 CONCURRENCY = 16
 PER_OPERATOR = 4

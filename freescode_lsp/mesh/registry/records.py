@@ -9,7 +9,7 @@ from typing import Any
 
 from attrs import define
 
-from freescode_lsp.mesh.registry_bodies import (
+from freescode_lsp.mesh.registry.bodies import (
     MAX_CONTEXT,
     MAX_MODELS_PER_NODE,
     MAX_PRICE_PER_1K,

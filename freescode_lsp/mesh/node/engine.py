@@ -44,7 +44,7 @@ class ManagedEngine:
     def command(self) -> list[str]:
         """The engine's command line."""
         command = [
-            sys.executable, "-m", "freescode_lsp.mesh.node_engine_child",
+            sys.executable, "-m", "freescode_lsp.mesh.node.engine_child",
             "--model", str(self.gguf), "--model_alias", self.model,
             "--host", ENGINE_HOST, "--port", str(self.port), "--n_ctx", str(self.context),
             "--interrupt_requests", "False", "--verbose", "False",

@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 import httpx
 
-from freescode_lsp.engines.remote import normalize_base_url
 from freescode_lsp.http_client import OwnedHttpClient
+from freescode_lsp.wire import normalize_base_url
 
 
 class RegistryError(Exception):

@@ -42,7 +42,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from freescode_lsp.mesh.registry_addresses import (
+from freescode_lsp.mesh.registry.addresses import (
     AddressError,
     Resolver,
     allowed_addresses,
@@ -50,17 +50,17 @@ from freescode_lsp.mesh.registry_addresses import (
     parse_node_url,
     system_resolver,
 )
-from freescode_lsp.mesh.registry_auth import OperatorTokens, bearer_token
-from freescode_lsp.mesh.registry_bodies import ApiError, error_response, read_json
-from freescode_lsp.mesh.registry_probe import REGISTRY_HEADER
-from freescode_lsp.mesh.registry_prober import Prober, RegistrySettings
-from freescode_lsp.mesh.registry_records import (
+from freescode_lsp.mesh.registry.auth import OperatorTokens, bearer_token
+from freescode_lsp.mesh.registry.bodies import ApiError, error_response, read_json
+from freescode_lsp.mesh.registry.probe import REGISTRY_HEADER
+from freescode_lsp.mesh.registry.prober import Prober, RegistrySettings
+from freescode_lsp.mesh.registry.records import (
     CatalogModel,
     Heartbeat,
     Node,
     Registration,
 )
-from freescode_lsp.mesh.registry_store import Refused, RegistryStore
+from freescode_lsp.mesh.registry.store import Refused, RegistryStore
 
 T = TypeVar("T")
 

@@ -1,0 +1,1 @@
+"""The node gateway (`freescode node serve`): fronts an OpenAI-compatible engine, meters clients, registers with a registry."""

@@ -1,0 +1,1 @@
+"""Routing: task -> model -> candidates (local engine, nodes), failover across them, and the usage ledger."""
