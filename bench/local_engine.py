@@ -92,7 +92,7 @@ async def main() -> None:
     print(rows[0].note)
     print("| what | raw llama-cpp-python | local engine | ratio |")
     print("|---|---|---|---|")
-    for row, label in zip(rows, ("tokens/s", "time to first token (ms)")):
+    for row, label in zip(rows, ("tokens/s", "time to first token (ms)"), strict=True):
         print(f"| {label} | {row.baseline:.1f} | {row.ours:.1f} | {row.ratio:.3f} |")
 
 

@@ -36,7 +36,8 @@ FUNCTION = "def add(a, b):\n    return a - b\n"
 
 def big_file() -> str:
     """About 2,000 lines of Python."""
-    blocks = [f"def function_{i}(x):\n    y = x + {i}\n    if y > 10:\n        return y * 2\n    return y\n\n" for i in range(333)]
+    block = "def function_{i}(x):\n    y = x + {i}\n    if y > 10:\n        return y * 2\n    return y\n\n"
+    blocks = [block.format(i=i) for i in range(333)]
     return "".join(blocks)
 
 

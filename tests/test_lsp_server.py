@@ -490,7 +490,7 @@ async def test_files_in_awkward_folders_are_found_under_the_editors_own_uri(
         assert all(action.data["version"] == editor.version(uri) for action in actions), actions
         result = await editor.perform(await fix_action(editor, uri, 5))
         assert result["applied"] is True, (uri, result)
-        assert await eventually(lambda: editor.text(uri) == FIXED_SOURCE), (uri, editor.text(uri))
+        assert await eventually(lambda uri=uri: editor.text(uri) == FIXED_SOURCE), (uri, editor.text(uri))
         editor.close(uri)
     assert len(stub_node.requests()) == len(files) + len(WINDOWS_FILES)
 

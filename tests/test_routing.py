@@ -133,7 +133,7 @@ def test_retry_after_in_seconds_or_as_a_date() -> None:
 
     from freescode_lsp.engines.remote import retry_after_seconds
 
-    soon = format_datetime(datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=30), usegmt=True)
+    soon = format_datetime(datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=30), usegmt=True)
     assert retry_after_seconds("7") == 7.0
     assert 28 <= retry_after_seconds(soon) <= 30
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0

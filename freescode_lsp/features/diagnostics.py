@@ -272,7 +272,7 @@ def _send(
 
 
 def _first_difference(old: Sequence[str], new: Sequence[str], previous: int | None) -> int | None:
-    for number, (before, after) in enumerate(zip(old, new)):
+    for number, (before, after) in enumerate(zip(old, new, strict=False)):
         if before != after:
             return number
     return min(len(old), len(new)) if len(old) != len(new) else previous

@@ -129,7 +129,7 @@ def unusable_reason(outcome: TaskOutcome, item: TaskInput, ceiling: int = 1024) 
         reason = cut_off_reason(item.task, item.code, ceiling, outcome.usage.completion_tokens)
         return f"{reason}; not applied"
     text = (outcome.text or "").strip()
-    if item.language not in ("json", "jsonc") and text[:1] in "{[" and not item.code.strip()[:1] in "{[":
+    if item.language not in ("json", "jsonc") and text[:1] in "{[" and item.code.strip()[:1] not in "{[":
         try:
             json.loads(text)
         except ValueError:
