@@ -6,7 +6,7 @@ from lsprotocol import types
 
 from freescode_lsp.features.line_history import KEPT_CHANGES, LineHistory
 
-URI = "file:///work/shapes.py"
+URI = "file:///project/shapes.py"
 
 
 def edit(start: int, end: int, text: str) -> types.TextDocumentContentChangePartial:
