@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m bench
 
 chaos: $(STAMP)
 	$(BIN)/python -m chaos
@@ -39,4 +39,4 @@ clean:
 # The VS Code extension in a real VS Code (code-server + headless Chromium); `make test` runs it too.
 vscode-e2e: $(STAMP)
 	bash editors/vscode/test.sh
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_vscode_e2e.py
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/editors/test_vscode_e2e.py

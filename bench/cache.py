@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
-from common import Row
-from lsp_harness import Editor, server_config
 from lsprotocol import types
 
-from freescode_lsp import modelfiles
-from freescode_lsp.mesh.catalog import DEFAULT_MODEL
+from bench.common import Row
+from freescode_lsp.models import weights
+from freescode_lsp.models.catalog import DEFAULT_MODEL
+from freescode_lsp.testing.lsp_harness import Editor, server_config
 
 UNITS = 2
 OPTIONS = {
@@ -51,7 +46,7 @@ async def hover_seconds(editor: Editor, uri: str, line: int) -> float:
 
 async def measure() -> tuple[list[float], list[float]]:
     """First and second hover on each unit, seconds."""
-    modelfiles.ensure_embedded()
+    weights.ensure_embedded()
     client = await server_config().start()
     editor = Editor(client, "visual-studio-code")
     try:

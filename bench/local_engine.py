@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from common import Row
-
-from freescode_lsp import modelfiles
+from bench.common import Row
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest
 from freescode_lsp.engines.local import LocalEngine
-from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
+from freescode_lsp.models import weights
+from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 
 PROMPT = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
 MAX_TOKENS = 96
@@ -66,7 +61,7 @@ async def run() -> list[Row]:
     """Alternate raw and engine runs; rows of tokens/s and time to first token."""
     from llama_cpp import Llama
 
-    path = modelfiles.ensure_embedded()
+    path = weights.ensure_embedded()
     raw = Llama(model_path=str(path), n_ctx=CONTEXT, n_threads=THREADS, n_batch=512, verbose=False)
     settings = settings_from_dict({"local": {"threads": THREADS, "max_context": CONTEXT}}).settings
     engine = LocalEngine(build_catalog(settings), settings.local)

@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
-from common import Row
-from lsp_harness import Editor, run_command, server_config
 from lsprotocol import types
 
-from freescode_lsp import modelfiles
+from bench.common import Row
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.local import render_prompt
-from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
+from freescode_lsp.models import weights
+from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 from freescode_lsp.tasks.prompts import TaskInput, build_request
+from freescode_lsp.testing.lsp_harness import Editor, run_command, server_config
 
 REQUESTS = 1000
 CHANGED_LINE = 1
@@ -86,7 +81,7 @@ def raw_first_token() -> tuple[float, float]:
 
     settings = settings_from_dict(OPTIONS).settings
     spec = build_catalog(settings)[DEFAULT_MODEL]
-    llama = Llama(model_path=str(modelfiles.ensure_embedded()), n_ctx=2048, n_threads=2, verbose=False)
+    llama = Llama(model_path=str(weights.ensure_embedded()), n_ctx=2048, n_threads=2, verbose=False)
     request = build_request(DEFAULT_MODEL, TaskInput("fix", FUNCTION, "python"), 96)
     prompt, stop = render_prompt(llama, spec, request, 2048)
     firsts, lines = [], []
@@ -133,7 +128,7 @@ def in_process_listing() -> list[float]:
 
 async def over_stdio() -> tuple[list[float], list[float]]:
     """codeAction timings on the big file and seconds to the first applied edit, through the real server."""
-    modelfiles.ensure_embedded()
+    weights.ensure_embedded()
     workdir = Path(tempfile.mkdtemp())
     client = await server_config().start()
     editor = Editor(client, "visual-studio-code")

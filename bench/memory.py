@@ -9,16 +9,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
-from common import Row, mapped_files, rss_kib
-from lsp_harness import Editor, run_command, server_config
-
-from freescode_lsp import modelfiles
-from freescode_lsp.engines import footprint
+from bench.common import Row, mapped_files, rss_kib
 from freescode_lsp.engines.local import BATCH
+from freescode_lsp.models import footprint, weights
+from freescode_lsp.testing.lsp_harness import Editor, run_command, server_config
 
 TASKS = {"fix": "x", "clean": "y", "refactor": "z"}
 BUDGET_MODELS = 2.5
@@ -46,7 +40,7 @@ def bare_python_rss() -> int:
 
 async def measure(workdir: Path) -> dict[str, float]:
     """RSS (KiB) and loaded-model counts of the server idle, after one task, after three."""
-    gemma = modelfiles.ensure_embedded()
+    gemma = weights.ensure_embedded()
     copies = {model: workdir / f"{model}.gguf" for model in TASKS.values()}
     for path in copies.values():
         shutil.copyfile(gemma, path)

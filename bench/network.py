@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
-
 import httpx
-from common import Row
 from httpx_sse import aconnect_sse
-from node_process import start_gateway
-from stub_node import start_stub_node
 
+from bench.common import Row
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest
 from freescode_lsp.routing.router import Router
+from freescode_lsp.testing.node_process import start_gateway
+from freescode_lsp.testing.stub_node import start_stub_node
 
 ROUNDS = 60
 CHUNKS = 20

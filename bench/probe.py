@@ -8,15 +8,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import Row
-from local_engine import CONTEXT, THREADS
-
-from freescode_lsp import modelfiles
+from bench.common import Row
+from bench.local_engine import CONTEXT, THREADS
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest
 from freescode_lsp.engines.local import LocalEngine
 from freescode_lsp.engines.probe import ModelProbe
-from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
+from freescode_lsp.models import weights
+from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 
 PROMPT = "def fibonacci(n):\n"
 ROUNDS = 3
@@ -51,7 +50,7 @@ async def engine_first_token(verdicts: Path) -> float:
 
 async def run() -> list[Row]:
     """Rows for the first use (probe runs), a later use (verdict on disk) and the verdict lookup alone."""
-    path = modelfiles.ensure_embedded()
+    path = weights.ensure_embedded()
     first, later, raw = [], [], []
     with tempfile.TemporaryDirectory() as folder:
         for round_ in range(ROUNDS):

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from common import Row
-
+from bench.common import Row
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest
 from freescode_lsp.engines.local import LocalEngine
-from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
+from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 
 ROUNDS = 5
 THREADS = 2

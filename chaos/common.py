@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from attrs import define, field
-from lsp_harness import Editor
 from pytest_lsp import ClientServerConfig
+
+from freescode_lsp.testing.lsp_harness import Editor
 
 QUIET_SERVER = (
     "import os, runpy, sys; os.dup2(os.open(os.devnull, os.O_WRONLY), 2); "

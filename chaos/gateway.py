@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from node_process import NodeProcess, start_gateway
-from stub_node import StubNode, start_stub_node
 
 from chaos import gateway_load, gateway_uploads
 from chaos.common import CampaignResult, scratch_home
 from chaos.gateway_http import SERVED_PATHS, TRICKS, raw_status
 from freescode_lsp.mesh.node.ledger import NodeLedger
+from freescode_lsp.testing.node_process import NodeProcess, start_gateway
+from freescode_lsp.testing.stub_node import StubNode, start_stub_node
 
 MODEL = "stub-model"
 LEDGER_WAIT_S = 10.0

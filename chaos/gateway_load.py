@@ -7,10 +7,10 @@ import os
 import time
 
 import httpx
-from node_process import NodeProcess
-from stub_node import StubNode
 
 from chaos.common import CampaignResult, rss_kb
+from freescode_lsp.testing.node_process import NodeProcess
+from freescode_lsp.testing.stub_node import StubNode
 
 MODEL = "stub-model"
 LEAVERS_PER_ROUND = 3

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import httpx
-from node_process import NodeProcess, start_gateway
-from stub_node import StubNode, start_stub_node
 
 from chaos.common import CampaignResult, rss_kb
 from chaos.gateway_load import MODEL, chat
 from freescode_lsp.mesh.node.gateway import BODY_TIMEOUT_S, MAX_BODY_BYTES
+from freescode_lsp.testing.node_process import NodeProcess, start_gateway
+from freescode_lsp.testing.stub_node import StubNode, start_stub_node
 
 KINDS = ("oversized 40 MiB", "drip", "stalled 14 MiB of 15")
 CHUNK = 1 << 20

@@ -8,9 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lsp_harness import FIXED, SOURCE, Editor, run_command
-from stub_node import start_stub_node
-
 from chaos.common import (
     CampaignResult,
     editor_session,
@@ -19,6 +16,8 @@ from chaos.common import (
     scratch_home,
     server_pid,
 )
+from freescode_lsp.testing.lsp_harness import FIXED, SOURCE, Editor, run_command
+from freescode_lsp.testing.stub_node import start_stub_node
 
 HEAD = "import math\n\n\n"
 TAIL = "\n\ndef untouched():\n    return 42\n"

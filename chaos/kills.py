@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from node_process import NodeProcess, start_gateway
-from stub_node import StubNode, start_stub_node
-
 from chaos.common import CampaignResult, scratch_home
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest
 from freescode_lsp.routing.metering import Ledger
 from freescode_lsp.routing.router import AllCandidatesFailed, Router
+from freescode_lsp.testing.node_process import NodeProcess, start_gateway
+from freescode_lsp.testing.stub_node import StubNode, start_stub_node
 
 MODEL = "code-llama-7b"
 DEADLINE_S = 5.0

@@ -9,11 +9,11 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
-from lsp_harness import SOURCE, Editor
 from lsprotocol import types
-from stub_node import start_stub_node
 
 from chaos.common import CampaignResult, editor_session, node_options, scratch_home
+from freescode_lsp.testing.lsp_harness import SOURCE, Editor
+from freescode_lsp.testing.stub_node import start_stub_node
 
 BATCH = 250
 HUGE_BYTES = 3_000_000

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from processes import wait_for
-from registry_process import start_registry
-from stub_node import start_stub_node
 
 from chaos import registry_nodes
 from chaos.common import CampaignResult, scratch_home
+from freescode_lsp.testing.processes import wait_for
+from freescode_lsp.testing.registry_process import start_registry
+from freescode_lsp.testing.stub_node import start_stub_node
 
 TOKENS = {"alice": "alice-secret-token", "bob": "bob-secret-token"}
 ALICE = {"Authorization": f"Bearer {TOKENS['alice']}"}

@@ -12,11 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from raw_node import BANNER_WORD, RawNode, closed_by_peer, open_slow
-from registry_process import RegistryProcess, start_registry
-from stub_node import start_stub_node
-
 from chaos.common import CampaignResult
+from freescode_lsp.testing.raw_node import BANNER_WORD, RawNode, closed_by_peer, open_slow
+from freescode_lsp.testing.registry_process import RegistryProcess, start_registry
+from freescode_lsp.testing.stub_node import start_stub_node
 
 TOKENS = {"alice": "alice-token-0123", "bob": "bob-token-0123", "carol": "carol-token-0123"}
 MODEL = "mistral-7b"

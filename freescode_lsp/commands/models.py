@@ -12,9 +12,9 @@ from typing import Any
 
 from attrs import asdict
 
-from freescode_lsp import config, modelfiles
-from freescode_lsp.engines import footprint
-from freescode_lsp.mesh.catalog import Catalog, ModelSpec, build_catalog
+from freescode_lsp import config
+from freescode_lsp.models import footprint, weights
+from freescode_lsp.models.catalog import Catalog, ModelSpec, build_catalog
 
 COLUMNS = ("id", "context", "price/1K", "memory", "specialties", "available")
 
@@ -50,12 +50,12 @@ def _load_settings() -> tuple[Catalog, Path, config.Settings]:
     loaded = config.load_settings(Path.cwd())
     for problem in loaded.problems:
         print(f"freescode: config: {problem}", file=sys.stderr)
-    return build_catalog(loaded.settings), modelfiles.models_dir_for(loaded.settings), loaded.settings
+    return build_catalog(loaded.settings), weights.models_dir_for(loaded.settings), loaded.settings
 
 
 def local_sources(spec: ModelSpec, models_dir: Path) -> list[str]:
     """The places on this machine where the model runs now: ["local"] or nothing."""
-    return ["local"] if modelfiles.availability(spec, models_dir) == "local" else []
+    return ["local"] if weights.availability(spec, models_dir) == "local" else []
 
 
 def available_cell(sources: Sequence[str], pullable: bool) -> str:
@@ -75,7 +75,7 @@ def model_record(
 ) -> dict[str, Any]:
     """Every field of one model plus where it is available (local, nodes), as JSON-ready values."""
     sources = local_sources(spec, models_dir) + list(hosts)
-    found = modelfiles.local_path(spec, models_dir)
+    found = weights.local_path(spec, models_dir)
     window = min(spec.context, max_context or spec.context)
     record = asdict(spec)
     record.update(
@@ -153,8 +153,8 @@ def pull_model(args: argparse.Namespace) -> int:
     if spec is None:
         return 2
     try:
-        path = modelfiles.pull(spec, args.dir or models_dir)
-    except modelfiles.ModelFileError as exc:
+        path = weights.pull(spec, args.dir or models_dir)
+    except weights.ModelFileError as exc:
         print(f"freescode: {exc}", file=sys.stderr)
         return 1
     print(path)
@@ -167,9 +167,9 @@ def model_path(args: argparse.Namespace) -> int:
     spec = _spec_or_none(catalog, args.id)
     if spec is None:
         return 2
-    found = modelfiles.local_path(spec, args.dir or models_dir)
+    found = weights.local_path(spec, args.dir or models_dir)
     if found is None:
-        print(f"freescode: {modelfiles.missing_hint(spec)}", file=sys.stderr)
+        print(f"freescode: {weights.missing_hint(spec)}", file=sys.stderr)
         return 1
     print(found)
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from freescode_lsp import paths
-from freescode_lsp.mesh.catalog import DEFAULT_MODEL
+from freescode_lsp.models.catalog import DEFAULT_MODEL
 
 EMBEDDED = "embedded"
 DEFAULT_CONTEXT = 4096
@@ -135,12 +135,12 @@ def public_url(host: str, port: int, given: str | None) -> str | None:
 
 def _gguf_for(args: argparse.Namespace) -> Path | None:
     """The .gguf file to serve, assembling the embedded model when asked; None when fronting a URL."""
-    from freescode_lsp import modelfiles
+    from freescode_lsp.models import weights
 
     if args.engine_url:
         return None
     if args.gguf in (None, EMBEDDED):
-        return modelfiles.ensure_embedded(modelfiles.models_dir_for())
+        return weights.ensure_embedded(weights.models_dir_for())
     return Path(args.gguf).expanduser()
 
 
@@ -167,7 +167,7 @@ def serve_node(args: argparse.Namespace) -> int:
         from freescode_lsp.mesh.node.keys import ClientKeys
         from freescode_lsp.mesh.node.ledger import NodeLedger
         from freescode_lsp.mesh.registry.app import bind
-        from freescode_lsp.modelfiles import ModelFileError
+        from freescode_lsp.models.weights import ModelFileError
     except ModuleNotFoundError as exc:
         return _fail(f"the node gateway needs {exc.name}: {INSTALL_HINT}", 1)
     try:

@@ -12,9 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from freescode_lsp import modelfiles
 from freescode_lsp.config import LocalSettings
-from freescode_lsp.engines import footprint
 from freescode_lsp.engines.base import (
     Chunk,
     EngineError,
@@ -31,7 +29,8 @@ from freescode_lsp.engines.llama_log import route_llama_cpp_logs
 from freescode_lsp.engines.pool import LoadedModel, ModelPool
 from freescode_lsp.engines.probe import ModelProbe, Verdict
 from freescode_lsp.engines.templates import chat_template, plain_chat_prompt
-from freescode_lsp.mesh.catalog import Catalog, ModelSpec
+from freescode_lsp.models import footprint, weights
+from freescode_lsp.models.catalog import Catalog, ModelSpec
 
 _END = object()
 _STARTED = object()
@@ -72,14 +71,14 @@ class LocalEngine:
         spec = self.catalog.get(model_id)
         if spec is None:
             return False
-        where = modelfiles.availability(spec, self.models_dir)
+        where = weights.availability(spec, self.models_dir)
         if where == "local":
             return self.known_failure(spec) is None
         return where == "pullable" and self.settings.auto_pull
 
     def known_failure(self, spec: ModelSpec) -> str | None:
         """Why the model's file on disk cannot run, if a trial run showed it."""
-        path = modelfiles.local_path(spec, self.models_dir)
+        path = weights.local_path(spec, self.models_dir)
         verdict = self.probe.known(path) if path is not None else None
         return verdict.message(spec.id, path) if verdict is not None and path is not None and not verdict.ok else None
 
@@ -98,9 +97,9 @@ class LocalEngine:
 
     def _model_file(self, spec: ModelSpec) -> Path:
         """The model's file, downloading it first when `[local] auto_pull` allows."""
-        if self.settings.auto_pull and modelfiles.local_path(spec, self.models_dir) is None and not spec.embedded:
-            return modelfiles.pull(spec, self.models_dir, progress=False)
-        return modelfiles.require(spec, self.models_dir)
+        if self.settings.auto_pull and weights.local_path(spec, self.models_dir) is None and not spec.embedded:
+            return weights.pull(spec, self.models_dir, progress=False)
+        return weights.require(spec, self.models_dir)
 
     def _predict_footprint(self, model_id: str, path: Path) -> footprint.Footprint:
         """The model's expected memory at the window this engine opens for it."""
@@ -128,11 +127,11 @@ class LocalEngine:
         if spec is None:
             raise ModelUnavailable(f"{request.model}: not in the catalog")
         path = self.pool.path_of(request.model)
-        own = modelfiles.user_gguf(spec)
+        own = weights.user_gguf(spec)
         if path is None or (own is not None and own != path) or not path.is_file():
             try:
                 path = await asyncio.to_thread(self._model_file, spec)
-            except modelfiles.ModelFileError as exc:
+            except weights.ModelFileError as exc:
                 raise ModelUnavailable(f"{request.model}: {exc}") from exc
         await self._checked(request.model, path)
         model = await self.pool.acquire(request.model, path)

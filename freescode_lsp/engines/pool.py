@@ -14,12 +14,12 @@ from typing import Any
 from attrs import define, field
 
 from freescode_lsp.engines.base import ModelLoadError
-from freescode_lsp.engines.footprint import (
+from freescode_lsp.engines.model_thread import ModelThread
+from freescode_lsp.models.footprint import (
     Footprint,
     measured,
     resident_anonymous_bytes,
 )
-from freescode_lsp.engines.model_thread import ModelThread
 
 log = logging.getLogger(__name__)
 CLOSE_WAIT_S = 30.0

