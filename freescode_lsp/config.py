@@ -15,6 +15,7 @@ from freescode_lsp.config_faults import dotted, faults, sweep
 from freescode_lsp.config_values import (
     ByteCount,
     ContextTokens,
+    DebounceMs,
     Dollars,
     FilePath,
     GiB,
@@ -22,6 +23,8 @@ from freescode_lsp.config_values import (
     HttpUrl,
     Seconds,
     SecondsOrZero,
+    SuggestionLines,
+    SuggestionTokens,
     Threads,
     TokenCount,
     make_converter,
@@ -110,6 +113,21 @@ class ServerSettings:
 
 
 @define
+class CompletionSettings:
+    """`[completion]`: ghost text offered as you type (inline completion)."""
+
+    enabled: bool = True
+    debounce_ms: DebounceMs = 75
+    max_lines: SuggestionLines = 8
+    max_tokens: SuggestionTokens = 64
+    disabled_languages: list[str] = field(factory=list)
+
+    def enabled_for(self, language_id: str) -> bool:
+        """Whether suggestions are offered in a document of this LSP languageId."""
+        return self.enabled and language_id not in self.disabled_languages
+
+
+@define
 class Settings:
     """Everything a user can set."""
 
@@ -119,6 +137,7 @@ class Settings:
     nodes: list[NodeSettings] = field(factory=list)
     network: NetworkSettings = field(factory=NetworkSettings)
     server: ServerSettings = field(factory=ServerSettings)
+    completion: CompletionSettings = field(factory=CompletionSettings)
 
 
 @define

@@ -26,6 +26,9 @@ Dollars = NewType("Dollars", float)
 HttpUrl = NewType("HttpUrl", str)
 HfRef = NewType("HfRef", str)
 FilePath = NewType("FilePath", str)
+DebounceMs = NewType("DebounceMs", int)
+SuggestionLines = NewType("SuggestionLines", int)
+SuggestionTokens = NewType("SuggestionTokens", int)
 
 MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255
@@ -71,6 +74,9 @@ BOUNDS: dict[Any, Bounds] = {
     Seconds: Bounds(False, 0, 604_800, above=True),
     SecondsOrZero: Bounds(False, 0, 86_400),
     Dollars: Bounds(False, 0, 1_000_000),
+    DebounceMs: Bounds(True, 0, 2000),
+    SuggestionLines: Bounds(True, 1, 200),
+    SuggestionTokens: Bounds(True, 1, 1024),
 }
 
 _SHOW = reprlib.Repr()

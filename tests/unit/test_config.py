@@ -243,3 +243,69 @@ def test_what_a_problem_echoes_is_bounded(tmp_path: Path) -> None:
     assert 5 <= len(loaded.problems) <= 8, loaded.problems
     assert all(len(problem) < 400 for problem in loaded.problems), [len(p) for p in loaded.problems]
     assert any("(10,000,000 characters)" in problem for problem in loaded.problems)
+
+
+def test_completion_settings_default_to_ghost_text_on() -> None:
+    completion = settings_from_dict({}).settings.completion
+    assert (completion.enabled, completion.debounce_ms, completion.max_lines, completion.max_tokens) == (True, 75, 8, 64)
+    assert completion.disabled_languages == [] and completion.enabled_for("python")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("enabled", False),
+        ("debounce_ms", 0),
+        ("debounce_ms", 2000),
+        ("max_lines", 1),
+        ("max_lines", 200),
+        ("max_tokens", 1),
+        ("max_tokens", 1024),
+        ("disabled_languages", ["markdown", "plaintext"]),
+    ],
+)
+def test_good_completion_values_are_taken(key: str, value: object) -> None:
+    loaded = settings_from_dict({"completion": {key: value}})
+    assert loaded.problems == []
+    assert getattr(loaded.settings.completion, key) == value
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("enabled", "yes", "expected true or false, got 'yes'"),
+        ("debounce_ms", -1, "expected a whole number from 0 to 2,000, got -1"),
+        ("debounce_ms", 2001, "expected a whole number from 0 to 2,000, got 2001"),
+        ("debounce_ms", 7.5, "expected a whole number from 0 to 2,000, got 7.5"),
+        ("max_lines", 0, "expected a whole number from 1 to 200, got 0"),
+        ("max_lines", 201, "expected a whole number from 1 to 200, got 201"),
+        ("max_tokens", 0, "expected a whole number from 1 to 1,024, got 0"),
+        ("max_tokens", 1025, "expected a whole number from 1 to 1,024, got 1025"),
+        ("max_tokens", True, "expected a whole number from 1 to 1,024, got True"),
+        ("disabled_languages", {"python": True}, "expected a list, got {'python': True}"),
+    ],
+)
+def test_bad_completion_values_are_named_and_the_default_kept(key: str, value: object, words: str) -> None:
+    loaded = settings_from_dict({"completion": {key: value}})
+    assert loaded.problems == [f"settings: completion.{key}: {words}; using the default"]
+    default = getattr(settings_from_dict({}).settings.completion, key)
+    assert getattr(loaded.settings.completion, key) == default
+
+
+def test_completion_is_layered_like_the_rest(tmp_path: Path, isolated_user: Path) -> None:
+    write(isolated_user / "config" / "freescode" / "config.toml", '[completion]\nmax_lines = 4\ndebounce_ms = 150\n')
+    config = write(tmp_path / "freescode.toml", '[completion]\nmax_lines = 2\ndisabled_languages = "markdown"\n')
+    loaded = load_settings(tmp_path, {"completion": {"debounce_ms": 30, "unknown": 1}})
+    completion = loaded.settings.completion
+    assert (completion.max_lines, completion.debounce_ms, completion.disabled_languages) == (2, 30, ["markdown"])
+    assert loaded.problems == [
+        f"{config}: completion.disabled_languages: expected a list, got the string 'markdown'; taken as ['markdown']",
+        "editor settings: completion.unknown: unknown setting; ignored",
+    ]
+
+
+def test_completion_can_be_turned_off_per_language() -> None:
+    completion = settings_from_dict({"completion": {"disabled_languages": ["markdown"]}}).settings.completion
+    assert completion.enabled_for("python") and not completion.enabled_for("markdown")
+    off = settings_from_dict({"completion": {"enabled": False}}).settings.completion
+    assert not off.enabled_for("python")

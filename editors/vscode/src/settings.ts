@@ -2,7 +2,7 @@
  * The server's settings, built from VS Code's `freescode.*` settings.
  *
  * The shape is the server's (and freescode.toml's): nested `routing`, `models`, `local`, `nodes`,
- * `network`, `server`. Only values the user set are sent: the editor is the last settings layer on
+ * `network`, `server`, `completion`. Only values the user set are sent: the editor is the last settings layer on
  * the server, so sending VS Code's defaults would hide whatever freescode.toml says. The server
  * checks every value and reports bad ones in plain words, so nothing is validated here.
  */
@@ -50,6 +50,8 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     "max_file_bytes",
     "max_tokens",
   ]),
+  ...scalars("completion", ["enabled", "debounce_ms", "max_lines", "max_tokens"]),
+  { key: "completion.disabled_languages", path: ["completion", "disabled_languages"], kind: "list" },
 ];
 
 /** Settings the extension itself uses; never sent to the server. */
