@@ -92,7 +92,7 @@ class Router:
 
             remotes = [RemoteEngine.from_settings(node, settings.network) for node in settings.nodes]
             if settings.network.registry:
-                from freescode_lsp.mesh.registry.client import RegistryClient
+                from freescode_lsp.wire.registry_client import RegistryClient
 
                 registry = RegistryClient(settings.network.registry, timeout=settings.network.connect_timeout_s)
         return cls(settings, catalog, local, remotes, registry=registry, ledger=_open_ledger())

@@ -17,15 +17,15 @@ import httpx
 import pytest
 
 from freescode_lsp.cli import build_parser, main
-from freescode_lsp.mesh.registry.client import (
-    RegistryClient,
-    RegistryError,
-    RegistryUnavailable,
-)
 from freescode_lsp.models.catalog import BUILTIN_MODELS
 from freescode_lsp.testing.processes import wait_for
 from freescode_lsp.testing.registry_process import RegistryProcess, start_registry
 from freescode_lsp.testing.stub_node import StubNode, start_stub_node
+from freescode_lsp.wire.registry_client import (
+    RegistryClient,
+    RegistryError,
+    RegistryUnavailable,
+)
 
 T = TypeVar("T")
 TOKENS = {"alice": "alice-secret-token", "bob": "bob-secret-token"}

@@ -201,8 +201,8 @@ def test_repeat_filter() -> None:
 
 
 async def test_hosts_from_the_registry(stub_node, tmp_path: Path) -> None:
-    from freescode_lsp.mesh.registry.client import RegistryClient
     from freescode_lsp.testing.registry_process import start_registry
+    from freescode_lsp.wire.registry_client import RegistryClient
 
     stub_node.set_script({"models": ["code-llama-7b"], "default": {"chunks": ["from ", "the mesh"]}})
     registry = start_registry(tmp_path / "registry.db", tokens={"op": "secret"}, probe_interval_s=0.5)
@@ -301,10 +301,10 @@ async def test_the_status_shows_what_the_ledger_charged_for_a_registry_host(stub
     from types import SimpleNamespace
 
     from freescode_lsp.features.status import status_payload
-    from freescode_lsp.mesh.registry.client import RegistryClient
     from freescode_lsp.tasks.prompts import TaskInput
     from freescode_lsp.tasks.runner import run_text
     from freescode_lsp.testing.registry_process import start_registry
+    from freescode_lsp.wire.registry_client import RegistryClient
 
     usage = {"prompt_tokens": 40, "completion_tokens": 2}
     stub_node.set_script({"models": ["deepseek-coder-6.7b"], "default": {"chunks": ["It ", "adds."], "usage": usage}})

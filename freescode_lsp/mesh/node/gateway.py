@@ -53,8 +53,8 @@ from freescode_lsp.mesh.node.proxy import (
 from freescode_lsp.mesh.node.registrar import Listing, Load, Registrar, log
 from freescode_lsp.mesh.node.tally import Tally, estimate_prompt_tokens
 from freescode_lsp.mesh.registry.auth import bearer_token
-from freescode_lsp.mesh.registry.client import RegistryClient
 from freescode_lsp.wire import normalize_base_url
+from freescode_lsp.wire.registry_client import RegistryClient
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 BODY_TIMEOUT_S = 30.0

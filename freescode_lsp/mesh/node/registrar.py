@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from attrs import define
 
-from freescode_lsp.mesh.registry.client import (
+from freescode_lsp.wire.registry_client import (
     RegistryClient,
     RegistryError,
     RegistryUnavailable,

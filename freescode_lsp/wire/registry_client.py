@@ -1,4 +1,4 @@
-"""A client of the registry: the catalog and live hosts for routers, registration for node gateways."""
+"""A client of the registry, shared by both ends: the catalog and live hosts for routers, registration for node gateways."""
 
 from __future__ import annotations
 
