@@ -161,28 +161,44 @@ def validate_layer(
     if not isinstance(raw, Mapping):
         return {}, [f"{source}: expected a table of settings, got {shown(raw)}; ignored"]
     problems: list[str] = []
-    cleaned: dict[str, Any] = copy_tree(_without_deep(raw, (), source, problems))
-    for _ in range(MAX_ROUNDS):
-        try:
-            CONVERTER.structure(cleaned, Settings)
-            break
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-            found = faults(exc)
-            if not found:
-                problems.append(f"{source}: could not be read ({type(exc).__name__}); ignored")
-                return {}, problems
-            for fault in found:
-                message = fault.describe(source)
-                if message not in problems:
-                    problems.append(message)
-                fault.repair(cleaned)
-            cleaned = sweep(cleaned)
-    else:
-        problems.append(f"{source}: too many problems to read; ignored")
+    layer = _without_faults(copy_tree(_without_deep(raw, (), source, problems)), source, problems)
+    if layer is None:
         return {}, problems
-    known = {spec.id for spec in BUILTIN_MODELS} | set(cleaned.get("models", {})) | (known_models or set())
-    problems.extend(_check_routing(cleaned, source, known))
-    return cleaned, problems
+    known = {spec.id for spec in BUILTIN_MODELS} | set(layer.get("models", {})) | (known_models or set())
+    problems.extend(_check_routing(layer, source, known))
+    return layer, problems
+
+
+def _without_faults(layer: dict[str, Any], source: str, problems: list[str]) -> dict[str, Any] | None:
+    """The layer with each value cattrs refuses dropped or mended, each fault said once; None when unreadable.
+
+    One round finds every fault (cattrs collects them all); the next confirms the repaired layer reads.
+    """
+    for _ in range(MAX_ROUNDS):
+        error = _structure_error(layer)
+        if error is None:
+            return layer
+        found = faults(error)
+        if not found:
+            problems.append(f"{source}: could not be read ({type(error).__name__}); ignored")
+            return None
+        for fault in found:
+            message = fault.describe(source)
+            if message not in problems:
+                problems.append(message)
+            fault.repair(layer)
+        layer = sweep(layer)
+    problems.append(f"{source}: too many problems to read; ignored")
+    return None
+
+
+def _structure_error(layer: dict[str, Any]) -> Exception | None:
+    """Why the layer does not read as Settings, or None when it does."""
+    try:
+        CONVERTER.structure(layer, Settings)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+        return exc
+    return None
 
 
 def _check_routing(raw: dict[str, Any], source: str, known: set[str]) -> list[str]:

@@ -309,3 +309,14 @@ def test_completion_can_be_turned_off_per_language() -> None:
     assert completion.enabled_for("python") and not completion.enabled_for("markdown")
     off = settings_from_dict({"completion": {"enabled": False}}).settings.completion
     assert not off.enabled_for("python")
+
+
+def test_paths_come_from_the_errors_structure_whatever_the_keys_look_like() -> None:
+    odd = "m @ key 'x'.y"
+    loaded = settings_from_dict({"models": {odd: {"context": "big", "fallback": ["a", 7]}}})
+    where = 'models."m @ key \'x\'.y"'
+    assert loaded.problems == [
+        f"settings: {where}.context: expected a whole number from 1 to 2,097,152, got 'big'; using the default",
+        f"settings: {where}.fallback[1]: expected a string, got 7; {where}.fallback[1] ignored",
+    ]
+    assert loaded.settings.models[odd].fallback == ["a"] and loaded.settings.models[odd].context is None
