@@ -67,7 +67,7 @@ export class ServerController implements vscode.Disposable {
   private starting: Promise<void> | undefined;
 
   constructor(
-    private readonly output: vscode.OutputChannel,
+    private readonly output: vscode.LogOutputChannel,
     private readonly statusBar: StatusBar,
   ) {}
 

@@ -14,7 +14,7 @@ import { clientSettings, SECTION } from "./vscodeSettings";
 let controller: ServerController | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-  const output = vscode.window.createOutputChannel("Free-S_Code");
+  const output = vscode.window.createOutputChannel("Free-S_Code", { log: true });
   const statusBar = new StatusBar();
   const explainPanel = new ExplainPanel();
   const server = new ServerController(output, statusBar);

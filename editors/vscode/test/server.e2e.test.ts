@@ -121,8 +121,12 @@ describe("against the real freescode-lsp", { skip, timeout: 180_000 }, () => {
     });
     connection.onRequest("window/workDoneProgress/create", () => null);
     connection.onRequest("client/registerCapability", () => null);
-    connection.onNotification("window/showMessage", (params: { message: string }) => messages.push(params.message));
-    connection.onNotification("freescode/status", (params: StatusPayload) => statuses.push(params));
+    connection.onNotification("window/showMessage", (params: { message: string }) => {
+      messages.push(params.message);
+    });
+    connection.onNotification("freescode/status", (params: StatusPayload) => {
+      statuses.push(params);
+    });
     connection.listen();
     const folder = pathToFileURL(workspace).href;
     await connection.sendRequest(InitializeRequest.type, {
