@@ -25,6 +25,7 @@ import {
   settingsPlace,
   type Environment,
 } from "./executable";
+import { completionAllowedIn, type CompletionHint, inlineCompletionMiddleware } from "./inlineCompletion";
 import { NotificationProgressFeature } from "./progress";
 import { CrashLimiter } from "./restart";
 import { answerConfiguration, documentSelectorFor } from "./settings";
@@ -69,6 +70,7 @@ export class ServerController implements vscode.Disposable {
   constructor(
     private readonly output: vscode.LogOutputChannel,
     private readonly statusBar: StatusBar,
+    private readonly completionHint: CompletionHint,
   ) {}
 
   get running(): boolean {
@@ -173,6 +175,7 @@ export class ServerController implements vscode.Disposable {
             : { action: CloseAction.DoNotRestart, message: this.limiter.giveUpMessage() },
       },
       middleware: {
+        ...inlineCompletionMiddleware(completionAllowedIn, this.completionHint),
         workspace: {
           configuration: async (params, token, next) => {
             const needsDefaults = params.items.some((item) => item.section !== SECTION);

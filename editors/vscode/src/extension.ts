@@ -6,6 +6,7 @@ import { runCli } from "./cli";
 import { localEnvironment, ServerController } from "./client";
 import { runTaskOnEditor, showCliReport, type CliReportKind } from "./commands";
 import { ExplainPanel } from "./explainPanel";
+import { CompletionHint } from "./inlineCompletion";
 import { languageIds, RESTART_SETTINGS } from "./settings";
 import { SHOW_OUTPUT_COMMAND, StatusBar } from "./statusBar";
 import { TASK_COMMANDS } from "./tasks";
@@ -17,7 +18,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const output = vscode.window.createOutputChannel("Free-S_Code", { log: true });
   const statusBar = new StatusBar();
   const explainPanel = new ExplainPanel();
-  const server = new ServerController(output, statusBar);
+  const completionHint = new CompletionHint();
+  const server = new ServerController(output, statusBar, completionHint);
   controller = server;
   const ui = {
     output,
@@ -32,6 +34,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(
     output,
     statusBar,
+    completionHint,
     explainPanel,
     server,
     ...TASK_COMMANDS.map(({ command, task }) => vscode.commands.registerCommand(command, () => runTaskOnEditor(task, server, ui))),

@@ -145,6 +145,7 @@ export interface FakeStatusBarItem {
   backgroundColor: ThemeColor | undefined;
   visible: boolean;
   show(): void;
+  hide(): void;
   dispose(): void;
 }
 
@@ -221,6 +222,9 @@ export const window = {
       visible: false,
       show() {
         this.visible = true;
+      },
+      hide() {
+        this.visible = false;
       },
       dispose() {
         this.visible = false;
