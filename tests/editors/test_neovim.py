@@ -651,6 +651,7 @@ def test_checkhealth_reports_server_settings_models_and_nodes(stub_node, gemma_p
     assert re.search(r"OK client \d+ running, root .*project", report), report
     assert "OK llama-cpp-python: " in report and re.search(r"OK llama.cpp build: CPU : .* = 1", report), report
     assert re.search(r"OK embedded model: gemma-3-270m loads and answers \(\d+\.\d s\)", report), report
+    assert "OK suggestions as you type: vim.lsp.inline_completion is on in buffers freescode attaches to" in report
 
 
 @pytest.mark.slow

@@ -32,10 +32,23 @@ vim.api.nvim_create_user_command("FreescodeCancel", function()
   require("freescode.status").cancel()
 end, { desc = "Cancel the running Free-S_Code tasks" })
 
+local group = vim.api.nvim_create_augroup("freescode", { clear = true })
+
 vim.api.nvim_create_autocmd("LspProgress", {
-  group = vim.api.nvim_create_augroup("freescode", { clear = true }),
+  group = group,
   desc = "Free-S_Code: echo task progress",
   callback = function(ev)
     require("freescode.status").on_progress(ev)
+  end,
+})
+
+vim.api.nvim_create_autocmd("LspAttach", {
+  group = group,
+  desc = "Free-S_Code: ghost text as you type (Neovim 0.12+)",
+  callback = function(ev)
+    local client = vim.lsp.get_client_by_id(ev.data.client_id)
+    if client and client.name == "freescode" then
+      require("freescode.completion").on_attach(ev.buf)
+    end
   end,
 })

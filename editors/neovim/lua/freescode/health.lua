@@ -36,6 +36,8 @@ local function check_neovim()
   else
     health.error("Neovim 0.11 or newer is needed (vim.lsp.config / vim.lsp.enable)")
   end
+  local level, text = require("freescode.completion").health()
+  health[level](text)
 end
 
 local function check_server(config)

@@ -14,10 +14,15 @@ M.defaults = {
     "java", "c", "cpp", "ruby", "lua", "sh", "php", "cs", "kotlin", "swift",
   },
   root_markers = { "freescode.toml", ".git" },
-  -- Same schema as freescode.toml: routing, models, local, nodes, network, server.
+  -- Same schema as freescode.toml: routing, models, local, nodes, network, server, completion.
   settings = {},
   -- Echo the server's work-done progress in the command line.
   progress = true,
+  -- Ghost text as you type (Neovim 0.12+, vim.lsp.inline_completion); false: off.
+  completion = true,
+  -- An Insert mode key that accepts the ghost text, e.g. "<Tab>" or "<M-l>"; when no suggestion
+  -- shows, the key does what it did. nil: no mapping (call vim.lsp.inline_completion.get() yourself).
+  accept_key = nil,
 }
 
 M.options = vim.deepcopy(M.defaults)
