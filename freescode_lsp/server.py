@@ -259,11 +259,12 @@ def create_server() -> FreescodeServer:
         commands,
         diagnostics,
         hover,
+        inline_completion,
         lifecycle,
     )
 
     server = FreescodeServer()
-    for feature in (lifecycle, code_actions, commands, diagnostics, hover):
+    for feature in (lifecycle, code_actions, commands, diagnostics, hover, inline_completion):
         feature.register(server)
     return server
 

@@ -45,6 +45,14 @@ class SurroundingCode:
     marker: str = "# ... (the code being worked on goes here) ..."
 
 
+@define(frozen=True)
+class Infill:
+    """Fill-in-the-middle: the code before and after the cursor; each engine puts it in its model's FIM format."""
+
+    prefix: str
+    suffix: str
+
+
 @define
 class GenerationRequest:
     """What to generate: a model, chat messages or a raw prompt, and limits."""
@@ -60,6 +68,7 @@ class GenerationRequest:
     deadline: float | None = None
     surrounding: SurroundingCode | None = None
     continuation: str = ""
+    infill: Infill | None = None
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline, or None when there is none."""

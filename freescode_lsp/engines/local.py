@@ -57,6 +57,7 @@ class LocalEngine:
         self.pool.on_over_budget = self._over_budget
         self.probe = ModelProbe(threads=settings.threads)
         self.warn: Callable[[str], None] = log.warning
+        self.lane: LocalEngine | None = None
 
     def _over_budget(self, model_id: str, needed: int, budget: int) -> None:
         """Tell the user that a model alone is larger than the memory budget, and what to change."""
@@ -123,6 +124,14 @@ class LocalEngine:
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Stream the model's answer; cancelling the consumer stops generation within a token."""
+        if request.infill is not None:
+            from freescode_lsp.engines.local_completion import lane_for
+
+            lane = lane_for(self)
+            if lane is not self:
+                async for chunk in lane.stream(request):
+                    yield chunk
+                return
         spec = self.catalog.get(request.model)
         if spec is None:
             raise ModelUnavailable(f"{request.model}: not in the catalog")
@@ -215,6 +224,8 @@ class LocalEngine:
     async def aclose(self) -> None:
         """Unload every model."""
         await self.pool.close()
+        if self.lane is not None:
+            await self.lane.aclose()
 
 
 def _run_generation(
@@ -286,6 +297,10 @@ def render_prompt(
     llama: Any, spec: ModelSpec, request: GenerationRequest, context_size: int
 ) -> tuple[str, list[str]]:
     """The prompt text for this model's style, cut to fit its window minus max tokens, and its stops."""
+    if request.infill is not None:
+        from freescode_lsp.engines.local_completion import render_infill
+
+        return render_infill(llama, spec, request, context_size)
     limit = max(16, context_size - request.max_tokens)
     stop = list(request.stop)
     if request.messages and (spec.prompt_style == "chat" or request.prompt is None):

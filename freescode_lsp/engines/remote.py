@@ -340,6 +340,10 @@ class RemoteEngine(OwnedHttpClient):
 
     def build_body(self, request: GenerationRequest) -> tuple[str, dict[str, Any], int]:
         """The endpoint path, the JSON body before stream_options and response_format, the prompt length."""
+        if request.infill is not None:
+            from freescode_lsp.engines.remote_completion import infill_body
+
+            return infill_body(request, self.context)
         body: dict[str, Any] = {
             "model": request.model,
             "max_tokens": request.max_tokens,

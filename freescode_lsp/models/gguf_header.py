@@ -44,6 +44,35 @@ def read_metadata(path: Path) -> dict[str, Scalar]:
         return metadata
 
 
+def read_array_strings(path: Path, key: str, indices: set[int]) -> dict[int, str]:
+    """Chosen items of one string-array key (such as `tokenizer.ggml.tokens`), by index; missing ones left out."""
+    with path.open("rb") as stream:
+        if stream.read(4) != MAGIC or _unpack(stream, "<I") < 2:
+            raise GGUFHeaderError(f"{path.name} is not a GGUF file of version 2 or later")
+        _unpack(stream, "<Q")
+        keys = min(_unpack(stream, "<Q"), MAX_KEYS)
+        for _ in range(keys):
+            name = _string(stream)
+            kind = _unpack(stream, "<I")
+            if kind != _ARRAY:
+                _value(stream, kind)
+                continue
+            if name != key:
+                _skip_array(stream)
+                continue
+            if _unpack(stream, "<I") != _STRING:
+                raise GGUFHeaderError(f"{key} is not an array of strings")
+            count = _unpack(stream, "<Q")
+            found: dict[int, str] = {}
+            for index in range(min(count, max(indices, default=-1) + 1)):
+                if index in indices:
+                    found[index] = _string(stream)
+                else:
+                    stream.seek(_unpack(stream, "<Q"), 1)
+            return found
+    return {}
+
+
 def _unpack(stream: BinaryIO, fmt: str) -> int:
     size = struct.calcsize(fmt)
     raw = stream.read(size)

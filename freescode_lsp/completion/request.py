@@ -1,0 +1,36 @@
+"""The generation request for a completion at the cursor: the window around it, its stops and limits."""
+
+from __future__ import annotations
+
+import time
+
+from freescode_lsp.completion import window
+from freescode_lsp.completion.cursor import Cursor
+from freescode_lsp.completion.stop_rules import StopRule, indent_width
+from freescode_lsp.engines.base import GenerationRequest, Infill
+
+PROMPT_CHARS = 4096  # about 1,000 tokens: what a small model reads fast enough on a CPU between keystrokes
+DEADLINE_S = 30.0
+TEMPERATURE = 0.0
+
+
+def completion_request(model: str, cursor: Cursor, max_tokens: int) -> GenerationRequest:
+    """Prefix and suffix cut 3:1 to the prompt budget; mid-line, the model stops at the line's end."""
+    prefix_chars, suffix_chars = window.budgets(PROMPT_CHARS)
+    cut = window.cut(cursor.before, cursor.after, prefix_chars, suffix_chars)
+    return GenerationRequest(
+        model=model,
+        prompt=cut.prefix,
+        max_tokens=max_tokens,
+        stop=["\n"] if cursor.mid_line else [],
+        temperature=TEMPERATURE,
+        deadline=time.monotonic() + DEADLINE_S,
+        infill=Infill(cut.prefix, cut.suffix),
+    )
+
+
+def stop_rule(cursor: Cursor, max_lines: int) -> StopRule:
+    """The stop rule for a suggestion at this cursor."""
+    following = cursor.after.split("\n", 21)[1:21]
+    next_line = next((line.strip() for line in following if line.strip()), "")
+    return StopRule(cursor.mid_line, indent_width(cursor.line_before), max_lines, next_line)

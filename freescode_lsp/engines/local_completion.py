@@ -1,0 +1,71 @@
+"""Completions on the local engine: a lane of their own, and the model's FIM prompt built where its file is.
+
+The lane is a second LocalEngine with its own pool: its own Llama object per model (the weights are mapped
+from the same file, so only the KV cache and buffers are new), its own thread and its own KV cache. A
+completion never waits behind a rewrite or a hover on the same model, nor makes them wait; and the KV cache
+holds the last completion's prompt, whose common start llama-cpp-python reuses on the next keystroke.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from freescode_lsp.completion import prompt
+from freescode_lsp.completion.formats import FimFormat, family_format
+from freescode_lsp.completion.gguf_fim import fim_format_of
+from freescode_lsp.engines.base import GenerationRequest
+from freescode_lsp.engines.local import LocalEngine
+from freescode_lsp.models.catalog import ModelSpec
+
+LANE_CONTEXT = 4096
+TOKENS_BEYOND_BYTES = 2
+
+
+class CompletionLane(LocalEngine):
+    """The local engine once more, for completions only, with a window no larger than completions need."""
+
+    def __init__(self, main: LocalEngine) -> None:
+        super().__init__(main.catalog, main.settings)
+        self.main = main
+        self.probe = main.probe
+        self.warn = self._tell
+
+    def _tell(self, message: str) -> None:
+        self.main.warn(message)
+
+    def context_size(self, model_id: str) -> int:
+        """The main engine's window for the model, capped: completion prompts are short."""
+        return min(super().context_size(model_id), LANE_CONTEXT)
+
+
+def lane_for(engine: LocalEngine) -> LocalEngine:
+    """The engine's completion lane, made on first use (a lane is its own lane)."""
+    if isinstance(engine, CompletionLane):
+        return engine
+    if engine.lane is None:
+        engine.lane = CompletionLane(engine)
+    engine.lane.catalog = engine.catalog
+    return engine.lane
+
+
+def fim_for(path: Path | None, spec: ModelSpec) -> FimFormat | None:
+    """The model file's FIM tokens when its metadata names them, else its family's format, else None."""
+    found = fim_format_of(path) if path is not None else None
+    return found or family_format(spec.id, spec.hf_file)
+
+
+def render_infill(llama: Any, spec: ModelSpec, request: GenerationRequest, context_size: int) -> tuple[str, list[str]]:
+    """The FIM (or prefix-only) prompt cut to the window minus max tokens, and the stops of the format."""
+    assert request.infill is not None
+    model_path = getattr(llama, "model_path", None)
+    fim = fim_for(Path(model_path) if model_path else None, spec)
+    limit = max(16, context_size - request.max_tokens)
+
+    def fits(text: str) -> bool:
+        if len(text.encode("utf-8")) + TOKENS_BEYOND_BYTES <= limit:
+            return True
+        return len(llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)) <= limit
+
+    text = prompt.fitted(request.infill.prefix, request.infill.suffix, fim, fits)
+    return text + request.continuation, prompt.stops(fim, request.stop)

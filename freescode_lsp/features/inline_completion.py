@@ -1,0 +1,179 @@
+"""textDocument/inlineCompletion: fill-in-the-middle ghost text from the `complete` task's model.
+
+Each document has a lane: a newer request supersedes the one before it at once (its generation stops within a
+token and its answer is dropped), and a request waits `debounce_ms` before it starts a model, so a burst of
+keystrokes starts one generation, at the pause. A user typing the start of the last suggestion gets the rest
+without a model call. `$/cancelRequest` cancels the handler, and with it the generation it awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from attrs import define, field
+from cachetools import LRUCache
+from lsprotocol import types
+
+from freescode_lsp.completion.cursor import Cursor, cursor_at, in_file_endings
+from freescode_lsp.completion.dedupe import polish
+from freescode_lsp.completion.request import completion_request, stop_rule
+from freescode_lsp.completion.typing_through import ShownSuggestions
+from freescode_lsp.engines.base import EngineError
+from freescode_lsp.features import status
+from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
+
+if TYPE_CHECKING:
+    from freescode_lsp.server import FreescodeServer
+
+log = logging.getLogger(__name__)
+TASK = "complete"
+MAX_DOCUMENTS = 64
+
+
+@define(frozen=True)
+class CompletionDefaults:
+    """The `[completion]` settings used while the server's settings have none."""
+
+    enabled: bool = True
+    debounce_ms: int = 150
+    max_lines: int = 8
+    max_tokens: int = 128
+    disabled_languages: list[str] = field(factory=list)
+
+
+@define
+class DocumentLane:
+    """One document's latest request and the generation running for it."""
+
+    ticket: int = 0
+    generation: asyncio.Task[str] | None = None
+
+    def supersede(self) -> int:
+        """A new request: stop the running generation; the returned ticket tells whether a newer one came."""
+        self.ticket += 1
+        if self.generation is not None and not self.generation.done():
+            self.generation.cancel()
+        self.generation = None
+        return self.ticket
+
+
+@define
+class CompletionState:
+    """Per server: the lanes, the last suggestion per document, and how many generations were started."""
+
+    lanes: LRUCache[str, DocumentLane] = field(factory=lambda: LRUCache(maxsize=MAX_DOCUMENTS))
+    shown: ShownSuggestions = field(factory=ShownSuggestions)
+    generations: int = 0
+
+    def lane(self, uri: str) -> DocumentLane:
+        """The document's lane, made on first use."""
+        lane = self.lanes.get(uri)
+        if lane is None:
+            lane = self.lanes[uri] = DocumentLane()
+        return lane
+
+
+_STATES: weakref.WeakKeyDictionary[FreescodeServer, CompletionState] = weakref.WeakKeyDictionary()
+
+
+def state_of(server: FreescodeServer) -> CompletionState:
+    """The server's completion state."""
+    state = _STATES.get(server)
+    if state is None:
+        state = _STATES[server] = CompletionState()
+    return state
+
+
+def options_of(server: FreescodeServer) -> Any:
+    """The `[completion]` settings in force."""
+    return getattr(server.settings, "completion", None) or CompletionDefaults()
+
+
+async def suggest(server: FreescodeServer, params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
+    """The suggestion at the cursor: the rest of the last one when typed through, else the model's."""
+    options = options_of(server)
+    uri = params.text_document.uri
+    if not options.enabled:
+        return None
+    try:
+        document = open_document(server, uri)
+    except UnusableDocument:
+        return None
+    if language_for(document) in options.disabled_languages:
+        return None
+    cursor = cursor_at(document.lines, params.position, document.position_codec)
+    state = state_of(server)
+    lane = state.lane(uri)
+    ticket = lane.supersede()
+    rest = state.shown.rest(uri, cursor.before, cursor.after)
+    if rest is not None:
+        return _answer(cursor, rest)
+    automatic = params.context.trigger_kind != types.InlineCompletionTriggerKind.Invoked
+    if automatic and options.debounce_ms > 0:
+        await asyncio.sleep(options.debounce_ms / 1000)
+        if lane.ticket != ticket:
+            return None
+    version = document.version
+    generation = asyncio.get_running_loop().create_task(_generate(server, cursor, options))
+    lane.generation = generation
+    try:
+        text = await generation
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise
+        return None
+    if lane.ticket != ticket or document.version != version:
+        return None
+    state.shown.remember(uri, cursor.before, cursor.after, text)
+    return _answer(cursor, text)
+
+
+async def _generate(server: FreescodeServer, cursor: Cursor, options: Any) -> str:
+    """Stream the model's suggestion until the stop rule ends it; the stream is closed (the model stops) at once."""
+    router = server.get_router()
+    model = router.model_for(TASK)
+    request = completion_request(model, cursor, options.max_tokens)
+    rule = stop_rule(cursor, options.max_lines)
+    state = state_of(server)
+    state.generations += 1
+    status.report_progress(server, TASK, model, "running")
+    outcome, tokens, served_by = "cancelled", 0, model
+    try:
+        async with contextlib.aclosing(router.stream(request, TASK)) as chunks:
+            async for chunk in chunks:
+                served_by = chunk.model or served_by
+                tokens += 1 if chunk.text else 0
+                if rule.feed(chunk.text):
+                    break
+        outcome = "done"
+    except EngineError as exc:
+        outcome = "failed"
+        log.info("completion failed: %s", exc)
+        return ""
+    finally:
+        status.report_progress(server, TASK, served_by, outcome, tokens)
+    return polish(rule.result(), cursor.after)
+
+
+def _answer(cursor: Cursor, text: str) -> types.InlineCompletionList:
+    """The suggestion as one item inserted at the cursor, in the file's line endings; none when empty."""
+    if not text:
+        return types.InlineCompletionList(items=[])
+    at = types.Range(cursor.position, cursor.position)
+    return types.InlineCompletionList(items=[types.InlineCompletionItem(in_file_endings(text, cursor.newline), range=at)])
+
+
+def register(server: FreescodeServer) -> None:
+    """Register textDocument/inlineCompletion (advertised as inlineCompletionProvider)."""
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def on_inline_completion(
+        ls: FreescodeServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList | None:
+        """Ghost text at the cursor from the `complete` model."""
+        return await suggest(ls, params)
