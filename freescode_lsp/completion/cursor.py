@@ -40,7 +40,7 @@ def cursor_at(lines: Sequence[str], position: types.Position, codec: PositionCod
     line = min(max(position.line, 0), len(lines) - 1)
     raw = lines[line]
     text = raw[: len(raw) - len(ending_of(raw))]
-    if position.line >= len(lines):
+    if position.line >= len(lines) or position.character >= codec.client_num_units(text):
         column = len(text)
     else:
         found = codec.position_from_client_units([text], types.Position(0, max(position.character, 0)))

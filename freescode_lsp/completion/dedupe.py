@@ -33,6 +33,5 @@ def trim(suggestion: str) -> str:
 def polish(suggestion: str, after: str) -> str:
     """The suggestion as the editor should show it, given all the text `after` the cursor."""
     line_after, _, rest = after.partition("\n")
-    text = drop_repeated_tail(suggestion, line_after, rest.split("\n")[:20])
-    text = trim(text)
+    text = trim(drop_repeated_tail(trim(suggestion), line_after, rest.split("\n")[:20]))
     return "" if not text.strip() else text

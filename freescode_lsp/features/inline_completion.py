@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from attrs import define, field
 from cachetools import LRUCache
 from lsprotocol import types
 
 from freescode_lsp.completion.cursor import Cursor, cursor_at, in_file_endings
+from freescode_lsp.completion.debounce import Debounce
 from freescode_lsp.completion.dedupe import polish
 from freescode_lsp.completion.request import completion_request, stop_rule
 from freescode_lsp.completion.typing_through import ShownSuggestions
@@ -27,22 +29,12 @@ from freescode_lsp.features import status
 from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
 
 if TYPE_CHECKING:
+    from freescode_lsp.config import CompletionSettings
     from freescode_lsp.server import FreescodeServer
 
 log = logging.getLogger(__name__)
 TASK = "complete"
 MAX_DOCUMENTS = 64
-
-
-@define(frozen=True)
-class CompletionDefaults:
-    """The `[completion]` settings used while the server's settings have none."""
-
-    enabled: bool = True
-    debounce_ms: int = 150
-    max_lines: int = 8
-    max_tokens: int = 128
-    disabled_languages: list[str] = field(factory=list)
 
 
 @define
@@ -51,6 +43,7 @@ class DocumentLane:
 
     ticket: int = 0
     generation: asyncio.Task[str] | None = None
+    debounce: Debounce = field(factory=Debounce)
 
     def supersede(self) -> int:
         """A new request: stop the running generation; the returned ticket tells whether a newer one came."""
@@ -88,14 +81,9 @@ def state_of(server: FreescodeServer) -> CompletionState:
     return state
 
 
-def options_of(server: FreescodeServer) -> Any:
-    """The `[completion]` settings in force."""
-    return getattr(server.settings, "completion", None) or CompletionDefaults()
-
-
 async def suggest(server: FreescodeServer, params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
     """The suggestion at the cursor: the rest of the last one when typed through, else the model's."""
-    options = options_of(server)
+    options = server.settings.completion
     uri = params.text_document.uri
     if not options.enabled:
         return None
@@ -103,18 +91,18 @@ async def suggest(server: FreescodeServer, params: types.InlineCompletionParams)
         document = open_document(server, uri)
     except UnusableDocument:
         return None
-    if language_for(document) in options.disabled_languages:
+    if not options.enabled_for(language_for(document)):
         return None
     cursor = cursor_at(document.lines, params.position, document.position_codec)
     state = state_of(server)
     lane = state.lane(uri)
     ticket = lane.supersede()
+    wait = lane.debounce.wait(time.monotonic(), options.debounce_ms / 1000)
     rest = state.shown.rest(uri, cursor.before, cursor.after)
     if rest is not None:
         return _answer(cursor, rest)
-    automatic = params.context.trigger_kind != types.InlineCompletionTriggerKind.Invoked
-    if automatic and options.debounce_ms > 0:
-        await asyncio.sleep(options.debounce_ms / 1000)
+    if params.context.trigger_kind != types.InlineCompletionTriggerKind.Invoked and wait > 0:
+        await asyncio.sleep(wait)
         if lane.ticket != ticket:
             return None
     version = document.version
@@ -133,7 +121,7 @@ async def suggest(server: FreescodeServer, params: types.InlineCompletionParams)
     return _answer(cursor, text)
 
 
-async def _generate(server: FreescodeServer, cursor: Cursor, options: Any) -> str:
+async def _generate(server: FreescodeServer, cursor: Cursor, options: CompletionSettings) -> str:
     """Stream the model's suggestion until the stop rule ends it; the stream is closed (the model stops) at once."""
     router = server.get_router()
     model = router.model_for(TASK)

@@ -1,0 +1,210 @@
+"""textDocument/inlineCompletion through the real server: the embedded model suggests, a newer request
+supersedes an older one, $/cancelRequest stops the model, typing through needs no model call, a burst of
+keystrokes starts one generation, and ranges and line ends are right under multi-byte text and CRLF."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
+from freescode_lsp.testing.lsp_harness import Editor
+
+SOURCE = 'import math\n\n\ndef area(radius):\n    """Area of a circle."""\n    return \n'
+END_OF_RETURN = types.Position(5, 11)
+LOCAL = {"network": {"mode": "local-only"}, "local": {"threads": 2, "max_context": 2048}}
+
+
+def options(debounce_ms: int = 0, **more: Any) -> dict[str, Any]:
+    return {
+        **LOCAL,
+        "server": {"diagnostics_enabled": False, "hover_enabled": False},
+        "completion": {"debounce_ms": debounce_ms, "max_tokens": 32, "max_lines": 4},
+        **more,
+    }
+
+
+def params(uri: str, position: types.Position, invoked: bool = True) -> types.InlineCompletionParams:
+    kind = types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
+    return types.InlineCompletionParams(
+        context=types.InlineCompletionContext(trigger_kind=kind),
+        text_document=types.TextDocumentIdentifier(uri),
+        position=position,
+    )
+
+
+async def complete(editor: Editor, uri: str, position: types.Position, invoked: bool = True) -> Any:
+    return await editor.client.text_document_inline_completion_async(params(uri, position, invoked))
+
+
+def states(editor: Editor) -> list[str]:
+    """The completion statuses the server sent, in order."""
+    return [status["state"] for status in editor.statuses if status.get("task") == "complete"]
+
+
+async def until(check: Callable[[], Any], timeout: float = 120.0) -> Any:
+    """Poll until `check()` is truthy (a generous bound: the model may be loading on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, "timed out waiting"
+        await asyncio.sleep(0.02)
+    return value
+
+
+def items_of(answer: Any) -> list[types.InlineCompletionItem]:
+    if answer is None:
+        return []
+    return list(answer.items if isinstance(answer, types.InlineCompletionList) else answer)
+
+
+@pytest.mark.slow
+async def test_the_embedded_model_suggests_at_the_cursor(editor: Editor, gemma_path: Path, tmp_path: Path) -> None:
+    result = await editor.initialize(options())
+    assert result.capabilities.inline_completion_provider is not None
+    uri = editor.open(tmp_path / "shapes.py", SOURCE)
+    items = items_of(await complete(editor, uri, END_OF_RETURN))
+    assert len(items) == 1, items
+    item = items[0]
+    assert isinstance(item.insert_text, str) and item.insert_text.strip()
+    assert item.range == types.Range(END_OF_RETURN, END_OF_RETURN)
+    assert "\n" not in item.insert_text.rstrip("\n") or item.insert_text.count("\n") < 4
+    assert states(editor) == ["running", "done"]
+    assert [s["model"] for s in editor.statuses if s.get("task") == "complete"] == ["gemma-3-270m"] * 2
+
+
+@pytest.mark.slow
+async def test_a_newer_request_supersedes_the_older_one(editor: Editor, gemma_path: Path, tmp_path: Path) -> None:
+    await editor.initialize(options())
+    uri = editor.open(tmp_path / "shapes.py", SOURCE)
+    older = asyncio.ensure_future(complete(editor, uri, END_OF_RETURN))
+    await until(lambda: states(editor) == ["running"])
+    newer = await complete(editor, uri, END_OF_RETURN)
+    assert items_of(await older) == []
+    assert len(items_of(newer)) == 1
+    assert states(editor) == ["running", "cancelled", "running", "done"]
+
+
+@pytest.mark.slow
+async def test_cancel_request_stops_the_generation(vscode: Any, gemma_path: Path, tmp_path: Path) -> None:
+    editor = Editor(vscode, "visual-studio-code")
+    await editor.initialize(options())
+    uri = editor.open(tmp_path / "shapes.py", SOURCE)
+    pending = asyncio.ensure_future(
+        editor.client.protocol.send_request_async(
+            types.TEXT_DOCUMENT_INLINE_COMPLETION, params(uri, END_OF_RETURN), msg_id="to-cancel"
+        )
+    )
+    await until(lambda: states(editor) == ["running"])
+    editor.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="to-cancel"))
+    with pytest.raises(JsonRpcException) as raised:
+        await pending
+    assert raised.value.code == types.LSPErrorCodes.RequestCancelled
+    await until(lambda: states(editor) == ["running", "cancelled"])
+    assert len(items_of(await complete(editor, uri, END_OF_RETURN))) == 1
+    assert states(editor) == ["running", "cancelled", "running", "done"]
+
+
+def after_typing(position: types.Position, typed: str, codec: Any) -> types.Position:
+    """Where the cursor is once `typed` went in at `position`."""
+    if "\n" in typed:
+        return types.Position(position.line + typed.count("\n"), codec.client_num_units(typed.rsplit("\n", 1)[1]))
+    return types.Position(position.line, position.character + codec.client_num_units(typed))
+
+
+async def delivered(editor: Editor) -> None:
+    """Let the editor report the change first, as Neovim does before it sends a request."""
+    await asyncio.sleep(editor.debounce_s + 0.05)
+
+
+@pytest.mark.slow
+async def test_typing_the_start_of_the_suggestion_needs_no_model_call(
+    editor: Editor, gemma_path: Path, tmp_path: Path
+) -> None:
+    await editor.initialize(options(debounce_ms=300))
+    uri = editor.open(tmp_path / "shapes.py", SOURCE)
+    items = items_of(await complete(editor, uri, END_OF_RETURN))
+    assert len(items) == 1 and isinstance(items[0].insert_text, str)
+    suggestion = items[0].insert_text
+    if len(suggestion) < 2:
+        pytest.skip(f"the model suggested {suggestion!r}, too short to type through")
+    codec = editor.documents[uri].position_codec
+    typed = suggestion[:1]
+    editor.type(uri, END_OF_RETURN.line, END_OF_RETURN.character, typed)
+    await delivered(editor)
+    cursor = after_typing(END_OF_RETURN, typed, codec)
+    rest = items_of(await complete(editor, uri, cursor, invoked=False))
+    assert [(item.insert_text, item.range) for item in rest] == [(suggestion[1:], types.Range(cursor, cursor))]
+    assert states(editor) == ["running", "done"]
+    editor.type(uri, cursor.line, cursor.character, "#")
+    await delivered(editor)
+    after_hash = after_typing(cursor, "#", codec)
+    await complete(editor, uri, after_hash, invoked=False)
+    assert states(editor).count("running") == 2
+
+
+@pytest.mark.slow
+async def test_a_burst_of_keystrokes_starts_one_generation(editor: Editor, gemma_path: Path, tmp_path: Path) -> None:
+    await editor.initialize(options(debounce_ms=300))
+    uri = editor.open(tmp_path / "shapes.py", SOURCE)
+    codec = editor.documents[uri].position_codec
+    cursor, answers = END_OF_RETURN, []
+    for key in "math.pi":
+        editor.type(uri, cursor.line, cursor.character, key)
+        await delivered(editor)
+        cursor = after_typing(cursor, key, codec)
+        answers.append(asyncio.ensure_future(complete(editor, uri, cursor, invoked=False)))
+    done = [items_of(answer) for answer in await asyncio.gather(*answers)]
+    assert all(items == [] for items in done[:-1])
+    assert states(editor).count("running") == 1
+
+
+def node_options(url: str, model: str = "gemma-3-270m") -> dict[str, Any]:
+    return {
+        "nodes": [{"url": url, "models": [model]}],
+        "network": {"mode": "remote-only"},
+        "server": {"diagnostics_enabled": False, "hover_enabled": False},
+        "completion": {"debounce_ms": 0, "max_tokens": 24, "max_lines": 4},
+    }
+
+
+CRLF_SOURCE = "s = 'é😀'\r\nprint('é😀', )\r\nx = \r\n"
+
+
+async def test_mid_line_under_multi_byte_text_the_repeated_bracket_is_dropped(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    stub_node.set_script({"default": {"chunks": ["len", "(s))", "\n", "more()"]}})
+    await editor.initialize(node_options(stub_node.url))
+    uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
+    codec = editor.documents[uri].position_codec
+    at = types.Position(1, codec.client_num_units("print('é😀', "))
+    items = items_of(await complete(editor, uri, at))
+    assert [(item.insert_text, item.range) for item in items] == [("len(s)", types.Range(at, at))]
+    body = stub_node.requests()[0]
+    assert body["prompt"] == "s = 'é😀'\nprint('é😀', " and body["stop"] == ["\n"] and body["max_tokens"] == 24
+    assert "messages" not in body and stub_node.records()[0]["path"] == "/v1/completions"
+
+
+async def test_a_multi_line_suggestion_takes_the_files_crlf_endings(editor: Editor, stub_node, tmp_path: Path) -> None:
+    stub_node.set_script({"default": {"chunks": ["1\n", "y = 2\n", "z = 3\n"]}})
+    await editor.initialize(node_options(stub_node.url))
+    uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
+    at = types.Position(2, 4)
+    items = items_of(await complete(editor, uri, at))
+    assert [(item.insert_text, item.range) for item in items] == [("1\r\ny = 2\r\nz = 3", types.Range(at, at))]
+    assert "stop" not in stub_node.requests()[0]
+
+
+async def test_a_disabled_language_gets_nothing_and_asks_no_model(editor: Editor, stub_node, tmp_path: Path) -> None:
+    settings = node_options(stub_node.url)
+    settings["completion"]["disabled_languages"] = ["python"]
+    await editor.initialize(settings)
+    uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
+    assert items_of(await complete(editor, uri, types.Position(2, 4))) == []
+    assert stub_node.requests() == []
