@@ -31,7 +31,8 @@ from freescode_lsp.config_values import (
     shown,
 )
 from freescode_lsp.files import UnreadableFile, read_regular
-from freescode_lsp.models.catalog import BUILTIN_MODELS, DEFAULT_ROUTING, TASKS
+from freescode_lsp.models.catalog import BUILTIN_MODELS
+from freescode_lsp.task_table import TASK_IDS, default_routing
 
 MAX_CONFIG_BYTES = 1_000_000
 MAX_DEPTH = 32
@@ -208,11 +209,11 @@ def _check_routing(raw: dict[str, Any], source: str, known: set[str]) -> list[st
     problems = []
     for task, model in list(routing.items()):
         where = dotted(["routing", task])
-        if task not in TASKS:
-            problems.append(f"{source}: {where}: unknown task; expected one of {', '.join(TASKS)}")
+        if task not in TASK_IDS:
+            problems.append(f"{source}: {where}: unknown task; expected one of {', '.join(TASK_IDS)}")
             del routing[task]
         elif model not in known:
-            problems.append(f"{source}: {where}: unknown model {shown(model)}; using {DEFAULT_ROUTING[task]!r}")
+            problems.append(f"{source}: {where}: unknown model {shown(model)}; using {default_routing()[task]!r}")
             del routing[task]
     return problems
 

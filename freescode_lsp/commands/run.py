@@ -12,25 +12,24 @@ from typing import Any
 
 from freescode_lsp.config import LoadedSettings, find_workspace, load_settings
 from freescode_lsp.edits import lines_with_ends
-from freescode_lsp.engines.base import Chunk, SurroundingCode
+from freescode_lsp.engines.base import Chunk
 from freescode_lsp.files import UnreadableFile, read_regular
 from freescode_lsp.line_endings import keep_line_endings, usual_ending
 from freescode_lsp.routing.router import Router
+from freescode_lsp.task_table import RUNNABLE_TASKS, task_spec
+from freescode_lsp.tasks.inputs import InDocstring, TaskRegion, task_input, task_region
 from freescode_lsp.tasks.languages import language_of
-from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.tasks.runner import TaskOutcome, run_debug, run_rewrite, run_text
 
 log = logging.getLogger(__name__)
 
-RUN_TASKS = ("fix", "clean", "refactor", "debug", "analyze")
-REWRITES = ("fix", "clean", "refactor")
 EXIT_FALLBACK_REFUSED = 3
 
 
 def register(subparsers: Any) -> None:
     """Add the `run` subcommand."""
     parser = subparsers.add_parser("run", help="run a task on the code unit around a line of a file")
-    parser.add_argument("task", choices=RUN_TASKS)
+    parser.add_argument("task", choices=RUNNABLE_TASKS)
     parser.add_argument("file", type=Path)
     parser.add_argument("--line", type=int, required=True, help="1-based line inside the code to work on")
     parser.add_argument("--model", help="model id (default: the one routing names for the task)")
@@ -97,33 +96,30 @@ async def _run(args: argparse.Namespace) -> int:
         return _fail(f"{path} is empty")
     if not 1 <= args.line <= len(lines):
         return _fail(f"--line {args.line} is outside {path} (1..{len(lines)})", 2)
-    from freescode_lsp.tasks.units import enclosing_unit
-
     language = language_of(str(path))
-    unit = enclosing_unit(text, args.line - 1, language)
-    if unit.kind == "docstring" and args.task in REWRITES:
+    try:
+        region = task_region(text, language, args.task, args.line - 1)
+    except InDocstring as exc:
         return _fail(
-            f"line {args.line} of {path} is in a docstring (lines {unit.start + 1}-{unit.end}), not code; "
+            f"line {args.line} of {path} is in a docstring (lines {exc.unit.start + 1}-{exc.unit.end}), not code; "
             "choose a line inside a function or statement", 2,
         )
-    code = "".join(lines[unit.start : unit.end])
-    surrounding = SurroundingCode(tuple(line.rstrip("\r\n") for line in lines), unit.start, unit.end)
-    item = TaskInput(args.task, code, language, surrounding)
+    item = task_input(text, language, args.task, region)
     router = Router.from_settings(loaded.settings)
     router.on_fallback = lambda label, why: print(f"\nfreescode: {label} could not answer: {why}", file=sys.stderr)
     model = args.model or router.model_for(args.task)
     if args.model and args.model not in router.catalog:
         return _fail(f"unknown model {args.model!r}; see `freescode models`", 2)
-    label = unit.kind + (f" {unit.name}" if unit.name else "")
-    print(f"freescode: {args.task} on {path}:{unit.start + 1}-{unit.end} ({label}) with {model}", file=sys.stderr)
+    print(f"freescode: {args.task} on {path}:{region.start + 1}-{region.end} ({_label(region)}) with {model}", file=sys.stderr)
     for reason in _skipped(router, model):
         print(f"freescode: {reason}; falling back", file=sys.stderr)
     show = None if args.quiet else _echo
     try:
-        if args.task in REWRITES:
+        produces = task_spec(args.task).produces
+        if produces == "rewrite":
             outcome = await run_rewrite(router, item, model, show, loaded.settings.server.max_tokens)
-        elif args.task == "debug":
-            outcome = await run_debug(router, item, unit.start + 1, model, loaded.settings.server.max_tokens)
+        elif produces == "findings":
+            outcome = await run_debug(router, item, region.start + 1, model, loaded.settings.server.max_tokens)
         else:
             outcome = await run_text(router, item, model, show, loaded.settings.server.max_tokens)
     finally:
@@ -132,7 +128,15 @@ async def _run(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     print(f"freescode: {outcome.summary()}", file=sys.stderr)
     stand_in = _stand_in(router, outcome, args.task)
-    return _report(args, path, raw_bytes, text, lines, unit.start, unit.end, outcome, stand_in)
+    return _report(args, path, raw_bytes, text, lines, region.start, region.end, outcome, stand_in)
+
+
+def _label(region: TaskRegion) -> str:
+    """What the region is, as `function area` or `statement`."""
+    unit = region.unit
+    if unit is None:
+        return "lines"
+    return unit.kind + (f" {unit.name}" if unit.name else "")
 
 
 def _skipped(router: Router, model: str) -> list[str]:
@@ -177,13 +181,14 @@ def _report(
         return _fail(outcome.problem)
     if stand_in is not None:
         print(f"freescode: note: {stand_in}; the answer below is {outcome.model}'s", file=sys.stderr)
-    if args.task == "debug":
+    produces = task_spec(args.task).produces
+    if produces == "findings":
         for finding in outcome.findings:
             print(f"{path}:{finding.line}: {finding.severity}: {finding.message}")
         if not outcome.findings:
             print(f"{path}: no bugs found in lines {start + 1}-{end}")
         return 0
-    if args.task == "analyze":
+    if produces == "text":
         print(outcome.text)
         return 0
     old_region = "".join(lines[start:end])

@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from freescode_lsp.tasks.prompts import REWRITE_TASKS
-from freescode_lsp.tasks.requests import ACTION_KINDS, TaskArgs, action_title
+from freescode_lsp.task_table import CODE_ACTION_TASKS, RUN_TASK_COMMAND
+from freescode_lsp.tasks.requests import TaskArgs
 from freescode_lsp.text_documents import find_document
 
 if TYPE_CHECKING:
     from freescode_lsp.server import FreescodeServer
 
-COMMAND = "freescode.runTask"
+COMMAND = RUN_TASK_COMMAND
 
 
 def _wanted(kind: str, only: list[str] | None) -> bool:
@@ -43,18 +43,19 @@ def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> lis
     # VS Code, which applies the resolved edit and then runs the listed action's command.
     edit_on_resolve = not server.settings.server.streaming and _resolves_edits(server)
     actions: list[types.CodeAction] = []
-    for task, kind in ACTION_KINDS.items():
+    for spec in CODE_ACTION_TASKS:
+        kind = spec.code_action_kind or ""
         if not _wanted(kind, only):
             continue
-        model = router.effective_model(task)
+        task, title = spec.id, spec.action_title(router.effective_model(spec.id))
         anchor = ours[0].range if task == "fix" and ours else selection
         args = TaskArgs(uri, task, anchor.start.line, anchor.end.line, anchor.end.character, version)
-        command = types.Command(title=action_title(task, model), command=COMMAND, arguments=[args.to_json()])
+        command = types.Command(title=title, command=COMMAND, arguments=[args.to_json()])
         action = types.CodeAction(
-            title=action_title(task, model),
+            title=title,
             kind=kind,
             data=args.to_json(),
-            command=None if edit_on_resolve and task in REWRITE_TASKS else command,
+            command=None if edit_on_resolve and spec.rewrites_code else command,
         )
         if task == "fix" and ours:
             action.diagnostics = ours
@@ -68,7 +69,9 @@ def register(server: FreescodeServer) -> None:
 
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
-        types.CodeActionOptions(code_action_kinds=list(ACTION_KINDS.values()), resolve_provider=True),
+        types.CodeActionOptions(
+            code_action_kinds=[spec.code_action_kind or "" for spec in CODE_ACTION_TASKS], resolve_provider=True
+        ),
     )
     def code_actions(ls: FreescodeServer, params: types.CodeActionParams) -> list[types.CodeAction]:
         """List Fix / Find bugs / Clean up / Refactor cheaply."""

@@ -19,13 +19,14 @@ from freescode_lsp.features.documents import (
 )
 from freescode_lsp.features.rewrite import RewriteSession, RewriteStopped, eol_of
 from freescode_lsp.line_endings import keep_line_endings
-from freescode_lsp.tasks.requests import VERBS, BadTaskArgs, TaskArgs
+from freescode_lsp.task_table import RUN_TASK_COMMAND, task_spec
+from freescode_lsp.tasks.requests import BadTaskArgs, TaskArgs
 from freescode_lsp.tasks.runner import TaskOutcome, run_rewrite, run_text
 
 if TYPE_CHECKING:
     from freescode_lsp.server import FreescodeServer
 
-COMMAND = "freescode.runTask"
+COMMAND = RUN_TASK_COMMAND
 
 
 class Progress:
@@ -76,12 +77,13 @@ async def run_task(server: FreescodeServer, raw_args: Any) -> dict[str, Any]:
     except (BadTaskArgs, UnusableDocument) as exc:
         server.tell_user(str(exc))
         return {"applied": False, "message": str(exc)}
-    if args.task == "debug":
+    produces = task_spec(args.task).produces
+    if produces == "findings":
         from freescode_lsp.features.diagnostics import debug_region
 
         return await debug_region(server, args.uri, start, end)
-    if args.task == "analyze":
-        return await _explain(server, task_input(document, "analyze", start, end))
+    if produces == "text":
+        return await _explain(server, task_input(document, args.task, start, end))
     if args.uri in server.sessions:
         message = "a rewrite is already running in this file; wait for it or cancel it"
         server.tell_user(message)
@@ -117,7 +119,7 @@ async def _rewrite(server: FreescodeServer, args: TaskArgs, start: int, end: int
     document = server.workspace.get_text_document(args.uri)
     item = task_input(document, args.task, start, end)
     model = router.effective_model(args.task)
-    session = RewriteSession(server, args.uri, start, end, f"Free-S_Code: {VERBS[args.task]}")
+    session = RewriteSession(server, args.uri, start, end, f"Free-S_Code: {task_spec(args.task).title}")
     server.sessions[args.uri] = session
     streaming = server.settings.server.streaming
     stream = StreamingRewrite(item.code, item.language)
@@ -134,7 +136,7 @@ async def _rewrite(server: FreescodeServer, args: TaskArgs, start: int, end: int
     generation = asyncio.ensure_future(
         run_rewrite(router, item, model, on_chunk, server.settings.server.max_tokens)
     )
-    progress = Progress(server, f"{VERBS[args.task]} with {model}", lambda: _cancel(session, generation))
+    progress = Progress(server, f"{task_spec(args.task).title} with {model}", lambda: _cancel(session, generation))
     session.on_stop = lambda reason: generation.cancel() if not generation.done() else None
     await progress.begin()
     status.report_progress(server, args.task, model, "streaming")
@@ -148,7 +150,7 @@ async def _rewrite(server: FreescodeServer, args: TaskArgs, start: int, end: int
                 await session.apply(session.original)
             raise RewriteStopped(outcome.problem or "the model's answer could not be used")
         await session.apply(split_lines(outcome.text))
-        result = {"applied": True, "message": f"{VERBS[args.task]} done by {outcome.model}", "model": outcome.model}
+        result = {"applied": True, "message": f"{task_spec(args.task).title} done by {outcome.model}", "model": outcome.model}
     except RewriteStopped as exc:
         message = await session.settle(str(exc))
         server.tell_user(message)
@@ -205,7 +207,7 @@ async def resolve_edit(server: FreescodeServer, action: types.CodeAction) -> typ
         return action
     try:
         args = TaskArgs.from_json(action.data)
-        if args.task not in ("fix", "clean", "refactor"):
+        if not task_spec(args.task).rewrites_code:
             return action
         document = open_document(server, args.uri)
         args = current_lines(server, args, document.version)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from freescode_lsp.engines.base import SurroundingCode
+from freescode_lsp.tasks import inputs
 from freescode_lsp.tasks.languages import language_of
-from freescode_lsp.tasks.prompts import REWRITE_TASKS, TaskInput
+from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.tasks.requests import TaskArgs
 from freescode_lsp.text_documents import file_name, find_document
 
@@ -50,29 +50,24 @@ def language_for(document: TextDocument) -> str:
 
 def task_region(document: TextDocument, args: TaskArgs) -> tuple[int, int]:
     """Lines [start, end): the selection's whole lines, or the code unit around the cursor; never past the end."""
-    from freescode_lsp.tasks.units import enclosing_unit
-
-    total = len(document.lines)
-    if total == 0:
-        raise UnusableDocument("the document is empty")
-    if args.line > total:
-        raise UnusableDocument(f"line {args.line + 1} is past the end of {_name(document.uri)} ({total} lines)")
-    selected = args.selected_lines()
-    if selected is not None:
-        start, end = min(selected[0], total - 1), min(selected[1], total)
-        return start, max(end, start + 1)
-    unit = enclosing_unit(document.source, min(args.line, total - 1), language_for(document))
-    if unit.kind == "docstring" and args.task in REWRITE_TASKS:
+    try:
+        region = inputs.task_region(
+            document.source, language_for(document), args.task, args.line, args.selected_lines()
+        )
+    except inputs.EmptyText:
+        raise UnusableDocument("the document is empty") from None
+    except inputs.LinePastEnd as exc:
+        raise UnusableDocument(
+            f"line {args.line + 1} is past the end of {_name(document.uri)} ({exc.total} lines)"
+        ) from None
+    except inputs.InDocstring:
         raise UnusableDocument(
             f"line {args.line + 1} of {_name(document.uri)} is in a docstring, not code; "
             "put the cursor in a function or statement, or select the lines to change"
-        )
-    return unit.start, max(unit.end, unit.start + 1)
+        ) from None
+    return region.start, region.end
 
 
 def task_input(document: TextDocument, task: str, start: int, end: int) -> TaskInput:
     """The code and its surroundings, as a task's prompt needs them."""
-    lines = [line.rstrip("\r\n") for line in document.lines]
-    code = "".join(line + "\n" for line in lines[start:end])
-    surrounding = SurroundingCode(tuple(lines), start, end)
-    return TaskInput(task, code, language_for(document), surrounding)
+    return inputs.task_input(document.source, language_for(document), task, inputs.TaskRegion(start, end))

@@ -7,21 +7,13 @@ from typing import TYPE_CHECKING, Literal
 
 from attrs import define, evolve, field
 
+from freescode_lsp.task_table import default_routing
+
 if TYPE_CHECKING:
     from freescode_lsp.config import Settings
 
 DEFAULT_MODEL = "gemma-3-270m"
-TASKS = ("debug", "analyze", "fix", "clean", "fix_helper", "refactor")
 PromptStyle = Literal["chat", "completion"]
-
-DEFAULT_ROUTING: dict[str, str] = {
-    "debug": "starcoder2-15b",
-    "analyze": "deepseek-coder-6.7b",
-    "fix": "code-llama-7b",
-    "clean": "mistral-7b",
-    "fix_helper": "wizardcoder-13b",
-    "refactor": "wizardcoder-python-34b",
-}
 
 
 @define(frozen=True)
@@ -111,7 +103,7 @@ class Catalog(Mapping[str, ModelSpec]):
     """The built-in models with the user's overrides and additions applied."""
 
     models: dict[str, ModelSpec] = field(factory=dict)
-    routing: dict[str, str] = field(factory=lambda: dict(DEFAULT_ROUTING))
+    routing: dict[str, str] = field(factory=default_routing)
 
     def __getitem__(self, model_id: str) -> ModelSpec:
         return self.models[model_id]
@@ -147,7 +139,7 @@ class Catalog(Mapping[str, ModelSpec]):
 def build_catalog(settings: Settings | None = None) -> Catalog:
     """The catalog for these settings: built-ins, then `[models]` overrides, then routing."""
     models = {spec.id: spec for spec in BUILTIN_MODELS}
-    routing = dict(DEFAULT_ROUTING)
+    routing = default_routing()
     if settings is None:
         return Catalog(models, routing)
     for model_id, override in settings.models.items():

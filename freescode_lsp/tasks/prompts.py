@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from attrs import define
@@ -13,8 +14,7 @@ from freescode_lsp.engines.base import (
     Message,
     SurroundingCode,
 )
-
-REWRITE_TASKS = ("fix", "clean", "refactor")
+from freescode_lsp.task_table import task_spec
 
 SYSTEM = (
     "You are an expert programmer inside the user's editor. Answer with code only, in one fenced "
@@ -102,16 +102,19 @@ def rewrite_budget(code: str) -> int:
     return len(code.encode("utf-8")) * REWRITE_TOKENS_PER_BYTE + REWRITE_EXTRA_TOKENS
 
 
-def max_tokens_for(task: str, code: str, ceiling: int) -> int:
-    """The answer budget of one request: the rewrite budget (or a fixed one for text), capped by [server] max_tokens."""
-    if task in ("analyze", "debug"):
-        return min(ceiling, TEXT_ANSWER_TOKENS)
+def text_budget(ceiling: int) -> int:
+    """The answer budget of a text or findings request: a fixed one, capped by [server] max_tokens."""
+    return min(ceiling, TEXT_ANSWER_TOKENS)
+
+
+def rewrite_tokens(code: str, ceiling: int) -> int:
+    """The answer budget of a rewrite request: the rewrite budget, capped by [server] max_tokens."""
     return max(64, min(ceiling, rewrite_budget(code)))
 
 
-def cut_off_reason(task: str, code: str, ceiling: int, completion_tokens: int) -> str:
-    """Which limit cut an answer off and how to raise it, in plain words."""
-    limit = max_tokens_for(task, code, ceiling)
+def cut_off_reason(code: str, ceiling: int, completion_tokens: int) -> str:
+    """Which limit cut a rewrite off and how to raise it, in plain words."""
+    limit = rewrite_tokens(code, ceiling)
     if 0 < completion_tokens < limit - 8:
         return (
             f"the model's answer was cut off at the token limit of its context window after {completion_tokens} "
@@ -129,49 +132,59 @@ def cut_off_reason(task: str, code: str, ceiling: int, completion_tokens: int) -
     )
 
 
-def build_request(model: str, item: TaskInput, ceiling: int = 1024) -> GenerationRequest:
-    """A request carrying both a chat form and a completion form of the task; the engine picks one."""
+def _first_line(item: TaskInput) -> int:
+    return (item.surrounding.target_start + 1) if item.surrounding else 1
+
+
+def findings_request(model: str, item: TaskInput, ceiling: int) -> GenerationRequest:
+    """Find bugs: the numbered lines, answered as JSON findings under DEBUG_SCHEMA."""
     language = item.language or "text"
-    first_line = (item.surrounding.target_start + 1) if item.surrounding else 1
+    body = _numbered(item.code, _first_line(item))
     context = _context_block(language, item.surrounding)
-    if item.task == "debug":
-        body = _numbered(item.code, first_line)
-        user = f"{context}{INSTRUCTIONS['debug'].format(language=language)}\n\n```{language}\n{body}\n```"
-        prompt = (
-            f"Bugs found in this {language} code, as JSON.\n\n```{language}\n{body}\n```\n\nJSON: "
-        )
-        return GenerationRequest(
-            model=model,
-            messages=[Message("system", SYSTEM), Message("user", user)],
-            prompt=prompt,
-            max_tokens=max_tokens_for("debug", item.code, ceiling),
-            temperature=0.0,
-            json_schema=DEBUG_SCHEMA,
-            surrounding=item.surrounding,
-        )
-    if item.task == "analyze":
-        user = f"{context}{INSTRUCTIONS['analyze'].format(language=language)}\n\n{_fence(language, item.code)}"
-        prompt = f"{_fence(language, item.code)}\n\nWhat this code does, explained in plain words:\n"
-        return GenerationRequest(
-            model=model,
-            messages=[Message("system", SYSTEM), Message("user", user)],
-            prompt=prompt,
-            max_tokens=max_tokens_for("analyze", item.code, ceiling),
-            stop=["\n\n\n", "```"],
-            temperature=0.2,
-            surrounding=item.surrounding,
-        )
-    if item.task == "fix_helper":
-        user = (
-            f"Here is {language} code and a proposed change to it (a patch or a fragment). Apply the change "
-            f"and reply with the complete resulting code, nothing else.\n\nCode:\n{_fence(language, item.code)}"
-            f"\n\nProposed change:\n{_fence(language, item.extra or '')}"
-        )
-        prompt = (
-            f"Original {language} code:\n{_fence(language, item.code)}\n\nChange to apply:\n"
-            f"{_fence(language, item.extra or '')}\n\nThe complete code with the change applied:\n```{language}\n"
-        )
-        return _rewrite_request(model, user, prompt, item, ceiling)
+    user = f"{context}{INSTRUCTIONS['debug'].format(language=language)}\n\n```{language}\n{body}\n```"
+    prompt = f"Bugs found in this {language} code, as JSON.\n\n```{language}\n{body}\n```\n\nJSON: "
+    return _text_request(model, user, prompt, item, ceiling, temperature=0.0, json_schema=DEBUG_SCHEMA)
+
+
+def explain_request(model: str, item: TaskInput, ceiling: int) -> GenerationRequest:
+    """Explain: the code, answered in Markdown."""
+    language = item.language or "text"
+    context = _context_block(language, item.surrounding)
+    user = f"{context}{INSTRUCTIONS['analyze'].format(language=language)}\n\n{_fence(language, item.code)}"
+    prompt = f"{_fence(language, item.code)}\n\nWhat this code does, explained in plain words:\n"
+    return _text_request(model, user, prompt, item, ceiling, temperature=0.2, stop=["\n\n\n", "```"])
+
+
+def _text_request(model: str, user: str, prompt: str, item: TaskInput, ceiling: int, **options: Any) -> GenerationRequest:
+    return GenerationRequest(
+        model=model,
+        messages=[Message("system", SYSTEM), Message("user", user)],
+        prompt=prompt,
+        max_tokens=text_budget(ceiling),
+        surrounding=item.surrounding,
+        **options,
+    )
+
+
+def merge_request(model: str, item: TaskInput, ceiling: int) -> GenerationRequest:
+    """The fix's second stage: apply the proposed change in `item.extra` to the code."""
+    language = item.language or "text"
+    user = (
+        f"Here is {language} code and a proposed change to it (a patch or a fragment). Apply the change "
+        f"and reply with the complete resulting code, nothing else.\n\nCode:\n{_fence(language, item.code)}"
+        f"\n\nProposed change:\n{_fence(language, item.extra or '')}"
+    )
+    prompt = (
+        f"Original {language} code:\n{_fence(language, item.code)}\n\nChange to apply:\n"
+        f"{_fence(language, item.extra or '')}\n\nThe complete code with the change applied:\n```{language}\n"
+    )
+    return _rewrite_request(model, user, prompt, item, ceiling)
+
+
+def rewrite_request(model: str, item: TaskInput, ceiling: int) -> GenerationRequest:
+    """Fix, clean up or refactor: the task's instruction, answered with the whole rewritten code."""
+    language = item.language or "text"
+    context = _context_block(language, item.surrounding)
     instruction = INSTRUCTIONS[item.task].format(language=language)
     user = f"{context}{instruction}\n\n{_fence(language, item.code)}"
     before, after = COMPLETION_HEADINGS[item.task]
@@ -187,8 +200,22 @@ def _rewrite_request(model: str, user: str, prompt: str, item: TaskInput, ceilin
         model=model,
         messages=[Message("system", SYSTEM), Message("user", user)],
         prompt=prompt,
-        max_tokens=max_tokens_for(item.task, item.code, ceiling),
+        max_tokens=rewrite_tokens(item.code, ceiling),
         prompt_stop=["```"],
         temperature=0.1,
         surrounding=item.surrounding,
     )
+
+
+PromptBuilder = Callable[[str, TaskInput, int], GenerationRequest]
+BUILDERS: dict[str, PromptBuilder] = {
+    "rewrite": rewrite_request,
+    "findings": findings_request,
+    "explain": explain_request,
+    "merge": merge_request,
+}
+
+
+def build_request(model: str, item: TaskInput, ceiling: int = 1024) -> GenerationRequest:
+    """A request carrying both a chat form and a completion form of the task; the engine picks one."""
+    return BUILDERS[task_spec(item.task).prompt](model, item, ceiling)

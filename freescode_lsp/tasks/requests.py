@@ -6,19 +6,7 @@ from typing import Any
 
 from attrs import define
 
-ACTION_KINDS: dict[str, str] = {
-    "fix": "quickfix.freescode.fix",
-    "debug": "source.freescode.debug",
-    "clean": "refactor.rewrite.freescode.clean",
-    "refactor": "refactor.rewrite.freescode.refactor",
-}
-VERBS = {"fix": "Fix", "debug": "Find bugs", "clean": "Clean up", "refactor": "Refactor", "analyze": "Explain"}
-COMMAND_TASKS = (*ACTION_KINDS, "analyze")
-
-
-def action_title(task: str, model: str) -> str:
-    """The title an editor shows, naming the model that would answer now."""
-    return f"{VERBS[task]} with {model}"
+from freescode_lsp.task_table import RUNNABLE_TASKS
 
 
 class BadTaskArgs(ValueError):
@@ -62,8 +50,8 @@ class TaskArgs:
         uri, task, line = value.get("uri"), value.get("task"), value.get("line")
         if not isinstance(uri, str) or not uri:
             raise BadTaskArgs("uri must be a document URI")
-        if task not in COMMAND_TASKS:
-            raise BadTaskArgs(f"task must be one of {', '.join(COMMAND_TASKS)}, not {task!r}")
+        if task not in RUNNABLE_TASKS:
+            raise BadTaskArgs(f"task must be one of {', '.join(RUNNABLE_TASKS)}, not {task!r}")
         if not _whole(line) or line < 0:
             raise BadTaskArgs("line must be a whole number >= 0")
         end_line = value.get("endLine", line)

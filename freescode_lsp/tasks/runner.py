@@ -126,7 +126,7 @@ async def run_rewrite(
 def unusable_reason(outcome: TaskOutcome, item: TaskInput, ceiling: int = 1024) -> str | None:
     """Why a cleaned rewrite must not be applied: cut off at a token limit (named), or data instead of code."""
     if outcome.finish_reason == "length":
-        reason = cut_off_reason(item.task, item.code, ceiling, outcome.usage.completion_tokens)
+        reason = cut_off_reason(item.code, ceiling, outcome.usage.completion_tokens)
         return f"{reason}; not applied"
     text = (outcome.text or "").strip()
     if item.language not in ("json", "jsonc") and text[:1] in "{[" and item.code.strip()[:1] not in "{[":
