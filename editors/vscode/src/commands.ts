@@ -14,7 +14,7 @@ import {
   type CliResult,
   type Report,
 } from "./reports";
-import { outcomeOf, runTaskArgs, type RunTaskArgs, type Task } from "./tasks";
+import { outcomeOf, runTaskArgs, TASK_COMMANDS, type RunTaskArgs, type Task } from "./tasks";
 import type { ClientSettings } from "./vscodeSettings";
 
 /** The server as the commands use it (the real one is ServerController). */
@@ -32,13 +32,10 @@ export interface Ui {
   showExplanation(subject: string, markdown: string, model: string | undefined): Promise<void>;
 }
 
-const TITLES: Record<Task, string> = {
-  fix: "Fix",
-  debug: "Find Bugs",
-  clean: "Clean Up",
-  refactor: "Refactor",
-  analyze: "Explain",
-};
+/** The palette title of a task's command ("Find Bugs"). */
+function titleOf(task: Task): string {
+  return TASK_COMMANDS.find((entry) => entry.task === task)?.title ?? task;
+}
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -48,7 +45,7 @@ function errorText(error: unknown): string {
 export async function runTaskOnEditor(task: Task, server: TaskServer, ui: Ui): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   if (editor === undefined) {
-    void vscode.window.showWarningMessage(`Free-S_Code: ${TITLES[task]} works on the active editor; open a file first.`);
+    void vscode.window.showWarningMessage(`Free-S_Code: ${titleOf(task)} works on the active editor; open a file first.`);
     return;
   }
   const document = editor.document;
@@ -71,12 +68,12 @@ export async function runTaskOnEditor(task: Task, server: TaskServer, ui: Ui): P
     answer =
       task === "analyze" || task === "debug"
         ? await vscode.window.withProgress(
-            { location: vscode.ProgressLocation.Window, title: `Free-S_Code: ${TITLES[task]}` },
+            { location: vscode.ProgressLocation.Window, title: `Free-S_Code: ${titleOf(task)}` },
             () => server.runTask(args),
           )
         : await server.runTask(args);
   } catch (error) {
-    const message = `Free-S_Code: ${TITLES[task]} failed: ${errorText(error)}`;
+    const message = `Free-S_Code: ${titleOf(task)} failed: ${errorText(error)}`;
     ui.output.appendLine(message);
     void vscode.window.showErrorMessage(message);
     return;

@@ -7,7 +7,7 @@
  * checks every value and reports bad ones in plain words, so nothing is validated here.
  */
 
-/** The tasks a model can be routed to (freescode_lsp.mesh.catalog.TASKS). */
+/** The tasks a model can be routed to: every task of `freescode tasks --json` (the tests compare). */
 export const ROUTED_TASKS = ["debug", "analyze", "fix", "clean", "fix_helper", "refactor"] as const;
 
 /** How one VS Code setting maps into the server's settings. */

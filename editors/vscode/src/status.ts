@@ -35,7 +35,8 @@ export interface StatusView {
 }
 
 const NAME = "Free-S_Code";
-const VERBS: Record<string, string> = {
+/** Each server task's title, as `freescode tasks --json` gives it (the tests compare). */
+export const TASK_VERBS: Readonly<Record<string, string>> = {
   fix: "Fix",
   debug: "Find bugs",
   clean: "Clean up",
@@ -79,7 +80,7 @@ export function formatUsd(value: number): string {
 }
 
 export function verb(task: string | null | undefined): string {
-  return task ? (VERBS[task] ?? task) : "task";
+  return task ? (TASK_VERBS[task] ?? task) : "task";
 }
 
 function shorten(text: string, width: number): string {

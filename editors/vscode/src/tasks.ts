@@ -4,7 +4,7 @@ export const RUN_TASK_COMMAND = "freescode.runTask";
 
 export type Task = "fix" | "debug" | "clean" | "refactor" | "analyze";
 
-/** The palette commands that run a task, with the words the user sees. */
+/** The palette commands that run a task, with the words the user sees (as in `freescode tasks --json`; the tests compare). */
 export const TASK_COMMANDS: readonly { command: string; task: Task; title: string }[] = [
   { command: "freescode.fix", task: "fix", title: "Fix" },
   { command: "freescode.findBugs", task: "debug", title: "Find Bugs" },

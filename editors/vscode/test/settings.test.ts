@@ -12,7 +12,6 @@ import {
   explicitValue,
   languageIds,
   RESTART_SETTINGS,
-  ROUTED_TASKS,
   SERVER_SETTINGS,
   withoutNulls,
   type Inspected,
@@ -223,7 +222,6 @@ function pythonLiteral(text: string): unknown {
 
 describe("the server's schema (freescode_lsp/config.py)", () => {
   const configPath = path.join(repositoryRoot, "freescode_lsp", "config.py");
-  const catalogPath = path.join(repositoryRoot, "freescode_lsp", "models", "catalog.py");
   const available = fs.existsSync(configPath);
   const fields = available ? serverFields(fs.readFileSync(configPath, "utf8")) : {};
   const properties = contributed();
@@ -247,14 +245,6 @@ describe("the server's schema (freescode_lsp/config.py)", () => {
     assert.deepEqual(Object.keys(model.properties ?? {}).sort(), [...fields.ModelSettings.keys()].sort());
     const node = properties["freescode.nodes"].items as Property;
     assert.deepEqual(Object.keys(node.properties ?? {}).sort(), [...fields.NodeSettings.keys()].sort());
-  });
-
-  test("routing covers the server's tasks", { skip: fs.existsSync(catalogPath) ? false : opts.skip || "no catalog.py" }, () => {
-    const catalog = fs.readFileSync(catalogPath, "utf8");
-    const tasks = /^TASKS\b[^=]*=\s*\(([^)]*)\)/m.exec(catalog);
-    assert.ok(tasks, "TASKS not found in catalog.py");
-    const names = [...tasks[1].matchAll(/"([^"]+)"/g)].map((match) => match[1]);
-    assert.deepEqual([...ROUTED_TASKS].sort(), names.sort());
   });
 
   test("defaults shown in VS Code are the server's defaults", opts, () => {
