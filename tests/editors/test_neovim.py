@@ -687,15 +687,52 @@ def test_fix_on_the_real_local_model(gemma_path: Path, tmp_path: Path) -> None:
         assert status["state"] == "failed" and lines == (before + function + after).splitlines()
 
 
+def server_task_commands() -> list[tuple[str, str]]:
+    """(Neovim command, task) for each task `freescode tasks --json` gives an editor command, in its order."""
+    table = json.loads(subprocess.run([*CLI, "tasks", "--json"], check=True, capture_output=True, text=True).stdout)
+    return [(task["commands"]["neovim"], task["id"]) for task in table["tasks"] if task["commands"] is not None]
+
+
+def nvim_lua(tmp_path: Path, body: str, *, init: str = "NONE") -> Any:
+    """What a Lua chunk in a headless nvim (`-u init`) gave to `done(value)`, decoded from JSON."""
+    nvim = shutil.which("nvim", path=str(BIN)) or shutil.which("nvim")
+    assert nvim is not None
+    script, out = tmp_path / "probe.lua", tmp_path / "probe.json"
+    script.write_text(
+        f"local function done(value) vim.fn.writefile({{ vim.json.encode(value) }}, {lua_value(str(out))}) end\n"
+        f"{body}\nvim.cmd('qa!')\n"
+    )
+    subprocess.run([nvim, "--headless", "--clean", "-u", init, "-c", f"luafile {script}"], timeout=30, check=True,
+                   stdin=subprocess.DEVNULL, capture_output=True)
+    return json.loads(out.read_text())
+
+
+def test_task_commands_match_the_servers_task_table(tmp_path: Path) -> None:
+    """The plugin's task commands (its Lua table, and the commands it defines) are those of `freescode tasks --json`."""
+    init = tmp_path / "init.lua"
+    init.write_text(f"vim.opt.rtp:prepend({lua_value(str(PLUGIN))})\n")
+    seen = nvim_lua(
+        tmp_path,
+        "local defined = vim.api.nvim_get_commands({})\n"
+        "local out = {}\n"
+        "for _, spec in ipairs(require('freescode.task_commands')) do\n"
+        "  table.insert(out, { spec.name, spec.task, defined[spec.name] ~= nil })\n"
+        "end\n"
+        "done(out)",
+        init=str(init),
+    )
+    expected = server_task_commands()
+    assert expected, "the server lists no task with an editor command"
+    assert seen == [[name, task, True] for name, task in expected]
+
+
 def test_help_file_has_tags_for_every_command(tmp_path: Path) -> None:
     """:helptags accepts doc/freescode.txt and :help finds each command."""
     doc = tmp_path / "plugin" / "doc"
     shutil.copytree(PLUGIN / "doc", doc)
-    commands = ["FreescodeFix", "FreescodeDebug", "FreescodeClean", "FreescodeRefactor", "FreescodeExplain",
-                "FreescodeCancel", "FreescodeStatus", "FreescodeUsage"]
-    script = tmp_path / "help.lua"
-    out = tmp_path / "help.json"
-    script.write_text(
+    commands = [name for name, _ in server_task_commands()] + ["FreescodeCancel", "FreescodeStatus", "FreescodeUsage"]
+    found = nvim_lua(
+        tmp_path,
         f"vim.cmd.helptags({lua_value(str(doc))})\n"
         f"vim.opt.rtp:prepend({lua_value(str(doc.parent))})\n"
         "local found = {}\n"
@@ -703,14 +740,9 @@ def test_help_file_has_tags_for_every_command(tmp_path: Path) -> None:
         "  local ok = pcall(vim.cmd.help, ':' .. name)\n"
         "  found[name] = ok and vim.fn.expand('%:t') == 'freescode.txt'\n"
         "end\n"
-        f"vim.fn.writefile({{ vim.json.encode(found) }}, {lua_value(str(out))})\n"
-        "vim.cmd('qa!')\n"
+        "done(found)",
     )
-    nvim = shutil.which("nvim", path=str(BIN)) or shutil.which("nvim")
-    assert nvim is not None
-    subprocess.run([nvim, "--headless", "--clean", "-c", f"luafile {script}"], timeout=30, check=True,
-                   stdin=subprocess.DEVNULL, capture_output=True)
-    assert json.loads(out.read_text()) == {name: True for name in commands}
+    assert found == {name: True for name in commands}
 
 
 EGLOT_SMOKE = """

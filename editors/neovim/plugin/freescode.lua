@@ -1,23 +1,15 @@
--- Ex commands and autocmds of Free-S_Code; the modules load on first use.
+-- Ex commands and autocmds of Free-S_Code; the modules load on first use (only the list of task commands loads now).
 -- The server itself starts once require("freescode").setup() (or vim.lsp.enable("freescode")) ran.
 if vim.g.loaded_freescode then
   return
 end
 vim.g.loaded_freescode = true
 
-local TASKS = {
-  FreescodeFix = { "fix", "Fix the code unit under the cursor, or the selected lines" },
-  FreescodeDebug = { "debug", "Find bugs in the code unit or the selected lines (shown as diagnostics)" },
-  FreescodeClean = { "clean", "Clean up the code unit or the selected lines" },
-  FreescodeRefactor = { "refactor", "Refactor the code unit or the selected lines" },
-  FreescodeExplain = { "analyze", "Explain the code unit or the selected lines in a floating window" },
-}
-
-for name, spec in pairs(TASKS) do
-  vim.api.nvim_create_user_command(name, function(opts)
+for _, spec in ipairs(require("freescode.task_commands")) do
+  vim.api.nvim_create_user_command(spec.name, function(opts)
     local tasks = require("freescode.tasks")
-    tasks.run(spec[1], tasks.command_range(opts))
-  end, { range = true, desc = spec[2] })
+    tasks.run(spec.task, tasks.command_range(opts))
+  end, { range = true, desc = spec.desc })
 end
 
 vim.api.nvim_create_user_command("FreescodeStatus", function()
