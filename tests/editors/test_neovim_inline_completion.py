@@ -181,3 +181,21 @@ def test_a_neovim_without_inline_completion_is_told_apart(stub_node, tmp_path: P
     assert result["results"]["buffer_switch"] is None
     level, text = result["results"]["health"]
     assert level == "warn" and "need Neovim 0.12 or newer" in text, text
+
+
+def test_suggestion_statuses_leave_the_last_task_in_the_statusline(tmp_path: Path) -> None:
+    """A `complete` status fires FreescodeStatus but the statusline and :FreescodeStatus keep the last task."""
+    result = run_nvim(
+        tmp_path,
+        None,
+        """
+        local status = require("freescode.status")
+        status.on_status(nil, { state = "done", task = "fix", model = "code-llama-7b", completionTokens = 7 }, {})
+        status.on_status(nil, { state = "running", task = "complete", model = "starcoder2-3b" }, {})
+        T.results.statusline = require("freescode").statusline()
+        T.results.described = status.describe()[1]
+        """,
+    )
+    assert result["results"]["statusline"] == "freescode: fix by code-llama-7b (7 tok)"
+    assert result["results"]["described"] == "freescode: fix done"
+    assert [s["task"] for s in result["statuses"]] == ["fix", "complete"]

@@ -184,6 +184,8 @@ class CodeServer:
             "chat.disableAIFeatures": True,
             "window.commandCenter": False,
             "workbench.secondarySideBar.defaultVisibility": "hidden",
+            # Suggestions as you type only in the window about them: elsewhere they would add node requests.
+            "freescode.completion.enabled": False,
         })
         # freescode.server.command is machine-overridable: in this (remote) window it is read from the
         # Remote (machine) settings or the workspace, not from the User settings.
@@ -277,7 +279,8 @@ class Workbench:
         items = self.page.locator(".part.statusbar .statusbar-item")
         for i in range(items.count()):
             item = items.nth(i)
-            if "freescode" in (item.get_attribute("id") or "").lower():
+            name = (item.get_attribute("id") or "").lower()
+            if "freescode" in name and "completion" not in name:
                 return (item.text_content() or "").strip()
         return ""
 
@@ -575,6 +578,55 @@ def test_a_missing_server_names_the_setting_and_opens_the_remote_settings(vscode
         bench.page.locator(".settings-editor .settings-tabs-widget .action-label.checked", has_text="Remote").wait_for()
         bench.page.locator(".settings-editor .setting-item-contents", has_text="Server: Command").first.wait_for()
         bench.screenshot("remote-settings")
+
+
+def server_offers_inline_completion() -> bool:
+    """Whether freescode-lsp registers textDocument/inlineCompletion (and so advertises inlineCompletionProvider)."""
+    from freescode_lsp.server import create_server
+
+    return "textDocument/inlineCompletion" in create_server().protocol.fm.features
+
+
+GHOST = " ** 2"
+
+
+def test_ghost_text_appears_and_tab_accepts_it(vscode: Workbench, node: Any, tmp_path: Path) -> None:
+    """A window with suggestions on: typing at the end of a line shows the node's suggestion as ghost text, the
+    status bar hints while it is being written, and Tab puts it in the file."""
+    if not server_offers_inline_completion():
+        pytest.skip("the server does not offer textDocument/inlineCompletion (no inlineCompletionProvider) yet")
+    bench = vscode
+    folder = tmp_path / "ghost-project"
+    write_json(folder / ".vscode" / "settings.json", {
+        "freescode.completion.enabled": True,
+        # No suggest widget: it would take Tab from the ghost text.
+        "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
+        "editor.suggestOnTriggerCharacters": False,
+        "editor.wordBasedSuggestions": "off",
+    })
+    (folder / "freescode.toml").write_text(node_toml(node.url) + '\n[routing]\ncomplete = "code-llama-7b"\n')
+    typed_line = "    result = math.pi * radiu"
+    path = folder / "ghost.py"
+    path.write_text(SOURCE.replace("    result = math.pi * radius\n", typed_line + "\n"))
+    node.set_script({"default": {"chunks": [GHOST[:3], GHOST[3:]], "first_delay_s": 1.0}})
+    with bench.scenario("ghost-text"):
+        bench.open_folder(bench.server.folder_url(folder))
+        bench.open_file("ghost.py")
+        bench.wait_until(bench.server_ready, "the language server to start", 60)
+        node.clear()
+        bench.goto(6, len(typed_line) + 1)
+        bench.page.keyboard.type("s")
+        hint = bench.page.locator(".part.statusbar .statusbar-item", has_text="suggesting")
+        hint.first.wait_for()
+        ghost = bench.page.locator(".part.editor .monaco-editor [class*=ghost-text]", has_text=re.compile(r"\*\*\s2"))
+        ghost.first.wait_for()
+        hint.first.wait_for(state="hidden")
+        bench.page.keyboard.press("Tab")
+        ghost.first.wait_for(state="hidden")
+        bench.save()
+        bench.wait_until(lambda: path.read_text() == FIXED_SOURCE, "the accepted suggestion in the saved file")
+        requests = [r for r in node.records() if r["path"].endswith("/v1/completions")]
+        assert requests and typed_line + "s" in requests[-1]["body"]["prompt"], node.records()
 
 
 @pytest.mark.slow

@@ -58,8 +58,18 @@ function num(value: unknown): number | undefined {
   return typeof value === "number" && Number.isFinite(value) ? value : undefined;
 }
 
-/** The model after one notification: a finished task adds its cost; anything else is work in progress. */
+/** Ghost text (inline completion) runs as this task; it has its own hint and never replaces the last task. */
+export const COMPLETION_TASK = "complete";
+
+/**
+ * The model after one notification: a finished task adds its cost; anything else is work in progress.
+ * A suggestion's status only adds what it cost.
+ */
 export function applyStatus(model: StatusModel, payload: StatusPayload): StatusModel {
+  if (payload.task === COMPLETION_TASK) {
+    const cost = finished(payload.state) ? (num(payload.costUsd) ?? 0) : 0;
+    return cost > 0 ? { ...model, spentUsd: model.spentUsd + cost } : model;
+  }
   if (!finished(payload.state)) {
     return { ...model, busy: true, last: payload };
   }

@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 
 import type * as vscode from "vscode";
 
+import { applyStatus, COMPLETION_TASK, initialStatus, renderStatus, withServerState } from "../src/status";
 import { CompletionHint, completionAllowed, completionAllowedIn, inlineCompletionMiddleware, type Timers } from "../src/inlineCompletion";
 import { mock, Uri, type FakeStatusBarItem } from "./helpers/vscode-mock";
 
@@ -180,5 +181,28 @@ describe("the inline completion middleware", () => {
     );
     assert.deepEqual(answer, []);
     assert.equal(fake.calls.length, 0);
+  });
+});
+
+describe("suggestions and the main status bar item", () => {
+  test("a suggestion's status neither spins the item nor replaces the last task; its cost is counted", () => {
+    const fixed = applyStatus(withServerState(initialStatus(), "running"), {
+      state: "done",
+      task: "fix",
+      model: "code-llama-7b",
+      engine: "local",
+      costUsd: 0,
+    });
+    const before = renderStatus(fixed).text;
+    let model = fixed;
+    for (const state of ["running", "cancelled", "running", "done"]) {
+      model = applyStatus(model, { state, task: COMPLETION_TASK, model: "starcoder2-3b", completionTokens: 3 });
+    }
+    assert.equal(model.busy, false);
+    assert.equal(model.tasks, 1);
+    assert.equal(renderStatus(model).text, before);
+    model = applyStatus(model, { state: "done", task: COMPLETION_TASK, model: "starcoder2-3b", costUsd: 0.002 });
+    assert.equal(model.spentUsd, 0.002);
+    assert.equal(model.last?.task, "fix");
   });
 });

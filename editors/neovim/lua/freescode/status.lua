@@ -26,10 +26,17 @@ local function plain(result)
   return out
 end
 
+--- Ghost text runs as this task: its statuses fire the event but never replace the last task.
+M.COMPLETION_TASK = "complete"
+
 --- Handler for the `freescode/status` notification; fires `User FreescodeStatus` with the body.
 function M.on_status(_, result, ctx)
   local status = plain(result)
   status.client_id = ctx and ctx.client_id
+  if status.task == M.COMPLETION_TASK then
+    vim.api.nvim_exec_autocmds("User", { pattern = "FreescodeStatus", modeline = false, data = status })
+    return
+  end
   M.last = status
   vim.api.nvim_exec_autocmds("User", { pattern = "FreescodeStatus", modeline = false, data = status })
   pcall(vim.cmd.redrawstatus)
