@@ -69,8 +69,10 @@ end
 
 
 def completion_settings(url: str) -> dict[str, Any]:
-    """The stub node for every model, the `complete` task routed to one it serves."""
+    """The stub node for every model, the `complete` task routed to one it serves (the node serves the embedded
+    model too, where the `complete` task falls back to)."""
     settings = node_settings(url)
+    settings["nodes"][0]["models"].append("gemma-3-270m")
     settings["routing"] = {"complete": "code-llama-7b"}
     return settings
 
