@@ -185,6 +185,30 @@ def test_a_neovim_without_inline_completion_is_told_apart(stub_node, tmp_path: P
     assert level == "warn" and "need Neovim 0.12 or newer" in text, text
 
 
+def test_with_no_suggestion_the_accept_key_does_what_it_did(stub_node, tmp_path: Path) -> None:
+    """accept_key = "<Tab>" over a Lua mapping of <Tab> (Neovim's own jumps in snippets): with no ghost text
+    shown, <Tab> runs that mapping, also after the server attaches to the buffer again."""
+    result = nvim_with(
+        tmp_path,
+        stub_node.url,
+        {"accept_key": "<Tab>"},
+        """
+        vim.keymap.set("i", "<Tab>", function() return "before " end, { expr = true })
+        vim.cmd.enew()
+        local completion = require("freescode.completion")
+        completion.on_attach(0)
+        vim.api.nvim_feedkeys(vim.keycode("i<Tab><Esc>"), "x", false)
+        completion.on_attach(0)
+        vim.api.nvim_feedkeys(vim.keycode("A<Tab><Esc>"), "x", false)
+        T.results.typed = vim.api.nvim_get_current_line()
+        T.results.desc = vim.fn.maparg("<Tab>", "i", false, true).desc
+        """,
+        offered_only=False,
+    )
+    assert result["results"]["desc"] == "Free-S_Code: accept the suggestion"
+    assert result["results"]["typed"] == "before before "
+
+
 def test_suggestion_statuses_leave_the_last_task_in_the_statusline(tmp_path: Path) -> None:
     """A `complete` status fires FreescodeStatus but the statusline and :FreescodeStatus keep the last task."""
     result = run_nvim(

@@ -28,11 +28,37 @@ local function disabled_for(options, filetype)
   return type(languages) == "table" and vim.list_contains(languages, filetype)
 end
 
+--- What the key did before the accept mapping: a Lua mapping's callback (Neovim's own `<Tab>` jumps in a
+--- snippet), else the key itself.
+local function previous_use(bufnr, key)
+  local previous = vim.api.nvim_buf_call(bufnr, function()
+    return vim.fn.maparg(key, "i", false, true)
+  end)
+  if type(previous.callback) ~= "function" then
+    return function()
+      return key
+    end
+  end
+  if previous.expr == 1 then
+    return previous.callback
+  end
+  return function()
+    previous.callback()
+    return ""
+  end
+end
+
+-- Per buffer and key, what the key did before the plugin mapped it (kept when a client attaches again).
+local before_mapping = {}
+
 --- The Insert mode key that accepts the shown suggestion; with none shown, the key does what it did.
 local function map_accept(bufnr, key, inline)
+  before_mapping[bufnr] = before_mapping[bufnr] or {}
+  before_mapping[bufnr][key] = before_mapping[bufnr][key] or previous_use(bufnr, key)
+  local otherwise = before_mapping[bufnr][key]
   vim.keymap.set("i", key, function()
     if not inline.get() then
-      return key
+      return otherwise()
     end
   end, { buffer = bufnr, expr = true, desc = "Free-S_Code: accept the suggestion" })
 end
