@@ -13,6 +13,7 @@ import cattrs
 from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn
 
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.urls import url_problem
 
 Threads = NewType("Threads", int)
@@ -95,7 +96,7 @@ def shown(value: Any) -> str:
     return text
 
 
-class OneItem(ValueError):
+class OneItem(FreescodeError, ValueError):
     """A single string where a list of strings is expected."""
 
     def __init__(self, value: str) -> None:

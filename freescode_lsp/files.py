@@ -6,8 +6,10 @@ import os
 import stat
 from pathlib import Path
 
+from freescode_lsp.errors import FreescodeError
 
-class UnreadableFile(OSError):
+
+class UnreadableFile(FreescodeError, OSError):
     """The file cannot be read as asked; the message says why, in plain words."""
 
 

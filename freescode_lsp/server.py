@@ -150,17 +150,12 @@ class FreescodeServer(LanguageServer):
             if len(fresh) > MAX_SHOWN_PROBLEMS:
                 for problem in fresh:
                     self.log_info(f"Free-S_Code settings: {capped(problem)}")
-        previous = self.router
-        if previous is not None and loaded.settings == self.loaded.settings:
-            self.loaded = loaded
-            return loaded
+        unchanged = loaded.settings == self.loaded.settings
         self.loaded = loaded
-        self.router = Router.from_settings(loaded.settings)
-        self.router.on_fallback = self._note_fallback
-        if self.router.local is not None:
-            self.router.local.warn = self.tell_user
-        if previous is not None:
-            self._retire(previous)
+        if self.router is None:
+            self.router = Router.from_settings(loaded.settings, on_fallback=self._note_fallback, on_warning=self.tell_user)
+        elif not unchanged:
+            self.router.apply_settings(loaded.settings)
         return loaded
 
     async def _ask_trust(self, workspace: Path, question: str) -> None:
@@ -191,18 +186,6 @@ class FreescodeServer(LanguageServer):
         if later is not None and later != {}:
             return later
         return self.initial_settings
-
-    def _retire(self, previous: Router) -> None:
-        """Keep loaded models when local settings did not change; close what the new router replaces."""
-        current = self.router
-        assert current is not None
-        if previous.local is not None and current.local is not None and previous.local.settings == current.local.settings:
-            current.local = previous.local
-            current.local.catalog = current.catalog
-        elif previous.local is not None:
-            self._spawn(_close_later(previous.local, previous.settings.network.total_timeout_s))
-        for engine in previous.remotes:
-            self._spawn(_close_later(engine, previous.settings.network.total_timeout_s))
 
     def _spawn(self, coroutine: Any) -> None:
         try:
@@ -244,12 +227,6 @@ def settings_message(problems: list[str]) -> str:
     more = f" (and {rest} more, listed in the log)" if rest > 0 else ""
     text = "Free-S_Code settings: " + "; ".join(shown) + more + ". The server goes on with defaults for these."
     return capped(text)
-
-
-async def _close_later(engine: Any, delay_s: float) -> None:
-    """Close a replaced engine once the tasks that may still stream from it are over."""
-    await asyncio.sleep(delay_s)
-    await engine.aclose()
 
 
 def create_server() -> FreescodeServer:

@@ -107,10 +107,7 @@ async def network_hosts(model_ids: list[str]) -> dict[str, list[str]]:
             await router.refresh(model_id)
             found[model_id] = [engine.root_url for engine in router.remote_engines(model_id)]
     finally:
-        for engine in [*router.remotes, *router._registry_engines.values()]:
-            await engine.aclose()
-        if router.registry is not None:
-            await router.registry.aclose()
+        await router.aclose()
     return found
 
 

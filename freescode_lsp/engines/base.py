@@ -8,6 +8,8 @@ from typing import Any, Literal, Protocol
 
 from attrs import define, field
 
+from freescode_lsp.errors import FreescodeError
+
 Role = Literal["system", "user", "assistant"]
 
 
@@ -30,6 +32,10 @@ class Usage:
     def total_tokens(self) -> int:
         """Prompt plus completion tokens."""
         return self.prompt_tokens + self.completion_tokens
+
+    def note(self) -> str | None:
+        """Why these counts differ from what the engine claimed, or None when they do not."""
+        return None
 
 
 CONTEXT_PLACEHOLDER = "\u27e6surrounding code\u27e7"
@@ -99,7 +105,7 @@ class Engine(Protocol):
         ...
 
 
-class EngineError(Exception):
+class EngineError(FreescodeError):
     """A generation could not be done by this engine."""
 
 

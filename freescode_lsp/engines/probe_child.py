@@ -12,6 +12,8 @@ import signal
 import sys
 from typing import Any
 
+from freescode_lsp.errors import FreescodeError
+
 PROBE_CONTEXT = 512
 PROBE_BATCH = 64
 PROBE_TOKENS = 4
@@ -20,7 +22,7 @@ TEST_SIGNAL_ENV = "FREESCODE_TEST_PROBE_SIGNAL"
 SAMPLE = [{"role": "user", "content": "Fix this function:\ndef add(a, b):\n    return a - b"}]
 
 
-class TemplateTimeout(Exception):
+class TemplateTimeout(FreescodeError):
     """The chat template ran past its time."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.tasks import inputs
 from freescode_lsp.tasks.languages import language_of
 from freescode_lsp.tasks.prompts import TaskInput
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from freescode_lsp.server import FreescodeServer
 
 
-class UnusableDocument(ValueError):
+class UnusableDocument(FreescodeError, ValueError):
     """The document cannot be worked on; the message says why, for the user."""
 
 

@@ -72,12 +72,8 @@ def register(server: FreescodeServer) -> None:
         """Stop running rewrites and unload models."""
         for session in list(ls.sessions.values()):
             session.stop("the server is shutting down")
-        router = ls.router
-        if router is not None:
-            if router.local is not None:
-                await router.local.aclose()
-            for engine in router.remotes:
-                await engine.aclose()
+        if ls.router is not None:
+            await ls.router.aclose()
 
 
 async def pull_configuration(ls: FreescodeServer) -> bool:

@@ -23,6 +23,7 @@ from attrs import define
 from lsprotocol import types
 
 from freescode_lsp.edits import line_edits
+from freescode_lsp.errors import FreescodeError
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument
@@ -44,7 +45,7 @@ class InFlight:
     passed: bool = False
 
 
-class RewriteStopped(Exception):
+class RewriteStopped(FreescodeError):
     """The rewrite stopped; the message says why, for the user."""
 
 

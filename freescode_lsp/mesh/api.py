@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from freescode_lsp.config import Settings, load_settings
 from freescode_lsp.engines.base import Chunk, GenerationRequest, Message
 from freescode_lsp.routing.router import Router
 
+T = TypeVar("T")
 LANGUAGE_TASK_TYPES = {"python", "javascript", "typescript", "rust", "go", "java", "c", "cpp", "text"}
 
 
@@ -44,8 +45,7 @@ async def stream_model_response(
         async for chunk in router.stream(_request(model_name, prompt, task_type, max_tokens)):
             yield chunk
     finally:
-        if router.local is not None:
-            await router.local.aclose()
+        await router.aclose()
 
 
 async def get_model_response(
@@ -62,11 +62,10 @@ async def get_model_response(
     return "".join(parts)
 
 
-async def _refresh_all(router: Router) -> None:
-    """Fetch the registry's hosts for every catalog model."""
-    for model_id in router.catalog:
-        await router.refresh(model_id)
-    await router.registry.aclose()
+def _in_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to the end on a fresh event loop in a worker thread, so callers need no loop of their own."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 class ModelRegistry:
@@ -75,22 +74,24 @@ class ModelRegistry:
     def __init__(self, settings: Settings | None = None) -> None:
         self._settings = settings
 
-    def _router(self) -> Router:
-        router = Router.from_settings(self._settings or load_settings(Path.cwd()).settings)
-        if router.registry is not None:
-            with ThreadPoolExecutor(1) as pool:
-                pool.submit(asyncio.run, _refresh_all(router)).result()
-        return router
-
     def get_model_info(self, name: str | None = None) -> Any:
         """All models as a dict keyed by id, or one model's info with its `available_hosts`."""
-        router = self._router()
-        infos = {model_id: self._info(router, model_id) for model_id in router.catalog}
+        infos = _in_own_loop(self._infos())
         if name is None:
             return infos
         if name not in infos:
             raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(infos))}")
         return infos[name]
+
+    async def _infos(self) -> dict[str, dict[str, Any]]:
+        """Every model's info, with the registry's hosts fetched first; the router is closed afterwards."""
+        router = _router(self._settings)
+        try:
+            for model_id in router.catalog:
+                await router.refresh(model_id)
+            return {model_id: self._info(router, model_id) for model_id in router.catalog}
+        finally:
+            await router.aclose()
 
     @staticmethod
     def _info(router: Router, model_id: str) -> dict[str, Any]:

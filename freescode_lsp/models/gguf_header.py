@@ -6,6 +6,8 @@ import struct
 from pathlib import Path
 from typing import BinaryIO
 
+from freescode_lsp.errors import FreescodeError
+
 MAGIC = b"GGUF"
 MAX_KEYS = 1_000_000
 MAX_STRING = 1 << 24
@@ -17,7 +19,7 @@ _ARRAY = 9
 Scalar = int | float | bool | str
 
 
-class GGUFHeaderError(ValueError):
+class GGUFHeaderError(FreescodeError, ValueError):
     """The file is not a GGUF file this reader understands."""
 
 

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from freescode_lsp import paths
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.files import is_file
 from freescode_lsp.models.catalog import ModelSpec
 
@@ -29,7 +30,7 @@ Availability = Literal["local", "pullable", "none"]
 STALE_PARTIAL_S = 600.0
 
 
-class ModelFileError(Exception):
+class ModelFileError(FreescodeError):
     """A model file cannot be found, assembled or downloaded; the message says why in plain words."""
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal, Self
 from attrs import define, field, validators
 
 from freescode_lsp import paths
+from freescode_lsp.errors import FreescodeError
 
 Outcome = Literal["ok", "failed", "cancelled", "partial"]
 OUTCOMES: tuple[str, ...] = ("ok", "failed", "cancelled", "partial")
@@ -54,7 +55,7 @@ def _when_free(statement: Callable[[], object], timeout_s: float) -> None:
             time.sleep(0.02)
 
 
-class LedgerError(Exception):
+class LedgerError(FreescodeError):
     """The ledger file cannot be opened, read or written; the message names the file and why."""
 
 

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from attrs import define, evolve, field
 from cachetools import TTLCache
 
 from freescode_lsp.config import Settings, node_from_registry
-from freescode_lsp.engines.base import Chunk, Engine, EngineError, GenerationRequest
-from freescode_lsp.models.catalog import Catalog, build_catalog
+from freescode_lsp.engines.base import Chunk, Engine, EngineError, GenerationRequest, Usage
+from freescode_lsp.models.catalog import Catalog
+from freescode_lsp.routing.fleet import Closable, build_engines, close_quietly, open_ledger
 from freescode_lsp.routing.hosts import HostBook, order_near_best
+from freescode_lsp.routing.metering import Ledger, Outcome
+from freescode_lsp.routing.repeats import RepeatFilter
+from freescode_lsp.routing.tab import Tab, estimate_tokens
+
+if TYPE_CHECKING:
+    from freescode_lsp.engines.local import LocalEngine
+    from freescode_lsp.engines.remote import RemoteEngine
+    from freescode_lsp.wire.registry_client import RegistryClient
 
 log = logging.getLogger(__name__)
 Where = Literal["local", "remote"]
 REGISTRY_TTL_S = 10.0
+Hook = Callable[[str, str], None]
+Warn = Callable[[str], None]
 
 
 @define
@@ -36,13 +48,6 @@ class Candidate:
         return f"{self.model}@{self.engine.name}"
 
 
-@define
-class Tab:
-    """What the metered attempts of one request cost, as the ledger records them."""
-
-    usd: float = 0.0
-
-
 class AllCandidatesFailed(EngineError):
     """Every model in the chain and every engine for it failed; the message lists what was tried."""
 
@@ -55,47 +60,116 @@ class AllCandidatesFailed(EngineError):
 
 @define
 class Router:
-    """Answers which model serves a task and streams from the best candidate, failing over as needed."""
+    """Answers which model serves a task and streams from the best candidate, failing over as needed.
+
+    The router owns the engines, the registry client and the ledger it opens: `apply_settings` replaces them
+    (closing the old ones once tasks that may still stream from them are over) and `aclose` closes them all.
+    """
 
     settings: Settings
     catalog: Catalog
-    local: Any | None = None
-    remotes: list[Any] = field(factory=list)
-    on_fallback: Callable[[str, str], None] | None = None
-    registry: Any | None = None
-    ledger: Any | None = None
+    local: LocalEngine | None = None
+    remotes: list[RemoteEngine] = field(factory=list)
+    on_fallback: Hook | None = None
+    registry: RegistryClient | None = None
+    ledger: Ledger | None = None
     book: HostBook = field(factory=HostBook)
     rng: random.Random = field(factory=random.Random)
+    on_warning: Warn | None = None
+    with_local: bool = True
     _effective: TTLCache[str, str] = field(factory=lambda: TTLCache(maxsize=64, ttl=5.0))
-    _registry_hosts: TTLCache[str, list[Any]] = field(factory=lambda: TTLCache(maxsize=256, ttl=REGISTRY_TTL_S))
-    _registry_engines: dict[str, Any] = field(factory=dict)
+    _registry_hosts: TTLCache[str, list[RemoteEngine]] = field(
+        factory=lambda: TTLCache(maxsize=256, ttl=REGISTRY_TTL_S)
+    )
+    _registry_engines: dict[str, RemoteEngine] = field(factory=dict)
     _skipped_hosts: set[str] = field(factory=set)
+    _retired: list[Closable] = field(factory=list)
+    _closing: set[asyncio.Task[None]] = field(factory=set)
 
     @classmethod
-    def from_settings(cls, settings: Settings, with_local: bool = True) -> Router:
+    def from_settings(
+        cls, settings: Settings, with_local: bool = True, *, on_fallback: Hook | None = None,
+        on_warning: Warn | None = None,
+    ) -> Router:
         """A router with the local engine (if llama-cpp-python is installed), static nodes and the registry."""
-        catalog = build_catalog(settings)
-        local = None
-        if with_local and settings.network.mode != "remote-only":
-            try:
-                import llama_cpp  # noqa: F401
+        built = build_engines(settings, with_local)
+        router = cls(
+            settings, built.catalog, built.local, built.remotes, on_fallback, built.registry, open_ledger(),
+            on_warning=on_warning, with_local=with_local,
+        )
+        router._hook_local()
+        return router
 
-                from freescode_lsp.engines.local import LocalEngine
+    def _hook_local(self) -> None:
+        """Send the local engine's warnings to `on_warning`, when one is set."""
+        if self.local is not None and self.on_warning is not None:
+            self.local.warn = self.on_warning
 
-                local = LocalEngine(catalog, settings.local)
-            except ImportError:
-                local = None
-        remotes: list[Any] = []
-        registry = None
-        if settings.network.mode != "local-only":
-            from freescode_lsp.engines.remote import RemoteEngine
+    def apply_settings(self, settings: Settings) -> None:
+        """Follow new settings: new catalog, nodes and registry client; loaded models kept if `[local]` is the same.
 
-            remotes = [RemoteEngine.from_settings(node, settings.network) for node in settings.nodes]
-            if settings.network.registry:
-                from freescode_lsp.wire.registry_client import RegistryClient
+        What is replaced is closed after the old total timeout, when no task can still stream from it.
+        """
+        previous = self.settings
+        built = build_engines(settings, self.with_local, keep=self.local)
+        replaced: list[Closable] = [*self.remotes, *self._registry_engines.values()]
+        if self.local is not None and self.local is not built.local:
+            replaced.append(self.local)
+        if self.registry is not None:
+            replaced.append(self.registry)
+        self.settings, self.catalog = settings, built.catalog
+        self.local, self.remotes, self.registry = built.local, built.remotes, built.registry
+        self.book = HostBook()
+        self._effective.clear()
+        self._registry_hosts.clear()
+        self._registry_engines = {}
+        self._skipped_hosts = set()
+        if self.ledger is None:
+            self.ledger = open_ledger()
+        self._hook_local()
+        self._retire(replaced, previous.network.total_timeout_s)
 
-                registry = RegistryClient(settings.network.registry, timeout=settings.network.connect_timeout_s)
-        return cls(settings, catalog, local, remotes, registry=registry, ledger=_open_ledger())
+    def engines(self) -> list[Engine]:
+        """Every engine the router holds now: local, static nodes, and the hosts the registry named."""
+        local: list[Engine] = [self.local] if self.local is not None else []
+        return [*local, *self.remotes, *self._registry_engines.values()]
+
+    def _retire(self, replaced: list[Closable], grace_s: float) -> None:
+        """Close replaced engines after `grace_s`; without a running loop, `aclose` closes them."""
+        self._retired.extend(replaced)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self._close_later(replaced, grace_s))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_later(self, replaced: list[Closable], delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        await self._close_retired(replaced)
+
+    async def _close_retired(self, replaced: Sequence[Closable]) -> None:
+        for item in replaced:
+            if item in self._retired:
+                self._retired.remove(item)
+                await close_quietly(item)
+
+    async def aclose(self) -> None:
+        """Close every engine the router made (registry hosts and replaced ones included), its registry client
+        and its ledger."""
+        for task in list(self._closing):
+            task.cancel()
+        current: list[Closable] = [*self.remotes, *self._registry_engines.values()]
+        if self.local is not None:
+            current.append(self.local)
+        if self.registry is not None:
+            current.append(self.registry)
+        await self._close_retired(list(self._retired))
+        for item in current:
+            await close_quietly(item)
+        if self.ledger is not None:
+            self.ledger.close()
 
     def model_for(self, task: str) -> str:
         """The model the routing table names for a task."""
@@ -111,7 +185,7 @@ class Router:
         self._effective[task] = chosen
         return chosen
 
-    def remote_engines(self, model_id: str) -> list[Any]:
+    def remote_engines(self, model_id: str) -> list[RemoteEngine]:
         """Static nodes and registry hosts that serve this model."""
         static = [engine for engine in self.remotes if model_id in engine.models]
         return static + list(self._registry_hosts.get(model_id, []))
@@ -203,8 +277,6 @@ class Router:
         """Fetch the registry's hosts for each model of the chain, unless cached moments ago."""
         if self.registry is None:
             return
-        from freescode_lsp.engines.remote import RemoteEngine
-
         for model in self.catalog.chain(model_id):
             if model in self._registry_hosts:
                 continue
@@ -213,23 +285,29 @@ class Router:
             except Exception as exc:  # noqa: BLE001 - a registry that fails leaves static nodes and local
                 log.warning("registry: no hosts for %s: %s", model, exc)
                 hosts = []
-            engines = []
-            for host in hosts:
-                try:
-                    node = node_from_registry(host, model)
-                except ValueError as exc:
-                    self._skip_host(f"registry: {exc}; skipped")
-                    continue
-                engine = self._registry_engines.get(node.url)
-                if engine is None:
-                    engine = RemoteEngine.from_settings(node, self.settings.network)
-                    self._registry_engines[node.url] = engine
-                if model not in engine.models:
-                    engine.models.append(model)
-                engine.price_per_1k = node.price_per_1k
-                engine.context = node.context or engine.context
-                engines.append(engine)
-            self._registry_hosts[model] = engines
+            self._registry_hosts[model] = self._registry_hosts_for(model, hosts)
+
+    def _registry_hosts_for(self, model: str, hosts: Sequence[object]) -> list[RemoteEngine]:
+        """An engine for each usable host of the registry's answer, reused across answers by URL."""
+        from freescode_lsp.engines.remote import RemoteEngine
+
+        engines = []
+        for host in hosts:
+            try:
+                node = node_from_registry(host, model)
+            except ValueError as exc:
+                self._skip_host(f"registry: {exc}; skipped")
+                continue
+            engine = self._registry_engines.get(node.url)
+            if engine is None:
+                engine = RemoteEngine.from_settings(node, self.settings.network)
+                self._registry_engines[node.url] = engine
+            if model not in engine.models:
+                engine.models.append(model)
+            engine.price_per_1k = node.price_per_1k
+            engine.context = node.context or engine.context
+            engines.append(engine)
+        return engines
 
     def _skip_host(self, reason: str) -> None:
         """Log a registry host that cannot be used, once per reason."""
@@ -238,22 +316,26 @@ class Router:
             log.warning("%s", reason)
 
     async def stream(self, request: GenerationRequest, task: str | None = None) -> AsyncIterator[Chunk]:
-        """Stream from the best candidate; on failure the next one continues where the text stopped."""
+        """Stream from the best candidate; on failure the next one continues where the text stopped.
+
+        The last chunk's `cost_usd` is what the ledger recorded for every attempt of the request; when all
+        fail, AllCandidatesFailed carries it.
+        """
         deadline = request.deadline or time.monotonic() + self.settings.network.total_timeout_s
         request = evolve(request, deadline=deadline)
         await self.refresh(request.model)
-        prompt_tokens = _estimate_tokens(request)
+        prompt_tokens = estimate_tokens(request)
         attempts: list[str] = []
         given = ""
         delivered = 0
-        tab = Tab()
+        tab = Tab(self.ledger, task)
         for candidate in self.plan(request.model, prompt_tokens, request.max_tokens):
             if time.monotonic() >= deadline:
                 attempts.append("the overall deadline passed")
                 break
             attempt = self._attempt_request(request, candidate, given, delivered)
             try:
-                async for chunk in self._run(candidate, attempt, task, given, tab):
+                async for chunk in self._run(candidate, attempt, given, tab):
                     given += chunk.text
                     delivered += 1 if chunk.text else 0
                     yield chunk
@@ -279,16 +361,16 @@ class Router:
             attempt = evolve(attempt, max_tokens=max(1, request.max_tokens - delivered))
         return attempt
 
-    async def _run(
-        self, candidate: Candidate, request: GenerationRequest, task: str | None, given: str, tab: Tab
-    ) -> AsyncIterator[Chunk]:
+    async def _run(self, candidate: Candidate, request: GenerationRequest, given: str, tab: Tab) -> AsyncIterator[Chunk]:
         """One attempt: measured, metered, and its failure classified for cooldown; the last chunk carries the cost."""
         name = candidate.engine.name
         started = time.monotonic()
         first: float | None = None
         pieces = 0
-        usage = None
-        outcome, error = "ok", None
+        usage: Usage | None = None
+        outcome: Outcome = "ok"
+        error: str | None = None
+        charged = False
         repeats = RepeatFilter(given)
         self.book.started(name)
         try:
@@ -298,9 +380,10 @@ class Router:
                     first = time.monotonic() - started
                 pieces += 1 if chunk.text else 0
                 usage = chunk.usage or usage
-                if chunk.usage is not None:
-                    priced = self._attempt(candidate, task, usage, pieces, request, "ok", None)
-                    chunk = evolve(chunk, cost_usd=tab.usd + (priced.cost_usd if priced is not None else 0.0))
+                if chunk.usage is not None and not charged:
+                    charged = True
+                    tab.charge(name, candidate.model, candidate.price_per_1k, request, usage, pieces, "ok")
+                    chunk = evolve(chunk, cost_usd=tab.usd)
                 if text or chunk.usage is not None or chunk.finish_reason is not None:
                     yield evolve(chunk, text=text) if text != chunk.text else chunk
             if candidate.where == "remote":
@@ -308,94 +391,13 @@ class Router:
         except EngineError as exc:
             outcome, error = ("partial" if pieces else "failed"), str(exc)
             if candidate.where == "remote":
-                self.book.failed(name, str(exc), cool_down=bool(pieces) or _rests_host(exc), rest_s=_asked_rest(exc))
+                rests = bool(pieces) or exc.rests_host
+                self.book.failed(name, str(exc), cool_down=rests, rest_s=exc.retry_after)
             raise
         except BaseException:
             outcome = "cancelled"
             raise
         finally:
             self.book.finished(name)
-            if callable(getattr(usage, "note", None)):
-                log.warning("%s: %s", name, usage.note())
-            attempt = self._attempt(candidate, task, usage, pieces, request, outcome, error)
-            if attempt is not None:
-                tab.usd += attempt.cost_usd
-                self._meter(attempt)
-
-    def _attempt(
-        self, candidate: Candidate, task: str | None, usage: Any, pieces: int, request: GenerationRequest,
-        outcome: str, error: str | None,
-    ) -> Any:
-        """The ledger row for one attempt; a node's usage claim beyond what was counted is noted."""
-        from freescode_lsp.routing.metering import Attempt
-
-        prompt = usage.prompt_tokens if usage is not None else _estimate_tokens(request)
-        completion = usage.completion_tokens if usage is not None else pieces
-        note = usage.note() if callable(getattr(usage, "note", None)) else None
-        try:
-            return Attempt(
-                task=task, model=candidate.model, host=candidate.engine.name, prompt_tokens=prompt,
-                completion_tokens=completion, price_per_1k=candidate.price_per_1k, outcome=outcome,
-                error="; ".join(part for part in (error, note) if part) or None,
-            )
-        except (TypeError, ValueError) as exc:
-            log.warning("usage ledger: cannot record an attempt on %s: %s", candidate.engine.name, exc)
-            return None
-
-    def _meter(self, attempt: Any) -> None:
-        if self.ledger is None:
-            return
-        try:
-            self.ledger.record(attempt)
-        except Exception as exc:  # noqa: BLE001 - metering must never break a request
-            log.warning("usage ledger: %s", exc)
-
-
-def _estimate_tokens(request: GenerationRequest) -> int:
-    chars = sum(len(m.content) for m in request.messages) or len(request.prompt or "")
-    return chars // 4 + 1
-
-
-class RepeatFilter:
-    """Drops a retry's output while it repeats, from the start, the text the caller already has."""
-
-    def __init__(self, given: str) -> None:
-        self.given = given
-        self.held = ""
-        self.deciding = bool(given)
-
-    def feed(self, text: str, final: bool = False) -> str:
-        """The part of `text` the caller has not seen; held back while it may still be a repeat."""
-        if not self.deciding:
-            return text
-        self.held += text
-        if self.held.startswith(self.given):
-            self.deciding = False
-            return self.held[len(self.given) :]
-        if self.given.startswith(self.held):
-            self.deciding = not final
-            return ""
-        self.deciding = False
-        return self.held
-
-
-def _rests_host(exc: EngineError) -> bool:
-    """Whether the failure says the host is down, stalled or overloaded (not that the request was bad)."""
-    from freescode_lsp.engines.remote import NodeBusy, NodeTimeout, NodeUnreachable
-
-    return isinstance(exc, (NodeTimeout, NodeUnreachable, NodeBusy))
-
-
-def _asked_rest(exc: EngineError) -> float | None:
-    """The rest a busy host asked for with Retry-After."""
-    return getattr(exc, "retry_after_s", None)
-
-
-def _open_ledger() -> Any | None:
-    try:
-        from freescode_lsp.routing.metering import Ledger
-
-        return Ledger()
-    except Exception as exc:  # noqa: BLE001 - no ledger, no metering; requests still work
-        log.warning("usage ledger unavailable: %s", exc)
-        return None
+            if not charged:
+                tab.charge(name, candidate.model, candidate.price_per_1k, request, usage, pieces, outcome, error)

@@ -6,10 +6,11 @@ from typing import Any
 
 from attrs import define
 
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.task_table import RUNNABLE_TASKS
 
 
-class BadTaskArgs(ValueError):
+class BadTaskArgs(FreescodeError, ValueError):
     """The arguments of a freescode.runTask command are not usable."""
 
 

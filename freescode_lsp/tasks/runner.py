@@ -14,7 +14,7 @@ from attrs import define, field
 
 from freescode_lsp.edits import lines_with_ends, split_lines
 from freescode_lsp.engines.base import Chunk, EngineError, GenerationRequest, Usage
-from freescode_lsp.routing.router import Router
+from freescode_lsp.routing.router import AllCandidatesFailed, Router
 from freescode_lsp.tasks.prompts import TaskInput, build_request, cut_off_reason
 
 ChunkHook = Callable[[Chunk], None]
@@ -83,8 +83,8 @@ async def stream_request(
             parts.append(chunk.text)
             if on_chunk is not None:
                 on_chunk(chunk)
-    except EngineError as exc:
-        outcome.cost_usd += float(getattr(exc, "cost_usd", 0.0) or 0.0)
+    except AllCandidatesFailed as exc:
+        outcome.cost_usd += exc.cost_usd
         raise
     outcome.seconds += time.monotonic() - started
     return "".join(parts)

@@ -8,11 +8,12 @@ from urllib.parse import quote
 
 import httpx
 
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.http_client import OwnedHttpClient
 from freescode_lsp.wire import normalize_base_url
 
 
-class RegistryError(Exception):
+class RegistryError(FreescodeError):
     """The registry refused a request or answered something that is not understood."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 
 from attrs import define, field
+
+from freescode_lsp.errors import FreescodeError
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
-class StreamTooLarge(Exception):
+class StreamTooLarge(FreescodeError):
     """A line or the whole stream went past its cap; the message says which."""
 
 
@@ -81,7 +83,7 @@ class EventParser:
         return None
 
 
-async def read_events(chunks: AsyncIterable[bytes], max_line: int, max_total: int) -> AsyncIterator[Event]:
+async def read_events(chunks: AsyncIterable[bytes], max_line: int, max_total: int) -> AsyncGenerator[Event, None]:
     """The events in a byte stream; StreamTooLarge past `max_line` bytes in a line or `max_total` in all."""
     splitter = LineSplitter(max_line)
     parser = EventParser()

@@ -31,9 +31,9 @@ from freescode_lsp.engines.remote import (
     NodeTimeout,
     NodeUnreachable,
     RemoteEngine,
-    normalize_base_url,
 )
 from freescode_lsp.testing.stub_node import StubNode, start_stub_node
+from freescode_lsp.wire import normalize_base_url
 
 MakeEngine = Callable[..., RemoteEngine]
 

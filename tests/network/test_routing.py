@@ -13,7 +13,8 @@ import pytest
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest, Message
 from freescode_lsp.routing.hosts import HostBook, order_near_best
-from freescode_lsp.routing.router import AllCandidatesFailed, RepeatFilter, Router
+from freescode_lsp.routing.repeats import RepeatFilter
+from freescode_lsp.routing.router import AllCandidatesFailed, Router
 from freescode_lsp.testing.stub_node import start_stub_node
 
 

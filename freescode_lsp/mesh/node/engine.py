@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.exits import describe_exit
 from freescode_lsp.mesh.serving import stop_process
 
@@ -18,7 +19,7 @@ READY_TIMEOUT_S = 180.0
 STOP_GRACE_S = 10.0
 
 
-class EngineFailed(Exception):
+class EngineFailed(FreescodeError):
     """The engine process could not be started or did not come up."""
 
 

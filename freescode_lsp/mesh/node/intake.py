@@ -8,10 +8,12 @@ from typing import Any
 
 from starlette.types import Receive
 
+from freescode_lsp.errors import FreescodeError
+
 SERVED = {"GET": frozenset({"models"}), "POST": frozenset({"chat/completions", "completions"})}
 
 
-class BodyProblem(Exception):
+class BodyProblem(FreescodeError):
     """The request body cannot be used; `status` is the answer for a client still there (None: it left)."""
 
     def __init__(self, message: str, status: int | None) -> None:

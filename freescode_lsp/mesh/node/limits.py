@@ -6,8 +6,10 @@ import asyncio
 import math
 from collections import deque
 
+from freescode_lsp.errors import FreescodeError
 
-class Busy(Exception):
+
+class Busy(FreescodeError):
     """Every slot is taken and the queue is full; retry after `retry_after_s`."""
 
     def __init__(self, retry_after_s: int) -> None:

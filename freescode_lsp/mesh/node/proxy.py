@@ -10,6 +10,7 @@ import httpx
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.mesh.node.tally import Tally
 from freescode_lsp.wire.sse import StreamTooLarge
 
@@ -41,7 +42,7 @@ def passed_headers(
     return [(name, value) for name, value in raw if name.decode("latin-1").lower() not in dropped]
 
 
-class StreamBroken(Exception):
+class StreamBroken(FreescodeError):
     """The engine's answer broke off; raised so that the server drops the client's connection too."""
 
 

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from attrs import define
 
+from freescode_lsp.errors import FreescodeError
+
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
@@ -23,7 +25,7 @@ NAT64 = ipaddress.ip_network("64:ff9b::/96")
 ZERO_NET = ipaddress.ip_network("0.0.0.0/8")
 
 
-class AddressError(ValueError):
+class AddressError(FreescodeError, ValueError):
     """A node URL or address the registry refuses, with the reason to show the operator."""
 
 

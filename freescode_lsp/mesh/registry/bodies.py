@@ -11,6 +11,7 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.mesh.registry.addresses import AddressError, parse_node_url
 
 MAX_BODY_BYTES = 64 * 1024
@@ -30,7 +31,7 @@ ERROR_TYPES = {
 }
 
 
-class ApiError(Exception):
+class ApiError(FreescodeError):
     """A request the registry refuses, with the HTTP status and message to answer."""
 
     def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:

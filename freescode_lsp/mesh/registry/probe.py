@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import httpx
 
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.mesh.registry.addresses import (
     IP,
     AddressError,
@@ -23,7 +24,7 @@ REGISTRY_HEADER = "x-freescode-registry"
 MAX_ANSWER_BYTES = 1024 * 1024
 
 
-class ProbeFailed(Exception):
+class ProbeFailed(FreescodeError):
     """A probe found the node unusable; the message is short and names nothing the node sent."""
 
 

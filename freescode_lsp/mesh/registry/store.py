@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.mesh.registry.addresses import (
     AddressError,
     endpoint_keys,
@@ -43,7 +44,7 @@ CREATE INDEX IF NOT EXISTS endpoints_node ON endpoints (node_id);
 """
 
 
-class Refused(Exception):
+class Refused(FreescodeError):
     """A registration the store will not keep: the endpoint is another operator's, or the operator has enough."""
 
 
