@@ -52,8 +52,8 @@ def _with_fields(found: Unreadable, text: str) -> Unreadable:
         return found
     if not isinstance(data, dict):
         return found
-    params = data.get("params") if isinstance(data.get("params"), dict) else {}
-    document = params.get("textDocument") if isinstance(params.get("textDocument"), dict) else {}
+    params: dict[str, Any] = data["params"] if isinstance(data.get("params"), dict) else {}
+    document: dict[str, Any] = params["textDocument"] if isinstance(params.get("textDocument"), dict) else {}
     ident = data.get("id")
     return Unreadable(
         found.code,

@@ -18,11 +18,13 @@ def route_llama_cpp_logs() -> None:
         return
     import llama_cpp
 
-    @llama_cpp.llama_log_callback
-    def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        line = text.decode("utf-8", errors="replace").rstrip()
-        if line:
-            log.log(logging.WARNING if level == GGML_LOG_LEVEL_ERROR else logging.DEBUG, "%s", line)
-
+    forward = llama_cpp.llama_log_callback(_forward)
     _installed.append(forward)
     llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
+
+
+def _forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    """One llama.cpp log line into Python logging."""
+    line = text.decode("utf-8", errors="replace").rstrip()
+    if line:
+        log.log(logging.WARNING if level == GGML_LOG_LEVEL_ERROR else logging.DEBUG, "%s", line)

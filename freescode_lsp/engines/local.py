@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from freescode_lsp.config import LocalSettings
 from freescode_lsp.engines.base import (
@@ -31,6 +31,10 @@ from freescode_lsp.engines.probe import ModelProbe, Verdict
 from freescode_lsp.engines.templates import chat_template, plain_chat_prompt
 from freescode_lsp.models import footprint, weights
 from freescode_lsp.models.catalog import Catalog, ModelSpec
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+    from llama_cpp.llama_grammar import LlamaGrammar
 
 _END = object()
 _STARTED = object()
@@ -294,7 +298,7 @@ def _as_engine_error(exc: BaseException, model_id: str, path: Path) -> BaseExcep
 
 
 def render_prompt(
-    llama: Any, spec: ModelSpec, request: GenerationRequest, context_size: int
+    llama: Llama, spec: ModelSpec, request: GenerationRequest, context_size: int
 ) -> tuple[str, list[str]]:
     """The prompt text for this model's style, cut to fit its window minus max tokens, and its stops."""
     if request.infill is not None:
@@ -322,12 +326,12 @@ def render_prompt(
     return fit_text(raw, request.surrounding, count, limit, keep_tail) + request.continuation, stop
 
 
-def _tokenize(llama: Any, text: str, add_bos: bool = True) -> list[int]:
+def _tokenize(llama: Llama, text: str, add_bos: bool = True) -> list[int]:
     return llama.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
 
 
 @lru_cache(maxsize=16)
-def _grammar(schema_json: str) -> Any:
-    from llama_cpp import LlamaGrammar
+def _grammar(schema_json: str) -> LlamaGrammar:
+    from llama_cpp.llama_grammar import LlamaGrammar
 
     return LlamaGrammar.from_json_schema(schema_json, verbose=False)

@@ -38,12 +38,17 @@ class ModelThread(Executor):
             except BaseException as exc:  # noqa: BLE001 - the caller gets every failure through the future
                 future.set_exception(exc)
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False, timeout: float | None = None) -> bool:
-        """Stop after the queued jobs; with `wait`, True once the thread has ended within `timeout`."""
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop after the queued jobs; with `wait`, until the thread has ended."""
         self._closed = True
         self._jobs.put(None)
         if wait:
-            self._thread.join(timeout)
+            self._thread.join()
+
+    def stop(self, timeout: float | None) -> bool:
+        """Stop after the queued jobs; True once the thread has ended within `timeout`."""
+        self.shutdown(wait=False)
+        self._thread.join(timeout)
         return not self._thread.is_alive()
 
     @property

@@ -47,7 +47,7 @@ class LoadedModel:
 
     def close(self) -> None:
         """Free the model once its thread has finished its work; a thread that never finishes keeps it."""
-        if not self.executor.shutdown(wait=True, timeout=CLOSE_WAIT_S):
+        if not self.executor.stop(CLOSE_WAIT_S):
             log.warning("%s: its thread is still busy after %g s; left running until exit", self.model_id, CLOSE_WAIT_S)
             return
         closer = getattr(self.llama, "close", None)

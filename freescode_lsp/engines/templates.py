@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from freescode_lsp.engines.base import Message
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 ChatRenderer = Callable[[list[dict[str, str]]], str]
 
@@ -16,7 +19,7 @@ def plain_chat_prompt(messages: list[Message]) -> str:
     return "\n\n".join(parts) + "\n\nAssistant:"
 
 
-def chat_template(llama: Any) -> ChatRenderer | None:
+def chat_template(llama: Llama) -> ChatRenderer | None:
     """A renderer for the model's own chat template (without its leading BOS), or None when it has none."""
     source = (getattr(llama, "metadata", None) or {}).get("tokenizer.chat_template")
     if not source:
@@ -31,7 +34,8 @@ def chat_template(llama: Any) -> ChatRenderer | None:
     )
 
     def render(messages: list[dict[str, str]]) -> str:
-        text = formatter(messages=messages).prompt
+        # llama_cpp types the messages as its request TypedDicts; role/content dicts are what it reads
+        text = formatter(messages=messages).prompt  # type: ignore[arg-type]
         bos = token_text(llama.token_bos())
         return text[len(bos) :] if bos and text.startswith(bos) else text
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import define, evolve, field
 
@@ -146,7 +146,7 @@ def build_catalog(settings: Settings | None = None) -> Catalog:
         base = models.get(model_id) or ModelSpec(
             model_id, 4096, None, (), "unknown", 4.0, "chat", None, None, (DEFAULT_MODEL,)
         )
-        changes: dict[str, object] = {}
+        changes: dict[str, Any] = {}
         for name in ("context", "price_per_1k", "prompt_style", "gguf", "threads", "quantization"):
             value = getattr(override, name)
             if value is not None:

@@ -80,7 +80,8 @@ def _unpack(stream: BinaryIO, fmt: str) -> int:
     raw = stream.read(size)
     if len(raw) != size:
         raise GGUFHeaderError("the header ends early")
-    return struct.unpack(fmt, raw)[0]
+    value: int = struct.unpack(fmt, raw)[0]
+    return value
 
 
 def _string(stream: BinaryIO) -> str:

@@ -162,7 +162,7 @@ def ensure_embedded(models_dir: Path | None = None) -> Path:
     """Assemble the embedded gemma .gguf into the models directory once, and return its path."""
     package = _embedded_package()
     directory = models_dir or paths.models_dir()
-    target = directory / package.MODEL_NAME
+    target: Path = directory / package.MODEL_NAME
     size = _expected_size(package)
     if _marker_matches(target, package.EXPECTED_SHA256, size):
         return target
@@ -220,21 +220,21 @@ def _download(repo: str, filename: str, directory: Path, progress: bool) -> Path
 @contextmanager
 def _progress_bars(shown: bool) -> Iterator[None]:
     """Hide huggingface_hub's progress bars for the duration unless they are wanted."""
-    from huggingface_hub import utils
+    from huggingface_hub.utils.tqdm import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
-    if shown or utils.are_progress_bars_disabled():
+    if shown or are_progress_bars_disabled():
         yield
         return
-    utils.disable_progress_bars()
+    disable_progress_bars()
     try:
         yield
     finally:
-        utils.enable_progress_bars()
+        enable_progress_bars()
 
 
 def _download_failure(exc: BaseException, repo: str, filename: str, directory: Path, endpoint: str | None) -> str:
     """Say in plain words why downloading `repo:filename` failed."""
-    from huggingface_hub import utils as hub_utils
+    from huggingface_hub import errors as hub_utils
 
     where = endpoint or "the Hugging Face hub"
     ref = f"{repo}:{filename}"

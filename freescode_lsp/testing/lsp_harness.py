@@ -254,7 +254,7 @@ class Editor:
                 return types.ApplyWorkspaceEditResult(applied=False, failure_reason="document not open")
             stamped = change.text_document.version
             if self.flavour == "neovim":
-                if index == 0 and bool(stamped) and stamped > 0 and self.version(uri) > stamped:
+                if index == 0 and stamped is not None and stamped > 0 and self.version(uri) > stamped:
                     self.dropped.append(change)
                     continue
             elif stamped is not None and stamped != self.version(uri):
@@ -263,7 +263,9 @@ class Editor:
                 )
             kept.append(change)
         for change in kept:
-            edits = sorted(change.edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True)
+            plain = [e for e in change.edits if not isinstance(e, types.SnippetTextEdit)]
+            assert len(plain) == len(change.edits), "the server sends no snippet edits"
+            edits = sorted(plain, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True)
             self._change(
                 change.text_document.uri,
                 [types.TextDocumentContentChangePartial(range=e.range, text=e.new_text) for e in edits],
