@@ -63,10 +63,10 @@ class ModelSettings:
 class LocalSettings:
     """`[local]`: the in-process llama.cpp engine."""
 
-    memory_budget_gb: GiB = 8.0
-    threads: Threads = 4
-    idle_unload_s: Seconds = 600.0
-    max_context: ContextTokens = 8192
+    memory_budget_gb: GiB = GiB(8.0)
+    threads: Threads = Threads(4)
+    idle_unload_s: Seconds = Seconds(600.0)
+    max_context: ContextTokens = ContextTokens(8192)
     models_dir: FilePath | None = None
     auto_pull: bool = False
 
@@ -79,7 +79,7 @@ class NodeSettings:
     models: list[str] = field(factory=list)
     api_key: str | None = None
     api_key_env: str | None = None
-    price_per_1k: Dollars = 0.0
+    price_per_1k: Dollars = Dollars(0.0)
     context: ContextTokens | None = None
     name: str | None = None
 
@@ -93,10 +93,10 @@ class NetworkSettings:
     registry_key: str | None = None
     max_price_per_1k: Dollars | None = None
     budget_usd: Dollars | None = None
-    connect_timeout_s: Seconds = 5.0
-    first_token_timeout_s: Seconds = 60.0
-    chunk_gap_timeout_s: Seconds = 30.0
-    total_timeout_s: Seconds = 600.0
+    connect_timeout_s: Seconds = Seconds(5.0)
+    first_token_timeout_s: Seconds = Seconds(60.0)
+    chunk_gap_timeout_s: Seconds = Seconds(30.0)
+    total_timeout_s: Seconds = Seconds(600.0)
 
 
 @define
@@ -105,12 +105,12 @@ class ServerSettings:
 
     streaming: bool = True
     diagnostics_on_save: bool = True
-    diagnostics_idle_s: SecondsOrZero = 2.0
+    diagnostics_idle_s: SecondsOrZero = SecondsOrZero(2.0)
     diagnostics_enabled: bool = True
     hover_enabled: bool = True
-    hover_timeout_s: SecondsOrZero = 1.5
-    max_file_bytes: ByteCount = 2_000_000
-    max_tokens: TokenCount = 1024
+    hover_timeout_s: SecondsOrZero = SecondsOrZero(1.5)
+    max_file_bytes: ByteCount = ByteCount(2_000_000)
+    max_tokens: TokenCount = TokenCount(1024)
 
 
 @define
@@ -118,9 +118,9 @@ class CompletionSettings:
     """`[completion]`: ghost text offered as you type (inline completion)."""
 
     enabled: bool = True
-    debounce_ms: DebounceMs = 75
-    max_lines: SuggestionLines = 8
-    max_tokens: SuggestionTokens = 64
+    debounce_ms: DebounceMs = DebounceMs(75)
+    max_lines: SuggestionLines = SuggestionLines(8)
+    max_tokens: SuggestionTokens = SuggestionTokens(64)
     disabled_languages: list[str] = field(factory=list)
 
     def enabled_for(self, language_id: str) -> bool:
@@ -262,7 +262,7 @@ def copy_tree(value: Any) -> Any:
 
 def merge(base: dict[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
     """Deep-merge a layer over a base: tables merge, everything else replaces."""
-    out = copy_tree(base)
+    out: dict[str, Any] = copy_tree(base)
     for key, value in layer.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), dict):
             out[key] = merge(out[key], value)
@@ -363,8 +363,8 @@ def load_settings(
         if isinstance(raw.get("models"), Mapping)
         for model_id in raw["models"]
     }
-    for source, raw in layers:
-        cleaned, layer_problems = validate_layer(raw, source, known_models)
+    for source, layer in layers:
+        cleaned, layer_problems = validate_layer(layer, source, known_models)
         problems.extend(layer_problems)
         merged = merge(merged, cleaned)
         sources.append(source)

@@ -236,8 +236,13 @@ def make_converter() -> cattrs.Converter:
     }
     for kind, problem in simple.items():
         converter.register_structure_hook(kind, _checked(problem))
-    converter.register_structure_hook_factory(lambda t: get_origin(t) is list, lambda t: _list_hook(t, converter))
-    converter.register_structure_hook_factory(lambda t: get_origin(t) is dict, lambda t: _dict_hook(t, converter))
-    converter.register_structure_hook_factory(lambda t: get_origin(t) is Literal, _literal_hook)
+    converter.register_structure_hook_factory(_origin_is(list), lambda t: _list_hook(t, converter))
+    converter.register_structure_hook_factory(_origin_is(dict), lambda t: _dict_hook(t, converter))
+    converter.register_structure_hook_factory(_origin_is(Literal), _literal_hook)
     converter.register_structure_hook_factory(attrs.has, lambda t: _class_hook(t, converter))
     return converter
+
+
+def _origin_is(origin: object) -> Callable[[object], bool]:
+    """Whether a type is `origin` with arguments: list[...], dict[...], Literal[...]."""
+    return lambda kind: get_origin(kind) is origin

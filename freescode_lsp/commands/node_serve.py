@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 from attrs import frozen
 
 from freescode_lsp import paths
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.models.catalog import DEFAULT_MODEL
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ INSTALL_HINT = "pip install 'freescode-lsp[node]'"
 TOKEN_ENV = "FREESCODE_OPERATOR_TOKEN"
 
 
-class Refused(Exception):
+class Refused(FreescodeError):
     """Why `node serve` stops before serving, and the exit code (2: the request, 1: the machine)."""
 
     def __init__(self, message: str, code: int = 2) -> None:
@@ -186,6 +187,7 @@ def _registration(args: argparse.Namespace, request: NodeRequest, port: int) -> 
     url = public_url(args.host, port, args.public_url)
     if url is None:
         raise Refused(f"--host {args.host} needs --public-url to register (the URL clients reach)")
+    assert request.token is not None, "a request with --registry has its token (checked with the request)"
     return RegistryTarget(args.registry, request.token, url)
 
 

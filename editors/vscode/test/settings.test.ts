@@ -208,6 +208,10 @@ function serverFields(source: string): Record<string, Map<string, string | undef
 }
 
 function pythonLiteral(text: string): unknown {
+  const typed = /^[A-Z]\w*\((.*)\)$/.exec(text); // a NewType's default, e.g. Seconds(600.0)
+  if (typed) {
+    return pythonLiteral(typed[1]);
+  }
   if (text === "True" || text === "False") {
     return text === "True";
   }
