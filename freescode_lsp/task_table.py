@@ -13,11 +13,13 @@ from typing import Any, Literal
 
 from attrs import define
 
+from freescode_lsp.errors import FreescodeError
+
 Produces = Literal["rewrite", "text", "findings", "completion"]
 RUN_TASK_COMMAND = "freescode.runTask"
 
 
-class UnknownTask(KeyError):
+class UnknownTask(FreescodeError, KeyError):
     """No task has this id."""
 
 

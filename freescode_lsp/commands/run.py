@@ -123,8 +123,7 @@ async def _run(args: argparse.Namespace) -> int:
         else:
             outcome = await run_text(router, item, model, show, loaded.settings.server.max_tokens)
     finally:
-        if router.local is not None:
-            await router.local.aclose()
+        await router.aclose()
     print(file=sys.stderr)
     print(f"freescode: {outcome.summary()}", file=sys.stderr)
     stand_in = _stand_in(router, outcome, args.task)

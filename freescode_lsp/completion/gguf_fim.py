@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def _cached(path: Path, mtime_ns: int, size: int) -> FimFormat | None:
     return from_token_texts(prefix, suffix, middle, stops)
 
 
-def _token_id(metadata: dict[str, object], keys: tuple[str, ...]) -> int | None:
+def _token_id(metadata: Mapping[str, object], keys: tuple[str, ...]) -> int | None:
     """The first of `keys` holding a real token id (llama.cpp writes -1 or leaves it out for none)."""
     for key in keys:
         value = metadata.get(key)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from attrs import define, evolve, field
@@ -315,7 +315,7 @@ class Router:
             self._skipped_hosts.add(reason)
             log.warning("%s", reason)
 
-    async def stream(self, request: GenerationRequest, task: str | None = None) -> AsyncIterator[Chunk]:
+    async def stream(self, request: GenerationRequest, task: str | None = None) -> AsyncGenerator[Chunk, None]:
         """Stream from the best candidate; on failure the next one continues where the text stopped.
 
         The last chunk's `cost_usd` is what the ledger recorded for every attempt of the request; when all
@@ -361,7 +361,7 @@ class Router:
             attempt = evolve(attempt, max_tokens=max(1, request.max_tokens - delivered))
         return attempt
 
-    async def _run(self, candidate: Candidate, request: GenerationRequest, given: str, tab: Tab) -> AsyncIterator[Chunk]:
+    async def _run(self, candidate: Candidate, request: GenerationRequest, given: str, tab: Tab) -> AsyncGenerator[Chunk, None]:
         """One attempt: measured, metered, and its failure classified for cooldown; the last chunk carries the cost."""
         name = candidate.engine.name
         started = time.monotonic()

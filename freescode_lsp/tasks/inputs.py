@@ -11,12 +11,13 @@ from attrs import define
 
 from freescode_lsp.edits import split_lines
 from freescode_lsp.engines.base import SurroundingCode
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.task_table import task_spec
 from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.tasks.units import CodeUnit, enclosing_unit
 
 
-class UnusableRegion(ValueError):
+class UnusableRegion(FreescodeError, ValueError):
     """The lines asked for cannot be worked on."""
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 from attrs import define
 
@@ -67,5 +67,6 @@ class TaskArgs:
         return cls(uri, task, line, end_line, end_character, version)
 
 
-def _whole(value: Any) -> bool:
+def _whole(value: Any) -> TypeGuard[int]:
+    """Whether the value is a whole number (not a bool)."""
     return isinstance(value, int) and not isinstance(value, bool)

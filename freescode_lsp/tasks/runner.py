@@ -177,11 +177,12 @@ def _calls_when_defined(node: ast.AST) -> bool:
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         arguments = node.args
         every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
-        parts = [
+        maybe = [
             *node.decorator_list, *arguments.defaults, *arguments.kw_defaults, node.returns,
             *(argument.annotation for argument in every if argument is not None),
         ]
-        return any(isinstance(inner, ast.Call) for part in parts if part is not None for inner in ast.walk(part))
+        parts = [part for part in maybe if part is not None]
+        return any(isinstance(inner, ast.Call) for part in parts for inner in ast.walk(part))
     if isinstance(node, ast.ClassDef):
         parts = [*node.decorator_list, *node.bases, *(keyword.value for keyword in node.keywords)]
         if any(isinstance(inner, ast.Call) for part in parts for inner in ast.walk(part)):
@@ -242,7 +243,7 @@ def parse_findings(raw: str, first_line: int, last_line: int) -> list[Finding]:
             continue
         line = _clamp(bug.get("line"), first_line, last_line)
         end_line = max(line, _clamp(bug.get("end_line", line), first_line, last_line))
-        severity = bug.get("severity") if bug.get("severity") in ("error", "warning", "information", "hint") else "warning"
+        severity = bug["severity"] if bug.get("severity") in ("error", "warning", "information", "hint") else "warning"
         findings.append(Finding(line, end_line, severity, bug["message"].strip()))
     return findings
 

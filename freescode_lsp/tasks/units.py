@@ -140,7 +140,8 @@ def _is_docstring(stmt: ast.stmt) -> bool:
 
 def _stmt_start(stmt: ast.stmt) -> int:
     """First line of a statement, decorators included; 0-based."""
-    return min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])]) - 1
+    decorators: list[ast.expr] = getattr(stmt, "decorator_list", [])
+    return min([stmt.lineno] + [d.lineno for d in decorators]) - 1
 
 
 def _target_name(stmt: ast.stmt) -> str | None:
