@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-from bench import cache, local_engine, lsp, memory, network, probe, prompt_cache
+from bench import cache, completion, local_engine, lsp, memory, network, probe, prompt_cache
 from bench.common import Row, cpu_model, machine, stamp, table
 
 Bench = Callable[[], Awaitable[list[Row]]]
@@ -24,6 +24,7 @@ def shorten() -> None:
     local_engine.ROUNDS, local_engine.MAX_TOKENS = 9, 64
     lsp.REQUESTS, lsp.ROUNDS = 1000, 3
     network.ROUNDS = 60
+    completion.ROUNDS = 5
 
 
 BENCHES: list[tuple[str, Bench]] = [
@@ -32,6 +33,7 @@ BENCHES: list[tuple[str, Bench]] = [
     ("cache", cache.run),
     ("prompt_cache", prompt_cache.run),
     ("local_engine", local_engine.run),
+    ("completion", completion.run),
     ("probe", probe.run),
     ("memory", memory.run),
 ]

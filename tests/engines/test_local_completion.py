@@ -1,0 +1,93 @@
+"""Completions on the local engine: a lane of their own, the KV prefix reused between keystrokes, the model
+stopped within a token when the completion is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+llama_cpp = pytest.importorskip("llama_cpp")
+
+from freescode_lsp.config import settings_from_dict
+from freescode_lsp.engines.base import GenerationRequest, Infill
+from freescode_lsp.engines.local import LocalEngine
+from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
+
+PREFIX = "import math\n\n\ndef area(radius):\n    \"\"\"Area of a circle.\"\"\"\n" + "    # area = pi r squared\n" * 30
+COUNTING = "Numbers from one to one thousand: 1, 2, 3, 4, 5, 6,"
+
+
+@pytest.fixture
+def engine(gemma_path: Path) -> LocalEngine:
+    settings = settings_from_dict({"local": {"max_context": 2048, "threads": 2}}).settings
+    return LocalEngine(build_catalog(settings), settings.local)
+
+
+def completion(prefix: str, max_tokens: int = 8) -> GenerationRequest:
+    return GenerationRequest(DEFAULT_MODEL, prompt=prefix, max_tokens=max_tokens, temperature=0, infill=Infill(prefix, "\n"))
+
+
+@pytest.fixture
+def evaluated(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Tokens llama.cpp evaluates per call of Llama.eval (prompt tokens not found in the KV cache, then one a step)."""
+    counts: list[int] = []
+    original = llama_cpp.Llama.eval
+
+    def counting(self: Any, tokens: Any) -> Any:
+        counts.append(len(tokens))
+        return original(self, tokens)
+
+    monkeypatch.setattr(llama_cpp.Llama, "eval", counting)
+    return counts
+
+
+async def test_the_next_keystroke_reuses_the_kv_cache_of_the_prompt(engine: LocalEngine, evaluated: list[int]) -> None:
+    try:
+        [chunk async for chunk in engine.stream(completion(PREFIX + "    return "))]
+        whole = evaluated[0]
+        assert engine.lane is not None and whole > 100
+        evaluated.clear()
+        [chunk async for chunk in engine.stream(completion(PREFIX + "    return m"))]
+        assert 0 < evaluated[0] < 10, (whole, evaluated)
+    finally:
+        await engine.aclose()
+
+
+async def test_completions_run_beside_a_long_generation_on_the_same_model(engine: LocalEngine) -> None:
+    long = engine.stream(GenerationRequest(DEFAULT_MODEL, prompt=COUNTING, max_tokens=400, temperature=0))
+    try:
+        first = await anext(long)
+        assert first.text
+        chunks = [chunk async for chunk in engine.stream(completion(PREFIX + "    return "))]
+        assert chunks[-1].usage is not None
+        rest = [chunk async for chunk in long]
+        assert sum(1 for chunk in rest if chunk.text) > 8, "the long generation had ended before the completion ran"
+        assert engine.pool.loaded() == [DEFAULT_MODEL] and engine.lane is not None
+        assert engine.lane.pool.loaded() == [DEFAULT_MODEL]
+    finally:
+        await long.aclose()
+        await engine.aclose()
+
+
+async def test_a_dropped_completion_stops_the_model_within_a_token(engine: LocalEngine) -> None:
+    seen: list[str] = []
+
+    async def consume() -> None:
+        async for chunk in engine.stream(completion(COUNTING, max_tokens=300)):
+            seen.append(chunk.text)
+
+    try:
+        task = asyncio.ensure_future(consume())
+        while len(seen) < 3:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert engine.lane is not None
+        stats = engine.lane.last_run
+        assert stats["tokens_after_cancel"] <= 1 and stats["tokens"] < 300, stats
+    finally:
+        await engine.aclose()
