@@ -130,6 +130,14 @@ TASKS: tuple[TaskSpec, ...] = (
         prompt="merge",
         runnable=False,
     ),
+    TaskSpec(
+        id="complete",
+        title="Complete",
+        produces="completion",
+        default_model="deepseek-coder-1.3b",
+        prompt="infill",
+        runnable=False,
+    ),
 )
 
 _BY_ID = {spec.id: spec for spec in TASKS}

@@ -228,7 +228,7 @@ class LocalEngine:
     async def aclose(self) -> None:
         """Unload every model."""
         await self.pool.close()
-        if self.lane is not None:
+        if self.lane is not None and self.lane is not self:
             await self.lane.aclose()
 
 

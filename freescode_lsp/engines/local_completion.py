@@ -9,42 +9,33 @@ holds the last completion's prompt, whose common start llama-cpp-python reuses o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from attrs import evolve
 
 from freescode_lsp.completion import prompt
 from freescode_lsp.completion.formats import FimFormat, family_format
 from freescode_lsp.completion.gguf_fim import fim_format_of
 from freescode_lsp.engines.base import GenerationRequest
-from freescode_lsp.engines.local import LocalEngine
 from freescode_lsp.models.catalog import ModelSpec
+
+if TYPE_CHECKING:
+    from freescode_lsp.engines.local import LocalEngine
 
 LANE_CONTEXT = 4096
 TOKENS_BEYOND_BYTES = 2
 
 
-class CompletionLane(LocalEngine):
-    """The local engine once more, for completions only, with a window no larger than completions need."""
-
-    def __init__(self, main: LocalEngine) -> None:
-        super().__init__(main.catalog, main.settings)
-        self.main = main
-        self.probe = main.probe
-        self.warn = self._tell
-
-    def _tell(self, message: str) -> None:
-        self.main.warn(message)
-
-    def context_size(self, model_id: str) -> int:
-        """The main engine's window for the model, capped: completion prompts are short."""
-        return min(super().context_size(model_id), LANE_CONTEXT)
-
-
 def lane_for(engine: LocalEngine) -> LocalEngine:
-    """The engine's completion lane, made on first use (a lane is its own lane)."""
-    if isinstance(engine, CompletionLane):
-        return engine
+    """The engine's completion lane, made on first use: the same engine class with a window no larger than
+    completions need, sharing the main engine's trial-run verdicts and warnings. A lane is its own lane."""
     if engine.lane is None:
-        engine.lane = CompletionLane(engine)
+        settings = evolve(engine.settings, max_context=min(engine.settings.max_context, LANE_CONTEXT))
+        lane = type(engine)(engine.catalog, settings)
+        lane.probe = engine.probe
+        lane.warn = lambda message: engine.warn(message)
+        lane.lane = lane
+        engine.lane = lane
     engine.lane.catalog = engine.catalog
     return engine.lane
 

@@ -1,9 +1,10 @@
 """textDocument/inlineCompletion: fill-in-the-middle ghost text from the `complete` task's model.
 
 Each document has a lane: a newer request supersedes the one before it at once (its generation stops within a
-token and its answer is dropped), and a request waits `debounce_ms` before it starts a model, so a burst of
-keystrokes starts one generation, at the pause. A user typing the start of the last suggestion gets the rest
-without a model call. `$/cancelRequest` cancels the handler, and with it the generation it awaits.
+token and its answer is dropped), and a request waits at least `debounce_ms` (longer while the user types at a
+steady pace) before it starts a model, so a burst of keystrokes starts one generation, at the pause. A user
+typing the start of the last suggestion gets the rest without a model call. `$/cancelRequest` cancels the
+handler, and with it the generation it awaits.
 """
 
 from __future__ import annotations
@@ -22,18 +23,17 @@ from lsprotocol import types
 from freescode_lsp.completion.cursor import Cursor, cursor_at, in_file_endings
 from freescode_lsp.completion.debounce import Debounce
 from freescode_lsp.completion.dedupe import polish
-from freescode_lsp.completion.request import completion_request, stop_rule
 from freescode_lsp.completion.typing_through import ShownSuggestions
 from freescode_lsp.engines.base import EngineError
 from freescode_lsp.features import status
 from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
+from freescode_lsp.tasks.completion import TASK, completion_request, stop_rule
 
 if TYPE_CHECKING:
     from freescode_lsp.config import CompletionSettings
     from freescode_lsp.server import FreescodeServer
 
 log = logging.getLogger(__name__)
-TASK = "complete"
 MAX_DOCUMENTS = 64
 
 
@@ -91,7 +91,8 @@ async def suggest(server: FreescodeServer, params: types.InlineCompletionParams)
         document = open_document(server, uri)
     except UnusableDocument:
         return None
-    if not options.enabled_for(language_for(document)):
+    language = language_for(document)
+    if not options.enabled_for(language):
         return None
     cursor = cursor_at(document.lines, params.position, document.position_codec)
     state = state_of(server)
@@ -106,7 +107,7 @@ async def suggest(server: FreescodeServer, params: types.InlineCompletionParams)
         if lane.ticket != ticket:
             return None
     version = document.version
-    generation = asyncio.get_running_loop().create_task(_generate(server, cursor, options))
+    generation = asyncio.get_running_loop().create_task(_generate(server, cursor, options, language))
     lane.generation = generation
     try:
         text = await generation
@@ -121,11 +122,11 @@ async def suggest(server: FreescodeServer, params: types.InlineCompletionParams)
     return _answer(cursor, text)
 
 
-async def _generate(server: FreescodeServer, cursor: Cursor, options: CompletionSettings) -> str:
+async def _generate(server: FreescodeServer, cursor: Cursor, options: CompletionSettings, language: str) -> str:
     """Stream the model's suggestion until the stop rule ends it; the stream is closed (the model stops) at once."""
     router = server.get_router()
-    model = router.model_for(TASK)
-    request = completion_request(model, cursor, options.max_tokens)
+    model = router.effective_model(TASK)
+    request = completion_request(model, cursor, options.max_tokens, language)
     rule = stop_rule(cursor, options.max_lines)
     state = state_of(server)
     state.generations += 1

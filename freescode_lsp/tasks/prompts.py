@@ -11,6 +11,7 @@ from freescode_lsp.edits import split_lines
 from freescode_lsp.engines.base import (
     CONTEXT_PLACEHOLDER,
     GenerationRequest,
+    Infill,
     Message,
     SurroundingCode,
 )
@@ -207,12 +208,21 @@ def _rewrite_request(model: str, user: str, prompt: str, item: TaskInput, ceilin
     )
 
 
+def infill_request(model: str, item: TaskInput, ceiling: int) -> GenerationRequest:
+    """complete: the code before the cursor (`code`) and after it (`extra`); each engine applies its model's FIM
+    format, or sends the code before the cursor alone to a model without one."""
+    return GenerationRequest(
+        model=model, prompt=item.code, max_tokens=ceiling, temperature=0.0, infill=Infill(item.code, item.extra or "")
+    )
+
+
 PromptBuilder = Callable[[str, TaskInput, int], GenerationRequest]
 BUILDERS: dict[str, PromptBuilder] = {
     "rewrite": rewrite_request,
     "findings": findings_request,
     "explain": explain_request,
     "merge": merge_request,
+    "infill": infill_request,
 }
 
 

@@ -191,6 +191,18 @@ async def test_mid_line_under_multi_byte_text_the_repeated_bracket_is_dropped(
     assert "messages" not in body and stub_node.records()[0]["path"] == "/v1/completions"
 
 
+async def test_the_routed_fim_model_on_a_node_gets_its_fim_prompt(editor: Editor, stub_node, tmp_path: Path) -> None:
+    stub_node.set_script({"default": {"chunks": ["len(s)"]}})
+    await editor.initialize(node_options(stub_node.url, model="deepseek-coder-1.3b"))
+    uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
+    items = items_of(await complete(editor, uri, types.Position(2, 4)))
+    assert [item.insert_text for item in items] == ["len(s)"]
+    [body] = stub_node.requests()
+    assert body["model"] == "deepseek-coder-1.3b"
+    assert body["prompt"] == "<｜fim▁begin｜>s = 'é😀'\nprint('é😀', )\nx = <｜fim▁hole｜>\n<｜fim▁end｜>"
+    assert [s["model"] for s in editor.statuses if s.get("task") == "complete"] == ["deepseek-coder-1.3b"] * 2
+
+
 async def test_a_multi_line_suggestion_takes_the_files_crlf_endings(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": {"chunks": ["1\n", "y = 2\n", "z = 3\n"]}})
     await editor.initialize(node_options(stub_node.url))

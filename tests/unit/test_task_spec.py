@@ -57,6 +57,10 @@ def test_routing_an_unknown_task_lists_the_table() -> None:
 @pytest.mark.parametrize("spec", TASKS, ids=lambda spec: spec.id)
 def test_each_task_builds_the_request_its_answer_needs(spec) -> None:
     request = build_request("m", TaskInput(spec.id, CODE, "python", extra="return 3.14 * r * r"), 4096)
+    if spec.produces == "completion":
+        assert request.infill is not None and (request.infill.prefix, request.infill.suffix) == (CODE, "return 3.14 * r * r")
+        assert not request.messages and request.prompt == CODE
+        return
     assert request.model == "m" and request.messages and request.prompt
     assert (request.json_schema is not None) == (spec.produces == "findings")
     if spec.produces == "rewrite":

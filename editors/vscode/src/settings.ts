@@ -8,7 +8,7 @@
  */
 
 /** The tasks a model can be routed to: every task of `freescode tasks --json` (the tests compare). */
-export const ROUTED_TASKS = ["debug", "analyze", "fix", "clean", "fix_helper", "refactor"] as const;
+export const ROUTED_TASKS = ["debug", "analyze", "fix", "clean", "fix_helper", "refactor", "complete"] as const;
 
 /** How one VS Code setting maps into the server's settings. */
 export interface SettingSpec {

@@ -43,6 +43,7 @@ export const TASK_VERBS: Readonly<Record<string, string>> = {
   refactor: "Refactor",
   analyze: "Explain",
   fix_helper: "Fix (merge)",
+  complete: "Complete",
 };
 const ENGINE_WIDTH = 24;
 
