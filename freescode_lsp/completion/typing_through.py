@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from attrs import define
+from cachetools import LRUCache
+
+MAX_DOCUMENTS = 64
 
 
 @define(frozen=True)
@@ -15,10 +18,10 @@ class Shown:
 
 
 class ShownSuggestions:
-    """The last suggestion per document."""
+    """The last suggestion per document, for the documents used most recently."""
 
     def __init__(self) -> None:
-        self._shown: dict[str, Shown] = {}
+        self._shown: LRUCache[str, Shown] = LRUCache(maxsize=MAX_DOCUMENTS)
 
     def remember(self, uri: str, before: str, after: str, text: str) -> None:
         """Keep what was shown (an empty suggestion forgets the last one)."""

@@ -16,6 +16,7 @@ from attrs import evolve
 from freescode_lsp.completion import prompt
 from freescode_lsp.completion.formats import FimFormat, family_format
 from freescode_lsp.completion.gguf_fim import fim_format_of
+from freescode_lsp.config_values import ContextTokens
 from freescode_lsp.engines.base import GenerationRequest
 from freescode_lsp.models.catalog import ModelSpec
 
@@ -30,7 +31,7 @@ def lane_for(engine: LocalEngine) -> LocalEngine:
     """The engine's completion lane, made on first use: the same engine class with a window no larger than
     completions need, sharing the main engine's trial-run verdicts and warnings. A lane is its own lane."""
     if engine.lane is None:
-        settings = evolve(engine.settings, max_context=min(engine.settings.max_context, LANE_CONTEXT))
+        settings = evolve(engine.settings, max_context=ContextTokens(min(engine.settings.max_context, LANE_CONTEXT)))
         lane = type(engine)(engine.catalog, settings)
         lane.probe = engine.probe
         lane.warn = lambda message: engine.warn(message)
