@@ -94,6 +94,7 @@ async def suggest(server: FreescodeServer, params: types.InlineCompletionParams)
     language = language_for(document)
     if not options.enabled_for(language):
         return None
+    version = document.version
     cursor = cursor_at(document.lines, params.position, document.position_codec)
     state = state_of(server)
     lane = state.lane(uri)
@@ -106,7 +107,6 @@ async def suggest(server: FreescodeServer, params: types.InlineCompletionParams)
         await asyncio.sleep(wait)
         if lane.ticket != ticket:
             return None
-    version = document.version
     generation = asyncio.get_running_loop().create_task(_generate(server, cursor, options, language))
     lane.generation = generation
     try:
@@ -144,6 +144,9 @@ async def _generate(server: FreescodeServer, cursor: Cursor, options: Completion
         outcome = "failed"
         log.info("completion failed: %s", exc)
         return ""
+    except Exception:
+        outcome = "failed"
+        raise
     finally:
         status.report_progress(server, TASK, served_by, outcome, tokens)
     return polish(rule.result(), cursor.after)

@@ -220,3 +220,16 @@ async def test_a_disabled_language_gets_nothing_and_asks_no_model(editor: Editor
     uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
     assert items_of(await complete(editor, uri, types.Position(2, 4))) == []
     assert stub_node.requests() == []
+
+
+async def test_an_answer_for_a_document_that_changed_meanwhile_is_dropped(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    stub_node.set_script({"default": {"chunks": ["1"], "first_delay_s": 1.0}})
+    await editor.initialize(node_options(stub_node.url))
+    uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
+    pending = asyncio.ensure_future(complete(editor, uri, types.Position(2, 4)))
+    await until(lambda: stub_node.requests(), timeout=30)
+    editor.type(uri, 0, 0, "# ")
+    assert items_of(await pending) == []
+    assert states(editor) == ["running", "done"]
