@@ -59,11 +59,11 @@ class LineHistory:
     def changed(self, uri: str, version: int, changes: Sequence[types.TextDocumentContentChangeEvent]) -> None:
         """Record one didChange; a whole-document change starts the history again."""
         history = self.documents.setdefault(uri, DocumentHistory(None))
-        for change in changes:
-            if not isinstance(change, types.TextDocumentContentChangePartial):
-                self.opened(uri, version)
-                return
-        for change in changes:
+        partial = [change for change in changes if isinstance(change, types.TextDocumentContentChangePartial)]
+        if len(partial) < len(changes):
+            self.opened(uri, version)
+            return
+        for change in partial:
             if len(history.shifts) == history.shifts.maxlen:
                 history.since = history.shifts[0].version
             start, end = change.range.start, change.range.end
