@@ -6,9 +6,9 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from attrs import define
 from lsprotocol import types
@@ -19,7 +19,16 @@ from pygls.workspace import Workspace
 
 from freescode_lsp import __version__, trust
 from freescode_lsp.config import LoadedSettings, Settings, load_settings
+from freescode_lsp.features.code_actions import CodeActions
+from freescode_lsp.features.commands import RunTask
+from freescode_lsp.features.diagnostics import Diagnostics
+from freescode_lsp.features.document_sync import DocumentSync
+from freescode_lsp.features.fallback import Fallbacks
+from freescode_lsp.features.hover import Hover
+from freescode_lsp.features.inline_completion import InlineCompletion
+from freescode_lsp.features.lifecycle import Lifecycle
 from freescode_lsp.features.line_history import LineHistory
+from freescode_lsp.features.progress import ProgressTokens
 from freescode_lsp.routing.router import Router
 from freescode_lsp.text_documents import adopt
 from freescode_lsp.unreadable import diagnose
@@ -29,6 +38,16 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 4000
 MAX_SHOWN_PROBLEMS = 8
 TRUST_ACTION = "Trust"
+
+
+class Feature(Protocol):
+    """A part of the server that owns its state and wires its own handlers."""
+
+    def register(self) -> None:
+        """Wire the feature's handlers on its server."""
+
+
+FeatureT = TypeVar("FeatureT", bound=Feature)
 
 
 @define
@@ -69,23 +88,49 @@ class FreescodeProtocol(LanguageServerProtocol):
         super().handle_message(message)
 
 
+class Features:
+    """The server's features, each owning its state; handlers are wired in the order they are added here.
+
+    A new feature is one line: `self.name = self._add(Name(server))`. Plain state others read has no `_add`.
+    """
+
+    def __init__(self, server: FreescodeServer) -> None:
+        self._registered: list[Feature] = []
+        self.documents = self._add(DocumentSync(server))
+        self.line_history = self.documents.subscribe(LineHistory())
+        self.fallbacks = Fallbacks(server)
+        self.progress = self._add(ProgressTokens(server))
+        self.lifecycle = self._add(Lifecycle(server))
+        self.code_actions = self._add(CodeActions(server))
+        self.run_task = self._add(RunTask(server))
+        self.diagnostics = self._add(Diagnostics(server))
+        self.hover = self._add(Hover(server))
+        self.inline_completion = self._add(InlineCompletion(server))
+
+    def _add(self, feature: FeatureT) -> FeatureT:
+        self._registered.append(feature)
+        return feature
+
+    def register(self) -> None:
+        """Wire every feature's handlers on the server."""
+        for feature in self._registered:
+            feature.register()
+
+
 class FreescodeServer(LanguageServer):
-    """Holds the settings, the router and the running tasks that the features share."""
+    """Holds the settings, the router and the features."""
 
     def __init__(self) -> None:
         super().__init__("freescode-lsp", __version__, protocol_cls=FreescodeProtocol)
         self.loaded = LoadedSettings(Settings())
         self.router: Router | None = None
-        self.editor_settings: Any = None
-        self.initial_settings: Any = None
+        self.editor_settings: types.LSPAny = None
+        self.initial_settings: types.LSPAny = None
         self.shown_problems: set[str] = set()
         self.workspace_trusted = False
-        self.sessions: dict[str, Any] = {}
-        self.background: set[asyncio.Task[Any]] = set()
-        self.progress_handlers: dict[str, Any] = {}
+        self.background: set[asyncio.Task[None]] = set()
         self.client_name: str | None = None
-        self.out_of_sync: dict[str, str] = {}
-        self.line_history = LineHistory()
+        self.features = Features(self)
 
     @property
     def settings(self) -> Settings:
@@ -100,23 +145,8 @@ class FreescodeServer(LanguageServer):
             return
         self.protocol._send_data(unreadable.answer())
         if unreadable.changes_a_document() and unreadable.uri is not None:
-            self.lose_sync(unreadable.uri, f"a change from the editor could not be read ({unreadable.reason})")
-
-    def lose_sync(self, uri: str, reason: str) -> None:
-        """The server's copy of a document may differ from the editor's: stop its rewrite and pause tasks on it."""
-        first = uri not in self.out_of_sync
-        self.out_of_sync[uri] = reason
-        session = self.sessions.get(uri)
-        if session is not None:
-            session.stop(reason)
-        if first:
-            name = uri.rsplit("/", 1)[-1]
-            self.window_show_message(
-                types.ShowMessageParams(
-                    types.MessageType.Warning,
-                    f"Free-S_Code: {reason} in {name}. Tasks on {name} are paused until you close and reopen it.",
-                )
-            )
+            reason = f"a change from the editor could not be read ({unreadable.reason})"
+            self.features.documents.lose_sync(unreadable.uri, reason)
 
     def workspace_root(self) -> Path | None:
         """The first workspace folder as a path, if the client named one."""
@@ -126,7 +156,7 @@ class FreescodeServer(LanguageServer):
             return None
         return Path(root) if root else None
 
-    def reload_settings(self, editor_settings: Any = None, *, initial: bool = False) -> LoadedSettings:
+    def reload_settings(self, editor_settings: types.LSPAny = None, *, initial: bool = False) -> LoadedSettings:
         """Read every settings layer again, show new problems, and rebuild the router.
 
         Settings the editor answers or pushes later replace `initializationOptions`, so a removed key goes away.
@@ -153,7 +183,9 @@ class FreescodeServer(LanguageServer):
         unchanged = loaded.settings == self.loaded.settings
         self.loaded = loaded
         if self.router is None:
-            self.router = Router.from_settings(loaded.settings, on_fallback=self._note_fallback, on_warning=self.tell_user)
+            self.router = Router.from_settings(
+                loaded.settings, on_fallback=self.features.fallbacks.note_failure, on_warning=self.tell_user
+            )
         elif not unchanged:
             self.router.apply_settings(loaded.settings)
         return loaded
@@ -174,20 +206,14 @@ class FreescodeServer(LanguageServer):
             self.log_info(f"Free-S_Code: trusted {workspace / 'freescode.toml'} as it is now")
             self.reload_settings()
 
-    def _note_fallback(self, label: str, why: str) -> None:
-        """An attempt failed and the router moves on; remembered to tell the user why."""
-        from freescode_lsp.features.fallback import note_failure
-
-        note_failure(self, label, why)
-
-    def _editor_layer(self) -> Any:
+    def _editor_layer(self) -> types.LSPAny:
         """The editor's settings: what it answered or pushed last (its whole view), else initializationOptions."""
         later = self.editor_settings
         if later is not None and later != {}:
             return later
         return self.initial_settings
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -231,18 +257,8 @@ def settings_message(problems: list[str]) -> str:
 
 def create_server() -> FreescodeServer:
     """A server with every feature registered."""
-    from freescode_lsp.features import (
-        code_actions,
-        commands,
-        diagnostics,
-        hover,
-        inline_completion,
-        lifecycle,
-    )
-
     server = FreescodeServer()
-    for feature in (lifecycle, code_actions, commands, diagnostics, hover, inline_completion):
-        feature.register(server)
+    server.features.register()
     return server
 
 

@@ -6,14 +6,26 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from freescode_lsp.task_table import CODE_ACTION_TASKS, RUN_TASK_COMMAND
-from freescode_lsp.tasks.requests import TaskArgs
+from freescode_lsp.features import status
+from freescode_lsp.features.commands import COMMAND
+from freescode_lsp.features.documents import (
+    UnusableDocument,
+    current_lines,
+    open_document,
+    task_input,
+    task_region,
+)
+from freescode_lsp.features.rewrite import eol_of
+from freescode_lsp.line_endings import keep_line_endings
+from freescode_lsp.task_table import CODE_ACTION_TASKS, task_spec
+from freescode_lsp.tasks.requests import BadTaskArgs, TaskArgs
+from freescode_lsp.tasks.runner import run_rewrite
 from freescode_lsp.text_documents import find_document
 
 if TYPE_CHECKING:
-    from freescode_lsp.server import FreescodeServer
+    from pygls.workspace import TextDocument
 
-COMMAND = RUN_TASK_COMMAND
+    from freescode_lsp.server import FreescodeServer
 
 
 def _wanted(kind: str, only: list[str] | None) -> bool:
@@ -64,23 +76,73 @@ def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> lis
     return actions
 
 
-def register(server: FreescodeServer) -> None:
-    """Register textDocument/codeAction and codeAction/resolve."""
-
-    @server.feature(
-        types.TEXT_DOCUMENT_CODE_ACTION,
-        types.CodeActionOptions(
-            code_action_kinds=[spec.code_action_kind or "" for spec in CODE_ACTION_TASKS], resolve_provider=True
-        ),
+async def resolve_edit(server: FreescodeServer, action: types.CodeAction) -> types.CodeAction:
+    """codeAction/resolve: with streaming off, the whole versioned edit; otherwise the action as it is."""
+    if server.settings.server.streaming or action.edit is not None:
+        return action
+    try:
+        args = TaskArgs.from_json(action.data)
+        if not task_spec(args.task).rewrites_code:
+            return action
+        document = open_document(server, args.uri)
+        args = current_lines(server, args, document.version)
+        start, end = task_region(document, args)
+    except (BadTaskArgs, UnusableDocument) as exc:
+        server.tell_user(str(exc))
+        return action
+    version = document.version
+    item = task_input(document, args.task, start, end)
+    outcome = await run_rewrite(server.get_router(), item, None, None, server.settings.server.max_tokens)
+    status.report(server, outcome, "done" if outcome.text else "failed")
+    if outcome.text is None:
+        server.tell_user(outcome.problem or "the model's answer could not be used")
+        return action
+    action.edit = types.WorkspaceEdit(
+        document_changes=[
+            types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(uri=args.uri, version=version),
+                edits=[_replacement(document, start, end, outcome.text)],
+            )
+        ]
     )
-    def code_actions(ls: FreescodeServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+    action.command = None
+    return action
+
+
+def _replacement(document: TextDocument, start: int, end: int, text: str) -> types.TextEdit:
+    """One edit putting `text` in place of lines [start, end), with the document's line endings."""
+    eol = eol_of(document)
+    new_text = keep_line_endings(document.lines[start:end], text, eol)
+    end_position = types.Position(end, 0)
+    if end >= len(document.lines) and not document.lines[-1].endswith(("\n", "\r")):
+        end_position = types.Position(len(document.lines) - 1, document.position_codec.client_num_units(document.lines[-1]))
+        new_text = new_text[: -len(eol)] if new_text.endswith(eol) else new_text
+    return types.TextEdit(range=types.Range(types.Position(start, 0), end_position), new_text=new_text)
+
+
+class CodeActions:
+    """The code actions feature: listed from the request alone, edits resolved on demand."""
+
+    def __init__(self, server: FreescodeServer) -> None:
+        self.server = server
+
+    def register(self) -> None:
+        """Register textDocument/codeAction and codeAction/resolve."""
+        kinds = [spec.code_action_kind or "" for spec in CODE_ACTION_TASKS]
+        options = types.CodeActionOptions(code_action_kinds=kinds, resolve_provider=True)
+
+        @self.server.feature(types.TEXT_DOCUMENT_CODE_ACTION, options)
+        def on_code_action(params: types.CodeActionParams) -> list[types.CodeAction]:
+            return self.actions(params)
+
+        @self.server.feature(types.CODE_ACTION_RESOLVE)
+        async def on_resolve(action: types.CodeAction) -> types.CodeAction:
+            return await self.resolve(action)
+
+    def actions(self, params: types.CodeActionParams) -> list[types.CodeAction]:
         """List Fix / Find bugs / Clean up / Refactor cheaply."""
-        return list_actions(ls, params)
+        return list_actions(self.server, params)
 
-    @server.feature(types.CODE_ACTION_RESOLVE)
-    async def resolve(ls: FreescodeServer, action: types.CodeAction) -> types.CodeAction:
+    async def resolve(self, action: types.CodeAction) -> types.CodeAction:
         """With streaming off, compute the whole edit now; with streaming on, the command streams it."""
-        from freescode_lsp.features.commands import resolve_edit
-
-        return await resolve_edit(ls, action)
-
+        return await resolve_edit(self.server, action)

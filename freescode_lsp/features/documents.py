@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from attrs import evolve
+
 from freescode_lsp.errors import FreescodeError
 from freescode_lsp.tasks import inputs
 from freescode_lsp.tasks.languages import language_of
@@ -26,7 +28,7 @@ def open_document(server: FreescodeServer, uri: str) -> TextDocument:
     document = find_document(server.workspace, uri)
     if document is None:
         raise UnusableDocument(f"{uri} is not open in the editor")
-    lost = server.out_of_sync.get(uri)
+    lost = server.features.documents.lost_reason(uri)
     if lost is not None:
         raise UnusableDocument(f"{lost}; close and reopen {_name(uri)} to go on")
     limit = server.settings.server.max_file_bytes
@@ -67,6 +69,22 @@ def task_region(document: TextDocument, args: TaskArgs) -> tuple[int, int]:
             "put the cursor in a function or statement, or select the lines to change"
         ) from None
     return region.start, region.end
+
+
+def current_lines(server: FreescodeServer, args: TaskArgs, version: int | None) -> TaskArgs:
+    """The arguments with lines from an older version of the document moved to where that code is now."""
+    if args.version is None or version is None or args.version == version:
+        return args
+    history = server.features.line_history
+    line = history.map_line(args.uri, args.line, args.version)
+    end_line = history.map_line(args.uri, args.end_line, args.version)
+    if line is None or end_line is None:
+        name = args.uri.rsplit("/", 1)[-1]
+        raise UnusableDocument(
+            f"{name} changed too much since this action was offered (version {args.version}, now {version}); "
+            "choose the action again"
+        )
+    return evolve(args, line=line, end_line=end_line, version=version)
 
 
 def task_input(document: TextDocument, task: str, start: int, end: int) -> TaskInput:

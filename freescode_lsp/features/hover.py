@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from typing import TYPE_CHECKING
 
-from attrs import define, field
+from attrs import define
 from cachetools import LRUCache, TTLCache
 from lsprotocol import types
 
 from freescode_lsp.features import status
-from freescode_lsp.features.diagnostics import content_key, plain_lines, task_item
-from freescode_lsp.features.documents import (
-    UnusableDocument,
-    language_for,
-    open_document,
-)
+from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
+from freescode_lsp.features.lines import content_key, plain_lines
+from freescode_lsp.tasks.inputs import lines_input
 from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.tasks.runner import run_text
 from freescode_lsp.tasks.units import enclosing_unit
@@ -45,43 +41,65 @@ class Explanation:
     text: str
 
 
-@define
-class HoverState:
-    """Per server: explanations by content, recent failures, and fetches in flight."""
+class Hover:
+    """The hover feature: explanations by content, recent failures, and fetches in flight."""
 
-    cache: LRUCache[str, Explanation] = field(factory=lambda: LRUCache(maxsize=CACHE_SIZE))
-    failed: TTLCache[str, str] = field(factory=lambda: TTLCache(maxsize=CACHE_SIZE, ttl=FAILURE_MEMORY_S))
-    fetching: dict[str, asyncio.Task[Explanation | None]] = field(factory=dict)
+    def __init__(self, server: FreescodeServer) -> None:
+        self.server = server
+        self.cache: LRUCache[str, Explanation] = LRUCache(maxsize=CACHE_SIZE)
+        self.failed: TTLCache[str, str] = TTLCache(maxsize=CACHE_SIZE, ttl=FAILURE_MEMORY_S)
+        self.fetching: dict[str, asyncio.Task[Explanation | None]] = {}
 
+    def register(self) -> None:
+        """Register textDocument/hover."""
 
-_STATES: weakref.WeakKeyDictionary[FreescodeServer, HoverState] = weakref.WeakKeyDictionary()
+        @self.server.feature(types.TEXT_DOCUMENT_HOVER)
+        async def on_hover(params: types.HoverParams) -> types.Hover | None:
+            return await self.explain(params)
 
-
-def _state(server: FreescodeServer) -> HoverState:
-    state = _STATES.get(server)
-    if state is None:
-        state = _STATES[server] = HoverState()
-    return state
-
-
-async def _fetch(server: FreescodeServer, key: str, item: TaskInput, model: str) -> Explanation | None:
-    """Ask the analyze model once; cache the answer, or remember the failure for a while."""
-    state = _state(server)
-    try:
-        outcome = await run_text(server.get_router(), item, model, None, server.settings.server.max_tokens)
-        status.report(server, outcome, "done" if outcome.text else "failed")
-        if outcome.text is None:
-            state.failed[key] = outcome.problem or "no explanation"
+    async def explain(self, params: types.HoverParams) -> types.Hover | None:
+        """The explanation of the unit under the cursor, if cached or ready within hover_timeout_s."""
+        server = self.server
+        settings = server.settings.server
+        target = _target(server, params) if settings.hover_enabled else None
+        if target is None:
             return None
-        explanation = Explanation(outcome.model or model, outcome.text)
-        state.cache[key] = explanation
-        return explanation
-    except Exception as exc:  # noqa: BLE001 - a failed explanation is no hover, not a server error
-        log.exception("hover explanation failed")
-        state.failed[key] = str(exc)
-        return None
-    finally:
-        state.fetching.pop(key, None)
+        item, unit_range = target
+        model = server.get_router().effective_model("analyze")
+        key = content_key(model, item.language, item.code)
+        explanation = self.cache.get(key)
+        if explanation is None:
+            if key in self.failed:
+                return None
+            fetch = self.fetching.get(key)
+            if fetch is None:
+                fetch = self.fetching[key] = asyncio.get_running_loop().create_task(self._fetch(key, item, model))
+            try:
+                explanation = await asyncio.wait_for(asyncio.shield(fetch), settings.hover_timeout_s)
+            except TimeoutError:
+                return None
+        if explanation is None:
+            return None
+        return types.Hover(contents=_markup(server, explanation), range=unit_range)
+
+    async def _fetch(self, key: str, item: TaskInput, model: str) -> Explanation | None:
+        """Ask the analyze model once; cache the answer, or remember the failure for a while."""
+        server = self.server
+        try:
+            outcome = await run_text(server.get_router(), item, model, None, server.settings.server.max_tokens)
+            status.report(server, outcome, "done" if outcome.text else "failed")
+            if outcome.text is None:
+                self.failed[key] = outcome.problem or "no explanation"
+                return None
+            explanation = Explanation(outcome.model or model, outcome.text)
+            self.cache[key] = explanation
+            return explanation
+        except Exception as exc:  # noqa: BLE001 - a failed explanation is no hover, not a server error
+            log.exception("hover explanation failed")
+            self.failed[key] = str(exc)
+            return None
+        finally:
+            self.fetching.pop(key, None)
 
 
 def _markup(server: FreescodeServer, explanation: Explanation) -> types.MarkupContent:
@@ -108,39 +126,4 @@ def _target(server: FreescodeServer, params: types.HoverParams) -> tuple[TaskInp
     if not 0 <= unit.start < unit.end <= len(lines):
         return None
     end = types.Position(unit.end - 1, document.position_codec.client_num_units(lines[unit.end - 1]))
-    return task_item("analyze", lines, language, unit.start, unit.end), types.Range(types.Position(unit.start, 0), end)
-
-
-async def explain(server: FreescodeServer, params: types.HoverParams) -> types.Hover | None:
-    """The explanation of the unit under the cursor, if cached or ready within hover_timeout_s."""
-    settings = server.settings.server
-    target = _target(server, params) if settings.hover_enabled else None
-    if target is None:
-        return None
-    item, unit_range = target
-    model = server.get_router().effective_model("analyze")
-    key = content_key(model, item.language, item.code)
-    state = _state(server)
-    explanation = state.cache.get(key)
-    if explanation is None:
-        if key in state.failed:
-            return None
-        fetch = state.fetching.get(key)
-        if fetch is None:
-            fetch = state.fetching[key] = asyncio.get_running_loop().create_task(_fetch(server, key, item, model))
-        try:
-            explanation = await asyncio.wait_for(asyncio.shield(fetch), settings.hover_timeout_s)
-        except TimeoutError:
-            return None
-    if explanation is None:
-        return None
-    return types.Hover(contents=_markup(server, explanation), range=unit_range)
-
-
-def register(server: FreescodeServer) -> None:
-    """Register textDocument/hover."""
-
-    @server.feature(types.TEXT_DOCUMENT_HOVER)
-    async def on_hover(ls: FreescodeServer, params: types.HoverParams) -> types.Hover | None:
-        """Explain the code unit under the cursor with the analyze model."""
-        return await explain(ls, params)
+    return lines_input("analyze", lines, language, unit.start, unit.end), types.Range(types.Position(unit.start, 0), end)

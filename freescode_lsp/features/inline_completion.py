@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from typing import TYPE_CHECKING
 
 from attrs import define, field
@@ -70,15 +69,9 @@ class CompletionState:
         return lane
 
 
-_STATES: weakref.WeakKeyDictionary[FreescodeServer, CompletionState] = weakref.WeakKeyDictionary()
-
-
 def state_of(server: FreescodeServer) -> CompletionState:
     """The server's completion state."""
-    state = _STATES.get(server)
-    if state is None:
-        state = _STATES[server] = CompletionState()
-    return state
+    return server.features.inline_completion.state
 
 
 async def suggest(server: FreescodeServer, params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
@@ -160,12 +153,17 @@ def _answer(cursor: Cursor, text: str) -> types.InlineCompletionList:
     return types.InlineCompletionList(items=[types.InlineCompletionItem(in_file_endings(text, cursor.newline), range=at)])
 
 
-def register(server: FreescodeServer) -> None:
-    """Register textDocument/inlineCompletion (advertised as inlineCompletionProvider)."""
+class InlineCompletion:
+    """The inline completion feature and its state."""
 
-    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
-    async def on_inline_completion(
-        ls: FreescodeServer, params: types.InlineCompletionParams
-    ) -> types.InlineCompletionList | None:
-        """Ghost text at the cursor from the `complete` model."""
-        return await suggest(ls, params)
+    def __init__(self, server: FreescodeServer) -> None:
+        self.server = server
+        self.state = CompletionState()
+
+    def register(self) -> None:
+        """Register textDocument/inlineCompletion (advertised as inlineCompletionProvider)."""
+
+        @self.server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+        async def on_inline_completion(params: types.InlineCompletionParams) -> types.InlineCompletionList | None:
+            """Ghost text at the cursor from the `complete` model."""
+            return await suggest(self.server, params)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from attrs import define, field
 from lsprotocol import types
 
+from freescode_lsp.features.document_sync import DocumentSubscriber
+
 KEPT_CHANGES = 512
 
 
@@ -43,8 +45,8 @@ class DocumentHistory:
 
 
 @define
-class LineHistory:
-    """Recent line shifts of every open document."""
+class LineHistory(DocumentSubscriber):
+    """Recent line shifts of every open document (a document sync subscriber)."""
 
     documents: dict[str, DocumentHistory] = field(factory=dict)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from attrs import define
@@ -83,11 +83,11 @@ class RewriteSession:
                 self.on_stop(reason)
         self._changed.set()
 
-    def on_change(self, params: types.DidChangeTextDocumentParams) -> None:
+    def on_change(self, changes: Sequence[types.TextDocumentContentChangeEvent]) -> None:
         """Follow a didChange: shift the region, see our edit land, or stop if the user typed inside."""
         if self.stopped is not None:
             return
-        for change in params.content_changes:
+        for change in changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
                 self._shift(change)
         document = self._document()

@@ -47,10 +47,8 @@ def _rate(outcome: TaskOutcome) -> float | None:
 
 def report(server: FreescodeServer, outcome: TaskOutcome, state: str = "done") -> None:
     """Log the outcome, say why the routed model was not used (if so), and send it to status bars."""
-    from freescode_lsp.features.fallback import explain
-
     payload = status_payload(server, outcome, state)
-    payload["fallbackReason"] = explain(server, outcome)
+    payload["fallbackReason"] = server.features.fallbacks.explain(outcome)
     line = outcome.summary() + f", ${payload['costUsd']:.6f}"
     if outcome.problem:
         line += f" - {outcome.problem}"
