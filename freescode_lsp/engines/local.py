@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 BATCH = footprint.DEFAULT_BATCH
 TOKENS_BEYOND_BYTES = 2  # every token stands for at least one byte; BOS (and EOS) may add one each
 RENDER_TIMEOUT_S = 10.0
+_LOADING = threading.Lock()  # llama.cpp loading two models at once in one process can end the process or hang
 
 
 class LocalEngine:
@@ -118,13 +119,14 @@ class LocalEngine:
         spec = self.catalog[model_id]
         if not path.is_file():
             raise ModelLoadError(f"{model_id}: file {path} does not exist")
-        return Llama(
-            model_path=str(path),
-            n_ctx=self.context_size(model_id),
-            n_threads=spec.threads or self.settings.threads,
-            n_batch=BATCH,
-            verbose=False,
-        )
+        with _LOADING:
+            return Llama(
+                model_path=str(path),
+                n_ctx=self.context_size(model_id),
+                n_threads=spec.threads or self.settings.threads,
+                n_batch=BATCH,
+                verbose=False,
+            )
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Stream the model's answer; cancelling the consumer stops generation within a token."""

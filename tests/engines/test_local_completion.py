@@ -91,3 +91,22 @@ async def test_a_dropped_completion_stops_the_model_within_a_token(engine: Local
         assert stats["tokens_after_cancel"] <= 1 and stats["tokens"] < 300, stats
     finally:
         await engine.aclose()
+
+
+async def test_a_completion_and_a_task_loading_the_model_at_once_both_answer(gemma_path: Path) -> None:
+    """llama.cpp cannot load two models at the same moment in one process: the loads take turns."""
+    for _ in range(2):
+        settings = settings_from_dict({"local": {"max_context": 1024, "threads": 2}}).settings
+        engine = LocalEngine(build_catalog(settings), settings.local)
+        try:
+            task = GenerationRequest(DEFAULT_MODEL, prompt=COUNTING, max_tokens=4, temperature=0)
+            both = await asyncio.gather(
+                collect(engine.stream(task)), collect(engine.stream(completion(PREFIX + "    return ")))
+            )
+            assert all(chunks and chunks[-1].usage is not None for chunks in both)
+        finally:
+            await engine.aclose()
+
+
+async def collect(stream: Any) -> list[Any]:
+    return [chunk async for chunk in stream]
