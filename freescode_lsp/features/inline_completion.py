@@ -25,6 +25,7 @@ from freescode_lsp.completion.dedupe import polish
 from freescode_lsp.completion.typing_through import ShownSuggestions
 from freescode_lsp.engines.base import EngineError
 from freescode_lsp.features import status
+from freescode_lsp.features.document_sync import DocumentSubscriber
 from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
 from freescode_lsp.tasks.completion import TASK, completion_request, stop_rule
 
@@ -153,15 +154,31 @@ def _answer(cursor: Cursor, text: str) -> types.InlineCompletionList:
     return types.InlineCompletionList(items=[types.InlineCompletionItem(in_file_endings(text, cursor.newline), range=at)])
 
 
-class InlineCompletion:
-    """The inline completion feature and its state."""
+class InlineCompletion(DocumentSubscriber):
+    """The inline completion feature and its state, which follows its documents: a closed one stops its model."""
 
     def __init__(self, server: FreescodeServer) -> None:
         self.server = server
         self.state = CompletionState()
 
+    def closed(self, uri: str) -> None:
+        """Stop the document's generation and forget its last suggestion."""
+        self.forget(uri)
+
+    def lost(self, uri: str, reason: str) -> None:
+        """The server's copy may be wrong: the same as a close."""
+        self.forget(uri)
+
+    def forget(self, uri: str) -> None:
+        """Drop the document's lane (its running generation stops) and its last suggestion."""
+        lane = self.state.lanes.pop(uri, None)
+        if lane is not None:
+            lane.supersede()
+        self.state.shown.forget(uri)
+
     def register(self) -> None:
-        """Register textDocument/inlineCompletion (advertised as inlineCompletionProvider)."""
+        """Register textDocument/inlineCompletion (advertised as inlineCompletionProvider) and follow document sync."""
+        self.server.features.documents.subscribe(self)
 
         @self.server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
         async def on_inline_completion(params: types.InlineCompletionParams) -> types.InlineCompletionList | None:

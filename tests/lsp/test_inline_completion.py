@@ -233,14 +233,29 @@ async def test_a_disabled_language_gets_nothing_and_asks_no_model(editor: Editor
     assert stub_node.requests() == []
 
 
-async def test_an_answer_for_a_document_that_changed_meanwhile_is_dropped(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def asked_a_slow_node(editor: Editor, stub_node: Any, tmp_path: Path) -> tuple[str, asyncio.Future[Any]]:
+    """A document and a completion request the node has received and takes a second to answer."""
     stub_node.set_script({"default": {"chunks": ["1"], "first_delay_s": 1.0}})
     await editor.initialize(node_options(stub_node.url))
     uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
     pending = asyncio.ensure_future(complete(editor, uri, types.Position(2, 4)))
     await until(lambda: stub_node.requests(), timeout=30)
+    return uri, pending
+
+
+async def test_an_answer_for_a_document_that_changed_meanwhile_is_dropped(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    uri, pending = await asked_a_slow_node(editor, stub_node, tmp_path)
     editor.type(uri, 0, 0, "# ")
     assert items_of(await pending) == []
     assert states(editor) == ["running", "done"]
+
+
+async def test_closing_the_document_stops_its_generation_and_drops_the_answer(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    uri, pending = await asked_a_slow_node(editor, stub_node, tmp_path)
+    editor.close(uri)
+    assert items_of(await pending) == []
+    assert states(editor) == ["running", "cancelled"]
