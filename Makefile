@@ -25,6 +25,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	if command -v npm >/dev/null 2>&1; then bash editors/vscode/test.sh; else echo "npm not found: the VS Code extension is not built"; fi
 	$(BIN)/python -m ruff check freescode_lsp tests bench chaos scripts
+	$(BIN)/python -m ruff format --check freescode_lsp tests bench chaos scripts
 	$(BIN)/python -m mypy freescode_lsp
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -73,8 +73,7 @@ def markdown(rows: list[Row], at_start: str, seconds: dict[str, float], errors: 
     if by_hand.is_file():
         parts += ["", by_hand.read_text().rstrip()]
     if errors:
-        parts += ["", "## Failed benches", ""] + [f"- {name}: `{text.strip().splitlines()[-1]}`" for name, text in
-                                                   errors.items()]
+        parts += ["", "## Failed benches", ""] + [f"- {name}: `{text.strip().splitlines()[-1]}`" for name, text in errors.items()]
     return "\n".join(parts) + "\n"
 
 

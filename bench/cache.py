@@ -27,8 +27,7 @@ OPTIONS = {
 def source() -> str:
     """A few small functions, one hover target each (5 lines apart)."""
     return "".join(
-        f"def scale_{i}(values, factor):\n    out = [v * factor for v in values]\n"
-        f"    return sum(out) / len(out) - {i}\n\n\n"
+        f"def scale_{i}(values, factor):\n    out = [v * factor for v in values]\n    return sum(out) / len(out) - {i}\n\n\n"
         for i in range(UNITS)
     )
 
@@ -66,8 +65,16 @@ async def run() -> list[Row]:
     """Second hover on the same unchanged unit against the first (which runs gemma), medians."""
     firsts, seconds = await measure()
     note = f"hover over stdio, gemma-3-270m local, {UNITS} units, medians"
-    return [Row("hover on unchanged unit, second (cached) vs first (model)", statistics.median(seconds) * 1000,
-                statistics.median(firsts) * 1000, "ms", note=note, digits=2)]
+    return [
+        Row(
+            "hover on unchanged unit, second (cached) vs first (model)",
+            statistics.median(seconds) * 1000,
+            statistics.median(firsts) * 1000,
+            "ms",
+            note=note,
+            digits=2,
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from freescode_lsp.engines.local import LocalEngine
 from freescode_lsp.models import weights
 from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 
-PROMPT = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
+PROMPT = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n'
 MAX_TOKENS = 96
 ROUNDS = 15
 THREADS = 2
@@ -75,10 +75,22 @@ async def run() -> list[Row]:
     raw.close()
     note = f"gemma-3-270m Q4_K_M, {THREADS} threads, {MAX_TOKENS} tokens, {ROUNDS} alternating rounds (medians)"
     return [
-        Row("local engine vs raw llama-cpp-python, tokens/s", rate(results["engine"]), rate(results["raw"]),
-            "tok/s", note=note, digits=1),
-        Row("local engine vs raw llama-cpp-python, time to first token", ttft(results["engine"]),
-            ttft(results["raw"]), "ms", note=note, digits=1),
+        Row(
+            "local engine vs raw llama-cpp-python, tokens/s",
+            rate(results["engine"]),
+            rate(results["raw"]),
+            "tok/s",
+            note=note,
+            digits=1,
+        ),
+        Row(
+            "local engine vs raw llama-cpp-python, time to first token",
+            ttft(results["engine"]),
+            ttft(results["raw"]),
+            "ms",
+            note=note,
+            digits=1,
+        ),
     ]
 
 

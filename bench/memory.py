@@ -33,8 +33,10 @@ def options(copies: dict[str, Path], budget_gb: float) -> dict[str, object]:
 
 def bare_python_rss() -> int:
     """RSS of a bare Python interpreter, KiB: the floor for any Python server."""
-    probe = "from pathlib import Path; print(next(l for l in Path('/proc/self/status').read_text().splitlines()" \
-            " if l.startswith('VmRSS')).split()[1])"
+    probe = (
+        "from pathlib import Path; print(next(l for l in Path('/proc/self/status').read_text().splitlines()"
+        " if l.startswith('VmRSS')).split()[1])"
+    )
     return int(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout)
 
 
@@ -50,9 +52,7 @@ async def measure(workdir: Path) -> dict[str, float]:
     client = await server_config().start()
     pid = client._server.pid
     editor = Editor(client, "visual-studio-code")
-    found: dict[str, float] = {
-        "size_kib": size / 1024, "counted_kib": counted / 1024, "budget_kib": budget_gb * 1024**2
-    }
+    found: dict[str, float] = {"size_kib": size / 1024, "counted_kib": counted / 1024, "budget_kib": budget_gb * 1024**2}
     try:
         await editor.initialize(options(copies, budget_gb))
         await asyncio.sleep(1.0)
@@ -76,20 +76,47 @@ async def run() -> list[Row]:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     mib = 1024.0
-    note = (f"freescode-lsp process, gemma-3-270m copies as models x, y, z, {WINDOW}-token window; "
-            f"budget = {BUDGET_MODELS} x the bytes the pool counts for one model")
+    note = (
+        f"freescode-lsp process, gemma-3-270m copies as models x, y, z, {WINDOW}-token window; "
+        f"budget = {BUDGET_MODELS} x the bytes the pool counts for one model"
+    )
     fits = int(found["budget_kib"] // found["counted_kib"])
     return [
-        Row("idle server RSS vs bare Python interpreter", found["idle"] / mib, bare_python_rss() / mib, "MiB",
-            note=note, digits=0),
-        Row("RSS with one model loaded vs idle + model file", found["rss_1"] / mib,
-            (found["idle"] + found["size_kib"]) / mib, "MiB", note=note, digits=0),
-        Row("one model: RSS growth vs the bytes the pool counts for it", (found["rss_1"] - found["idle"]) / mib,
-            found["counted_kib"] / mib, "MiB", note=note, digits=0),
-        Row("three models under budget: model memory (RSS - idle) vs budget", (found["rss_3"] - found["idle"]) / mib,
-            found["budget_kib"] / mib, "MiB", note=note, digits=0),
-        Row("three models under budget: models loaded vs models the budget fits", found["loaded_3"], fits, "count",
-            note=note, digits=0),
+        Row(
+            "idle server RSS vs bare Python interpreter", found["idle"] / mib, bare_python_rss() / mib, "MiB", note=note, digits=0
+        ),
+        Row(
+            "RSS with one model loaded vs idle + model file",
+            found["rss_1"] / mib,
+            (found["idle"] + found["size_kib"]) / mib,
+            "MiB",
+            note=note,
+            digits=0,
+        ),
+        Row(
+            "one model: RSS growth vs the bytes the pool counts for it",
+            (found["rss_1"] - found["idle"]) / mib,
+            found["counted_kib"] / mib,
+            "MiB",
+            note=note,
+            digits=0,
+        ),
+        Row(
+            "three models under budget: model memory (RSS - idle) vs budget",
+            (found["rss_3"] - found["idle"]) / mib,
+            found["budget_kib"] / mib,
+            "MiB",
+            note=note,
+            digits=0,
+        ),
+        Row(
+            "three models under budget: models loaded vs models the budget fits",
+            found["loaded_3"],
+            fits,
+            "count",
+            note=note,
+            digits=0,
+        ),
     ]
 
 

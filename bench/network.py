@@ -78,9 +78,7 @@ async def measure() -> dict[str, list[tuple[float, float]]]:
         dead_first = router_for([(f"http://127.0.0.1:{free_port()}", 0.0), (stub.url, 0.05)])
         dies_mid_stream = router_for([(dying.url, 0.0), (stub.url, 0.05)])
         alive_only = router_for([(stub.url, 0.0)])
-        results: dict[str, list[tuple[float, float]]] = {
-            "direct": [], "ours": [], "failover": [], "mid_stream": [], "alive": []
-        }
+        results: dict[str, list[tuple[float, float]]] = {"direct": [], "ours": [], "failover": [], "mid_stream": [], "alive": []}
         async with httpx.AsyncClient(timeout=30) as client:
             for _ in range(5):
                 await direct(client, stub.url)
@@ -112,12 +110,21 @@ async def run() -> list[Row]:
             rows.append(Row(f"gateway + router vs direct, {label} {name}", ours, base, "ms", note=note, digits=1))
     fail = p([r[0] for r in results["failover"]], 0.5)
     alive = p([r[0] for r in results["alive"]], 0.5)
-    rows.append(Row("failover, first node dead, vs one live node: time to first token p50", fail, alive, "ms",
-                    note=note, digits=1))
+    rows.append(
+        Row("failover, first node dead, vs one live node: time to first token p50", fail, alive, "ms", note=note, digits=1)
+    )
     died = p([r[1] for r in results["mid_stream"]], 0.5)
     whole = p([r[1] for r in results["alive"]], 0.5)
-    rows.append(Row(f"failover, node dies after {DIES_AFTER} of {CHUNKS} chunks, vs one live node: total p50", died, whole,
-                    "ms", note=note, digits=1))
+    rows.append(
+        Row(
+            f"failover, node dies after {DIES_AFTER} of {CHUNKS} chunks, vs one live node: total p50",
+            died,
+            whole,
+            "ms",
+            note=note,
+            digits=1,
+        )
+    )
     return rows
 
 

@@ -66,10 +66,20 @@ async def run() -> list[Row]:
         lookup_ms = (time.perf_counter() - start) / LOOKUPS * 1000
     note = f"gemma-3-270m Q4_K_M, {THREADS} threads, load + 1 token, {ROUNDS} alternating rounds (medians)"
     return [
-        Row("first use of a model (trial run in a child, then load + first token) vs raw load + first token",
-            statistics.median(first), statistics.median(raw), "s", note=note),
-        Row("later use (verdict read from disk, load + first token) vs raw load + first token",
-            statistics.median(later), statistics.median(raw), "s", note=note),
+        Row(
+            "first use of a model (trial run in a child, then load + first token) vs raw load + first token",
+            statistics.median(first),
+            statistics.median(raw),
+            "s",
+            note=note,
+        ),
+        Row(
+            "later use (verdict read from disk, load + first token) vs raw load + first token",
+            statistics.median(later),
+            statistics.median(raw),
+            "s",
+            note=note,
+        ),
         Row("verdict lookup on a later use (stat + read)", lookup_ms, None, "ms", note=note),
     ]
 

@@ -66,8 +66,16 @@ async def run() -> list[Row]:
     finally:
         await engine.aclose()
     note = f"local engine, gemma-3-270m, {tokens}-token shared prefix, {THREADS} threads, {ROUNDS} rounds, medians"
-    return [Row("second request, same file: time to first token, KV prefix reused vs cold", statistics.median(warm)
-                * 1000, statistics.median(cold) * 1000, "ms", note=note, digits=1)]
+    return [
+        Row(
+            "second request, same file: time to first token, KV prefix reused vs cold",
+            statistics.median(warm) * 1000,
+            statistics.median(cold) * 1000,
+            "ms",
+            note=note,
+            digits=1,
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -34,23 +34,15 @@ async def _run(names: list[str], scale: float, seed: int) -> list[CampaignResult
 
 def _table(results: list[CampaignResult]) -> str:
     rows = [("campaign", "trials", "lost/failed", "seconds")]
-    rows += [
-        (r.name, str(r.tried), str(len(r.failures)), f"{r.seconds:.1f}")
-        for r in results
-    ]
+    rows += [(r.name, str(r.tried), str(len(r.failures)), f"{r.seconds:.1f}") for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
-        for row in rows
-    )
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
 
 
 def main() -> int:
     """Command line: optional campaign names, --scale (fraction of full size), --seed."""
     parser = argparse.ArgumentParser(prog="python -m chaos", description=__doc__)
-    parser.add_argument(
-        "campaigns", nargs="*", help=f"any of {', '.join(FULL)} (default: all)"
-    )
+    parser.add_argument("campaigns", nargs="*", help=f"any of {', '.join(FULL)} (default: all)")
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()

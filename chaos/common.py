@@ -52,12 +52,8 @@ def scratch_home() -> Any:
     """A temporary home whose config and state directories this process uses too."""
     with tempfile.TemporaryDirectory(prefix="freescode-chaos-") as name:
         home = Path(name)
-        saved = {
-            key: os.environ.get(key) for key in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")
-        }
-        os.environ.update(
-            {k: v for k, v in isolated_env(home).items() if k.startswith("XDG_")}
-        )
+        saved = {key: os.environ.get(key) for key in ("XDG_CONFIG_HOME", "XDG_STATE_HOME")}
+        os.environ.update({k: v for k, v in isolated_env(home).items() if k.startswith("XDG_")})
         try:
             yield home
         finally:
@@ -85,15 +81,9 @@ def node_options(url: str, **server: object) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def editor_session(
-    home: Path, url: str, flavour: str = "visual-studio-code"
-) -> AsyncIterator[Editor]:
+async def editor_session(home: Path, url: str, flavour: str = "visual-studio-code") -> AsyncIterator[Editor]:
     """The real server over stdio behind an emulated editor, initialized against one node."""
-    command = (
-        [sys.executable, "-c", QUIET_SERVER]
-        if not os.environ.get("CHAOS_VERBOSE")
-        else None
-    )
+    command = [sys.executable, "-c", QUIET_SERVER] if not os.environ.get("CHAOS_VERBOSE") else None
     config = ClientServerConfig(
         server_command=command or [sys.executable, "-m", "freescode_lsp.server"],
         server_env=isolated_env(home),

@@ -59,9 +59,7 @@ def start_pair(home: Path, *args: str) -> tuple[StubNode, NodeProcess]:
     engine = start_stub_node({"models": [MODEL]})
     try:
         directory = Path(tempfile.mkdtemp(prefix="gateway-", dir=home))
-        return engine, start_gateway(
-            directory, "--model", MODEL, "--engine-url", engine.url, *args
-        )
+        return engine, start_gateway(directory, "--model", MODEL, "--engine-url", engine.url, *args)
     except BaseException:
         engine.stop()
         raise
@@ -83,20 +81,14 @@ def path_tricks(engine: StubNode, gateway: NodeProcess, trials: int) -> Campaign
     for n in range(trials):
         method, target = TRICKS[n % len(TRICKS)]
         result.tried += 1
-        body = json.dumps(
-            {"model": MODEL, "name": "some/model", "prompt": "x", "stream": False}
-        ).encode()
+        body = json.dumps({"model": MODEL, "name": "some/model", "prompt": "x", "stream": False}).encode()
         try:
-            status = raw_status(
-                gateway.port, method, target, body if method != "GET" else b""
-            )
+            status = raw_status(gateway.port, method, target, body if method != "GET" else b"")
         except OSError as exc:
             result.fail(n, f"{method} {target!r}: {type(exc).__name__}: {exc}")
             continue
         statuses[status] += 1
-        strays = [
-            r for r in engine.records() if (r["method"], r["path"]) not in SERVED_PATHS
-        ]
+        strays = [r for r in engine.records() if (r["method"], r["path"]) not in SERVED_PATHS]
         if strays:
             elsewhere += len(strays)
             result.fail(
@@ -105,9 +97,7 @@ def path_tricks(engine: StubNode, gateway: NodeProcess, trials: int) -> Campaign
             )
             engine.clear()
     served = len(engine.records())
-    result.figures.update(
-        {"engine_requests_elsewhere": elsewhere, "engine_requests_served_paths": served}
-    )
+    result.figures.update({"engine_requests_elsewhere": elsewhere, "engine_requests_served_paths": served})
     result.notes.append(
         f"{result.tried} of {len(TRICKS)} spellings; {elsewhere} reached another engine path, {served} resolved to a"
         f" served one; statuses {dict(sorted(statuses.items()))}"
@@ -132,9 +122,7 @@ async def _ledger_after(ledger: NodeLedger, requests: int) -> tuple[int, int]:
         await asyncio.sleep(0.02)
 
 
-async def usage_dodging(
-    engine: StubNode, gateway: NodeProcess, trials: int, rng: random.Random
-) -> CampaignResult:
+async def usage_dodging(engine: StubNode, gateway: NodeProcess, trials: int, rng: random.Random) -> CampaignResult:
     """`trials` requests that try not to be billed; the ledger must bill exactly what the engine generated."""
     result = CampaignResult("gateway usage dodging")
     started = time.monotonic()
@@ -164,30 +152,21 @@ async def usage_dodging(
                 if now - billed != tokens:
                     result.fail(
                         n,
-                        f"{kind}: billed {now - billed} completion tokens,"
-                        f" the engine generated {tokens}",
+                        f"{kind}: billed {now - billed} completion tokens, the engine generated {tokens}",
                     )
                 billed = now
         total = (await asyncio.to_thread(_billed, ledger))[1] - first_billed
     finally:
         ledger.close()
     if total != generated:
-        result.fail(
-            trials, f"billed {total} completion tokens in all, generated {generated}"
-        )
-    result.figures.update(
-        {"generated_completion_tokens": generated, "billed_completion_tokens": total}
-    )
-    result.notes.append(
-        f"billed {total} completion tokens, the engine generated {generated}; {dict(tally)}"
-    )
+        result.fail(trials, f"billed {total} completion tokens in all, generated {generated}")
+    result.figures.update({"generated_completion_tokens": generated, "billed_completion_tokens": total})
+    result.notes.append(f"billed {total} completion tokens, the engine generated {generated}; {dict(tally)}")
     result.seconds = time.monotonic() - started
     return result
 
 
-async def _dodge(
-    client: httpx.AsyncClient, engine: StubNode, kind: str, rng: random.Random
-) -> tuple[int, str]:
+async def _dodge(client: httpx.AsyncClient, engine: StubNode, kind: str, rng: random.Random) -> tuple[int, str]:
     """One dodging request; the completion tokens the engine generated and "served", "refused" or what went wrong."""
     pieces = [f"w{i} " for i in range(rng.randint(1, 8))]
     tokens = len(pieces) * 3 + rng.randint(1, 5)
@@ -198,9 +177,7 @@ async def _dodge(
     queue = [ECHOING_REFUSAL, ECHOING_REFUSAL, answer] if kind == POISON else [answer]
     await asyncio.to_thread(engine.reset, {"models": [MODEL], "queue": queue})
     if kind == POISON:
-        bad = await client.post(
-            "/v1/chat/completions", json={"model": MODEL, "stream": True}
-        )
+        bad = await client.post("/v1/chat/completions", json={"model": MODEL, "stream": True})
         if bad.status_code != 422:
             return 0, f"the request without messages got {bad.status_code}"
     endpoint, body = _dodging_body(rng, DODGES.get(kind, DODGES["include_usage false"]))
@@ -212,9 +189,7 @@ async def _dodge(
     return 0, f"status {response.status_code}: {response.text[:200]}"
 
 
-def _dodging_body(
-    rng: random.Random, dodge: dict[str, Any]
-) -> tuple[str, dict[str, Any]]:
+def _dodging_body(rng: random.Random, dodge: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The endpoint and body of one dodging request."""
     if rng.random() < 0.5:
         return "/v1/completions", {"model": MODEL, "prompt": "say hi", **dodge}
@@ -230,22 +205,12 @@ async def run(trials: int, seed: int) -> list[CampaignResult]:
     rng = random.Random(seed)
     results: list[CampaignResult] = []
     with scratch_home() as home:
-        engine, gateway = await asyncio.to_thread(
-            start_pair, Path(home), "--max-concurrent", "1", "--queue", "8"
-        )
+        engine, gateway = await asyncio.to_thread(start_pair, Path(home), "--max-concurrent", "1", "--queue", "8")
         try:
-            results.append(
-                await asyncio.to_thread(
-                    path_tricks, engine, gateway, min(trials, len(TRICKS))
-                )
-            )
+            results.append(await asyncio.to_thread(path_tricks, engine, gateway, min(trials, len(TRICKS))))
             results.append(await usage_dodging(engine, gateway, trials, rng))
-            results.extend(
-                await gateway_load.disconnects(engine, gateway, max(2, trials // 4))
-            )
+            results.extend(await gateway_load.disconnects(engine, gateway, max(2, trials // 4)))
         finally:
             await asyncio.to_thread(stop_pair, engine, gateway)
-        results.append(
-            await gateway_uploads.stalled_uploads(Path(home), max(1, trials // 5))
-        )
+        results.append(await gateway_uploads.stalled_uploads(Path(home), max(1, trials // 5)))
     return results

@@ -57,15 +57,10 @@ async def settled(check: object, timeout_s: float = SETTLE_S) -> bool:
 def idle(gateway: NodeProcess) -> bool:
     """Whether nothing is in flight or queued at the gateway."""
     samples = gauges(gateway)
-    return (
-        samples["freescode_node_in_flight"] == 0
-        and samples["freescode_node_queued"] == 0
-    )
+    return samples["freescode_node_in_flight"] == 0 and samples["freescode_node_queued"] == 0
 
 
-async def queued_leavers(
-    engine: StubNode, gateway: NodeProcess, rounds: int
-) -> CampaignResult:
+async def queued_leavers(engine: StubNode, gateway: NodeProcess, rounds: int) -> CampaignResult:
     """Rounds of one slow request, LEAVERS_PER_ROUND clients that give up while queued, then one more request."""
     result = CampaignResult("gateway queued leavers")
     started = time.monotonic()
@@ -73,12 +68,8 @@ async def queued_leavers(
     async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
         for r in range(rounds):
             slow = {"chunks": ["slow"], "first_delay_s": 1.0}
-            await asyncio.to_thread(
-                engine.reset, {"models": [MODEL], "queue": [slow, {"chunks": ["ok"]}]}
-            )
-            first = asyncio.ensure_future(
-                client.post("/v1/chat/completions", json=chat(f"first {r}"))
-            )
+            await asyncio.to_thread(engine.reset, {"models": [MODEL], "queue": [slow, {"chunks": ["ok"]}]})
+            first = asyncio.ensure_future(client.post("/v1/chat/completions", json=chat(f"first {r}")))
             if not await settled(lambda: len(engine.records()) == 1):
                 result.fail(r, "the first request never reached the engine")
             for n in range(LEAVERS_PER_ROUND):
@@ -101,24 +92,17 @@ async def queued_leavers(
             last = await client.post("/v1/chat/completions", json=chat(f"last {r}"))
             if last.status_code != 200:
                 result.fail(r, f"the request after the leavers got {last.status_code}")
-            sent = [
-                record["body"]["messages"][0]["content"]
-                for record in await asyncio.to_thread(engine.records)
-            ]
+            sent = [record["body"]["messages"][0]["content"] for record in await asyncio.to_thread(engine.records)]
             extra += len(sent) - 2
             if sent != [f"first {r}", f"last {r}"]:
                 result.fail(r, f"the engine was sent {sent}")
     result.figures["extra_engine_requests"] = extra
-    result.notes.append(
-        f"{result.tried} clients left while queued; {extra} extra engine requests"
-    )
+    result.notes.append(f"{result.tried} clients left while queued; {extra} extra engine requests")
     result.seconds = time.monotonic() - started
     return result
 
 
-async def midstream_leavers(
-    engine: StubNode, gateway: NodeProcess, trials: int
-) -> CampaignResult:
+async def midstream_leavers(engine: StubNode, gateway: NodeProcess, trials: int) -> CampaignResult:
     """`trials` clients that leave after the first piece; the engine must see each leave, nothing may leak."""
     result = CampaignResult("gateway mid-stream leavers")
     started = time.monotonic()
@@ -132,15 +116,11 @@ async def midstream_leavers(
         fds_before, rss_before = open_fds(pid), rss_kb(pid)
         for n in range(trials):
             result.tried += 1
-            async with client.stream(
-                "POST", "/v1/chat/completions", json=chat(f"leave {n}")
-            ) as response:
+            async with client.stream("POST", "/v1/chat/completions", json=chat(f"leave {n}")) as response:
                 async for line in response.aiter_lines():
                     if '"a"' in line:
                         break
-            if not await settled(
-                lambda: engine.records()[-1]["outcome"] == "disconnected"
-            ):
+            if not await settled(lambda: engine.records()[-1]["outcome"] == "disconnected"):
                 result.fail(
                     n,
                     f"the engine's stream was not closed: {engine.records()[-1]['outcome']}",
@@ -149,19 +129,11 @@ async def midstream_leavers(
                 result.fail(n, "the gateway kept the request in flight")
     await settled(lambda: open_fds(pid) <= fds_before + LEAK_FDS, 3)
     fds_after, rss_after = open_fds(pid), rss_kb(pid)
-    released = sum(
-        1
-        for r in await asyncio.to_thread(engine.records)
-        if r["outcome"] == "disconnected"
-    )
+    released = sum(1 for r in await asyncio.to_thread(engine.records) if r["outcome"] == "disconnected")
     if fds_after > fds_before + LEAK_FDS:
-        result.fail(
-            trials, f"the gateway's open files grew from {fds_before} to {fds_after}"
-        )
+        result.fail(trials, f"the gateway's open files grew from {fds_before} to {fds_after}")
     if rss_after - rss_before > LEAK_RSS_KB:
-        result.fail(
-            trials, f"the gateway's RSS grew from {rss_before} kB to {rss_after} kB"
-        )
+        result.fail(trials, f"the gateway's RSS grew from {rss_before} kB to {rss_after} kB")
     result.figures.update(
         {
             "engine_requests": len(await asyncio.to_thread(engine.records)),
@@ -180,9 +152,7 @@ async def midstream_leavers(
     return result
 
 
-async def disconnects(
-    engine: StubNode, gateway: NodeProcess, rounds: int
-) -> list[CampaignResult]:
+async def disconnects(engine: StubNode, gateway: NodeProcess, rounds: int) -> list[CampaignResult]:
     """Queued leavers, then mid-stream leavers, against a gateway with one slot."""
     return [
         await queued_leavers(engine, gateway, rounds),

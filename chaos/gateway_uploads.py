@@ -58,9 +58,7 @@ class Upload:
     def _run(self) -> None:
         started = time.monotonic()
         try:
-            with socket.create_connection(
-                ("127.0.0.1", self.port), timeout=GIVE_UP_S
-            ) as sock:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=GIVE_UP_S) as sock:
                 with contextlib.suppress(OSError):
                     self._send(sock)
                 self.status = self._answer(sock)
@@ -132,15 +130,11 @@ async def stalled_uploads(home: Path, count: int) -> CampaignResult:
     return result
 
 
-async def _stall(
-    engine: StubNode, gateway: NodeProcess, count: int, result: CampaignResult
-) -> None:
+async def _stall(engine: StubNode, gateway: NodeProcess, count: int, result: CampaignResult) -> None:
     pid = gateway.process.pid
     deadline_s = BODY_TIMEOUT_S * math.ceil(count / SLOTS) + 15
     honest_bound_s = BODY_TIMEOUT_S * (count // SLOTS) + 10
-    async with httpx.AsyncClient(
-        base_url=gateway.url, timeout=deadline_s + 30
-    ) as client:
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=deadline_s + 30) as client:
         await client.post("/v1/chat/completions", json=chat("warm up", stream=False))
         await asyncio.to_thread(engine.clear)
         before = peak = rss_kb(pid)
@@ -149,13 +143,9 @@ async def _stall(
             upload.start()
         await asyncio.sleep(1.0)
         asked = time.monotonic()
-        honest = asyncio.ensure_future(
-            client.post("/v1/chat/completions", json=chat("honest", stream=False))
-        )
+        honest = asyncio.ensure_future(client.post("/v1/chat/completions", json=chat("honest", stream=False)))
         until = asked + deadline_s
-        while time.monotonic() < until and not (
-            honest.done() and all(u.finished.is_set() for u in uploads)
-        ):
+        while time.monotonic() < until and not (honest.done() and all(u.finished.is_set() for u in uploads)):
             peak = max(peak, rss_kb(pid))
             await asyncio.sleep(0.1)
         waited = time.monotonic() - asked if not honest.done() else None
@@ -165,9 +155,7 @@ async def _stall(
     for upload in uploads:
         upload.stop()
     after = rss_kb(pid)
-    honest_s = (
-        answer.elapsed.total_seconds() if answer is not None else waited or deadline_s
-    )
+    honest_s = answer.elapsed.total_seconds() if answer is not None else waited or deadline_s
     for n, upload in enumerate(uploads):
         result.tried += 1
         if upload.status not in (408, 413):
@@ -177,20 +165,14 @@ async def _stall(
             )
     admitted_kb = min(count, SLOTS) * MAX_BODY_BYTES // 1024
     if peak - before > admitted_kb + RSS_SLACK_KB:
-        result.fail(
-            count, f"the gateway's RSS grew from {before} kB to a peak of {peak} kB"
-        )
+        result.fail(count, f"the gateway's RSS grew from {before} kB to a peak of {peak} kB")
     if answer is None or answer.status_code != 200 or honest_s > honest_bound_s:
         status = answer.status_code if answer is not None else "no answer"
         result.fail(
             count,
             f"the honest request got {status} after {honest_s:.1f} s (bound {honest_bound_s:.0f} s)",
         )
-    strays = [
-        r["body"]
-        for r in await asyncio.to_thread(engine.records)
-        if r["body"] != chat("honest", stream=False)
-    ]
+    strays = [r["body"] for r in await asyncio.to_thread(engine.records) if r["body"] != chat("honest", stream=False)]
     if strays:
         result.fail(count, f"{len(strays)} stalled uploads reached the engine")
     result.figures.update(

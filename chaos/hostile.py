@@ -33,11 +33,7 @@ def _answer(kind: str, other_uri: str) -> dict[str, Any]:
         text = f"In other.py:\n```python\n# file: other.py\nSECRET = 'pwned'\n```\nAnd here:\n{fenced}"
         return {"chunks": pieces(text, 7)}
     if kind == "whole_file":
-        return {
-            "chunks": pieces(
-                "```python\n" + SOURCE.replace("return 42", "return 0") + "```\n", 9
-            )
-        }
+        return {"chunks": pieces("```python\n" + SOURCE.replace("return 42", "return 0") + "```\n", 9)}
     if kind == "workspace_edit_json":
         edit = {
             "range": {
@@ -49,18 +45,12 @@ def _answer(kind: str, other_uri: str) -> dict[str, Any]:
         change = {"textDocument": {"uri": other_uri, "version": 1}, "edits": [edit]}
         return {
             "chunks": pieces(
-                json.dumps(
-                    {"documentChanges": [change], "changes": {other_uri: [edit]}}
-                ),
+                json.dumps({"documentChanges": [change], "changes": {other_uri: [edit]}}),
                 11,
             )
         }
     if kind.endswith("_mb"):
-        return {
-            "chunks": ["```python\n"]
-            + ["x = 1\n" * 16_667] * int(kind.split("_")[0])
-            + ["```\n"]
-        }
+        return {"chunks": ["```python\n"] + ["x = 1\n" * 16_667] * int(kind.split("_")[0]) + ["```\n"]}
     if kind == "100_mb_line":
         return {"chunks": ["x = 1\n"], "huge_line_bytes": 100 * 1024 * 1024}
     if kind == "endless":
@@ -91,18 +81,14 @@ KINDS = [
 ANSWER_TIMEOUT_S = 60.0
 
 
-async def _trial(
-    editor: Editor, node: Any, home: Path, kind: str, n: int, result: CampaignResult
-) -> str:
+async def _trial(editor: Editor, node: Any, home: Path, kind: str, n: int, result: CampaignResult) -> str:
     """One hostile answer against a fresh document; returns how the server ended the task."""
     other = editor.open(home / f"other{n}.py", OTHER)
     uri = editor.open(home / f"target{n}.py", SOURCE)
     node.set_script({"default": _answer(kind, other)})
     editor.applied.clear()
     answer = await asyncio.wait_for(
-        run_command(
-            editor.client, {"uri": uri, "task": "fix", "line": 5, "endLine": 5}
-        ),
+        run_command(editor.client, {"uri": uri, "task": "fix", "line": 5, "endLine": 5}),
         ANSWER_TIMEOUT_S,
     )
     await asyncio.sleep(editor.debounce_s + 0.05)
@@ -147,9 +133,7 @@ async def run(trials: int, seed: int, kinds: list[str] | None = None) -> Campaig
                 for n, kind in enumerate(kinds):
                     result.tried += 1
                     try:
-                        result.notes.append(
-                            await _trial(editor, node, home, kind, n, result)
-                        )
+                        result.notes.append(await _trial(editor, node, home, kind, n, result))
                     except TimeoutError:
                         result.fail(
                             n,
@@ -163,13 +147,9 @@ async def run(trials: int, seed: int, kinds: list[str] | None = None) -> Campaig
                         break
                     peak = max(peak, rss_kb(pid))
                 after = rss_kb(pid) if server_pid(editor) else 0
-                result.notes.append(
-                    f"server RSS {before // 1024} MB before, {peak // 1024} MB peak, {after // 1024} MB after"
-                )
+                result.notes.append(f"server RSS {before // 1024} MB before, {peak // 1024} MB peak, {after // 1024} MB after")
                 if after - before > RSS_GROWTH_KB:
-                    result.fail(
-                        trials, f"server RSS grew from {before} kB to {after} kB"
-                    )
+                    result.fail(trials, f"server RSS grew from {before} kB to {after} kB")
     finally:
         node.stop()
     result.seconds = time.monotonic() - started

@@ -22,26 +22,16 @@ def _shares(trials: int) -> list[tuple[str, int]]:
 
 
 def _line_of(editor: Editor, uri: str, start: str) -> int:
-    return next(
-        i
-        for i, line in enumerate(editor.text(uri).splitlines())
-        if line.startswith(start)
-    )
+    return next(i for i, line in enumerate(editor.text(uri).splitlines()) if line.startswith(start))
 
 
-def _type_once(
-    editor: Editor, uri: str, rng: random.Random, mark: str, inside: bool
-) -> str:
+def _type_once(editor: Editor, uri: str, rng: random.Random, mark: str, inside: bool) -> str:
     """One keystroke burst; returns the exact text it inserted."""
     lines = editor.text(uri).splitlines()
     first = _line_of(editor, uri, "def area")
     last = _line_of(editor, uri, "def untouched")
     if inside:
-        body = [
-            i
-            for i in range(first + 1, last - 1)
-            if len(lines[i]) >= 4 and lines[i].startswith("    ")
-        ]
+        body = [i for i in range(first + 1, last - 1) if len(lines[i]) >= 4 and lines[i].startswith("    ")]
         if body:
             text = f"{mark} "
             editor.type(uri, rng.choice(body), 4, text)
@@ -69,15 +59,11 @@ async def _trial(
     result: CampaignResult,
 ) -> None:
     answer = f"```python\n{FIXED}```\n"
-    node.set_script(
-        {"default": {"chunks": pieces(answer, rng.randint(4, 14)), "delay_s": 0.005}}
-    )
+    node.set_script({"default": {"chunks": pieces(answer, rng.randint(4, 14)), "delay_s": 0.005}})
     uri = editor.open(home / f"t{n}.py", SOURCE)
     bursts = rng.randint(1, 3)
     inside_any = rng.random() < 0.4
-    command = asyncio.create_task(
-        run_command(editor.client, {"uri": uri, "task": "fix", "line": 5, "endLine": 5})
-    )
+    command = asyncio.create_task(run_command(editor.client, {"uri": uri, "task": "fix", "line": 5, "endLine": 5}))
     typed: list[str] = []
     kinds: list[bool] = []
     for index in range(bursts):
@@ -90,26 +76,16 @@ async def _trial(
     await asyncio.sleep(editor.debounce_s + 0.02)
     text = editor.text(uri)
     editor.close(uri)
-    result.notes.append(
-        f"{editor.flavour} {'inside' if any(kinds) else 'outside'} applied={answer_.get('applied')}"
-    )
+    result.notes.append(f"{editor.flavour} {'inside' if any(kinds) else 'outside'} applied={answer_.get('applied')}")
     for piece in typed:
         mark = piece.strip("# \n")
         if text.count(mark) != 1:
-            result.fail(
-                n, f"keystroke {mark!r} appears {text.count(mark)} times: {text!r}"
-            )
+            result.fail(n, f"keystroke {mark!r} appears {text.count(mark)} times: {text!r}")
             return
     rest = _strip(text, typed)
-    if not (
-        rest.startswith(HEAD + "def area")
-        and rest.endswith(TAIL)
-        and rest.count("def untouched") == 1
-    ):
+    if not (rest.startswith(HEAD + "def area") and rest.endswith(TAIL) and rest.count("def untouched") == 1):
         result.fail(n, f"text outside the region changed: {text!r}")
-    elif not any(kinds) and (
-        rest != FIXED_SOURCE or answer_.get("applied") is not True
-    ):
+    elif not any(kinds) and (rest != FIXED_SOURCE or answer_.get("applied") is not True):
         result.fail(
             n,
             f"outside-only typing but the region is not the full rewrite ({answer_}): {text!r}",
@@ -136,7 +112,5 @@ async def run(trials: int, seed: int) -> CampaignResult:
     finally:
         node.stop()
     result.seconds = time.monotonic() - started
-    result.notes = [
-        f"{note}: {result.notes.count(note)}" for note in sorted(set(result.notes))
-    ]
+    result.notes = [f"{note}: {result.notes.count(note)}" for note in sorted(set(result.notes))]
     return result

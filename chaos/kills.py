@@ -89,10 +89,7 @@ class Fleet:
 
 
 def _router(urls: list[str], ledger: Ledger) -> Router:
-    nodes = [
-        {"url": url, "models": [MODEL], "price_per_1k": 0.001 * (i * 9 + 1)}
-        for i, url in enumerate(urls)
-    ]
+    nodes = [{"url": url, "models": [MODEL], "price_per_1k": 0.001 * (i * 9 + 1)} for i, url in enumerate(urls)]
     raw = {
         "nodes": nodes,
         "network": {
@@ -112,9 +109,7 @@ async def _close(router: Router) -> None:
         await engine.aclose()
 
 
-async def _collect(
-    router: Router, request: GenerationRequest
-) -> tuple[str, str | None, float]:
+async def _collect(router: Router, request: GenerationRequest) -> tuple[str, str | None, float]:
     """The streamed text, the error that ended it (if any) and the seconds it took."""
     started = time.monotonic()
     text = ""

@@ -55,14 +55,10 @@ def _frame(body: bytes) -> bytes:
 
 
 def _request(msg_id: str, method: str, params: Any) -> bytes:
-    return json.dumps(
-        {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}
-    ).encode()
+    return json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}).encode()
 
 
-def _message(
-    kind: str, msg_id: str, uri: str, rng: random.Random
-) -> tuple[bytes, bool]:
+def _message(kind: str, msg_id: str, uri: str, rng: random.Random) -> tuple[bytes, bool]:
     """One hostile body and whether the spec requires an answer to it."""
     action = {
         "textDocument": {"uri": uri},
@@ -80,9 +76,7 @@ def _message(
         ]
         return rng.choice(junk), False
     if kind == "invalid_utf8":
-        body = _request(msg_id, types.TEXT_DOCUMENT_CODE_ACTION, action).replace(
-            b"file://", b"file://\xff\xfe", 1
-        )
+        body = _request(msg_id, types.TEXT_DOCUMENT_CODE_ACTION, action).replace(b"file://", b"file://\xff\xfe", 1)
         return body, True
     if kind == "wrong_types":
         method, params = rng.choice(
@@ -117,9 +111,7 @@ def _message(
             ).encode(), False
         return _request(msg_id, f"chaos/method{rng.randrange(999)}", {"x": 1}), True
     if kind == "out_of_range":
-        line, character = rng.choice(
-            [(10**9, 0), (-5, 3), (5, 10**9), (2**31, 2**31), (0, -1)]
-        )
+        line, character = rng.choice([(10**9, 0), (-5, 3), (5, 10**9), (2**31, 2**31), (0, -1)])
         if rng.random() < 0.5:
             return _request(
                 msg_id,
@@ -194,9 +186,7 @@ async def _alive(editor: Editor, uri: str) -> bool:
         context=types.CodeActionContext(diagnostics=[]),
     )
     try:
-        answer = await asyncio.wait_for(
-            editor.client.text_document_code_action_async(params), 30
-        )
+        answer = await asyncio.wait_for(editor.client.text_document_code_action_async(params), 30)
     except Exception:  # noqa: BLE001 - any failure means the server is not answering properly
         return False
     return bool(answer)
@@ -220,8 +210,13 @@ async def run(trials: int, seed: int) -> CampaignResult:
 
 
 async def _campaign(
-    editor: Editor, uri: str, trials: int, rng: random.Random, result: CampaignResult,
-    awkward: list[str], url: str,
+    editor: Editor,
+    uri: str,
+    trials: int,
+    rng: random.Random,
+    result: CampaignResult,
+    awkward: list[str],
+    url: str,
 ) -> None:
     """The batches, the liveness probes between them and the final count and checks of answers."""
     waiting: dict[str, tuple[str, Future[Any]]] = {}
@@ -241,9 +236,18 @@ async def _campaign(
             if kind == "awkward_uri":
                 target = rng.choice(awkward)
                 checks[msg_id] = _found_check(editor.version(target))
-                body, required = _request(msg_id, types.TEXT_DOCUMENT_CODE_ACTION, {
-                    "textDocument": {"uri": target}, "range": _range(5, 0), "context": {"diagnostics": []},
-                }), True
+                body, required = (
+                    _request(
+                        msg_id,
+                        types.TEXT_DOCUMENT_CODE_ACTION,
+                        {
+                            "textDocument": {"uri": target},
+                            "range": _range(5, 0),
+                            "context": {"diagnostics": []},
+                        },
+                    ),
+                    True,
+                )
             elif kind == "settings":
                 body, required = _settings_push(rng, url), False
             else:
@@ -274,28 +278,18 @@ async def _campaign(
     unanswered = [msg_id for msg_id, future in optional.items() if not future.done()]
     for msg_id in unanswered:
         futures.pop(msg_id, None)
-    result.notes.append(
-        f"answers to messages the spec lets go unanswered: {len(optional) - len(unanswered)}/{len(optional)}"
-    )
-    result.notes.append(
-        "kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    )
+    result.notes.append(f"answers to messages the spec lets go unanswered: {len(optional) - len(unanswered)}/{len(optional)}")
+    result.notes.append("kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     server = editor.client._server
     if server is None or server.returncode is not None:
         result.fail(trials, "the server process exited")
 
 
-async def _settle(
-    waiting: dict[str, tuple[str, Future[Any]]], result: CampaignResult
-) -> None:
+async def _settle(waiting: dict[str, tuple[str, Future[Any]]], result: CampaignResult) -> None:
     """Wait for every required answer; each one missing is a failure."""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not all(
-        future.done() for _, future in waiting.values()
-    ):
+    while time.monotonic() < deadline and not all(future.done() for _, future in waiting.values()):
         await asyncio.sleep(0.05)
     for msg_id, (kind, future) in waiting.items():
         if not future.done():
-            result.fail(
-                int(msg_id.rsplit("-", 1)[1]), f"{kind} request {msg_id} got no answer"
-            )
+            result.fail(int(msg_id.rsplit("-", 1)[1]), f"{kind} request {msg_id} got no answer")

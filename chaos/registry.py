@@ -27,9 +27,7 @@ MODEL = "mistral-7b"
 CONCURRENCY = 25
 
 
-def _abuse(
-    rng: random.Random, node_id: str, honest_url: str
-) -> tuple[str, str, str, dict[str, Any], set[int]]:
+def _abuse(rng: random.Random, node_id: str, honest_url: str) -> tuple[str, str, str, dict[str, Any], set[int]]:
     """One hostile request: name, method, path, httpx keyword arguments, the statuses that mean refused."""
     bad = rng.choice(
         [
@@ -125,9 +123,7 @@ async def run(trials: int, seed: int, hostile_nodes: bool = True) -> CampaignRes
     node = start_stub_node({"models": [MODEL]})
     try:
         with scratch_home() as home:
-            registry = start_registry(
-                Path(home) / "registry.sqlite3", tokens=TOKENS, probe_interval_s=0.3
-            )
+            registry = start_registry(Path(home) / "registry.sqlite3", tokens=TOKENS, probe_interval_s=0.3)
             try:
                 await _campaign(registry, node.url, trials, rng, result)
             finally:
@@ -154,12 +150,8 @@ async def _campaign(
         "price_per_1k": 0.0005,
         "context": 8192,
     }
-    node_id = registry.http.post("/v1/nodes", json=body, headers=ALICE).json()[
-        "node_id"
-    ]
-    registry.http.post(
-        f"/v1/nodes/{node_id}/heartbeat", json={"load": 0.1}, headers=ALICE
-    ).raise_for_status()
+    node_id = registry.http.post("/v1/nodes", json=body, headers=ALICE).json()["node_id"]
+    registry.http.post(f"/v1/nodes/{node_id}/heartbeat", json={"load": 0.1}, headers=ALICE).raise_for_status()
     before = wait_for(
         lambda: registry.http.get(f"/v1/models/{MODEL}").json()["available_hosts"],
         "the honest node",
@@ -185,19 +177,13 @@ async def _campaign(
 
         await asyncio.gather(*(one(n) for n in range(trials)))
         result.tried = trials
-        honest = await http.post(
-            f"/v1/nodes/{node_id}/heartbeat", json={"load": 0.1}, headers=ALICE
-        )
+        honest = await http.post(f"/v1/nodes/{node_id}/heartbeat", json={"load": 0.1}, headers=ALICE)
         if honest.status_code != 200:
-            result.fail(
-                trials, f"the honest heartbeat after the flood got {honest.status_code}"
-            )
+            result.fail(trials, f"the honest heartbeat after the flood got {honest.status_code}")
         after = (await http.get(f"/v1/models/{MODEL}")).json()["available_hosts"]
         nodes = (await http.get("/v1/nodes")).json()["data"]
     if _listing(after) != _listing(before):
         result.fail(trials, f"the honest node's listing changed: {before} -> {after}")
     if len(nodes) != 1:
-        result.fail(
-            trials, f"{len(nodes)} nodes registered after the flood, expected 1"
-        )
+        result.fail(trials, f"{len(nodes)} nodes registered after the flood, expected 1")
     result.notes.append(", ".join(f"{k} {v}" for k, v in sorted(tally.items())))

@@ -54,10 +54,7 @@ def listed(registry: RegistryProcess) -> list[str]:
 def probed(registry: RegistryProcess, node: str, operator: str) -> dict[str, Any]:
     """The owner's view of a node once it has been probed (empty after 30 s)."""
     return (
-        until(
-            lambda: (s := registry.http.get(f"/v1/nodes/{node}", headers=auth(operator)).json())["probed_at"] and s, 30
-        )
-        or {}
+        until(lambda: (s := registry.http.get(f"/v1/nodes/{node}", headers=auth(operator)).json())["probed_at"] and s, 30) or {}
     )
 
 
@@ -254,8 +251,7 @@ def public_policy(home: Path, result: CampaignResult) -> None:
             registry.stop()
         connections = listener.connections
     result.notes.append(
-        f"default policy: 127.0.0.1:22 and a loopback listener answered {statuses}; the listener saw"
-        f" {connections} connection(s)"
+        f"default policy: 127.0.0.1:22 and a loopback listener answered {statuses}; the listener saw {connections} connection(s)"
     )
     if statuses != [422, 422] or connections:
         result.fail(result.tried, f"loopback registrations answered {statuses}, {connections} connection(s)")

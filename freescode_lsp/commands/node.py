@@ -20,26 +20,20 @@ def register(subparsers: Any) -> None:
     serve = actions.add_parser("serve", help="serve a model: start or front an engine, check keys, count, register")
     serve.add_argument("--model", required=True, help="the model id served and registered, e.g. gemma-3-270m")
     engine = serve.add_mutually_exclusive_group()
-    engine.add_argument(
-        "--gguf", help=f"a .gguf file to serve through llama_cpp.server ('{EMBEDDED}': the embedded gemma)"
-    )
+    engine.add_argument("--gguf", help=f"a .gguf file to serve through llama_cpp.server ('{EMBEDDED}': the embedded gemma)")
     engine.add_argument("--engine-url", help="an OpenAI-compatible engine to front, with or without /v1")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, required=True, help="port to listen on (0: any free port)")
     serve.add_argument("--public-url", help="the URL clients reach this gateway at (default http://HOST:PORT)")
     serve.add_argument("--registry", help="registry URL to register with")
-    serve.add_argument(
-        "--token", help=f"operator token for the registry (better: set {TOKEN_ENV}; arguments show in ps)"
-    )
+    serve.add_argument("--token", help=f"operator token for the registry (better: set {TOKEN_ENV}; arguments show in ps)")
     serve.add_argument(
         "--engine-api-key-env",
         metavar="NAME",
         help="environment variable holding the API key the fronted engine expects (sent as a Bearer token)",
     )
     serve.add_argument("--price-per-1k", type=_non_negative, default=0.0, help="price per 1000 tokens (default 0)")
-    serve.add_argument(
-        "--context", type=_positive_int, default=DEFAULT_CONTEXT, help=f"context size (default {DEFAULT_CONTEXT})"
-    )
+    serve.add_argument("--context", type=_positive_int, default=DEFAULT_CONTEXT, help=f"context size (default {DEFAULT_CONTEXT})")
     serve.add_argument("--api-keys", type=Path, help="file of client keys, one `key` or `name:key` a line")
     serve.add_argument(
         "--max-concurrent",
@@ -116,10 +110,7 @@ def show_usage(args: argparse.Namespace) -> int:
         finally:
             ledger.close()
     keys = [row.to_json() for row in rows]
-    total = {
-        name: sum(entry[name] for entry in keys)
-        for name in ("requests", "prompt_tokens", "completion_tokens", "earnings")
-    }
+    total = {name: sum(entry[name] for entry in keys) for name in ("requests", "prompt_tokens", "completion_tokens", "earnings")}
     if args.json:
         print(json.dumps({"ledger": str(path), "keys": keys, "total": total}, indent=2))
         return 0

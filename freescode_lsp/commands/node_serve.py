@@ -126,9 +126,7 @@ def model_file(args: argparse.Namespace) -> Path | None:
         return None
     try:
         gguf = (
-            weights.ensure_embedded(weights.models_dir_for())
-            if args.gguf in (None, EMBEDDED)
-            else Path(args.gguf).expanduser()
+            weights.ensure_embedded(weights.models_dir_for()) if args.gguf in (None, EMBEDDED) else Path(args.gguf).expanduser()
         )
     except weights.ModelFileError as exc:
         raise Refused(str(exc), 1) from None

@@ -21,18 +21,14 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="registry_command", metavar="ACTION")
     serve = actions.add_parser("serve", help="serve the catalog and node registrations over HTTP")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)"
-    )
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
     serve.add_argument("--db", type=Path, help="SQLite file (default: registry.sqlite3 in the state directory)")
     serve.add_argument(
         "--operator-tokens",
         type=Path,
         help="file of operator tokens, one `token` or `name:token` a line (also FREESCODE_OPERATOR_TOKENS)",
     )
-    serve.add_argument(
-        "--lease-s", type=_positive, default=30.0, help="seconds a node stays listed without a heartbeat"
-    )
+    serve.add_argument("--lease-s", type=_positive, default=30.0, help="seconds a node stays listed without a heartbeat")
     serve.add_argument("--probe-interval-s", type=_positive, default=10.0, help="seconds between probes of each node")
     serve.add_argument(
         "--probe-timeout-s", type=_positive, default=3.0, help="time limit of one whole probe of a node (default 3)"
@@ -54,9 +50,7 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--header-timeout-s", type=_positive, default=10.0, help="seconds a request's headers may take (default 10)"
     )
-    serve.add_argument(
-        "--body-timeout-s", type=_positive, default=10.0, help="seconds a request's body may take (default 10)"
-    )
+    serve.add_argument("--body-timeout-s", type=_positive, default=10.0, help="seconds a request's body may take (default 10)")
     serve.set_defaults(handler=serve_registry)
 
 

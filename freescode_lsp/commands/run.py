@@ -35,7 +35,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--model", help="model id (default: the one routing names for the task)")
     parser.add_argument("--apply", action="store_true", help="write the change to the file")
     parser.add_argument(
-        "--allow-fallback", action="store_true",
+        "--allow-fallback",
+        action="store_true",
         help="with --apply, also write an answer from a model other than the one asked for",
     )
     parser.add_argument("--quiet", action="store_true", help="do not stream the model's text")
@@ -102,7 +103,8 @@ async def _run(args: argparse.Namespace) -> int:
     except InDocstring as exc:
         return _fail(
             f"line {args.line} of {path} is in a docstring (lines {exc.unit.start + 1}-{exc.unit.end}), not code; "
-            "choose a line inside a function or statement", 2,
+            "choose a line inside a function or statement",
+            2,
         )
     item = task_input(text, language, args.task, region)
     router = Router.from_settings(loaded.settings)
@@ -166,6 +168,7 @@ def _echo(chunk: Chunk) -> None:
 
 def _same_code(old: str, new: str) -> bool:
     """Whether two texts differ only in blank lines and trailing spaces."""
+
     def shape(text: str) -> list[str]:
         return [line.rstrip() for line in lines_with_ends(text) if line.strip()]
 
@@ -173,8 +176,15 @@ def _same_code(old: str, new: str) -> bool:
 
 
 def _report(
-    args: argparse.Namespace, path: Path, raw_bytes: bytes, text: str, lines: list[str], start: int, end: int,
-    outcome: TaskOutcome, stand_in: str | None,
+    args: argparse.Namespace,
+    path: Path,
+    raw_bytes: bytes,
+    text: str,
+    lines: list[str],
+    start: int,
+    end: int,
+    outcome: TaskOutcome,
+    stand_in: str | None,
 ) -> int:
     if outcome.problem and not outcome.findings and outcome.text is None:
         return _fail(outcome.problem)

@@ -36,9 +36,7 @@ class FimFormat:
 STARCODER = FimFormat(
     "starcoder", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", ("<|endoftext|>", "<file_sep>", "<fim_prefix>")
 )
-DEEPSEEK = FimFormat(
-    "deepseek", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", ("<｜end▁of▁sentence｜>", "<|EOT|>")
-)
+DEEPSEEK = FimFormat("deepseek", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", ("<｜end▁of▁sentence｜>", "<|EOT|>"))
 CODELLAMA = FimFormat("codellama", "<PRE> ", " <SUF>", " <MID>", ("<EOT>", " <EOT>"))
 QWEN = FimFormat(
     "qwen",

@@ -15,8 +15,12 @@ FIM_KEYS = (
     ("tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id"),
     ("tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id"),
 )
-END_KEYS = ("tokenizer.ggml.eot_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.fim_pad_token_id",
-            "tokenizer.ggml.fim_sep_token_id")
+END_KEYS = (
+    "tokenizer.ggml.eot_token_id",
+    "tokenizer.ggml.eos_token_id",
+    "tokenizer.ggml.fim_pad_token_id",
+    "tokenizer.ggml.fim_sep_token_id",
+)
 
 
 def fim_format_of(path: Path) -> FimFormat | None:

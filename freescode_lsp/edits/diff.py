@@ -24,11 +24,7 @@ class LineEdit:
 def line_edits(old_lines: list[str], new_lines: list[str]) -> list[LineEdit]:
     """The changed line ranges from old to new, bottom-up so each applies without shifting the next."""
     matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
-    edits = [
-        LineEdit(i1, i2, list(new_lines[j1:j2]))
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
-        if tag != "equal"
-    ]
+    edits = [LineEdit(i1, i2, list(new_lines[j1:j2])) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
     return edits[::-1]
 
 

@@ -156,9 +156,7 @@ class LocalEngine:
         finally:
             self.pool.release(model)
 
-    async def _generate(
-        self, model: LoadedModel, spec: ModelSpec, request: GenerationRequest
-    ) -> AsyncIterator[Chunk]:
+    async def _generate(self, model: LoadedModel, spec: ModelSpec, request: GenerationRequest) -> AsyncIterator[Chunk]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancel = threading.Event()
@@ -168,9 +166,7 @@ class LocalEngine:
 
         stats: dict[str, Any] = {"tokens": 0, "tokens_after_cancel": 0, "prompt": ""}
         self.last_run = stats
-        work = model.executor.submit(
-            _run_generation, model.llama, spec, request, self.context_size(spec.id), cancel, emit, stats
-        )
+        work = model.executor.submit(_run_generation, model.llama, spec, request, self.context_size(spec.id), cancel, emit, stats)
         stage, wedged = _END, False
         try:
             while True:
@@ -194,9 +190,7 @@ class LocalEngine:
             if not work.done() and not wedged:
                 await self._finish(work, model, request, RENDER_TIMEOUT_S if stage is _STARTED else None)
 
-    async def _finish(
-        self, work: Future[Any], model: LoadedModel, request: GenerationRequest, limit: float | None
-    ) -> None:
+    async def _finish(self, work: Future[Any], model: LoadedModel, request: GenerationRequest, limit: float | None) -> None:
         """Wait for the worker to stop (within a token); one still rendering after `limit` is stuck."""
         try:
             await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(work)), limit)
@@ -215,9 +209,7 @@ class LocalEngine:
             return await asyncio.wait_for(queue.get(), RENDER_TIMEOUT_S if rendering else remaining)
         except TimeoutError as exc:
             if rendering:
-                raise PromptRenderError(
-                    f"{request.model}: its chat template did not finish in {RENDER_TIMEOUT_S:g} s"
-                ) from exc
+                raise PromptRenderError(f"{request.model}: its chat template did not finish in {RENDER_TIMEOUT_S:g} s") from exc
             raise GenerationTimeout(f"{request.model}: deadline passed while generating") from exc
 
     def _wedged(self, model: LoadedModel, why: str) -> None:
@@ -299,9 +291,7 @@ def _as_engine_error(exc: BaseException, model_id: str, path: Path) -> BaseExcep
     return failed
 
 
-def render_prompt(
-    llama: Llama, spec: ModelSpec, request: GenerationRequest, context_size: int
-) -> tuple[str, list[str]]:
+def render_prompt(llama: Llama, spec: ModelSpec, request: GenerationRequest, context_size: int) -> tuple[str, list[str]]:
     """The prompt text for this model's style, cut to fit its window minus max tokens, and its stops."""
     if request.infill is not None:
         from freescode_lsp.engines.local_completion import render_infill

@@ -177,7 +177,9 @@ class ModelProbe:
         try:
             fields = json.loads((self.directory / f"{key}.json").read_text())
             return Verdict(
-                bool(fields["ok"]), str(fields.get("reason", "")), str(fields.get("advice", "")),
+                bool(fields["ok"]),
+                str(fields.get("reason", "")),
+                str(fields.get("advice", "")),
                 float(fields.get("seconds", 0.0)),
             )
         except (OSError, ValueError, KeyError, TypeError):
@@ -189,8 +191,14 @@ class ModelProbe:
         started = time.monotonic()
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "freescode_lsp.engines.probe_child", str(path), str(self.threads),
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                sys.executable,
+                "-m",
+                "freescode_lsp.engines.probe_child",
+                str(path),
+                str(self.threads),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
             )
         except OSError as exc:
             log.warning("no trial run of %s (%s); loading it in-process unchecked", path, exc)
@@ -199,9 +207,11 @@ class ModelProbe:
             stdout, stderr = await asyncio.wait_for(process.communicate(), self.timeout_s)
         except TimeoutError:
             return Verdict(
-                False, f"loading and a first answer took longer than {self.timeout_s:g} s in a trial run",
+                False,
+                f"loading and a first answer took longer than {self.timeout_s:g} s in a trial run",
                 "Check that the file is a complete GGUF model and that the machine has memory for it.",
-                time.monotonic() - started, lasting=False,
+                time.monotonic() - started,
+                lasting=False,
             )
         finally:
             if process.returncode is None:

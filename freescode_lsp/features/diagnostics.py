@@ -229,8 +229,7 @@ class Diagnostics(DocumentSubscriber):
             answer = Answer(
                 answered,
                 tuple(
-                    Found(f.line - start - 1, f.end_line - start - 1, f.severity, f.message, answered)
-                    for f in outcome.findings
+                    Found(f.line - start - 1, f.end_line - start - 1, f.severity, f.message, answered) for f in outcome.findings
                 ),
             )
             self.cache[key] = answer

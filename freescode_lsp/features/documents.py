@@ -54,15 +54,11 @@ def language_for(document: TextDocument) -> str:
 def task_region(document: TextDocument, args: TaskArgs) -> tuple[int, int]:
     """Lines [start, end): the selection's whole lines, or the code unit around the cursor; never past the end."""
     try:
-        region = inputs.task_region(
-            document.source, language_for(document), args.task, args.line, args.selected_lines()
-        )
+        region = inputs.task_region(document.source, language_for(document), args.task, args.line, args.selected_lines())
     except inputs.EmptyText:
         raise UnusableDocument("the document is empty") from None
     except inputs.LinePastEnd as exc:
-        raise UnusableDocument(
-            f"line {args.line + 1} is past the end of {_name(document.uri)} ({exc.total} lines)"
-        ) from None
+        raise UnusableDocument(f"line {args.line + 1} is past the end of {_name(document.uri)} ({exc.total} lines)") from None
     except inputs.InDocstring:
         raise UnusableDocument(
             f"line {args.line + 1} of {_name(document.uri)} is in a docstring, not code; "

@@ -60,7 +60,5 @@ class Fallbacks:
             self.told.add(cause)
             self.server.tell_user(message)
         else:
-            self.server.window_log_message(
-                types.LogMessageParams(types.MessageType.Info, f"Free-S_Code: {message}")
-            )
+            self.server.window_log_message(types.LogMessageParams(types.MessageType.Info, f"Free-S_Code: {message}"))
         return reason

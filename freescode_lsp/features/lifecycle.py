@@ -75,9 +75,7 @@ async def pull_configuration(ls: FreescodeServer) -> bool:
         return False
     try:
         answer: Any = await asyncio.shield(
-            ls.workspace_configuration_async(
-                types.ConfigurationParams(items=[types.ConfigurationItem(section=SECTION)])
-            )
+            ls.workspace_configuration_async(types.ConfigurationParams(items=[types.ConfigurationItem(section=SECTION)]))
         )
     except Exception as exc:  # noqa: BLE001 - a client that fails here keeps the settings we have
         ls.log_info(f"workspace/configuration failed: {exc}")

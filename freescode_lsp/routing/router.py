@@ -78,9 +78,7 @@ class Router:
     on_warning: Warn | None = None
     with_local: bool = True
     _effective: TTLCache[str, str] = field(factory=lambda: TTLCache(maxsize=64, ttl=5.0))
-    _registry_hosts: TTLCache[str, list[RemoteEngine]] = field(
-        factory=lambda: TTLCache(maxsize=256, ttl=REGISTRY_TTL_S)
-    )
+    _registry_hosts: TTLCache[str, list[RemoteEngine]] = field(factory=lambda: TTLCache(maxsize=256, ttl=REGISTRY_TTL_S))
     _registry_engines: dict[str, RemoteEngine] = field(factory=dict)
     _skipped_hosts: set[str] = field(factory=set)
     _retired: list[Closable] = field(factory=list)
@@ -88,14 +86,25 @@ class Router:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, with_local: bool = True, *, on_fallback: Hook | None = None,
+        cls,
+        settings: Settings,
+        with_local: bool = True,
+        *,
+        on_fallback: Hook | None = None,
         on_warning: Warn | None = None,
     ) -> Router:
         """A router with the local engine (if llama-cpp-python is installed), static nodes and the registry."""
         built = build_engines(settings, with_local)
         router = cls(
-            settings, built.catalog, built.local, built.remotes, on_fallback, built.registry, open_ledger(),
-            on_warning=on_warning, with_local=with_local,
+            settings,
+            built.catalog,
+            built.local,
+            built.remotes,
+            on_fallback,
+            built.registry,
+            open_ledger(),
+            on_warning=on_warning,
+            with_local=with_local,
         )
         router._hook_local()
         return router
@@ -348,9 +357,7 @@ class Router:
         attempts.extend(self.unavailable_reasons(request.model))
         raise AllCandidatesFailed(request.model, attempts, tab.usd)
 
-    def _attempt_request(
-        self, request: GenerationRequest, candidate: Candidate, given: str, delivered: int
-    ) -> GenerationRequest:
+    def _attempt_request(self, request: GenerationRequest, candidate: Candidate, given: str, delivered: int) -> GenerationRequest:
         """The request as this candidate should see it: its model, completion form, the tokens still allowed."""
         attempt = evolve(request, model=candidate.model, continuation=given)
         spec = self.catalog.get(candidate.model)

@@ -32,8 +32,15 @@ class Tab:
         return sum(attempt.cost_usd for attempt in self.attempts)
 
     def charge(
-        self, host: str, model: str, price_per_1k: float, request: GenerationRequest, usage: Usage | None,
-        pieces: int, outcome: Outcome, error: str | None = None,
+        self,
+        host: str,
+        model: str,
+        price_per_1k: float,
+        request: GenerationRequest,
+        usage: Usage | None,
+        pieces: int,
+        outcome: Outcome,
+        error: str | None = None,
     ) -> Attempt | None:
         """Record one attempt (its usage, else an estimate) and add it to the tab; None when it cannot be."""
         note = usage.note() if usage is not None else None
@@ -41,10 +48,13 @@ class Tab:
             log.warning("%s: %s", host, note)
         try:
             attempt = Attempt(
-                task=self.task, model=model, host=host,
+                task=self.task,
+                model=model,
+                host=host,
                 prompt_tokens=usage.prompt_tokens if usage is not None else estimate_tokens(request),
                 completion_tokens=usage.completion_tokens if usage is not None else pieces,
-                price_per_1k=price_per_1k, outcome=outcome,
+                price_per_1k=price_per_1k,
+                outcome=outcome,
                 error="; ".join(part for part in (error, note) if part) or None,
             )
         except (TypeError, ValueError) as exc:

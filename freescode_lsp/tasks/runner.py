@@ -91,7 +91,10 @@ async def stream_request(
 
 
 async def run_rewrite(
-    router: Router, item: TaskInput, model: str | None = None, on_chunk: ChunkHook | None = None,
+    router: Router,
+    item: TaskInput,
+    model: str | None = None,
+    on_chunk: ChunkHook | None = None,
     max_tokens: int = 1024,
 ) -> TaskOutcome:
     """fix / clean / refactor: the cleaned replacement for the target, or a problem saying why not."""
@@ -178,7 +181,10 @@ def _calls_when_defined(node: ast.AST) -> bool:
         arguments = node.args
         every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
         maybe = [
-            *node.decorator_list, *arguments.defaults, *arguments.kw_defaults, node.returns,
+            *node.decorator_list,
+            *arguments.defaults,
+            *arguments.kw_defaults,
+            node.returns,
             *(argument.annotation for argument in every if argument is not None),
         ]
         parts = [part for part in maybe if part is not None]
@@ -192,7 +198,10 @@ def _calls_when_defined(node: ast.AST) -> bool:
 
 
 async def run_text(
-    router: Router, item: TaskInput, model: str | None = None, on_chunk: ChunkHook | None = None,
+    router: Router,
+    item: TaskInput,
+    model: str | None = None,
+    on_chunk: ChunkHook | None = None,
     max_tokens: int = 1024,
 ) -> TaskOutcome:
     """analyze: the model's explanation as Markdown."""
@@ -251,4 +260,3 @@ def parse_findings(raw: str, first_line: int, last_line: int) -> list[Finding]:
 def _clamp(value: Any, low: int, high: int) -> int:
     number = value if isinstance(value, int) and not isinstance(value, bool) else low
     return min(max(number, low), high)
-

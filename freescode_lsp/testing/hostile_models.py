@@ -11,8 +11,7 @@ HEADER = 24  # magic, version, tensor count, key count
 ALIGN = 32
 RAISING_TEMPLATE = "{{ raise_exception('this template is broken on purpose') }}"
 LOOPING_TEMPLATE = (
-    "{% for a in range(99999) %}{% for b in range(99999) %}{% for c in range(99999) %}"
-    "{% endfor %}{% endfor %}{% endfor %}"
+    "{% for a in range(99999) %}{% for b in range(99999) %}{% for c in range(99999) %}{% endfor %}{% endfor %}{% endfor %}"
 )
 
 

@@ -46,7 +46,6 @@ FIXED = '''def area(radius):
 '''
 
 
-
 class EditorBuffer(TextDocument):
     """A buffer that breaks lines where editors do (\\n, \\r\\n, \\r), not at every str.splitlines separator."""
 
@@ -100,6 +99,7 @@ class Editor:
         self._pending: dict[str, list[types.TextDocumentContentChangePartial]] = {}
         self._flush: dict[str, asyncio.TimerHandle] = {}
         self._last_flush: dict[str, float] = {}
+
         async def on_apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
             return await self._on_apply_edit(params)
 
@@ -120,9 +120,7 @@ class Editor:
         capabilities = client_capabilities(self.flavour)
         if position_encodings is not None:
             general = capabilities.general or types.GeneralClientCapabilities()
-            capabilities = attrs.evolve(
-                capabilities, general=attrs.evolve(general, position_encodings=list(position_encodings))
-            )
+            capabilities = attrs.evolve(capabilities, general=attrs.evolve(general, position_encodings=list(position_encodings)))
         return capabilities
 
     async def initialize(
@@ -155,9 +153,7 @@ class Editor:
         version = 0 if self.flavour == "neovim" else 1
         self.documents[uri] = EditorBuffer(uri, text, version=version, position_codec=PositionCodec(self.encoding))
         self.ticks[uri] = 3
-        self.client.text_document_did_open(
-            types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, language, version, text))
-        )
+        self.client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, language, version, text)))
         return uri
 
     def text(self, uri: str) -> str:

@@ -1,9 +1,9 @@
 """A node gateway for tests: a real `freescode node serve --port 0` process on 127.0.0.1.
 
-    gateway = start_gateway(tmp_path, "--model", "stub-model", "--engine-url", stub.url)
-    gateway.http.get("/health")              # an httpx.Client on the gateway's root URL
-    gateway.log()                            # what it wrote on stderr so far
-    gateway.stop()
+gateway = start_gateway(tmp_path, "--model", "stub-model", "--engine-url", stub.url)
+gateway.http.get("/health")              # an httpx.Client on the gateway's root URL
+gateway.log()                            # what it wrote on stderr so far
+gateway.stop()
 """
 
 from __future__ import annotations
@@ -57,9 +57,7 @@ class NodeProcess:
         self.stop()
 
 
-def start_gateway(
-    directory: Path, *args: str, ledger: Path | None = None, env: dict[str, str] | None = None
-) -> NodeProcess:
+def start_gateway(directory: Path, *args: str, ledger: Path | None = None, env: dict[str, str] | None = None) -> NodeProcess:
     """Start `freescode node serve --port 0 ARGS` with its ledger and log in `directory`; wait for /health."""
     ledger = ledger or directory / "node-ledger.sqlite3"
     log_file = directory / f"node-{time.monotonic_ns()}.log"

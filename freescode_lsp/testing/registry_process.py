@@ -1,9 +1,9 @@
 """A registry for tests: a real `freescode registry serve --port 0` process on 127.0.0.1.
 
-    registry = start_registry(tmp_path / "registry.sqlite3", tokens={"alice": "a-token"}, lease_s=1)
-    # Tests run every node on loopback, so the registry allows loopback nodes unless allow_loopback=False.
-    registry.http.get("/v1/models")          # an httpx.Client on the registry's root URL
-    registry.stop()
+registry = start_registry(tmp_path / "registry.sqlite3", tokens={"alice": "a-token"}, lease_s=1)
+# Tests run every node on loopback, so the registry allows loopback nodes unless allow_loopback=False.
+registry.http.get("/v1/models")          # an httpx.Client on the registry's root URL
+registry.stop()
 """
 
 from __future__ import annotations

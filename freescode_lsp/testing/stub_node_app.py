@@ -196,9 +196,7 @@ class _Dialect:
 class ScriptedStream(Response):
     """A streamed answer played from the script, watching for the client going away."""
 
-    def __init__(
-        self, answer: dict[str, Any], body: dict[str, Any], chat: bool, record: dict[str, Any]
-    ) -> None:
+    def __init__(self, answer: dict[str, Any], body: dict[str, Any], chat: bool, record: dict[str, Any]) -> None:
         super().__init__(media_type="text/event-stream")
         self.answer = answer
         self.request_body = body
@@ -345,10 +343,7 @@ def create_app(state: StubState) -> Starlette:
         if answer.get("reject_stream_options") and "stream_options" in body:
             record["outcome"] = "rejected"
             return JSONResponse(_error_body("unknown field: stream_options", 400), status_code=400)
-        if (
-            answer.get("reject_json_schema")
-            and (body.get("response_format") or {}).get("type") == "json_schema"
-        ):
+        if answer.get("reject_json_schema") and (body.get("response_format") or {}).get("type") == "json_schema":
             record["outcome"] = "rejected"
             message = "('body', 'response_format', 'type'): Input should be 'text' or 'json_object'"
             return JSONResponse(_error_body(message, 500), status_code=500)

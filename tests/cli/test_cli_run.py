@@ -28,18 +28,22 @@ def average(values):
 def spread(values):
     return max(values) - min(values)
 '''
-FIXED_FUNCTION = '''def average(values):
+FIXED_FUNCTION = """def average(values):
     total = 0
     for value in values:
         total += value
     return total / len(values)
-'''
+"""
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "freescode_lsp.cli", *args], cwd=cwd, capture_output=True, text=True,
-        timeout=300, env=os.environ.copy(),
+        [sys.executable, "-m", "freescode_lsp.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
     )
 
 
@@ -82,12 +86,14 @@ def test_fix_streams_and_applies_the_exact_answer(tmp_path: Path, stub_node) -> 
 
 
 def test_a_fragment_goes_through_the_fix_helper(tmp_path: Path, stub_node) -> None:
-    stub_node.set_script({
-        "by_model": {
-            "code-llama-7b": {"chunks": ["```python\n    return total / len(values)\n```\n"]},
-            "wizardcoder-13b": {"chunks": fenced(FIXED_FUNCTION)},
+    stub_node.set_script(
+        {
+            "by_model": {
+                "code-llama-7b": {"chunks": ["```python\n    return total / len(values)\n```\n"]},
+                "wizardcoder-13b": {"chunks": fenced(FIXED_FUNCTION)},
+            }
         }
-    })
+    )
     path = workspace(tmp_path, node_config(stub_node.url, ["code-llama-7b", "wizardcoder-13b"]))
     result = run_cli("run", "fix", str(path), "--line", "5", "--apply", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -192,11 +198,15 @@ def test_a_cut_off_answer_names_the_limit_that_applied(tmp_path: Path, stub_node
     unit = "".join(BUGGY.splitlines(keepends=True)[3:8])
     budget = 2 * len(unit.encode()) + 128
     cut = {"chunks": fenced(FIXED_FUNCTION * 6), "finish_reason": "length"}
-    stub_node.set_script({"queue": [
-        {**cut, "usage": {"prompt_tokens": 90, "completion_tokens": budget}},
-        {**cut, "usage": {"prompt_tokens": 90, "completion_tokens": 100}},
-        {**cut, "usage": {"prompt_tokens": 90, "completion_tokens": 40}},
-    ]})
+    stub_node.set_script(
+        {
+            "queue": [
+                {**cut, "usage": {"prompt_tokens": 90, "completion_tokens": budget}},
+                {**cut, "usage": {"prompt_tokens": 90, "completion_tokens": 100}},
+                {**cut, "usage": {"prompt_tokens": 90, "completion_tokens": 40}},
+            ]
+        }
+    )
     path = workspace(tmp_path, node_config(stub_node.url, ["code-llama-7b"]))
     result = run_cli("run", "fix", str(path), "--line", "6", cwd=tmp_path)
     assert result.returncode == 1
@@ -220,8 +230,6 @@ def test_a_whitespace_only_rewrite_is_not_applied(tmp_path: Path, stub_node) -> 
     assert result.returncode == 0, result.stderr
     assert "no real change" in result.stdout and "applied" not in result.stderr.replace("not applied", "")
     assert path.read_text() == BUGGY
-
-
 
 
 def test_line_on_the_blank_after_a_function_picks_that_function(tmp_path: Path, stub_node) -> None:

@@ -201,10 +201,7 @@ def run_nvim(
     harness, init, script, out = (tmp_path / name for name in ("harness.lua", "init.lua", "script.lua", "out.json"))
     harness.write_text(HARNESS)
     init.write_text(plugin_init(settings, mode))
-    script.write_text(
-        f"local T = dofile({lua_value(str(harness))})\n"
-        f"T.run({lua_value(str(out))}, function()\n{body}\nend)\n"
-    )
+    script.write_text(f"local T = dofile({lua_value(str(harness))})\nT.run({lua_value(str(out))}, function()\n{body}\nend)\n")
     process = subprocess.run(
         [nvim, "--headless", "--clean", "-u", str(init), "-c", f"luafile {script}"],
         check=False,
@@ -364,12 +361,14 @@ def test_debug_command_publishes_diagnostics(stub_node, tmp_path: Path) -> None:
 @pytest.mark.parametrize("folder", ["my project", "café", "a^b", "c#d", "100% [x]"])
 def test_files_in_awkward_folders_are_fixed_and_checked(stub_node, tmp_path: Path, folder: str) -> None:
     """Neovim percent-encodes the folder in its own way; the code action and :FreescodeDebug still work."""
-    stub_node.set_script({
-        "by_model": {
-            "code-llama-7b": {"chunks": pieces(fenced(FIXED))},
-            "starcoder2-15b": bugs((6, "radius is not squared")),
+    stub_node.set_script(
+        {
+            "by_model": {
+                "code-llama-7b": {"chunks": pieces(fenced(FIXED))},
+                "starcoder2-15b": bugs((6, "radius is not squared")),
+            }
         }
-    })
+    )
     project = tmp_path / folder
     project.mkdir()
     (project / "freescode.toml").write_text("")
@@ -702,8 +701,13 @@ def nvim_lua(tmp_path: Path, body: str, *, init: str = "NONE") -> Any:
         f"local function done(value) vim.fn.writefile({{ vim.json.encode(value) }}, {lua_value(str(out))}) end\n"
         f"{body}\nvim.cmd('qa!')\n"
     )
-    subprocess.run([nvim, "--headless", "--clean", "-u", init, "-c", f"luafile {script}"], timeout=30, check=True,
-                   stdin=subprocess.DEVNULL, capture_output=True)
+    subprocess.run(
+        [nvim, "--headless", "--clean", "-u", init, "-c", f"luafile {script}"],
+        timeout=30,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+    )
     return json.loads(out.read_text())
 
 
@@ -775,9 +779,7 @@ def eglot_available() -> bool:
     emacs = shutil.which("emacs")
     if emacs is None:
         return False
-    probe = subprocess.run(
-        [emacs, "--batch", "--eval", "(require 'eglot)"], check=False, capture_output=True, timeout=30
-    )
+    probe = subprocess.run([emacs, "--batch", "--eval", "(require 'eglot)"], check=False, capture_output=True, timeout=30)
     return probe.returncode == 0
 
 

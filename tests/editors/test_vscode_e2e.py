@@ -41,8 +41,14 @@ CACHE = Path(os.environ.get("FREESCODE_E2E_CACHE", REPO / ".cache" / "vscode-e2e
 SHOTS = CACHE / "screenshots"
 VSIX = EXTENSION / "freescode.vsix"
 SERVER = Path(sys.executable).parent / "freescode-lsp"
-NODE_MODELS = ["code-llama-7b", "wizardcoder-13b", "mistral-7b", "wizardcoder-python-34b", "starcoder2-15b",
-               "deepseek-coder-6.7b"]
+NODE_MODELS = [
+    "code-llama-7b",
+    "wizardcoder-13b",
+    "mistral-7b",
+    "wizardcoder-python-34b",
+    "starcoder2-15b",
+    "deepseek-coder-6.7b",
+]
 PRICE_PER_1K = 0.5
 FIXED_SOURCE = SOURCE.replace("math.pi * radius\n", "math.pi * radius ** 2\n")
 EXPLANATION = "Computes the area of a circle from its radius."
@@ -62,8 +68,9 @@ def by_line(text: str) -> list[str]:
     return text.splitlines(keepends=True)
 
 
-LONG_FIX = FIXED.replace("    return result\n", "".join(f"    # step {i}: check the radius\n" for i in range(40))
-                         + "    return result\n")
+LONG_FIX = FIXED.replace(
+    "    return result\n", "".join(f"    # step {i}: check the radius\n" for i in range(40)) + "    return result\n"
+)
 
 
 # --- setup -------------------------------------------------------------------------------------------
@@ -106,8 +113,9 @@ def vsix(tools: dict[str, str]) -> Path:
         if npm is None:
             pytest.skip("npm is needed to package the extension (editors/vscode/test.sh)")
         if not (EXTENSION / "node_modules" / ".bin" / "vsce").exists():
-            subprocess.run([npm, "ci", "--prefer-offline", "--no-audit", "--no-fund"], cwd=EXTENSION, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [npm, "ci", "--prefer-offline", "--no-audit", "--no-fund"], cwd=EXTENSION, check=True, capture_output=True
+            )
         subprocess.run([npm, "run", "package"], cwd=EXTENSION, check=True, capture_output=True)
     return VSIX
 
@@ -164,44 +172,73 @@ class CodeServer:
             # Nothing leaves the machine: the extension gallery is a closed loopback port.
             "EXTENSIONS_GALLERY": json.dumps({"serviceUrl": "http://127.0.0.1:9/gallery", "itemUrl": "http://127.0.0.1:9/item"}),
         }
-        self.base = [tools["node"], tools["code_server"], "--user-data-dir", str(self.user_data),
-                     "--extensions-dir", str(self.extensions)]
-        write_json(self.user_data / "User" / "settings.json", {
-            "workbench.startupEditor": "none",
-            "workbench.tips.enabled": False,
-            "workbench.welcomePage.walkthroughs.openOnInstall": False,
-            "workbench.enableExperiments": False,
-            "telemetry.telemetryLevel": "off",
-            "update.mode": "none",
-            "extensions.autoCheckUpdates": False,
-            "extensions.autoUpdate": False,
-            "extensions.ignoreRecommendations": True,
-            "security.workspace.trust.enabled": False,
-            "editor.hover.delay": 200,
-            "editor.minimap.enabled": False,
-            "editor.lightbulb.enabled": "on",
-            "files.autoSave": "off",
-            "chat.disableAIFeatures": True,
-            "window.commandCenter": False,
-            "workbench.secondarySideBar.defaultVisibility": "hidden",
-            # Suggestions as you type only in the window about them: elsewhere they would add node requests.
-            "freescode.completion.enabled": False,
-        })
+        self.base = [
+            tools["node"],
+            tools["code_server"],
+            "--user-data-dir",
+            str(self.user_data),
+            "--extensions-dir",
+            str(self.extensions),
+        ]
+        write_json(
+            self.user_data / "User" / "settings.json",
+            {
+                "workbench.startupEditor": "none",
+                "workbench.tips.enabled": False,
+                "workbench.welcomePage.walkthroughs.openOnInstall": False,
+                "workbench.enableExperiments": False,
+                "telemetry.telemetryLevel": "off",
+                "update.mode": "none",
+                "extensions.autoCheckUpdates": False,
+                "extensions.autoUpdate": False,
+                "extensions.ignoreRecommendations": True,
+                "security.workspace.trust.enabled": False,
+                "editor.hover.delay": 200,
+                "editor.minimap.enabled": False,
+                "editor.lightbulb.enabled": "on",
+                "files.autoSave": "off",
+                "chat.disableAIFeatures": True,
+                "window.commandCenter": False,
+                "workbench.secondarySideBar.defaultVisibility": "hidden",
+                # Suggestions as you type only in the window about them: elsewhere they would add node requests.
+                "freescode.completion.enabled": False,
+            },
+        )
         # freescode.server.command is machine-overridable: in this (remote) window it is read from the
         # Remote (machine) settings or the workspace, not from the User settings.
         write_json(self.user_data / "Machine" / "settings.json", {"freescode.server.command": str(SERVER)})
         started = time.monotonic()
-        installed = subprocess.run([*self.base, "--install-extension", str(vsix), "--force"], env=self.env,
-                                   capture_output=True, text=True, timeout=180, check=False)
+        installed = subprocess.run(
+            [*self.base, "--install-extension", str(vsix), "--force"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
         assert installed.returncode == 0, installed.stdout + installed.stderr
         self.install_s = time.monotonic() - started
         self.log = (root / "code-server.log").open("w")
         self.port = _free_port()
         self.process = subprocess.Popen(
-            [*self.base, "--bind-addr", f"127.0.0.1:{self.port}", "--auth", "none", "--disable-telemetry",
-             "--disable-update-check", "--disable-workspace-trust", "--disable-getting-started-override",
-             "--disable-proxy", "--ignore-last-opened"],
-            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+            [
+                *self.base,
+                "--bind-addr",
+                f"127.0.0.1:{self.port}",
+                "--auth",
+                "none",
+                "--disable-telemetry",
+                "--disable-update-check",
+                "--disable-workspace-trust",
+                "--disable-getting-started-override",
+                "--disable-proxy",
+                "--ignore-last-opened",
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
             start_new_session=True,
         )
         deadline = time.monotonic() + 60
@@ -321,8 +358,11 @@ class Workbench:
         box.wait_for(state="visible")
         box.fill(f":{line}:{column}")
         self.page.keyboard.press("Enter")
-        self.wait_until(lambda: self.page.locator(".part.statusbar", has_text=f"Ln {line}, Col {column}").count(),
-                        f"the cursor at {line}:{column}", 10)
+        self.wait_until(
+            lambda: self.page.locator(".part.statusbar", has_text=f"Ln {line}, Col {column}").count(),
+            f"the cursor at {line}:{column}",
+            10,
+        )
 
     def buffer(self) -> str | None:
         return self.page.evaluate(BUFFER_JS)
@@ -337,8 +377,7 @@ class Workbench:
         for attempt in range(3):
             open_menu()
             try:
-                self.page.locator(".action-widget .monaco-list-row.action", has_text=expected).first.wait_for(
-                    timeout=10_000)
+                self.page.locator(".action-widget .monaco-list-row.action", has_text=expected).first.wait_for(timeout=10_000)
                 break
             except PlaywrightTimeout:  # the menu may open before the server's answer: ask again
                 if attempt == 2:
@@ -431,8 +470,15 @@ def project(tmp_path_factory: pytest.TempPathFactory, node: Any) -> Path:
 
 
 @pytest.fixture(scope="module")
-def vscode(tools: dict[str, str], vsix: Path, browser: Any, project: Path, models_dir: Path, cache_home: Path,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
+def vscode(
+    tools: dict[str, str],
+    vsix: Path,
+    browser: Any,
+    project: Path,
+    models_dir: Path,
+    cache_home: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Workbench]:
     """The workbench on the stub node's project, with the extension active and its server running."""
     server = CodeServer(tools, tmp_path_factory.mktemp("code-server"), vsix, models_dir, cache_home)
     try:
@@ -451,13 +497,11 @@ def vscode(tools: dict[str, str], vsix: Path, browser: Any, project: Path, model
 # --- scenarios ------------------------------------------------------------------------------------------
 
 
-def test_quick_fix_streams_the_fix_into_the_buffer_and_the_saved_file(vscode: Workbench, node: Any,
-                                                                      project: Path) -> None:
+def test_quick_fix_streams_the_fix_into_the_buffer_and_the_saved_file(vscode: Workbench, node: Any, project: Path) -> None:
     """Ctrl+. on the bug lists the server's actions; Fix streams the node's answer in; Ctrl+S saves it."""
     bench = vscode
     pictures = os.environ.get("FREESCODE_E2E_SCREENSHOTS")
-    node.set_script({"by_model": {"code-llama-7b": {"chunks": by_line(fenced(FIXED)),
-                                                    "delay_s": 0.6 if pictures else 0.15}}})
+    node.set_script({"by_model": {"code-llama-7b": {"chunks": by_line(fenced(FIXED)), "delay_s": 0.6 if pictures else 0.15}}})
     node.clear()
     with bench.scenario("quick-fix"):
         bench.open_file("fix_me.py")
@@ -483,8 +527,10 @@ def test_status_bar_shows_model_speed_and_cost_after_a_task(vscode: Workbench, n
     """After the fix, the status bar item names the model, the node, tokens/s and the money spent."""
     bench = vscode
     with bench.scenario("status-bar"):
-        text = bench.wait_until(lambda: re.search(r"code-llama-7b · \S+ · [\d.]+ tok/s · \$\S+", bench.status_text())
-                                and bench.status_text(), "the task in the status bar")
+        text = bench.wait_until(
+            lambda: re.search(r"code-llama-7b · \S+ · [\d.]+ tok/s · \$\S+", bench.status_text()) and bench.status_text(),
+            "the task in the status bar",
+        )
         host = node.url.replace("http://", "")
         assert text.startswith(f"code-llama-7b · {host} · "), text
         spent = float(text.rsplit("$", 1)[1])
@@ -550,8 +596,9 @@ def test_cancelling_a_long_rewrite_from_the_notification_stops_it(vscode: Workbe
         assert bench.buffer() == stopped, "the buffer changed after cancelling"
         assert "# step 39:" not in stopped, stopped
         assert stopped.endswith("    return result\n\n\ndef untouched():\n    return 42\n"), stopped
-        outcomes = bench.wait_until(lambda: [r["outcome"] for r in node.records() if r["outcome"] is not None],
-                                    "the node to see the request end")
+        outcomes = bench.wait_until(
+            lambda: [r["outcome"] for r in node.records() if r["outcome"] is not None], "the node to see the request end"
+        )
         assert outcomes == ["disconnected"], node.records()
         bench.page.keyboard.press("Control+z")
 
@@ -601,13 +648,16 @@ def test_ghost_text_appears_and_tab_accepts_it(vscode: Workbench, node: Any, tmp
         pytest.skip("the server does not offer textDocument/inlineCompletion (no inlineCompletionProvider) yet")
     bench = vscode
     folder = tmp_path / "ghost-project"
-    write_json(folder / ".vscode" / "settings.json", {
-        "freescode.completion.enabled": True,
-        # No suggest widget: it would take Tab from the ghost text.
-        "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
-        "editor.suggestOnTriggerCharacters": False,
-        "editor.wordBasedSuggestions": "off",
-    })
+    write_json(
+        folder / ".vscode" / "settings.json",
+        {
+            "freescode.completion.enabled": True,
+            # No suggest widget: it would take Tab from the ghost text.
+            "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
+            "editor.suggestOnTriggerCharacters": False,
+            "editor.wordBasedSuggestions": "off",
+        },
+    )
     # The `complete` task routed to a model the node serves; the node serves the embedded model too, where the
     # task falls back to.
     fallback = f'[[nodes]]\nurl = "{node.url}"\nmodels = ["gemma-3-270m"]\n\n'

@@ -16,7 +16,7 @@ from freescode_lsp.engines.base import GenerationRequest, Infill
 from freescode_lsp.engines.local import LocalEngine
 from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 
-PREFIX = "import math\n\n\ndef area(radius):\n    \"\"\"Area of a circle.\"\"\"\n" + "    # area = pi r squared\n" * 30
+PREFIX = 'import math\n\n\ndef area(radius):\n    """Area of a circle."""\n' + "    # area = pi r squared\n" * 30
 COUNTING = "Numbers from one to one thousand: 1, 2, 3, 4, 5, 6,"
 
 
@@ -100,9 +100,7 @@ async def test_a_completion_and_a_task_loading_the_model_at_once_both_answer(gem
         engine = LocalEngine(build_catalog(settings), settings.local)
         try:
             task = GenerationRequest(DEFAULT_MODEL, prompt=COUNTING, max_tokens=4, temperature=0)
-            both = await asyncio.gather(
-                collect(engine.stream(task)), collect(engine.stream(completion(PREFIX + "    return ")))
-            )
+            both = await asyncio.gather(collect(engine.stream(task)), collect(engine.stream(completion(PREFIX + "    return "))))
             assert all(chunks and chunks[-1].usage is not None for chunks in both)
         finally:
             await engine.aclose()

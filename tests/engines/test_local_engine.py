@@ -167,8 +167,11 @@ async def test_json_schema_output_parses(gemma_settings: dict) -> None:
 
     engine = engine_for(gemma_settings)
     request = GenerationRequest(
-        DEFAULT_MODEL, prompt="def div(a, b):\n    return a / b\n\nBugs as JSON: ", max_tokens=600,
-        json_schema=DEBUG_SCHEMA, temperature=0,
+        DEFAULT_MODEL,
+        prompt="def div(a, b):\n    return a / b\n\nBugs as JSON: ",
+        max_tokens=600,
+        json_schema=DEBUG_SCHEMA,
+        temperature=0,
     )
     try:
         text = "".join(c.text for c in await collect(engine, request))
@@ -239,8 +242,7 @@ async def test_chat_models_get_the_gguf_chat_template(gemma_path: Path) -> None:
         assert engine.last_run["prompt"] == "User: Say hi.\n\nAssistant:"
         model = next(iter(engine.pool._models.values()))
         model.llama.metadata["tokenizer.chat_template"] = (
-            "{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}"
-            "<start_of_turn>model\n"
+            "{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}<start_of_turn>model\n"
         )
         chunks = await collect(engine, request)
         assert engine.last_run["prompt"] == "<start_of_turn>user\nSay hi.<end_of_turn>\n<start_of_turn>model"

@@ -63,8 +63,9 @@ def crash_env(name: str) -> dict[str, str]:
 
 async def answer(router: Router) -> tuple[str, set[str]]:
     """The text and answering models of a short request for `mine`."""
-    request = GenerationRequest("mine", messages=[Message("user", "def add(a, b):")], prompt="def add(a, b):",
-                                max_tokens=4, temperature=0)
+    request = GenerationRequest(
+        "mine", messages=[Message("user", "def add(a, b):")], prompt="def add(a, b):", max_tokens=4, temperature=0
+    )
     chunks = [chunk async for chunk in router.stream(request)]
     return "".join(c.text for c in chunks), {c.model for c in chunks if c.model}
 
@@ -138,14 +139,18 @@ async def test_a_template_that_hangs_in_process_is_abandoned_and_the_engine_clos
 
 
 def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "freescode_lsp.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=240, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "freescode_lsp.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, **env},
+    )
 
 
 @pytest.mark.parametrize("name", ["block_count", "looping_template"])
-def test_the_cli_survives_a_hostile_model_and_answers_from_the_fallback(
-    name: str, hostile_dir: Path, tmp_path: Path
-) -> None:
+def test_the_cli_survives_a_hostile_model_and_answers_from_the_fallback(name: str, hostile_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "stats.py").write_text("def average(values):\n    return sum(values) / len(values) + 1\n")
     config = mine_settings(hostile_dir / f"{name}.gguf")
     (tmp_path / "freescode.toml").write_text(
@@ -219,7 +224,8 @@ def test_the_installed_llama_cpp_libraries_hold_no_avx512_or_amx_instruction() -
     libraries = sorted((Path(llama_cpp.__file__).parent / "lib").glob("*.so"))
     assert libraries
     for library in libraries:
-        listing = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(library)], capture_output=True,
-                                 text=True, check=True).stdout
+        listing = subprocess.run(
+            [objdump, "-d", "--no-show-raw-insn", str(library)], capture_output=True, text=True, check=True
+        ).stdout
         found = re.findall(r"%zmm\d+|%k[1-7]\b|\btile\w+|\btdp\w+", listing)
         assert not found, f"{library.name} uses {sorted(set(found))[:8]}"

@@ -214,9 +214,7 @@ async def test_length_finish_reason_passed_on(stub: StubNode, make_engine: MakeE
 
 
 async def test_retry_without_stream_options_and_remember(stub: StubNode, make_engine: MakeEngine) -> None:
-    stub.set_script(
-        {"default": {"chunks": ["a", "b"], "reject_stream_options": True, "format": "llama-server"}}
-    )
+    stub.set_script({"default": {"chunks": ["a", "b"], "reject_stream_options": True, "format": "llama-server"}})
     engine = make_engine()
     assert texts(await collect(engine, chat())) == ["a", "b"]
     assert texts(await collect(engine, chat())) == ["a", "b"]
@@ -469,9 +467,7 @@ async def test_plain_server_error_is_not_a_schema_problem(stub: StubNode, make_e
 
 
 async def test_surrounding_code_fills_placeholder(stub: StubNode, make_engine: MakeEngine) -> None:
-    code = SurroundingCode(
-        lines=("import os", "def f():", "    pass", "print(1)"), target_start=1, target_end=3, marker="# HERE"
-    )
+    code = SurroundingCode(lines=("import os", "def f():", "    pass", "print(1)"), target_start=1, target_end=3, marker="# HERE")
     request = chat(f"Context:\n{CONTEXT_PLACEHOLDER}\nFix it.", surrounding=code)
     await collect(make_engine(), request)
     content = stub.requests()[0]["messages"][0]["content"]
@@ -586,9 +582,7 @@ def test_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_stub_answers_without_streaming(stub: StubNode) -> None:
-    stub.set_script(
-        {"default": {"chunks": ["a", "b"], "usage": {"prompt_tokens": 4, "completion_tokens": 2}}}
-    )
+    stub.set_script({"default": {"chunks": ["a", "b"], "usage": {"prompt_tokens": 4, "completion_tokens": 2}}})
     answer = httpx.post(
         f"{stub.base_url}/chat/completions",
         json={"model": "m", "messages": [{"role": "user", "content": "x"}]},
@@ -598,14 +592,9 @@ def test_stub_answers_without_streaming(stub: StubNode) -> None:
 
 
 def test_stub_queue_then_by_model_then_default(stub: StubNode) -> None:
-    stub.set_script(
-        {"queue": [{"chunks": ["q"]}], "by_model": {"m2": {"chunks": ["m2"]}}, "default": {"chunks": ["d"]}}
-    )
+    stub.set_script({"queue": [{"chunks": ["q"]}], "by_model": {"m2": {"chunks": ["m2"]}}, "default": {"chunks": ["d"]}})
     url = f"{stub.base_url}/completions"
-    said = [
-        httpx.post(url, json={"model": model, "prompt": "x"}).json()["choices"][0]["text"]
-        for model in ("m2", "m2", "m1")
-    ]
+    said = [httpx.post(url, json={"model": model, "prompt": "x"}).json()["choices"][0]["text"] for model in ("m2", "m2", "m1")]
     assert said == ["q", "m2", "d"]
 
 
@@ -629,9 +618,7 @@ async def test_an_answer_longer_than_max_tokens_is_cut_off(stub_node) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["openai", "vllm", "llama-server", "llama-cpp-python", "ollama"])
-async def test_a_stream_that_ends_before_its_end_marker_is_broken(
-    stub: StubNode, make_engine: MakeEngine, fmt: str
-) -> None:
+async def test_a_stream_that_ends_before_its_end_marker_is_broken(stub: StubNode, make_engine: MakeEngine, fmt: str) -> None:
     lines = ["line 1\n", "line 2\n", "line 3\n", "line 4\n"]
     stub.set_script({"default": {"chunks": lines, "end_after": 2, "format": fmt}})
     received: list[str] = []

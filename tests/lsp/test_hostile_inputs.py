@@ -26,8 +26,23 @@ KEYS = {
     "model": ["gguf", "hf", "context", "price_per_1k", "prompt_style", "fallback", "memory_gb", "threads"],
 }
 ODD_TEXT = st.sampled_from(
-    ["", " ", "abc", "code-llama-7b", "http://127.0.0.1:99999", "http://[::1", "http://h\t:1", "ftp://x",
-     "x" * 5000, "/dev/zero", "a\x00b", "é😀", "local-first", "owner/repo:f.gguf", "~nobody-here/x.gguf"]
+    [
+        "",
+        " ",
+        "abc",
+        "code-llama-7b",
+        "http://127.0.0.1:99999",
+        "http://[::1",
+        "http://h\t:1",
+        "ftp://x",
+        "x" * 5000,
+        "/dev/zero",
+        "a\x00b",
+        "é😀",
+        "local-first",
+        "owner/repo:f.gguf",
+        "~nobody-here/x.gguf",
+    ]
 )
 NUMBERS = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
@@ -61,12 +76,8 @@ SETTINGS = st.fixed_dictionaries(
         "network": st.one_of(section("network"), values()),
         "server": st.one_of(section("server"), values()),
         "nodes": st.one_of(st.lists(st.one_of(section("node"), values()), max_size=3), values()),
-        "models": st.one_of(
-            st.dictionaries(st.text(max_size=12), st.one_of(section("model"), values()), max_size=3), values()
-        ),
-        "routing": st.one_of(
-            st.dictionaries(st.text(max_size=10), st.one_of(ODD_TEXT, values()), max_size=3), values()
-        ),
+        "models": st.one_of(st.dictionaries(st.text(max_size=12), st.one_of(section("model"), values()), max_size=3), values()),
+        "routing": st.one_of(st.dictionaries(st.text(max_size=10), st.one_of(ODD_TEXT, values()), max_size=3), values()),
     },
 )
 
@@ -118,14 +129,10 @@ def test_load_settings_never_raises(tmp_path: Path, document: str, editor: Any) 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(document=DOCUMENTS, line=st.integers(min_value=-2, max_value=20))
-def test_the_cli_never_raises(
-    tmp_path: Path, stub_node, capsys: pytest.CaptureFixture[str], document: str, line: int
-) -> None:
+def test_the_cli_never_raises(tmp_path: Path, stub_node, capsys: pytest.CaptureFixture[str], document: str, line: int) -> None:
     stub_node.set_script({"default": {"chunks": ["```python\ndef f():\n    return 2\n```\n"]}})
     forced = tmp_path / "forced.toml"
-    forced.write_text(
-        f'[network]\nmode = "remote-only"\n[[nodes]]\nurl = "{stub_node.url}"\nmodels = ["gemma-3-270m"]\n'
-    )
+    forced.write_text(f'[network]\nmode = "remote-only"\n[[nodes]]\nurl = "{stub_node.url}"\nmodels = ["gemma-3-270m"]\n')
     (tmp_path / "freescode.toml").write_text(document, encoding="utf-8", errors="surrogatepass")
     target = tmp_path / "f.py"
     target.write_text("def f():\n    return 1\n")
@@ -145,9 +152,7 @@ FOLDER_NAMES = st.text(
 RAW_URIS = st.one_of(
     st.text(max_size=60),
     st.builds(lambda s: "file:///" + s, st.text(max_size=40)),
-    st.sampled_from(
-        ["file://", "file:///c%3A/", "file:///%", "file:///%zz/a.py", "untitled:Untitled-1", "file:///a b#c?d"]
-    ),
+    st.sampled_from(["file://", "file:///c%3A/", "file:///%", "file:///%zz/a.py", "untitled:Untitled-1", "file:///a b#c?d"]),
 )
 
 

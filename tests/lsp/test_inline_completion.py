@@ -134,9 +134,7 @@ async def delivered(editor: Editor) -> None:
 
 
 @pytest.mark.slow
-async def test_typing_the_start_of_the_suggestion_needs_no_model_call(
-    editor: Editor, gemma_path: Path, tmp_path: Path
-) -> None:
+async def test_typing_the_start_of_the_suggestion_needs_no_model_call(editor: Editor, gemma_path: Path, tmp_path: Path) -> None:
     await editor.initialize(options(debounce_ms=300))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     items = items_of(await complete(editor, uri, END_OF_RETURN))
@@ -187,9 +185,7 @@ def node_options(url: str, model: str = "gemma-3-270m") -> dict[str, Any]:
 CRLF_SOURCE = "s = 'é😀'\r\nprint('é😀', )\r\nx = \r\n"
 
 
-async def test_mid_line_under_multi_byte_text_the_repeated_bracket_is_dropped(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_mid_line_under_multi_byte_text_the_repeated_bracket_is_dropped(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": {"chunks": ["len", "(s))", "\n", "more()"]}})
     await editor.initialize(node_options(stub_node.url))
     uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
@@ -243,18 +239,14 @@ async def asked_a_slow_node(editor: Editor, stub_node: Any, tmp_path: Path) -> t
     return uri, pending
 
 
-async def test_an_answer_for_a_document_that_changed_meanwhile_is_dropped(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_an_answer_for_a_document_that_changed_meanwhile_is_dropped(editor: Editor, stub_node, tmp_path: Path) -> None:
     uri, pending = await asked_a_slow_node(editor, stub_node, tmp_path)
     editor.type(uri, 0, 0, "# ")
     assert items_of(await pending) == []
     assert states(editor) == ["running", "done"]
 
 
-async def test_closing_the_document_stops_its_generation_and_drops_the_answer(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_closing_the_document_stops_its_generation_and_drops_the_answer(editor: Editor, stub_node, tmp_path: Path) -> None:
     uri, pending = await asked_a_slow_node(editor, stub_node, tmp_path)
     editor.close(uri)
     assert items_of(await pending) == []

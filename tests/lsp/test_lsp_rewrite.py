@@ -121,9 +121,7 @@ async def test_a_line_typed_outside_at_any_moment_of_the_stream_lets_the_fix_lan
         assert sum(t.dropped for t in trials) > 0, "no change crossed an edit: the sweep missed the race"
 
 
-async def test_typing_inside_the_region_stops_and_keeps_the_users_text(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_typing_inside_the_region_stops_and_keeps_the_users_text(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n", 3), "delay_s": 0.05}})
     await editor.initialize(node_options(stub_node.url))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
@@ -140,9 +138,7 @@ async def test_typing_inside_the_region_stops_and_keeps_the_users_text(
     assert any("you edited the code" in m.message for m in editor.client.messages)
 
 
-async def test_a_word_typed_inside_just_before_an_edit_is_never_overwritten(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_a_word_typed_inside_just_before_an_edit_is_never_overwritten(editor: Editor, stub_node, tmp_path: Path) -> None:
     """Typed inside the function as the first edit reaches the editor: Neovim drops that edit (answering
     "applied"), VS Code refuses it; either way the rewrite stops and sends nothing over the user's word."""
     stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n", 6), "delay_s": 0.005}})
@@ -173,9 +169,7 @@ async def test_refused_edit_without_a_user_change_stops(editor: Editor, stub_nod
     assert editor.text(uri) == SOURCE
 
 
-async def test_an_edit_refused_midway_puts_the_original_back_and_says_so(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_an_edit_refused_midway_puts_the_original_back_and_says_so(editor: Editor, stub_node, tmp_path: Path) -> None:
     """A refusal no change explains, after an edit landed: the rewrite stops and its first edit is undone."""
     stub_node.set_script(typing_sweep.node_script(0.02))
     await editor.initialize(typing_sweep.node_settings(stub_node.url))
@@ -196,9 +190,7 @@ async def test_an_edit_refused_midway_puts_the_original_back_and_says_so(
     assert any(m.message.endswith("the original code is back") for m in editor.client.messages)
 
 
-async def test_typing_across_every_edit_gives_up_after_a_few_tries_and_undoes(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_typing_across_every_edit_gives_up_after_a_few_tries_and_undoes(editor: Editor, stub_node, tmp_path: Path) -> None:
     """A change crossing each edit after the first (dropped by Neovim, refused by VS Code): the rewrite tries
     again a few times, then stops, puts the original code back and keeps every typed line."""
     stub_node.set_script(typing_sweep.node_script(0.02))
@@ -309,9 +301,7 @@ async def test_an_answer_cut_off_at_the_token_limit_is_not_applied(editor: Edito
     assert editor.text(uri) == SOURCE
 
 
-async def test_form_feeds_and_unicode_separators_do_not_shift_lines(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_form_feeds_and_unicode_separators_do_not_shift_lines(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n")}})
     await editor.initialize(node_options(stub_node.url))
     header = "import math\n\x0c\n# note:\u2028still one line\x1c\x85\n"
@@ -323,7 +313,5 @@ async def test_form_feeds_and_unicode_separators_do_not_shift_lines(
     result = await run_command(editor.client, fix_args(uri, line=line, version=editor.version(uri)))
     assert result["applied"] is True, result
     await asyncio.sleep(editor.debounce_s + 0.1)
-    expected = source.replace("\x1c\x85\n", "\x1c\x85\n# typed\n").replace(
-        "math.pi * radius\n", "math.pi * radius ** 2\n"
-    )
+    expected = source.replace("\x1c\x85\n", "\x1c\x85\n# typed\n").replace("math.pi * radius\n", "math.pi * radius ** 2\n")
     assert editor.text(uri) == expected

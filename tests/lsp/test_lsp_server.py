@@ -163,9 +163,7 @@ def shown(editor: Editor, text: str) -> list[str]:
     return [m.message for m in editor.client.messages if text in m.message]
 
 
-async def test_bad_initialization_options_are_named_and_defaults_used(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_bad_initialization_options_are_named_and_defaults_used(editor: Editor, stub_node, tmp_path: Path) -> None:
     options = node_options(stub_node.url)
     options["local"] = {"threads": "many"}
     options["network"] = {"mode": "sometimes"}
@@ -183,9 +181,7 @@ async def test_bad_initialization_options_are_named_and_defaults_used(
     assert stub_node.requests() == []
 
 
-async def test_hostile_workspace_settings_cost_their_keys_and_are_shown_briefly(
-    editor: Editor, tmp_path: Path
-) -> None:
+async def test_hostile_workspace_settings_cost_their_keys_and_are_shown_briefly(editor: Editor, tmp_path: Path) -> None:
     (tmp_path / "freescode.toml").write_text(
         '[local]\nmemory_budget_gb = inf\nthreads = 100000\n[network]\nmode = "local-first"\n'
         'nodes = "abc"\n[routing]\nfix = "mistral-7b"\n'
@@ -213,9 +209,7 @@ async def test_a_rewrite_on_a_docstring_is_refused(editor: Editor, stub_node, tm
     assert [r["model"] for r in stub_node.requests()] == ["mistral-7b"]
 
 
-async def test_configuration_is_pulled_and_followed_without_restart(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_configuration_is_pulled_and_followed_without_restart(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": fenced(FIXED)})
     settings = node_options(stub_node.url)
     editor.client.set_configuration({**settings, "routing": {"fix": "mistral-7b"}}, section="freescode")
@@ -272,9 +266,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_the_user_is_told_once_why_the_routed_model_was_not_used(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_the_user_is_told_once_why_the_routed_model_was_not_used(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"models": ["gemma-3-270m"], "default": fenced(FIXED)})
     dead = f"http://127.0.0.1:{free_port()}"
     options = node_options(stub_node.url)
@@ -364,10 +356,17 @@ async def test_a_request_that_is_not_utf8_is_answered_with_its_id(editor: Editor
     answer: Future[Any] = Future()
     editor.client.protocol._request_futures["bad-bytes-1"] = answer
     position = {"line": 5, "character": 4}
-    send_raw(editor.client, with_bad_byte({
-        "jsonrpc": "2.0", "id": "bad-bytes-1", "method": "textDocument/hover",
-        "params": {"textDocument": {"uri": uri + "@@"}, "position": position},
-    }))
+    send_raw(
+        editor.client,
+        with_bad_byte(
+            {
+                "jsonrpc": "2.0",
+                "id": "bad-bytes-1",
+                "method": "textDocument/hover",
+                "params": {"textDocument": {"uri": uri + "@@"}, "position": position},
+            }
+        ),
+    )
     with pytest.raises(JsonRpcException) as failure:
         await asyncio.wait_for(asyncio.wrap_future(answer), 10)
     assert failure.value.code == -32700
@@ -375,18 +374,19 @@ async def test_a_request_that_is_not_utf8_is_answered_with_its_id(editor: Editor
     assert {action.kind: action.title for action in await code_actions(editor, uri, 5)} == ROUTED_TITLES
 
 
-async def test_an_unreadable_change_pauses_tasks_until_the_file_is_reopened(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_an_unreadable_change_pauses_tasks_until_the_file_is_reopened(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": fenced(FIXED)})
     await editor.initialize(node_options(stub_node.url))
     path = tmp_path / "shapes.py"
     uri = editor.open(path, SOURCE)
     change = {"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "# @@\n"}
-    body = with_bad_byte({
-        "jsonrpc": "2.0", "method": "textDocument/didChange",
-        "params": {"textDocument": {"uri": uri, "version": 50}, "contentChanges": [change]},
-    })
+    body = with_bad_byte(
+        {
+            "jsonrpc": "2.0",
+            "method": "textDocument/didChange",
+            "params": {"textDocument": {"uri": uri, "version": 50}, "contentChanges": [change]},
+        }
+    )
     send_raw(editor.client, body)
     offset = body.index(b"\xff")
     warnings = await eventually(lambda: shown(editor, "could not be read"))
@@ -425,14 +425,14 @@ async def test_an_action_chosen_after_typing_works_on_the_code_it_was_offered_fo
     assert "def area(radius):" in stub_node.requests()[0]["messages"][-1]["content"]
 
 
-async def test_a_budget_too_small_for_the_model_is_explained(
-    editor: Editor, gemma_path: Path, tmp_path: Path
-) -> None:
-    await editor.initialize({
-        "network": {"mode": "local-only"},
-        "local": {"threads": 2, "max_context": 512, "memory_budget_gb": 0.05},
-        "server": {"max_tokens": 4, "diagnostics_enabled": False},
-    })
+async def test_a_budget_too_small_for_the_model_is_explained(editor: Editor, gemma_path: Path, tmp_path: Path) -> None:
+    await editor.initialize(
+        {
+            "network": {"mode": "local-only"},
+            "local": {"threads": 2, "max_context": 512, "memory_budget_gb": 0.05},
+            "server": {"max_tokens": 4, "diagnostics_enabled": False},
+        }
+    )
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     await run_command(editor.client, {"uri": uri, "task": "analyze", "line": 5})
     told = await eventually(lambda: shown(editor, "memory_budget_gb"))
@@ -477,9 +477,7 @@ AWKWARD_FOLDERS = ["my project", "café", "a^b", "c#d", "100%", "x[1]", "(a)+b;c
 WINDOWS_FILES = ["C:\\Users\\me\\my project\\shapes.py", "D:\\café\\c#d\\shapes.py"]
 
 
-async def test_files_in_awkward_folders_are_found_under_the_editors_own_uri(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_files_in_awkward_folders_are_found_under_the_editors_own_uri(editor: Editor, stub_node, tmp_path: Path) -> None:
     """Each editor percent-encodes in its own way; the server finds the document whatever it sent."""
     stub_node.set_script({"default": fenced(FIXED)})
     await editor.initialize(node_options(stub_node.url))
@@ -498,9 +496,7 @@ async def test_files_in_awkward_folders_are_found_under_the_editors_own_uri(
 
 @pytest.mark.parametrize("kind", ["crlf", "mixed", "cr"])
 @pytest.mark.parametrize("streaming", [True, False])
-async def test_rewrites_keep_each_lines_own_ending(
-    editor: Editor, stub_node, tmp_path: Path, kind: str, streaming: bool
-) -> None:
+async def test_rewrites_keep_each_lines_own_ending(editor: Editor, stub_node, tmp_path: Path, kind: str, streaming: bool) -> None:
     stub_node.set_script({"default": fenced(FIXED)})
     await editor.initialize(node_options(stub_node.url, streaming=streaming))
 
@@ -517,12 +513,16 @@ async def test_rewrites_keep_each_lines_own_ending(
     assert await eventually(lambda: editor.text(uri) == ended(FIXED_SOURCE)), repr(editor.text(uri))
 
 
-async def test_diagnostics_of_awkward_folders_go_to_the_editors_own_uri(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
-    stub_node.set_script({"default": {"chunks": [json.dumps({"bugs": [
-        {"line": 6, "end_line": 6, "severity": "error", "message": "radius is not squared"}
-    ]})]}})
+async def test_diagnostics_of_awkward_folders_go_to_the_editors_own_uri(editor: Editor, stub_node, tmp_path: Path) -> None:
+    stub_node.set_script(
+        {
+            "default": {
+                "chunks": [
+                    json.dumps({"bugs": [{"line": 6, "end_line": 6, "severity": "error", "message": "radius is not squared"}]})
+                ]
+            }
+        }
+    )
     options = node_options(stub_node.url, diagnostics_enabled=True, diagnostics_idle_s=0, diagnostics_on_save=False)
     await editor.initialize(options)
     broken = editor.open(tmp_path / "my project" / "c#d" / "broken.py", SOURCE.replace("def area(radius):", "def area(radius)"))
@@ -558,16 +558,12 @@ async def test_non_ascii_text_ends_exact_in_the_negotiated_encoding(
     assert result["applied"] is True, result
     assert '    return "末尾 é 😀" + 10\n' in prompt_of(stub_node.requests()[1])
     await asyncio.sleep(editor.debounce_s + 0.1)
-    assert editor.text(uri) == (
-        "# café ☕ — 数据 😀\n" + GREET_FIXED + "\n\n" + LAST_FIXED.removesuffix("\n")
-    )
+    assert editor.text(uri) == ("# café ☕ — 数据 😀\n" + GREET_FIXED + "\n\n" + LAST_FIXED.removesuffix("\n"))
     assert editor.refused == []
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
-async def test_resolve_at_the_end_of_a_file_without_newline(
-    editor: Editor, stub_node, tmp_path: Path, encoding: str
-) -> None:
+async def test_resolve_at_the_end_of_a_file_without_newline(editor: Editor, stub_node, tmp_path: Path, encoding: str) -> None:
     stub_node.set_script({"default": fenced(LAST_FIXED)})
     await editor.initialize(node_options(stub_node.url, streaming=False), position_encodings=[encoding])
     uri = editor.open(tmp_path / "greet.py", UNICODE_SOURCE)
@@ -677,9 +673,7 @@ def test_tcp_transport_initializes_and_exits() -> None:
             process.stderr.close()
 
 
-async def test_resolve_with_streaming_off_returns_the_versioned_edit(
-    editor: Editor, stub_node, tmp_path: Path
-) -> None:
+async def test_resolve_with_streaming_off_returns_the_versioned_edit(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": fenced(FIXED)})
     await editor.initialize(node_options(stub_node.url, streaming=False))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)

@@ -16,7 +16,7 @@ from freescode_lsp import trust
 from freescode_lsp.config import load_settings
 from freescode_lsp.testing.lsp_harness import SOURCE, Editor, run_command
 
-HOSTILE = '''[[nodes]]
+HOSTILE = """[[nodes]]
 url = "{url}"
 models = ["code-llama-7b", "starcoder2-15b", "deepseek-coder-6.7b", "mistral-7b", "gemma-3-270m"]
 [network]
@@ -29,7 +29,7 @@ gguf = "/tmp/elsewhere.gguf"
 context = 4096
 [server]
 diagnostics_idle_s = 0.2
-'''
+"""
 GUARDED = ["nodes", "network.mode", "network.budget_usd", "local.auto_pull", "models.code-llama-7b.gguf"]
 
 
@@ -74,8 +74,14 @@ def test_the_users_own_config_and_local_only_need_no_trust(tmp_path: Path, monke
 
 
 def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "freescode_lsp.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=240, env=os.environ.copy())
+    return subprocess.run(
+        [sys.executable, "-m", "freescode_lsp.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=os.environ.copy(),
+    )
 
 
 def test_the_cli_sends_nothing_to_an_untrusted_workspaces_node_until_trusted(tmp_path: Path, stub_node) -> None:
@@ -92,9 +98,7 @@ def test_the_cli_sends_nothing_to_an_untrusted_workspaces_node_until_trusted(tmp
     assert stub_node.requests(), "once trusted, the workspace's node is used"
 
 
-async def test_the_server_asks_before_a_workspace_may_send_code_away(
-    neovim: LanguageClient, tmp_path: Path, stub_node
-) -> None:
+async def test_the_server_asks_before_a_workspace_may_send_code_away(neovim: LanguageClient, tmp_path: Path, stub_node) -> None:
     hostile_workspace(tmp_path, stub_node.url)
     editor = Editor(neovim, "neovim")
     asked = editor.questions
@@ -113,9 +117,7 @@ async def test_the_server_asks_before_a_workspace_may_send_code_away(
     assert stub_node.requests() == []
 
 
-async def test_a_trusted_answer_applies_the_workspace_settings_at_once(
-    neovim: LanguageClient, tmp_path: Path, stub_node
-) -> None:
+async def test_a_trusted_answer_applies_the_workspace_settings_at_once(neovim: LanguageClient, tmp_path: Path, stub_node) -> None:
     hostile_workspace(tmp_path, stub_node.url)
     editor = Editor(neovim, "neovim")
     editor.answer = "Trust"

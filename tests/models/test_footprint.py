@@ -34,9 +34,7 @@ def test_header_scalars_match_what_llama_cpp_reads(gemma_path: Path) -> None:
 
 def test_shape_of_the_embedded_model(gemma_path: Path) -> None:
     shape = footprint.read_shape(gemma_path)
-    assert shape == footprint.ModelShape(
-        layers=18, heads=4, kv_heads=1, key_length=256, value_length=256, feed_forward=2048
-    )
+    assert shape == footprint.ModelShape(layers=18, heads=4, kv_heads=1, key_length=256, value_length=256, feed_forward=2048)
     assert footprint.kv_cache_bytes(shape, 2048) == 2048 * 18 * 1 * 512 * 2
 
 
@@ -107,7 +105,10 @@ def test_counted_bytes_cover_what_a_full_window_really_uses(gemma_path: Path, tm
     shutil.copyfile(gemma_path, private_copy)
     done = subprocess.run(
         [sys.executable, "-c", MEASURE_IN_A_FRESH_PROCESS, str(private_copy), str(window)],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout.strip().splitlines()[-1])

@@ -285,9 +285,7 @@ def test_sources_column() -> None:
     assert available_cell(["local", "node-a", "local"], pullable=True) == "local, node-a"
 
 
-def test_pull_downloads_from_hf_endpoint(
-    env: dict[str, Path], hub: FakeHub, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_pull_downloads_from_hf_endpoint(env: dict[str, Path], hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
     write_config(env, '[models."tiny"]\nhf = "acme/tiny-GGUF:tiny.Q4_K_M.gguf"\n')
     code, out, err = run_cli(capsys, "models", "pull", "tiny")
     assert code == 0, err
@@ -301,9 +299,7 @@ def test_pull_downloads_from_hf_endpoint(
 
 
 def test_pull_follows_a_redirect_to_file_storage(env: dict[str, Path], hub: FakeHub, tmp_path: Path) -> None:
-    spec = build_catalog(settings_from_dict({"models": {"big": {"hf": "acme/big-GGUF:big.Q4_K_M.gguf"}}}).settings)[
-        "big"
-    ]
+    spec = build_catalog(settings_from_dict({"models": {"big": {"hf": "acme/big-GGUF:big.Q4_K_M.gguf"}}}).settings)["big"]
     target = tmp_path / "elsewhere"
     path = weights.pull(spec, target, progress=False)
     assert path == target / "big.Q4_K_M.gguf" and path.read_bytes() == BLOB[::-1]
@@ -336,9 +332,7 @@ def test_pull_missing_file_is_a_clear_error(
     assert not list(env["models"].glob("*.gguf"))
 
 
-def test_pull_from_a_server_that_is_not_a_hub(
-    env: dict[str, Path], hub: FakeHub, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pull_from_a_server_that_is_not_a_hub(env: dict[str, Path], hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_ENDPOINT", hub.endpoint + "/not-a-hub")
     spec = build_catalog()["mistral-7b"]
     with pytest.raises(weights.ModelFileError, match="HTTP 404"):
@@ -431,9 +425,7 @@ def test_embedded_path_command(env: dict[str, Path], embedded_dir: Path, capsys:
     assert (code, Path(out.strip()).parent) == (0, embedded_dir)
 
 
-def test_memory_forecast_for_a_file_on_disk(
-    env: dict[str, Path], capsys: pytest.CaptureFixture[str], gemma_path: Path
-) -> None:
+def test_memory_forecast_for_a_file_on_disk(env: dict[str, Path], capsys: pytest.CaptureFixture[str], gemma_path: Path) -> None:
     from freescode_lsp.models import footprint
 
     write_config(env, f'[local]\nmax_context = 2048\n[models."mine"]\ngguf = "{gemma_path}"\ncontext = 4096\n')

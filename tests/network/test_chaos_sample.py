@@ -17,10 +17,10 @@ async def test_typing_while_streaming() -> None:
     _nothing_lost(await keystrokes.run(6, seed=7), 6)
 
 
-
 async def test_typing_sweeps() -> None:
     for result in await sweeps.run(2, seed=7):
         assert result.tried == 9 and result.failures == [], result
+
 
 async def test_node_kills() -> None:
     _nothing_lost(await kills.run(8, seed=7), 8)
@@ -30,9 +30,7 @@ async def test_malformed_lsp() -> None:
     _nothing_lost(await malformed.run(200, seed=7), 200)
 
 
-@pytest.mark.parametrize(
-    "kind", ["other_file_fence", "workspace_edit_json", "invalid_sse"]
-)
+@pytest.mark.parametrize("kind", ["other_file_fence", "workspace_edit_json", "invalid_sse"])
 async def test_hostile_answers(kind: str) -> None:
     _nothing_lost(await hostile.run(1, seed=7, kinds=[kind]), 1)
 

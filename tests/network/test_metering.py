@@ -45,8 +45,9 @@ def ledger() -> Iterator[Ledger]:
 
 def paid(prompt: int = 1000, completion: int = 500, **extra: object) -> Attempt:
     """An attempt on a priced node at $0.002 / 1K tokens."""
-    return Attempt(model="starcoder-15b", host=NODE, prompt_tokens=prompt, completion_tokens=completion,
-                   price_per_1k=0.002, **extra)
+    return Attempt(
+        model="starcoder-15b", host=NODE, prompt_tokens=prompt, completion_tokens=completion, price_per_1k=0.002, **extra
+    )
 
 
 def local(prompt: int = 200, completion: int = 100, **extra: object) -> Attempt:
@@ -83,14 +84,33 @@ def test_record_totals_and_spent_exact(ledger: Ledger) -> None:
     ledger.record(local())
     assert ledger.spent_usd() == pytest.approx(0.0036, abs=1e-12)
     assert ledger.totals() == [
-        {"model": "starcoder-15b", "host": NODE, "requests": 2, "prompt_tokens": 1300, "completion_tokens": 500,
-         "cost_usd": pytest.approx(0.0036, abs=1e-12), "failed": 1},
-        {"model": "code-llama-7b", "host": "local", "requests": 1, "prompt_tokens": 200, "completion_tokens": 100,
-         "cost_usd": 0.0, "failed": 0},
+        {
+            "model": "starcoder-15b",
+            "host": NODE,
+            "requests": 2,
+            "prompt_tokens": 1300,
+            "completion_tokens": 500,
+            "cost_usd": pytest.approx(0.0036, abs=1e-12),
+            "failed": 1,
+        },
+        {
+            "model": "code-llama-7b",
+            "host": "local",
+            "requests": 1,
+            "prompt_tokens": 200,
+            "completion_tokens": 100,
+            "cost_usd": 0.0,
+            "failed": 0,
+        },
     ]
     assert ledger.totals(()) == [
-        {"requests": 3, "prompt_tokens": 1500, "completion_tokens": 600,
-         "cost_usd": pytest.approx(0.0036, abs=1e-12), "failed": 1}
+        {
+            "requests": 3,
+            "prompt_tokens": 1500,
+            "completion_tokens": 600,
+            "cost_usd": pytest.approx(0.0036, abs=1e-12),
+            "failed": 1,
+        }
     ]
     assert [row["task"] for row in ledger.totals(("task",))] == ["fix", None]
 

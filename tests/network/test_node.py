@@ -138,8 +138,14 @@ def gateway(tmp_path: Path, stub: StubNode, keys_file: Path) -> Iterator[NodePro
     """A gateway with client keys in front of the stub, priced at 2 per 1000 tokens."""
     process = start_gateway(
         tmp_path,
-        "--model", "stub-model", "--engine-url", stub.base_url, "--api-keys", str(keys_file),
-        "--price-per-1k", "2",
+        "--model",
+        "stub-model",
+        "--engine-url",
+        stub.base_url,
+        "--api-keys",
+        str(keys_file),
+        "--price-per-1k",
+        "2",
     )
     yield process
     process.stop()
@@ -221,9 +227,7 @@ def test_client_keys_are_enforced(gateway: NodeProcess, stub: StubNode, keys_fil
     assert gateway.http.post("/v1/chat/completions", json=chat(), headers=carol).status_code == 200
 
 
-def test_usage_ledger_counts_per_key(
-    gateway: NodeProcess, stub: StubNode, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_usage_ledger_counts_per_key(gateway: NodeProcess, stub: StubNode, capsys: pytest.CaptureFixture[str]) -> None:
     stub.set_script(
         {
             "queue": [
@@ -257,9 +261,7 @@ def test_usage_of_an_empty_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 async def test_concurrency_limit_answers_429_with_retry_after(tmp_path: Path, stub: StubNode) -> None:
     stub.set_script({"default": {"chunks": ["slow"], "first_delay_s": 3}})
-    gateway = start_gateway(
-        tmp_path, "--model", "stub-model", "--engine-url", stub.url, "--max-concurrent", "1", "--queue", "1"
-    )
+    gateway = start_gateway(tmp_path, "--model", "stub-model", "--engine-url", stub.url, "--max-concurrent", "1", "--queue", "1")
     try:
         async with (
             httpx.AsyncClient(base_url=gateway.url, timeout=60) as client,
@@ -406,9 +408,7 @@ def test_only_the_endpoints_it_serves_reach_the_engine(gateway: NodeProcess, stu
 
 async def test_queued_clients_that_left_are_not_sent_to_the_engine(tmp_path: Path, stub: StubNode) -> None:
     stub.set_script({"default": {"chunks": ["slow"], "first_delay_s": 2.5}})
-    gateway = start_gateway(
-        tmp_path, "--model", "stub-model", "--engine-url", stub.url, "--max-concurrent", "1", "--queue", "8"
-    )
+    gateway = start_gateway(tmp_path, "--model", "stub-model", "--engine-url", stub.url, "--max-concurrent", "1", "--queue", "8")
     try:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
             first = asyncio.ensure_future(client.post("/v1/chat/completions", json=chat("first")))
@@ -441,9 +441,7 @@ def rss_mib(pid: int) -> float:
 def test_stalled_uploads_wait_unread(tmp_path: Path, stub: StubNode) -> None:
     import threading
 
-    gateway = start_gateway(
-        tmp_path, "--model", "stub-model", "--engine-url", stub.url, "--max-concurrent", "1", "--queue", "8"
-    )
+    gateway = start_gateway(tmp_path, "--model", "stub-model", "--engine-url", stub.url, "--max-concurrent", "1", "--queue", "8")
     size, sent = 15 * 1024 * 1024, 14 * 1024 * 1024
     head = (
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -479,15 +477,23 @@ def test_stalled_uploads_wait_unread(tmp_path: Path, stub: StubNode) -> None:
 
 def test_registers_heartbeats_and_deregisters(tmp_path: Path, stub: StubNode, keys_file: Path) -> None:
     stub.set_script({"models": [GEMMA]})
-    registry = start_registry(
-        tmp_path / "registry.sqlite3", tokens={"op": OPERATOR_TOKEN}, lease_s=1.5, probe_interval_s=0.3
-    )
+    registry = start_registry(tmp_path / "registry.sqlite3", tokens={"op": OPERATOR_TOKEN}, lease_s=1.5, probe_interval_s=0.3)
     gateway = None
     try:
         gateway = start_gateway(
             tmp_path,
-            "--model", GEMMA, "--engine-url", stub.url, "--api-keys", str(keys_file),
-            "--registry", registry.url, "--price-per-1k", "0.5", "--context", "2048",
+            "--model",
+            GEMMA,
+            "--engine-url",
+            stub.url,
+            "--api-keys",
+            str(keys_file),
+            "--registry",
+            registry.url,
+            "--price-per-1k",
+            "0.5",
+            "--context",
+            "2048",
             env={"FREESCODE_OPERATOR_TOKEN": OPERATOR_TOKEN},
         )
         assert OPERATOR_TOKEN not in " ".join(gateway.process.args)
@@ -517,8 +523,14 @@ def test_keeps_serving_while_the_registry_is_away(tmp_path: Path, stub: StubNode
     port = free_port()
     gateway = start_gateway(
         tmp_path,
-        "--model", GEMMA, "--engine-url", stub.url, "--registry", f"http://127.0.0.1:{port}",
-        "--token", OPERATOR_TOKEN,
+        "--model",
+        GEMMA,
+        "--engine-url",
+        stub.url,
+        "--registry",
+        f"http://127.0.0.1:{port}",
+        "--token",
+        OPERATOR_TOKEN,
     )
     registry = None
     try:
@@ -547,8 +559,16 @@ def _hosts(registry: RegistryProcess) -> list[dict[str, Any]]:
 def test_fronts_an_engine_that_wants_its_own_key(tmp_path: Path, stub: StubNode, keys_file: Path) -> None:
     stub.set_script({"models": [GEMMA], "api_key": "engine-secret"})
     gateway = start_gateway(
-        tmp_path, "--model", GEMMA, "--engine-url", stub.url, "--api-keys", str(keys_file),
-        "--engine-api-key-env", "MY_ENGINE_KEY", env={"MY_ENGINE_KEY": "engine-secret"},
+        tmp_path,
+        "--model",
+        GEMMA,
+        "--engine-url",
+        stub.url,
+        "--api-keys",
+        str(keys_file),
+        "--engine-api-key-env",
+        "MY_ENGINE_KEY",
+        env={"MY_ENGINE_KEY": "engine-secret"},
     )
     try:
         assert gateway.http.get("/health").status_code == 200
@@ -606,9 +626,7 @@ async def test_limiter_queues_then_refuses() -> None:
 
 
 @pytest.mark.slow
-def test_serves_the_real_gemma_and_stops_its_engine(
-    tmp_path: Path, gemma_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_serves_the_real_gemma_and_stops_its_engine(tmp_path: Path, gemma_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     gateway = start_gateway(tmp_path, "--model", GEMMA, "--gguf", str(gemma_path), "--context", "2048")
     engine = None
     try:
@@ -623,8 +641,7 @@ def test_serves_the_real_gemma_and_stops_its_engine(
             text = "".join(pieces(sse_data(response.read().decode())))
         assert text.strip(), "the real model streamed no text"
         samples = wait_for(
-            lambda: (s := metrics(gateway))['freescode_node_tokens_total{model="gemma-3-270m",kind="completion"}'] > 0
-            and s,
+            lambda: (s := metrics(gateway))['freescode_node_tokens_total{model="gemma-3-270m",kind="completion"}'] > 0 and s,
             "the tokens in /metrics",
         )
         assert samples["freescode_node_time_to_first_token_seconds_count"] == 1
@@ -662,14 +679,22 @@ def test_setup_script_checks_its_arguments() -> None:
     quiet = {name: value for name, value in os.environ.items() if name != "FREESCODE_OPERATOR_TOKEN"}
     for args in ([], ["not-a-url"], ["http://127.0.0.1:8780", "port"], ["http://127.0.0.1:8780", "1", "extra"]):
         done = subprocess.run(
-            ["bash", str(script), *args], capture_output=True, text=True, check=False, env=quiet,
+            ["bash", str(script), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=quiet,
             stdin=subprocess.DEVNULL,
         )
         assert done.returncode == 2, args
         assert "usage: ./setup-node-operator.sh REGISTRY_URL [PORT]" in done.stderr
         assert done.stdout == ""
     no_token = subprocess.run(
-        ["bash", str(script), "http://127.0.0.1:8780"], capture_output=True, text=True, check=False, env=quiet,
+        ["bash", str(script), "http://127.0.0.1:8780"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=quiet,
         stdin=subprocess.DEVNULL,
     )
     assert no_token.returncode == 2

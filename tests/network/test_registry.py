@@ -50,9 +50,7 @@ def node_status(registry: RegistryProcess, node_id: str, headers: dict[str, str]
     return dict(response.json())
 
 
-def register(
-    registry: RegistryProcess, url: str, models: list[str], headers: dict[str, str] = ALICE, **fields: Any
-) -> str:
+def register(registry: RegistryProcess, url: str, models: list[str], headers: dict[str, str] = ALICE, **fields: Any) -> str:
     """Register a node and return its id."""
     body = {"url": url, "models": models, "price_per_1k": 0.0005, "context": 8192, **fields}
     response = registry.http.post("/v1/nodes", json=body, headers=headers)
@@ -216,9 +214,7 @@ def test_a_node_drops_out_when_its_lease_expires(tmp_path: Path, stub_node: Any)
 
 
 def test_operator_tokens_are_required(tmp_path: Path) -> None:
-    with start_registry(
-        tmp_path / "r.sqlite3", tokens=TOKENS, env_tokens="carol:carol-token, plain-token"
-    ) as registry:
+    with start_registry(tmp_path / "r.sqlite3", tokens=TOKENS, env_tokens="carol:carol-token, plain-token") as registry:
         body = {"url": "http://127.0.0.1:9", "models": ["mistral-7b"], "price_per_1k": 0.0, "context": 4096}
         refused = [
             {},
@@ -305,9 +301,7 @@ def test_a_restart_keeps_the_catalog_and_registrations(tmp_path: Path, stub_node
         assert status["unlisted"]["team-coder-3b"].startswith("lease expired")
 
 
-def test_a_node_that_does_not_serve_a_claimed_model_is_not_listed_for_it(
-    registry: RegistryProcess, stub_node: Any
-) -> None:
+def test_a_node_that_does_not_serve_a_claimed_model_is_not_listed_for_it(registry: RegistryProcess, stub_node: Any) -> None:
     stub_node.set_script({"models": ["mistral-7b"]})
     node_id = register(registry, stub_node.url, ["code-llama-7b", "mistral-7b"])
     wait_for(lambda: hosts(registry, "mistral-7b"), "the node to be listed for the model it serves")
@@ -320,9 +314,7 @@ def test_a_node_that_does_not_serve_a_claimed_model_is_not_listed_for_it(
     wait_for(lambda: hosts(registry, "code-llama-7b"), "a later probe to list the model")
 
 
-def test_an_unreachable_node_is_listed_only_once_a_probe_succeeds(
-    registry: RegistryProcess, stub_node: Any
-) -> None:
+def test_an_unreachable_node_is_listed_only_once_a_probe_succeeds(registry: RegistryProcess, stub_node: Any) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     node_id = register(registry, url, ["mistral-7b"])

@@ -190,9 +190,7 @@ def test_an_operator_holds_a_bounded_number_of_nodes(registry: RegistryProcess) 
         register(registry, f"http://127.0.0.1:9/n{i}", BOB)
     refused = post_node(registry, "http://127.0.0.1:9/n16", BOB)
     assert refused.status_code == 409
-    assert message(refused) == (
-        "operator 'bob' already has 16 nodes registered, the most this registry allows; delete one first"
-    )
+    assert message(refused) == ("operator 'bob' already has 16 nodes registered, the most this registry allows; delete one first")
     first = register(registry, "http://127.0.0.1:9/n0", BOB, price_per_1k=0.001)
     register(registry, "http://127.0.0.1:9/other", ALICE)
     assert registry.http.delete(f"/v1/nodes/{first}", headers=BOB).status_code == 200

@@ -214,9 +214,7 @@ async def test_hosts_from_the_registry(stub_node, tmp_path: Path) -> None:
                 if await client.hosts_for("code-llama-7b"):
                     break
                 await asyncio.sleep(0.1)
-        router = Router.from_settings(
-            settings_from_dict({"network": {"mode": "remote-only", "registry": registry.url}}).settings
-        )
+        router = Router.from_settings(settings_from_dict({"network": {"mode": "remote-only", "registry": registry.url}}).settings)
         text = await text_of(router, GenerationRequest("code-llama-7b", prompt="x", max_tokens=8))
         assert text == "from the mesh"
         assert stub_node.requests()[-1]["model"] == "code-llama-7b"
@@ -290,7 +288,9 @@ async def test_an_answer_cut_short_behind_a_gateway_continues_on_the_next_host(t
         assert healthy.requests()[0]["prompt"] == "# 0\n" + "".join(lines[:2])
         rows = sorted(router.ledger.attempts(), key=lambda a: a.time)
         assert [(a.host, a.outcome) for a in rows] == [
-            (f"node:{gateway.url}", "partial"), (f"node:{healthy.url}", "ok"), (f"node:{healthy.url}", "ok")
+            (f"node:{gateway.url}", "partial"),
+            (f"node:{healthy.url}", "ok"),
+            (f"node:{healthy.url}", "ok"),
         ]
     finally:
         gateway.stop()
@@ -317,9 +317,7 @@ async def test_the_status_shows_what_the_ledger_charged_for_a_registry_host(stub
                 if await client.hosts_for("deepseek-coder-6.7b"):
                     break
                 await asyncio.sleep(0.1)
-        router = Router.from_settings(
-            settings_from_dict({"network": {"mode": "remote-only", "registry": registry.url}}).settings
-        )
+        router = Router.from_settings(settings_from_dict({"network": {"mode": "remote-only", "registry": registry.url}}).settings)
         item = TaskInput("analyze", "def add(a, b):\n    return a + b\n", "python")
         outcome = await run_text(router, item, "deepseek-coder-6.7b")
         assert outcome.text == "It adds." and outcome.engine == f"node:{stub_node.url}"
@@ -360,17 +358,19 @@ class AnsweringRegistry:
 async def test_bad_hosts_in_a_registry_answer_are_skipped(stub_node, caplog: pytest.LogCaptureFixture) -> None:
     stub_node.set_script({"default": {"chunks": ["from ", "the good host"]}})
     router = router_for([])
-    router.registry = AnsweringRegistry([
-        {"url": "http://127.0.0.1:99999", "price_per_1k": 0.0},
-        {"url": "http://127.0.0.1\t:1"},
-        {"url": "http://[::1"},
-        {"url": stub_node.url, "price_per_1k": "abc"},
-        {"url": stub_node.url, "context": "big"},
-        {"url": stub_node.url, "price_per_1k": float("inf")},
-        "http://127.0.0.1:1",
-        None,
-        {"url": stub_node.url, "price_per_1k": 0.001, "context": 4096, "load": 1},
-    ])
+    router.registry = AnsweringRegistry(
+        [
+            {"url": "http://127.0.0.1:99999", "price_per_1k": 0.0},
+            {"url": "http://127.0.0.1\t:1"},
+            {"url": "http://[::1"},
+            {"url": stub_node.url, "price_per_1k": "abc"},
+            {"url": stub_node.url, "context": "big"},
+            {"url": stub_node.url, "price_per_1k": float("inf")},
+            "http://127.0.0.1:1",
+            None,
+            {"url": stub_node.url, "price_per_1k": 0.001, "context": 4096, "load": 1},
+        ]
+    )
     text = await text_of(router, GenerationRequest("code-llama-7b", prompt="x", max_tokens=8))
     assert text == "from the good host"
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]

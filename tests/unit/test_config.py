@@ -24,9 +24,12 @@ def test_defaults_without_any_file(tmp_path: Path) -> None:
 
 
 def test_layers_apply_in_order(tmp_path: Path, isolated_user: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write(isolated_user / "config" / "freescode" / "config.toml", '[local]\nthreads = 2\nidle_unload_s = 5\n[routing]\nfix = "mistral-7b"\n')
+    write(
+        isolated_user / "config" / "freescode" / "config.toml",
+        '[local]\nthreads = 2\nidle_unload_s = 5\n[routing]\nfix = "mistral-7b"\n',
+    )
     write(tmp_path / "freescode.toml", '[local]\nthreads = 3\n[network]\nmode = "local-only"\n')
-    named = write(tmp_path / "other.toml", '[local]\nthreads = 6\n')
+    named = write(tmp_path / "other.toml", "[local]\nthreads = 6\n")
     monkeypatch.setenv("FREESCODE_CONFIG", str(named))
     loaded = load_settings(tmp_path, {"server": {"streaming": False}, "local": {"memory_budget_gb": 2}})
     settings = loaded.settings
@@ -85,7 +88,10 @@ def test_editor_settings_that_are_not_a_table() -> None:
 def test_model_added_in_one_file_can_be_routed_from_another(
     tmp_path: Path, isolated_user: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write(isolated_user / "config" / "freescode" / "config.toml", '[models."my-coder"]\ngguf = "/tmp/x.gguf"\ncontext = 2048\nprompt_style = "completion"\n')
+    write(
+        isolated_user / "config" / "freescode" / "config.toml",
+        '[models."my-coder"]\ngguf = "/tmp/x.gguf"\ncontext = 2048\nprompt_style = "completion"\n',
+    )
     write(tmp_path / "freescode.toml", '[routing]\nrefactor = "my-coder"\n')
     loaded = load_settings(tmp_path, trusted_workspace=True)  # validation, as from a trusted workspace
     catalog = build_catalog(loaded.settings)
@@ -126,11 +132,11 @@ def problems_for(tmp_path: Path, text: str) -> tuple[list[str], object]:
         ("[network]\ntotal_timeout_s = inf", "network.total_timeout_s"),
         ("[network]\nbudget_usd = -inf", "network.budget_usd"),
         ("[server]\nmax_tokens = 99999999999", "server.max_tokens"),
-        ('[models."m"]\nmemory_gb = inf', 'models.m.memory_gb'),
+        ('[models."m"]\nmemory_gb = inf', "models.m.memory_gb"),
     ],
 )
 def test_numbers_must_be_finite_and_within_bounds(tmp_path: Path, line: str, key: str) -> None:
-    problems, settings = problems_for(tmp_path, f"{line}\n[routing]\nfix = \"mistral-7b\"\n")
+    problems, settings = problems_for(tmp_path, f'{line}\n[routing]\nfix = "mistral-7b"\n')
     assert len(problems) == 1 and problems[0].startswith(f"{tmp_path / 'freescode.toml'}: {key}: expected "), problems
     assert "using the default" in problems[0]
     assert build_catalog(settings).model_for("fix") == "mistral-7b"
@@ -140,9 +146,7 @@ def test_numbers_must_be_finite_and_within_bounds(tmp_path: Path, line: str, key
 
 
 def test_a_bad_key_costs_that_key_only_with_one_message(tmp_path: Path) -> None:
-    problems, settings = problems_for(
-        tmp_path, 'nodes = "abc"\n[local]\nthreads = 2\n[routing]\nfix = "mistral-7b"\n'
-    )
+    problems, settings = problems_for(tmp_path, 'nodes = "abc"\n[local]\nthreads = 2\n[routing]\nfix = "mistral-7b"\n')
     assert problems == [f"{tmp_path / 'freescode.toml'}: nodes: expected a list, got 'abc'; using the default"]
     assert settings.nodes == [] and settings.local.threads == 2
     assert build_catalog(settings).model_for("fix") == "mistral-7b"
@@ -151,13 +155,12 @@ def test_a_bad_key_costs_that_key_only_with_one_message(tmp_path: Path) -> None:
 def test_a_string_where_a_list_is_expected_is_taken_as_one_item_and_said(tmp_path: Path) -> None:
     problems, settings = problems_for(
         tmp_path,
-        '[[nodes]]\nurl = "http://127.0.0.1:9001"\nmodels = "code-llama-7b"\n'
-        '[models."code-llama-7b"]\nfallback = "mistral-7b"\n',
+        '[[nodes]]\nurl = "http://127.0.0.1:9001"\nmodels = "code-llama-7b"\n[models."code-llama-7b"]\nfallback = "mistral-7b"\n',
     )
     assert settings.nodes[0].models == ["code-llama-7b"]
     assert settings.models["code-llama-7b"].fallback == ["mistral-7b"]
     assert sorted(problems) == [
-        f"{tmp_path / 'freescode.toml'}: models.\"code-llama-7b\".fallback: expected a list, got the string "
+        f'{tmp_path / "freescode.toml"}: models."code-llama-7b".fallback: expected a list, got the string '
         "'mistral-7b'; taken as ['mistral-7b']",
         f"{tmp_path / 'freescode.toml'}: nodes[0].models: expected a list, got the string 'code-llama-7b'; "
         "taken as ['code-llama-7b']",
@@ -185,7 +188,7 @@ def test_a_very_long_model_path_is_refused_and_never_raises(tmp_path: Path) -> N
 
     long_path = "/tmp/" + "x" * 5000 + ".gguf"
     problems, settings = problems_for(tmp_path, f'[models."mine"]\ngguf = "{long_path}"\n')
-    assert len(problems) == 1 and 'models.mine.gguf: expected a file path of at most 4096 bytes' in problems[0]
+    assert len(problems) == 1 and "models.mine.gguf: expected a file path of at most 4096 bytes" in problems[0]
     spec = build_catalog(settings)["code-llama-7b"]
     for path in (long_path, "/tmp/" + "y" * 300 + "/m.gguf", "/tmp/a\0b.gguf"):
         odd = attrs.evolve(spec, gguf=path)
@@ -293,7 +296,7 @@ def test_bad_completion_values_are_named_and_the_default_kept(key: str, value: o
 
 
 def test_completion_is_layered_like_the_rest(tmp_path: Path, isolated_user: Path) -> None:
-    write(isolated_user / "config" / "freescode" / "config.toml", '[completion]\nmax_lines = 4\ndebounce_ms = 150\n')
+    write(isolated_user / "config" / "freescode" / "config.toml", "[completion]\nmax_lines = 4\ndebounce_ms = 150\n")
     config = write(tmp_path / "freescode.toml", '[completion]\nmax_lines = 2\ndisabled_languages = "markdown"\n')
     loaded = load_settings(tmp_path, {"completion": {"debounce_ms": 30, "unknown": 1}})
     completion = loaded.settings.completion
@@ -314,7 +317,7 @@ def test_completion_can_be_turned_off_per_language() -> None:
 def test_paths_come_from_the_errors_structure_whatever_the_keys_look_like() -> None:
     odd = "m @ key 'x'.y"
     loaded = settings_from_dict({"models": {odd: {"context": "big", "fallback": ["a", 7]}}})
-    where = 'models."m @ key \'x\'.y"'
+    where = "models.\"m @ key 'x'.y\""
     assert loaded.problems == [
         f"settings: {where}.context: expected a whole number from 1 to 2,097,152, got 'big'; using the default",
         f"settings: {where}.fallback[1]: expected a string, got 7; {where}.fallback[1] ignored",

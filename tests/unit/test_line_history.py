@@ -10,9 +10,7 @@ URI = "file:///project/shapes.py"
 
 
 def edit(start: int, end: int, text: str) -> types.TextDocumentContentChangePartial:
-    return types.TextDocumentContentChangePartial(
-        range=types.Range(types.Position(start, 0), types.Position(end, 0)), text=text
-    )
+    return types.TextDocumentContentChangePartial(range=types.Range(types.Position(start, 0), types.Position(end, 0)), text=text)
 
 
 def test_lines_follow_insertions_and_deletions_above_them() -> None:

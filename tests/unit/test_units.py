@@ -66,8 +66,6 @@ def test_blank_line_between_top_level_units_gives_the_one_above() -> None:
     assert unit_at("\n\nx = 1\n", 0) == (2, 3, "statement", "x")
 
 
-
-
 def test_a_blank_line_after_a_function_gives_the_function_not_the_docstring_below() -> None:
     assert unit_at(GCD, 5) == (0, 5, "function", "gcd")
     assert unit_at(GCD, 6) == (0, 5, "function", "gcd")

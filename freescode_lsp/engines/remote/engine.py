@@ -71,9 +71,7 @@ class RemoteEngine(OwnedHttpClient):
         self._adopt_client(client)
 
     @classmethod
-    def from_settings(
-        cls, node: NodeSettings, network: NetworkSettings, client: httpx.AsyncClient | None = None
-    ) -> RemoteEngine:
+    def from_settings(cls, node: NodeSettings, network: NetworkSettings, client: httpx.AsyncClient | None = None) -> RemoteEngine:
         """An engine for a `[[nodes]]` entry, its key read from `api_key_env` when not given inline."""
         api_key = node.api_key
         if api_key is None and node.api_key_env:
@@ -231,9 +229,7 @@ class RemoteEngine(OwnedHttpClient):
     async def list_models(self) -> list[str]:
         """The model ids the node serves, from GET /v1/models."""
         try:
-            response = await self._http().get(
-                self.base_url + "/models", headers=self._headers(), timeout=self._short_timeout()
-            )
+            response = await self._http().get(self.base_url + "/models", headers=self._headers(), timeout=self._short_timeout())
         except httpx.TransportError as exc:
             raise transport_error(self.name, exc, False) from exc
         if response.status_code >= 400:
@@ -247,9 +243,7 @@ class RemoteEngine(OwnedHttpClient):
     async def health(self) -> bool:
         """Whether the node answers: GET /health, or the model list when it has no /health."""
         try:
-            response = await self._http().get(
-                self.root_url + "/health", headers=self._headers(), timeout=self._short_timeout()
-            )
+            response = await self._http().get(self.root_url + "/health", headers=self._headers(), timeout=self._short_timeout())
         except httpx.TransportError:
             return False
         if response.status_code in (404, 405):

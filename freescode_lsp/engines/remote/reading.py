@@ -88,9 +88,7 @@ class Progress:
 class StreamTimer:
     """The limits of one stream from the node called `name`: first token, gap between events, total, deadline."""
 
-    def __init__(
-        self, name: str, first_token_s: float, gap_s: float, total_s: float, deadline: float | None
-    ) -> None:
+    def __init__(self, name: str, first_token_s: float, gap_s: float, total_s: float, deadline: float | None) -> None:
         now = time.monotonic()
         self.name = name
         self.first_token_s = first_token_s

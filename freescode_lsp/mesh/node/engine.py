@@ -45,10 +45,23 @@ class ManagedEngine:
     def command(self) -> list[str]:
         """The engine's command line."""
         command = [
-            sys.executable, "-m", "freescode_lsp.mesh.node.engine_child",
-            "--model", str(self.gguf), "--model_alias", self.model,
-            "--host", ENGINE_HOST, "--port", str(self.port), "--n_ctx", str(self.context),
-            "--interrupt_requests", "False", "--verbose", "False",
+            sys.executable,
+            "-m",
+            "freescode_lsp.mesh.node.engine_child",
+            "--model",
+            str(self.gguf),
+            "--model_alias",
+            self.model,
+            "--host",
+            ENGINE_HOST,
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.context),
+            "--interrupt_requests",
+            "False",
+            "--verbose",
+            "False",
         ]
         if self.threads is not None:
             command += ["--n_threads", str(self.threads)]
@@ -65,9 +78,7 @@ class ManagedEngine:
 
     def start(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         """Start the engine (own session, stdin the lifeline, stdout to our stderr) and wait until it answers."""
-        self.process = subprocess.Popen(
-            self.command(), stdin=subprocess.PIPE, stdout=sys.stderr, start_new_session=True
-        )
+        self.process = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=sys.stderr, start_new_session=True)
         deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=5) as client:
             while True:

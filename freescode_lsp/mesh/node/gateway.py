@@ -353,4 +353,3 @@ class Gateway:
             Route("/v1/{path:path}", self.forward, methods=["GET", "POST"]),
         ]
         return Starlette(routes=routes, lifespan=self.lifespan)
-

@@ -57,4 +57,3 @@ async def read_body(receive: Receive, max_bytes: int, timeout_s: float) -> bytes
                     return bytes(body)
     except TimeoutError:
         raise BodyProblem(f"the body did not arrive within {timeout_s:g} s", 408) from None
-

@@ -45,9 +45,7 @@ class ClientKeys:
         except OSError:
             return
         self._stamp = stamp
-        self._entries = [
-            (hashlib.sha256(key.encode()).digest(), key_label(name, key)) for name, key in parse_tokens(text)
-        ]
+        self._entries = [(hashlib.sha256(key.encode()).digest(), key_label(name, key)) for name, key in parse_tokens(text)]
 
     def client_for(self, key: str | None) -> str | None:
         """The client a bearer key belongs to, compared in constant time; None when refused."""

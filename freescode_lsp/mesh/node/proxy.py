@@ -16,8 +16,17 @@ from freescode_lsp.wire.sse import StreamTooLarge
 
 NOT_PASSED = frozenset(
     {
-        "connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer", "upgrade",
-        "proxy-authenticate", "proxy-authorization", "server", "date",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "server",
+        "date",
     }
 )
 ERROR_TYPES = {
@@ -35,9 +44,7 @@ def error_response(status: int, message: str, headers: Mapping[str, str] | None 
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
-def passed_headers(
-    raw: list[tuple[bytes, bytes]], dropped: frozenset[str] = NOT_PASSED
-) -> list[tuple[bytes, bytes]]:
+def passed_headers(raw: list[tuple[bytes, bytes]], dropped: frozenset[str] = NOT_PASSED) -> list[tuple[bytes, bytes]]:
     """The engine's response headers without the hop-by-hop ones and those the server sets itself."""
     return [(name, value) for name, value in raw if name.decode("latin-1").lower() not in dropped]
 
@@ -66,9 +73,7 @@ class ProxyStream(Response):
     cannot mistake a cut answer for a whole one).
     """
 
-    def __init__(
-        self, upstream: httpx.Response, tally: Tally, on_close: Callable[[str], Awaitable[None]]
-    ) -> None:
+    def __init__(self, upstream: httpx.Response, tally: Tally, on_close: Callable[[str], Awaitable[None]]) -> None:
         super().__init__(status_code=upstream.status_code)
         self.raw_headers = passed_headers(upstream.headers.raw)
         self.upstream = upstream

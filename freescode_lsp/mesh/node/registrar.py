@@ -103,9 +103,7 @@ class Registrar:
         assert self.node_id is not None
         now = self.load()
         try:
-            await self.client.heartbeat(
-                self.node_id, load=now.load, ttft_ms=now.ttft_ms, tokens_per_s=now.tokens_per_s
-            )
+            await self.client.heartbeat(self.node_id, load=now.load, ttft_ms=now.ttft_ms, tokens_per_s=now.tokens_per_s)
         except RegistryError as exc:
             if exc.status == 404:
                 log(f"the registry forgot {self.node_id}; registering again")

@@ -198,9 +198,7 @@ class RegistryApp:
             raise ApiError(409, str(exc)) from None
         self.prober.probe_soon(node_id)
         lease_s = settings.lease_s
-        return JSONResponse(
-            {"node_id": node_id, "lease_s": lease_s, "heartbeat_interval_s": lease_s / 3}, status_code=201
-        )
+        return JSONResponse({"node_id": node_id, "lease_s": lease_s, "heartbeat_interval_s": lease_s / 3}, status_code=201)
 
     async def heartbeat(self, request: Request) -> Response:
         """The owning operator renews a node's lease and reports its load and speed."""

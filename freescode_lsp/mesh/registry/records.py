@@ -98,8 +98,7 @@ class Heartbeat:
         """A heartbeat body: every field optional, each a non-negative number."""
         body = json_object(raw)
         values = {
-            name: None if body.get(name) is None else as_number(body[name], name)
-            for name in ("load", "ttft_ms", "tokens_per_s")
+            name: None if body.get(name) is None else as_number(body[name], name) for name in ("load", "ttft_ms", "tokens_per_s")
         }
         return cls(**values)
 

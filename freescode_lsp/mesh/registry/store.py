@@ -93,9 +93,7 @@ class RegistryStore:
     def _key_old_nodes(self) -> None:
         """Give nodes stored before endpoint keys existed the keys their URL alone implies."""
         with self._transaction() as db:
-            rows = db.execute(
-                "SELECT node_id, url FROM nodes WHERE node_id NOT IN (SELECT node_id FROM endpoints)"
-            ).fetchall()
+            rows = db.execute("SELECT node_id, url FROM nodes WHERE node_id NOT IN (SELECT node_id FROM endpoints)").fetchall()
             for row in rows:
                 try:
                     keys = endpoint_keys(parse_node_url(row["url"]), ())
@@ -140,9 +138,7 @@ class RegistryStore:
             row = self._db.execute("SELECT * FROM nodes WHERE node_id = ?", (node_id,)).fetchone()
         return Node.from_row(row) if row else None
 
-    def register(
-        self, owner: str, node: Registration, keys: list[str], now: float, live_since: float, max_nodes: int
-    ) -> str:
+    def register(self, owner: str, node: Registration, keys: list[str], now: float, live_since: float, max_nodes: int) -> str:
         """Store a registration and return its node id; the same operator and endpoint keep their id.
 
         Refused when another operator's live registration shares an endpoint key, or when the operator
@@ -214,8 +210,7 @@ class RegistryStore:
         """Keep a probe's outcome unless the node re-registered while it ran."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE nodes SET probed_at = ?, probe_ok = ?, served = ?, probe_error = ?"
-                " WHERE node_id = ? AND revision = ?",
+                "UPDATE nodes SET probed_at = ?, probe_ok = ?, served = ?, probe_error = ? WHERE node_id = ? AND revision = ?",
                 (now, int(result.ok), json.dumps(list(result.served)), result.error, node_id, revision),
             )
 
