@@ -1,4 +1,4 @@
-"""The Free-S_Code language server: a pygls LanguageServer with one module per feature."""
+"""The Free-S_Code language server: a typed pygls LanguageServer that registers each feature, which owns its state."""
 
 from __future__ import annotations
 
