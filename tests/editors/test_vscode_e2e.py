@@ -627,13 +627,6 @@ def test_a_missing_server_names_the_setting_and_opens_the_remote_settings(vscode
         bench.screenshot("remote-settings")
 
 
-def server_offers_inline_completion() -> bool:
-    """Whether freescode-lsp registers textDocument/inlineCompletion (and so advertises inlineCompletionProvider)."""
-    from freescode_lsp.server import create_server
-
-    return "textDocument/inlineCompletion" in create_server().protocol.fm.features
-
-
 GHOST = " ** 2"
 # The ghost text in the active editor: VS Code splits it into spans, one per syntax token.
 GHOST_JS = """() => [...document.querySelectorAll(
@@ -644,8 +637,6 @@ GHOST_JS = """() => [...document.querySelectorAll(
 def test_ghost_text_appears_and_tab_accepts_it(vscode: Workbench, node: Any, tmp_path: Path) -> None:
     """A window with suggestions on: typing at the end of a line shows the node's suggestion as ghost text, the
     status bar hints while it is being written, and Tab puts it in the file."""
-    if not server_offers_inline_completion():
-        pytest.skip("the server does not offer textDocument/inlineCompletion (no inlineCompletionProvider) yet")
     bench = vscode
     folder = tmp_path / "ghost-project"
     write_json(
