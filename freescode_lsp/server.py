@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 from attrs import define
 from lsprotocol import types
@@ -262,6 +263,15 @@ def create_server() -> FreescodeServer:
     return server
 
 
+def protocol_channel() -> BinaryIO:
+    """The protocol's own copy of stdout; fd 1 then points at stderr, so native code that prints to stdout or
+    silences it while loading a model (llama-cpp-python does, process-wide) can neither corrupt nor drop a message."""
+    sys.stdout.flush()
+    channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return channel
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Start the server over stdio (default) or TCP."""
     parser = argparse.ArgumentParser(prog="freescode-lsp", description="The Free-S_Code language server.")
@@ -278,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--tcp takes HOST:PORT, for example 127.0.0.1:2087")
         server.start_tcp(host, int(port))
     else:
-        server.start_io()
+        server.start_io(stdout=protocol_channel())
     return 0
 
 
