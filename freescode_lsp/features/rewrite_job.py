@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from freescode_lsp.edits import StreamingRewrite, partial_target, split_lines
 from freescode_lsp.engines.base import Chunk
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.features import status
 from freescode_lsp.features.documents import task_input
 from freescode_lsp.features.progress import Progress
@@ -48,7 +49,7 @@ NEXT_STATES: dict[JobState, frozenset[JobState]] = {
 }
 
 
-class WrongTransition(RuntimeError):
+class WrongTransition(FreescodeError, RuntimeError):
     """A job was asked to move to a state it cannot reach from where it is."""
 
 
