@@ -180,12 +180,13 @@ def flood(registry: RegistryProcess, result: CampaignResult, log: Path) -> None:
         accepted = sum(post_node(registry, f"{target.url}/n{i}", "carol") == 201 for i in range(FLOOD))
         time.sleep(max(0.0, started + 5 - time.monotonic()))
         requests = target.connections
+        elapsed = time.monotonic() - started  # over 5 s when registering alone took longer (a slow machine)
     result.notes.append(
-        f"flood: one operator registered {FLOOD} nodes, {accepted} kept; {requests} probe requests in 5 s"
+        f"flood: one operator registered {FLOOD} nodes, {accepted} kept; {requests} probe requests in {elapsed:.1f} s"
         f" (probe interval {PROBE_S} s)"
     )
-    if accepted > 16 or requests > accepted * (5 / PROBE_S + 2):
-        result.fail(result.tried, f"{accepted} nodes kept, {requests} probe requests in 5 s")
+    if accepted > 16 or requests > accepted * (elapsed / PROBE_S + 2):
+        result.fail(result.tried, f"{accepted} nodes kept, {requests} probe requests in {elapsed:.1f} s")
     for node in registry.http.get("/v1/nodes").json()["data"]:
         if node["operator"] == "carol":
             registry.http.delete(f"/v1/nodes/{node['node_id']}", headers=auth("carol"))
