@@ -61,13 +61,13 @@ def idle(gateway: NodeProcess) -> bool:
 
 
 async def queued_leavers(engine: StubNode, gateway: NodeProcess, rounds: int) -> CampaignResult:
-    """Rounds of one slow request, LEAVERS_PER_ROUND clients that give up while queued, then one more request."""
+    """Rounds of one held request, LEAVERS_PER_ROUND clients that give up while queued, then one more request."""
     result = CampaignResult("gateway queued leavers")
     started = time.monotonic()
     extra = 0
     async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
         for r in range(rounds):
-            slow = {"chunks": ["slow"], "first_delay_s": 1.0}
+            slow = {"chunks": ["slow"], "hold": True}
             await asyncio.to_thread(engine.reset, {"models": [MODEL], "queue": [slow, {"chunks": ["ok"]}]})
             first = asyncio.ensure_future(client.post("/v1/chat/completions", json=chat(f"first {r}")))
             if not await settled(lambda: len(engine.records()) == 1):
@@ -86,6 +86,7 @@ async def queued_leavers(engine: StubNode, gateway: NodeProcess, rounds: int) ->
                     )
                 except httpx.ReadTimeout:
                     pass
+            await asyncio.to_thread(engine.release)
             if (await first).status_code != 200:
                 result.fail(r, "the first request failed")
             await settled(lambda: idle(gateway))

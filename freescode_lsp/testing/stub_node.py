@@ -67,6 +67,10 @@ class StubNode:
         """Forget the requests recorded so far."""
         self._http.post("/_stub/clear").raise_for_status()
 
+    def release(self) -> None:
+        """Let answers scripted with `hold` go on."""
+        self._http.post("/_stub/release").raise_for_status()
+
     def reset(self, script: dict[str, Any] | None = None) -> None:
         """Set a script (empty by default) and forget recorded requests."""
         self._http.post("/_stub/script", params={"clear": "1"}, json=script or {}).raise_for_status()

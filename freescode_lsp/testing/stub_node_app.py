@@ -15,6 +15,7 @@ An answer is an object; every key is optional:
     first_delay_s: 0              seconds before the first piece
     delay_s: 0                    seconds between pieces
     delay_headers: false          also hold back the response headers for first_delay_s
+    hold: false                   before the first piece, wait until POST /_stub/release
     format: "openai"              wire dialect, see below
     reject_stream_options: false  answer 400 when the body has stream_options (older llama-server)
     reject_json_schema: false     answer 500 to response_format type json_schema (llama-cpp-python's server)
@@ -84,12 +85,20 @@ class StubState:
         self.script: dict[str, Any] = {}
         self.queue: list[dict[str, Any]] = []
         self.records: list[dict[str, Any]] = []
+        self.released = asyncio.Event()
         self.set_script(script or {})
 
     def set_script(self, script: dict[str, Any]) -> None:
-        """Replace the script and its queue."""
+        """Replace the script and its queue, and close the gate that `hold` answers wait at."""
         self.script = dict(script)
         self.queue = list(self.script.get("queue", []))
+        self.released.clear()
+
+    async def wait_before_first_piece(self, answer: dict[str, Any]) -> None:
+        """Wait at the gate when the answer holds, then for its first delay."""
+        if answer.get("hold"):
+            await self.released.wait()
+        await asyncio.sleep(float(answer.get("first_delay_s", 0)))
 
     def answer_for(self, body: dict[str, Any]) -> dict[str, Any]:
         """The next scripted answer for a generation request."""
@@ -196,9 +205,12 @@ class _Dialect:
 class ScriptedStream(Response):
     """A streamed answer played from the script, watching for the client going away."""
 
-    def __init__(self, answer: dict[str, Any], body: dict[str, Any], chat: bool, record: dict[str, Any]) -> None:
+    def __init__(
+        self, answer: dict[str, Any], body: dict[str, Any], chat: bool, record: dict[str, Any], released: asyncio.Event
+    ) -> None:
         super().__init__(media_type="text/event-stream")
         self.answer = answer
+        self.released = released
         self.request_body = body
         self.chat = chat
         self.record = record
@@ -236,6 +248,8 @@ class ScriptedStream(Response):
                 "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
             }
         )
+        if answer.get("hold"):
+            await self.released.wait()
         delay = float(answer.get("delay_s", 0))
         if answer.get("raw") is not None:
             for index, block in enumerate(answer["raw"]):
@@ -349,10 +363,10 @@ def create_app(state: StubState) -> Starlette:
             return JSONResponse(_error_body(message, 500), status_code=500)
         chat = request.url.path.endswith("/chat/completions")
         if not body.get("stream"):
-            await asyncio.sleep(float(answer.get("first_delay_s", 0)))
+            await state.wait_before_first_piece(answer)
             record["outcome"] = "done"
             return JSONResponse(_whole_answer(answer, body, chat))
-        return ScriptedStream(answer, body, chat, record)
+        return ScriptedStream(answer, body, chat, record, state.released)
 
     async def models(request: Request) -> Response:
         if not authorized(request):
@@ -374,6 +388,10 @@ def create_app(state: StubState) -> Starlette:
             state.records.clear()
         return JSONResponse({"ok": True})
 
+    async def release(request: Request) -> Response:
+        state.released.set()
+        return JSONResponse({"ok": True})
+
     async def clear(request: Request) -> Response:
         state.records.clear()
         return JSONResponse({"ok": True})
@@ -392,6 +410,7 @@ def create_app(state: StubState) -> Starlette:
             Route("/_stub/requests", get_requests, methods=["GET"]),
             Route("/_stub/script", set_script, methods=["POST"]),
             Route("/_stub/clear", clear, methods=["POST"]),
+            Route("/_stub/release", release, methods=["POST"]),
             Route("/{path:path}", elsewhere, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         ]
     )
