@@ -656,7 +656,7 @@ def test_ghost_text_appears_and_tab_accepts_it(vscode: Workbench, node: Any, tmp
     typed_line = "    result = math.pi * radiu"
     path = folder / "ghost.py"
     path.write_text(SOURCE.replace("    result = math.pi * radius\n", typed_line + "\n"))
-    node.set_script({"default": {"chunks": [GHOST[:3], GHOST[3:]], "first_delay_s": 1.0}})
+    node.set_script({"default": {"chunks": [GHOST[:3], GHOST[3:]], "hold": True}})
     with bench.scenario("ghost-text"):
         bench.open_folder(bench.server.folder_url(folder))
         bench.open_file("ghost.py")
@@ -666,6 +666,7 @@ def test_ghost_text_appears_and_tab_accepts_it(vscode: Workbench, node: Any, tmp
         bench.page.keyboard.type("s")
         hint = bench.page.locator(".part.statusbar .statusbar-item", has_text="suggesting")
         hint.first.wait_for()
+        node.release()
         bench.wait_until(lambda: bench.page.evaluate(GHOST_JS) == GHOST, "the ghost text")
         hint.first.wait_for(state="hidden")
         bench.page.keyboard.press("Tab")

@@ -175,7 +175,7 @@ async def test_quick_changes_make_one_run_after_the_idle_time(editor: Editor, st
 
 
 async def test_a_new_version_cancels_the_running_check(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stale = {**bugs((6, "stale finding")), "first_delay_s": 3.0}
+    stale = {**bugs((6, "stale finding")), "hold": True}
     fresh = bugs((6, "fresh finding"))
     stub_node.set_script({"queue": [stale, fresh, NO_BUGS], "default": NO_BUGS})
     await editor.initialize(node_options(stub_node.url))

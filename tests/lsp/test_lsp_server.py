@@ -711,20 +711,17 @@ async def test_a_fix_chosen_in_the_editor_calls_the_model_once(
 
 
 async def test_listing_does_not_wait_for_a_slow_model(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": {**fenced(FIXED), "first_delay_s": 4}})
+    stub_node.set_script({"default": {**fenced(FIXED), "hold": True}})
     await editor.initialize(node_options(stub_node.url))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     command = asyncio.create_task(run_command(editor.client, fix_args(uri)))
     assert await eventually(lambda: len(stub_node.records()) == 1, 10)
-    timings = []
     for n in range(20):
-        started = time.monotonic()
-        actions = await code_actions(editor, uri, n % 11)
-        timings.append(time.monotonic() - started)
+        actions = await asyncio.wait_for(code_actions(editor, uri, n % 11), 30)
         assert {action.kind: action.title for action in actions} == ROUTED_TITLES
-    assert max(timings) < 1.0, timings
     assert [record["outcome"] for record in stub_node.records()] == [None]
     assert not command.done()
+    stub_node.release()
     result = await command
     assert result["applied"] is True, result
 

@@ -259,8 +259,14 @@ def test_usage_of_an_empty_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert answer["keys"] == [] and answer["total"]["requests"] == 0
 
 
+async def until_done(futures: list[asyncio.Future[Any]], count: int) -> None:
+    """Return once `count` of the futures are done."""
+    while sum(future.done() for future in futures) < count:
+        await asyncio.sleep(0.02)
+
+
 async def test_concurrency_limit_answers_429_with_retry_after(tmp_path: Path, stub: StubNode) -> None:
-    stub.set_script({"default": {"chunks": ["slow"], "first_delay_s": 3}})
+    stub.set_script({"default": {"chunks": ["slow"], "hold": True}})
     gateway = start_gateway(tmp_path, "--model", "stub-model", "--engine-url", stub.url, "--max-concurrent", "1", "--queue", "1")
     try:
         async with (
@@ -268,7 +274,10 @@ async def test_concurrency_limit_answers_429_with_retry_after(tmp_path: Path, st
             client.stream("POST", "/v1/chat/completions", json=chat()) as first,
         ):
             assert first.status_code == 200
-            burst = await asyncio.gather(*(client.post("/v1/chat/completions", json=chat()) for _ in range(4)))
+            asked = [asyncio.ensure_future(client.post("/v1/chat/completions", json=chat())) for _ in range(4)]
+            await asyncio.wait_for(until_done(asked, 3), 30)
+            await asyncio.to_thread(stub.release)
+            burst = await asyncio.gather(*asked)
             await first.aread()
         statuses = sorted(response.status_code for response in burst)
         assert statuses == [200, 429, 429, 429]
@@ -407,7 +416,7 @@ def test_only_the_endpoints_it_serves_reach_the_engine(gateway: NodeProcess, stu
 
 
 async def test_queued_clients_that_left_are_not_sent_to_the_engine(tmp_path: Path, stub: StubNode) -> None:
-    stub.set_script({"default": {"chunks": ["slow"], "first_delay_s": 2.5}})
+    stub.set_script({"default": {"chunks": ["slow"], "hold": True}})
     gateway = start_gateway(tmp_path, "--model", "stub-model", "--engine-url", stub.url, "--max-concurrent", "1", "--queue", "8")
     try:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
@@ -417,6 +426,7 @@ async def test_queued_clients_that_left_are_not_sent_to_the_engine(tmp_path: Pat
             for n in range(4):
                 with pytest.raises(httpx.ReadTimeout):
                     await client.post("/v1/chat/completions", json=chat(f"gone {n}"), timeout=impatient)
+            await asyncio.to_thread(stub.release)
             assert (await first).status_code == 200
             await asyncio.sleep(0.5)
             last = await client.post("/v1/chat/completions", json=chat("last"))
