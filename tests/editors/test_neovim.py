@@ -593,6 +593,28 @@ def test_status_command_shows_the_last_task(stub_node, tmp_path: Path) -> None:
     assert f"  engine   {status['engine']}" in shown
     assert f"  tokens   {status['promptTokens']} prompt, {status['completionTokens']} completion" in shown
     assert "  cost     $0.000000" in shown
+    assert "  why" not in shown, "an answer from the routed model has no fallback reason (JSON null)"
+
+
+def test_status_command_says_why_the_routed_model_was_not_used(tmp_path: Path) -> None:
+    """:FreescodeStatus shows the server's fallbackReason under the model that answered instead."""
+    result = run_nvim(
+        tmp_path,
+        None,
+        """
+        local status = require("freescode.status")
+        status.on_status(nil, {
+          state = "done", task = "fix", model = "gemma-3-270m", requestedModel = "code-llama-7b",
+          fallbackReason = "code-llama-7b@node:http://n1 failed: 503",
+        }, {})
+        T.results.described = status.describe()
+        """,
+    )
+    described = result["results"]["described"]
+    assert described[1:3] == [
+        "  model    gemma-3-270m (asked for code-llama-7b)",
+        "  why      code-llama-7b@node:http://n1 failed: 503",
+    ]
 
 
 def test_usage_shows_the_cli_output_or_its_error(stub_node, tmp_path: Path) -> None:

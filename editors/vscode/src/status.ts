@@ -15,6 +15,7 @@ export interface StatusPayload {
   tokensPerSecond?: number | null;
   costUsd?: number | null;
   problem?: string | null;
+  fallbackReason?: string | null;
 }
 
 export type ServerState = "starting" | "running" | "stopped";
@@ -159,6 +160,9 @@ export function renderStatus(model: StatusModel): StatusView {
   const failed = last.state === "failed";
   const lines = [`${NAME}: last task ${verb(last.task)} ${failed ? "failed" : "done"}`];
   lines.push(`Model: ${modelName}${last.requestedModel && last.requestedModel !== modelName ? ` (routed: ${last.requestedModel})` : ""}`);
+  if (last.fallbackReason) {
+    lines.push(`Why not ${last.requestedModel ?? "the routed model"}: ${last.fallbackReason}`);
+  }
   lines.push(`Engine: ${last.engine ?? "none"}`);
   const tokens = tokensLine(last);
   if (tokens !== undefined) {

@@ -71,12 +71,15 @@ describe("status", () => {
       model: "gemma-3-270m",
       tokensPerSecond: null,
       problem: "the model's answer could not be used",
+      fallbackReason: "code-llama-7b@node:http://n1 failed: 503",
     });
     const view = renderStatus(model);
     assert.equal(view.text, "$(warning) gemma-3-270m · local · $0");
     assert.equal(view.warning, true);
     assert.match(view.tooltip, /Problem: the model's answer could not be used/);
     assert.match(view.tooltip, /Model: gemma-3-270m \(routed: code-llama-7b\)/);
+    assert.match(view.tooltip, /Why not code-llama-7b: code-llama-7b@node:http:\/\/n1 failed: 503/);
+    assert.doesNotMatch(renderStatus(applyStatus(running(), done)).tooltip, /Why not/);
   });
 
   test("a restart keeps the spend", () => {

@@ -77,6 +77,9 @@ function M.describe()
     model = ("%s (asked for %s)"):format(model, s.requestedModel)
   end
   table.insert(lines, "  model    " .. model)
+  if type(s.fallbackReason) == "string" then
+    table.insert(lines, "  why      " .. s.fallbackReason)
+  end
   if s.engine then
     table.insert(lines, "  engine   " .. s.engine)
   end
