@@ -23,6 +23,7 @@ from freescode_lsp.models.footprint import (
 
 log = logging.getLogger(__name__)
 CLOSE_WAIT_S = 30.0
+LOAD_ATTEMPTS = 3
 Loader = Callable[[str, Path], Any]
 Predictor = Callable[[str, Path], Footprint]
 OverBudget = Callable[[str, int, int], None]
@@ -67,6 +68,7 @@ class ModelPool:
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self._guard = threading.Lock()
         self._load_lock = asyncio.Lock()
+        self._loads: dict[tuple[str, Path], asyncio.Task[None]] = {}
         self._reaper: asyncio.Task[None] | None = None
         self.evictions: list[str] = []
         self.on_over_budget: OverBudget | None = None
@@ -89,15 +91,42 @@ class ModelPool:
             return sum(model.size_bytes for model in self._models.values())
 
     async def acquire(self, model_id: str, path: Path) -> LoadedModel:
-        """The loaded model, loading it (and evicting others) on first use; pair with release()."""
+        """The loaded model, loading it (and evicting others) on first use; pair with release().
+
+        A load outlives the requests waiting for it: one cancelled meanwhile (a superseded keystroke) leaves the
+        model loading for the next request instead of starting the load again."""
         self._start_reaper()
-        reused = self._reuse(model_id, path)
-        if reused is not None:
-            return reused
-        async with self._load_lock:
+        for _ in range(LOAD_ATTEMPTS):
             reused = self._reuse(model_id, path)
             if reused is not None:
                 return reused
+            await asyncio.shield(self._load_task(model_id, path))
+        raise ModelLoadError(
+            f"{model_id}: unloaded again before it could be used, {LOAD_ATTEMPTS} times; the memory budget is "
+            "too small for the models in use at once"
+        )
+
+    def _load_task(self, model_id: str, path: Path) -> asyncio.Task[None]:
+        """The running load of this model from this file, started if there is none."""
+        key = (model_id, path)
+        task = self._loads.get(key)
+        if task is None:
+            task = self._loads[key] = asyncio.get_running_loop().create_task(self._load(model_id, path))
+            task.add_done_callback(lambda done: self._load_finished(key, done))
+        return task
+
+    def _load_finished(self, key: tuple[str, Path], task: asyncio.Task[None]) -> None:
+        """Forget a finished load; its error reaches the requests waiting for it, and no one else."""
+        if self._loads.get(key) is task:
+            del self._loads[key]
+        if not task.cancelled():
+            task.exception()
+
+    async def _load(self, model_id: str, path: Path) -> None:
+        """Load the model into the pool, idle and most recently used, evicting others to fit the budget."""
+        async with self._load_lock:
+            if self.path_of(model_id) == path:
+                return
             stale = self._take(model_id)
             if stale is not None:
                 await asyncio.to_thread(stale.close)
@@ -124,7 +153,7 @@ class ModelPool:
                 self._models[model_id] = model
             await self._evict_for(0)
             self._check_alone(model)
-            return model
+            self.release(model)
 
     def _check_alone(self, model: LoadedModel) -> None:
         """Say once per model when it alone needs more than the whole budget (it still runs, alone)."""
@@ -216,10 +245,14 @@ class ModelPool:
             await self.unload_idle()
 
     async def close(self) -> None:
-        """Stop the idle reaper and unload everything."""
+        """Stop the idle reaper and the loads in progress, and unload everything."""
         if self._reaper is not None:
             self._reaper.cancel()
             self._reaper = None
+        loads = list(self._loads.values())
+        for load in loads:
+            load.cancel()
+        await asyncio.gather(*loads, return_exceptions=True)
         with self._guard:
             models = list(self._models.values())
             self._models.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -216,6 +217,39 @@ async def test_missing_file_is_skipped_and_named(gemma_path: Path, tmp_path: Pat
         assert "ghost: no node serves it" in str(failure.value)
     finally:
         await router.local.aclose()
+
+
+async def test_a_request_cancelled_during_the_load_leaves_the_model_loading_for_the_next(gemma_settings: dict) -> None:
+    """Typing through a cold start: a superseded request returns at once, and its load serves the next request."""
+    engine = engine_for(gemma_settings)
+    real_loader, loads = engine.pool._loader, []
+    loading, gate = threading.Event(), threading.Event()
+
+    def held_loader(model_id: str, path: Path) -> object:
+        loads.append(model_id)
+        loading.set()
+        gate.wait(60)
+        return real_loader(model_id, path)
+
+    engine.pool._loader = held_loader
+    request = GenerationRequest(DEFAULT_MODEL, prompt="def add(a, b):", max_tokens=4, temperature=0)
+    try:
+        superseded = asyncio.create_task(collect(engine, request))
+        assert await asyncio.to_thread(loading.wait, 60)
+        superseded.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(superseded, 5)
+        assert engine.pool.loaded() == []
+        following = asyncio.create_task(collect(engine, request))
+        await asyncio.sleep(0.2)
+        gate.set()
+        chunks = await asyncio.wait_for(following, 120)
+        assert chunks[-1].usage is not None
+        assert loads == [DEFAULT_MODEL], "the model was loaded again for the next request"
+        assert [model.in_use for model in engine.pool._models.values()] == [0]
+    finally:
+        gate.set()
+        await engine.aclose()
 
 
 async def test_two_requests_on_one_model_run_one_at_a_time(gemma_settings: dict) -> None:
