@@ -166,7 +166,7 @@ def run_gateway(args: argparse.Namespace, request: NodeRequest, gguf: Path | Non
 @contextlib.contextmanager
 def _listening(host: str, port: int) -> Iterator[socket.socket]:
     """A listening socket on host:port, closed at the end."""
-    from freescode_lsp.mesh.registry.app import bind
+    from freescode_lsp.mesh.serving import bind
 
     try:
         sock = bind(host, port)

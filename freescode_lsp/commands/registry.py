@@ -82,6 +82,7 @@ def _count(text: str) -> int:
 def serve_registry(args: argparse.Namespace) -> int:
     """Open the database, bind the port, print `PORT n` and serve until interrupted."""
     try:
+        from freescode_lsp.mesh import serving
         from freescode_lsp.mesh.registry import app as registry
         from freescode_lsp.mesh.registry.addresses import AddressPolicy
         from freescode_lsp.mesh.registry.auth import load_tokens
@@ -105,7 +106,7 @@ def serve_registry(args: argparse.Namespace) -> int:
         print(f"freescode: cannot open the registry database {db}: {exc}", file=sys.stderr)
         return 1
     try:
-        sock = registry.bind(args.host, args.port)
+        sock = serving.bind(args.host, args.port)
     except OSError as exc:
         store.close()
         print(f"freescode: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)

@@ -1,13 +1,24 @@
-"""Shared pieces for the HTTP services: a uvicorn server that stops cleanly, and child-process stopping."""
+"""Shared pieces for the HTTP services: a listening socket, a uvicorn server that stops cleanly, child-process stopping."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 
 import uvicorn
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: any free port)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(128)
+    return sock
 
 
 class QuietServer(uvicorn.Server):

@@ -281,16 +281,6 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal error in the registry")
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on host:port (port 0: any free port)."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(address)
-    sock.listen(128)
-    return sock
-
-
 def serve(
     store: RegistryStore,
     tokens: OperatorTokens,
