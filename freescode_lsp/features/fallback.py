@@ -49,8 +49,9 @@ class Fallbacks:
         router = self.server.router
         return router.model_for(outcome.task) if router is not None else outcome.requested_model
 
-    def explain(self, outcome: TaskOutcome) -> str | None:
-        """Tell the user why the routed model was not used: a message the first time per cause, the log after."""
+    def explain(self, outcome: TaskOutcome, log_repeats: bool = True) -> str | None:
+        """Tell the user why the routed model was not used: a message the first time per cause, the log after
+        (unless `log_repeats` is off, for suggestions that come at every pause in typing)."""
         reason = self.reason(outcome)
         if reason is None:
             return None
@@ -59,6 +60,6 @@ class Fallbacks:
         if cause not in self.told and len(self.told) < 256:
             self.told.add(cause)
             self.server.tell_user(message)
-        else:
+        elif log_repeats:
             self.server.window_log_message(types.LogMessageParams(types.MessageType.Info, f"Free-S_Code: {message}"))
         return reason

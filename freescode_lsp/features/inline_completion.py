@@ -28,6 +28,7 @@ from freescode_lsp.features import status
 from freescode_lsp.features.document_sync import DocumentSubscriber
 from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
 from freescode_lsp.tasks.completion import TASK, completion_request, stop_rule
+from freescode_lsp.tasks.runner import TaskOutcome
 
 if TYPE_CHECKING:
     from freescode_lsp.config import CompletionSettings
@@ -143,6 +144,7 @@ async def _generate(server: FreescodeServer, cursor: Cursor, options: Completion
         raise
     finally:
         status.report_progress(server, TASK, served_by, outcome, tokens)
+    server.features.fallbacks.explain(TaskOutcome(TASK, model, model=served_by), log_repeats=False)
     return polish(rule.result(), cursor.after)
 
 

@@ -251,3 +251,19 @@ async def test_closing_the_document_stops_its_generation_and_drops_the_answer(ed
     editor.close(uri)
     assert items_of(await pending) == []
     assert states(editor) == ["running", "cancelled"]
+
+
+@pytest.mark.slow
+async def test_the_user_is_told_once_why_suggestions_come_from_another_model(
+    editor: Editor, gemma_path: Path, tmp_path: Path
+) -> None:
+    """The routed completion model is not on disk: gemma suggests, and one message says why and what to do."""
+    await editor.initialize(options(routing={"complete": "starcoder2-3b"}))
+    for name in ("one.py", "two.py"):
+        uri = editor.open(tmp_path / name, SOURCE)
+        assert items_of(await complete(editor, uri, END_OF_RETURN))
+    assert [s["model"] for s in editor.statuses if s.get("state") == "done"] == ["gemma-3-270m"] * 2
+    told = [m.message for m in editor.client.messages if "was not used" in m.message]
+    assert len(told) == 1 and "starcoder2-3b was not used, gemma-3-270m answered instead" in told[0], told
+    assert "freescode models pull starcoder2-3b" in told[0], told
+    assert not [m.message for m in editor.client.log_messages if "was not used" in m.message]
