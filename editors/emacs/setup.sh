@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the Emacs test needs, idempotently, from Debian: emacs-nox, and elpa-eglot where Emacs
 # (28 and older) does not ship eglot. Prints `ready` and exits 0 once `emacs --batch` loads eglot; exits 3
-# when it cannot install (not root, or no apt-get), after saying why on stderr.
+# when it cannot install (not root, no apt-get, or apt-get failed), after saying why on stderr.
 set -euo pipefail
 
 say() { printf 'emacs setup: %s\n' "$*" >&2; }
@@ -16,8 +16,8 @@ install() {
   command -v apt-get >/dev/null 2>&1 || { say "cannot install $*: no apt-get"; exit 3; }
   say "apt-get install $*"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  apt-get update -qq || { say "apt-get update failed"; exit 3; }
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null || { say "apt-get install $* failed"; exit 3; }
 }
 
 if ! has_eglot; then
