@@ -1,7 +1,8 @@
 """Completions on the local engine: a lane of their own, and the model's FIM prompt built where its file is.
 
 The lane is a second LocalEngine with its own pool: its own Llama object per model (the weights are mapped
-from the same file, so only the KV cache and buffers are new), its own thread and its own KV cache. A
+from the same file, so only the KV cache and buffers are new), its own thread and its own KV cache. Both pools
+draw on one `[local] memory_budget_gb`, and either unloads the other's idle models to make room. A
 completion never waits behind a rewrite or a hover on the same model, nor makes them wait; and the KV cache
 holds the last completion's prompt, whose common start llama-cpp-python reuses on the next keystroke.
 """
@@ -29,10 +30,12 @@ TOKENS_BEYOND_BYTES = 2
 
 def lane_for(engine: LocalEngine) -> LocalEngine:
     """The engine's completion lane, made on first use: the same engine class with a window no larger than
-    completions need, sharing the main engine's trial-run verdicts and warnings. A lane is its own lane."""
+    completions need, sharing the main engine's memory budget, trial-run verdicts and warnings. A lane is its
+    own lane."""
     if engine.lane is None:
         settings = evolve(engine.settings, max_context=ContextTokens(min(engine.settings.max_context, LANE_CONTEXT)))
         lane = type(engine)(engine.catalog, settings)
+        lane.pool.share_budget_with(engine.pool)
         lane.probe = engine.probe
         lane.warn = lambda message: engine.warn(message)
         lane.lane = lane

@@ -57,22 +57,47 @@ class LoadedModel:
         self.llama = None
 
 
+class SharedBudget:
+    """A memory budget drawn on by one or more pools, with the one lock that guards all their models."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self.lock = threading.Lock()
+        self.pools: list[ModelPool] = []
+
+
 class ModelPool:
     """Keeps models loaded while they fit the budget and are used, least recently used first out."""
 
     def __init__(self, loader: Loader, predictor: Predictor, budget_bytes: int, idle_unload_s: float) -> None:
         self._loader = loader
         self._predictor = predictor
-        self.budget_bytes = budget_bytes
+        self._budget = SharedBudget(budget_bytes)
+        self._budget.pools.append(self)
         self.idle_unload_s = idle_unload_s
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
-        self._guard = threading.Lock()
+        self._guard = self._budget.lock
         self._load_lock = asyncio.Lock()
         self._loads: dict[tuple[str, Path], asyncio.Task[None]] = {}
         self._reaper: asyncio.Task[None] | None = None
         self.evictions: list[str] = []
         self.on_over_budget: OverBudget | None = None
         self._told_over_budget: set[str] = set()
+
+    @property
+    def budget_bytes(self) -> int:
+        """The memory budget this pool shares with the pools drawing on the same budget."""
+        return self._budget.budget_bytes
+
+    def share_budget_with(self, other: ModelPool) -> None:
+        """Draw on another pool's budget: models of both count against it, and either evicts the other's idle ones."""
+        with self._guard:
+            if self._models:
+                raise RuntimeError("a pool can share a budget only before it loads a model")
+            self._budget.pools.remove(self)
+        self._budget = other._budget
+        self._budget.pools.append(self)
+        self._guard = self._budget.lock
 
     def loaded(self) -> list[str]:
         """Ids of the models in memory, least recently used first."""
@@ -208,17 +233,19 @@ class ModelPool:
             return self._models.pop(model_id)
 
     def _choose_victims(self, incoming: int) -> list[LoadedModel]:
+        """Idle models of every pool on this budget, least recently used first, until `incoming` more bytes fit."""
         victims = []
         with self._guard:
-            total = sum(model.size_bytes for model in self._models.values())
-            for model_id in list(self._models):
+            resident = [(model, pool) for pool in self._budget.pools for model in pool._models.values()]
+            total = sum(model.size_bytes for model, _ in resident)
+            for model, pool in sorted(resident, key=lambda pair: pair[0].last_used):
                 if total + incoming <= self.budget_bytes:
                     break
-                model = self._models[model_id]
                 if model.in_use:
                     continue
-                victims.append(self._models.pop(model_id))
-                self.evictions.append(model_id)
+                del pool._models[model.model_id]
+                pool.evictions.append(model.model_id)
+                victims.append(model)
                 total -= model.size_bytes
         return victims
 

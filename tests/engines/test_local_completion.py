@@ -108,3 +108,28 @@ async def test_a_completion_and_a_task_loading_the_model_at_once_both_answer(gem
 
 async def collect(stream: Any) -> list[Any]:
     return [chunk async for chunk in stream]
+
+
+async def test_the_lane_and_the_engine_share_one_memory_budget(gemma_path: Path) -> None:
+    """Room for one copy: a completion unloads the engine's idle copy, a task unloads the lane's; room for two: both stay."""
+    from freescode_lsp.engines.local_completion import lane_for
+    from freescode_lsp.models import footprint
+
+    one_copy = footprint.predict(gemma_path, 2048, footprint.DEFAULT_BATCH).total
+    for copies, kept in ((1.5, ([], [DEFAULT_MODEL])), (2.5, ([DEFAULT_MODEL], [DEFAULT_MODEL]))):
+        raw = {"local": {"max_context": 2048, "threads": 2, "memory_budget_gb": one_copy * copies / 1024**3}}
+        settings = settings_from_dict(raw).settings
+        engine = LocalEngine(build_catalog(settings), settings.local)
+        try:
+            task = GenerationRequest(DEFAULT_MODEL, prompt="x = ", max_tokens=2, temperature=0)
+            await collect(engine.stream(task))
+            await collect(engine.stream(completion(PREFIX, max_tokens=2)))
+            lane = lane_for(engine)
+            assert (engine.pool.loaded(), lane.pool.loaded()) == kept, copies
+            if copies < 2:
+                assert engine.pool.evictions == [DEFAULT_MODEL]
+                await collect(engine.stream(task))
+                assert (engine.pool.loaded(), lane.pool.loaded()) == ([DEFAULT_MODEL], [])
+                assert lane.pool.evictions == [DEFAULT_MODEL]
+        finally:
+            await engine.aclose()
