@@ -3,7 +3,9 @@
 Settings, the catalog, the language server, the command line and `freescode tasks --json` read this table;
 the editors check their own copies against that JSON. It is plain data that imports nothing of the package,
 so that every layer may read it: models are named by id, and the prompt by the name of its builder in
-`freescode_lsp.tasks.prompts.BUILDERS`.
+`freescode_lsp.tasks.prompts.BUILDERS`. What differs between tasks when they run (the instruction, the
+completion-form headings, a second stage, where the editor shows the answer) is a field here, so that the
+runner, the language server and the command line dispatch on the spec and never on a task id.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from attrs import define
 from freescode_lsp.errors import FreescodeError
 
 Produces = Literal["rewrite", "text", "findings", "completion"]
+Surface = Literal["code_action", "hover", "diagnostics", "inline_completion", "internal"]
 RUN_TASK_COMMAND = "freescode.runTask"
 
 
@@ -44,6 +47,11 @@ class TaskSpec:
     code_action_kind: str | None = None
     runnable: bool = True
     editor_commands: EditorCommands | None = None
+    instruction: str = ""
+    headings: tuple[str, str] | None = None
+    second_stage: str | None = None
+    answers_diagnostics: bool = False
+    surface: Surface = "code_action"
 
     @property
     def rewrites_code(self) -> bool:
@@ -86,6 +94,10 @@ TASKS: tuple[TaskSpec, ...] = (
         prompt="rewrite",
         code_action_kind="quickfix.freescode.fix",
         editor_commands=_commands("freescode.fix", "Fix", "FreescodeFix"),
+        instruction="Fix the bug in this {language} code. Reply with the complete corrected code, nothing else.",
+        headings=("The following {language} code has a bug", "The same code with the bug fixed"),
+        second_stage="fix_helper",
+        answers_diagnostics=True,
     ),
     TaskSpec(
         id="debug",
@@ -95,6 +107,12 @@ TASKS: tuple[TaskSpec, ...] = (
         prompt="findings",
         code_action_kind="source.freescode.debug",
         editor_commands=_commands("freescode.findBugs", "Find bugs", "FreescodeDebug"),
+        instruction=(
+            "Find the bugs in this {language} code. The lines are numbered. Report each bug with its first "
+            "and last line number, a severity (error, warning, information, hint) and a one-sentence message. "
+            "Report nothing if there is no bug."
+        ),
+        surface="diagnostics",
     ),
     TaskSpec(
         id="clean",
@@ -104,6 +122,11 @@ TASKS: tuple[TaskSpec, ...] = (
         prompt="rewrite",
         code_action_kind="refactor.rewrite.freescode.clean",
         editor_commands=_commands("freescode.cleanUp", "Clean up", "FreescodeClean"),
+        instruction=(
+            "Clean up this {language} code: remove dead code, simplify, keep exactly the same behaviour. "
+            "Reply with the complete cleaned code, nothing else."
+        ),
+        headings=("The following {language} code is messy", "The same code, cleaned up, same behaviour"),
     ),
     TaskSpec(
         id="refactor",
@@ -113,6 +136,11 @@ TASKS: tuple[TaskSpec, ...] = (
         prompt="rewrite",
         code_action_kind="refactor.rewrite.freescode.refactor",
         editor_commands=_commands("freescode.refactor", "Refactor", "FreescodeRefactor"),
+        instruction=(
+            "Refactor this {language} code for readability and structure, keeping its behaviour and its "
+            "public names. Reply with the complete refactored code, nothing else."
+        ),
+        headings=("The following {language} code", "The same code, refactored"),
     ),
     TaskSpec(
         id="analyze",
@@ -121,6 +149,8 @@ TASKS: tuple[TaskSpec, ...] = (
         default_model="deepseek-coder-6.7b",
         prompt="explain",
         editor_commands=_commands("freescode.explain", "Explain", "FreescodeExplain"),
+        instruction="Explain what this {language} code does, briefly, in Markdown: purpose, inputs, outputs, pitfalls.",
+        surface="hover",
     ),
     TaskSpec(
         id="fix_helper",
@@ -129,6 +159,11 @@ TASKS: tuple[TaskSpec, ...] = (
         default_model="wizardcoder-13b",
         prompt="merge",
         runnable=False,
+        instruction=(
+            "Here is {language} code and a proposed change to it (a patch or a fragment). Apply the change "
+            "and reply with the complete resulting code, nothing else."
+        ),
+        surface="internal",
     ),
     TaskSpec(
         id="complete",
@@ -137,6 +172,7 @@ TASKS: tuple[TaskSpec, ...] = (
         default_model="deepseek-coder-1.3b",
         prompt="infill",
         runnable=False,
+        surface="inline_completion",
     ),
 )
 
@@ -152,6 +188,11 @@ def task_spec(task_id: str) -> TaskSpec:
         return _BY_ID[task_id]
     except KeyError:
         raise UnknownTask(task_id) from None
+
+
+def task_shown_in(surface: Surface) -> TaskSpec:
+    """The task whose answers the editor shows in this place (hover, diagnostics, inline completion)."""
+    return next(spec for spec in TASKS if spec.surface == surface)
 
 
 def default_routing() -> dict[str, str]:

@@ -7,8 +7,11 @@ import asyncio
 import difflib
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from attrs import define
 
 from freescode_lsp.config import LoadedSettings, find_workspace, load_settings
 from freescode_lsp.edits import lines_with_ends
@@ -16,10 +19,10 @@ from freescode_lsp.engines.base import Chunk
 from freescode_lsp.files import UnreadableFile, read_regular
 from freescode_lsp.line_endings import keep_line_endings, usual_ending
 from freescode_lsp.routing.router import Router
-from freescode_lsp.task_table import RUNNABLE_TASKS, task_spec
+from freescode_lsp.task_table import RUNNABLE_TASKS, Produces, task_spec
 from freescode_lsp.tasks.inputs import InDocstring, TaskRegion, task_input, task_region
 from freescode_lsp.tasks.languages import language_of
-from freescode_lsp.tasks.runner import TaskOutcome, run_debug, run_rewrite, run_text
+from freescode_lsp.tasks.runner import Stage, TaskOutcome, run_task
 
 log = logging.getLogger(__name__)
 
@@ -107,29 +110,20 @@ async def _run(args: argparse.Namespace) -> int:
             2,
         )
     item = task_input(text, language, args.task, region)
-    router = Router.from_settings(loaded.settings)
-    router.on_fallback = lambda label, why: print(f"\nfreescode: {label} could not answer: {why}", file=sys.stderr)
-    model = args.model or router.model_for(args.task)
-    if args.model and args.model not in router.catalog:
-        return _fail(f"unknown model {args.model!r}; see `freescode models`", 2)
-    print(f"freescode: {args.task} on {path}:{region.start + 1}-{region.end} ({_label(region)}) with {model}", file=sys.stderr)
-    for reason in _skipped(router, model):
-        print(f"freescode: {reason}; falling back", file=sys.stderr)
-    show = None if args.quiet else _echo
-    try:
-        produces = task_spec(args.task).produces
-        if produces == "rewrite":
-            outcome = await run_rewrite(router, item, model, show, loaded.settings.server.max_tokens)
-        elif produces == "findings":
-            outcome = await run_debug(router, item, region.start + 1, model, loaded.settings.server.max_tokens)
-        else:
-            outcome = await run_text(router, item, model, show, loaded.settings.server.max_tokens)
-    finally:
-        await router.aclose()
+    async with Router.from_settings(loaded.settings) as router:
+        router.on_fallback = lambda label, why: print(f"\nfreescode: {label} could not answer: {why}", file=sys.stderr)
+        model = args.model or router.model_for(args.task)
+        if args.model and args.model not in router.catalog:
+            return _fail(f"unknown model {args.model!r}; see `freescode models`", 2)
+        where = f"{path}:{region.start + 1}-{region.end} ({_label(region)})"
+        print(f"freescode: {args.task} on {where} with {model}", file=sys.stderr)
+        for reason in _skipped(router, model):
+            print(f"freescode: {reason}; falling back", file=sys.stderr)
+        outcome = await run_task(router, item, model, None if args.quiet else _echo, loaded.settings.server.max_tokens)
     print(file=sys.stderr)
     print(f"freescode: {outcome.summary()}", file=sys.stderr)
     stand_in = _stand_in(router, outcome, args.task)
-    return _report(args, path, raw_bytes, text, lines, region.start, region.end, outcome, stand_in)
+    return _report(Report(args, path, raw_bytes, text, lines, region.start, region.end, outcome, stand_in))
 
 
 def _label(region: TaskRegion) -> str:
@@ -152,12 +146,10 @@ def _skipped(router: Router, model: str) -> list[str]:
 
 def _stand_in(router: Router, outcome: TaskOutcome, task: str) -> str | None:
     """'X answered instead of Y' when a stage's answer came from a model other than the one asked for, else None."""
-    asked = {task: outcome.requested_model, "fix_helper": router.model_for("fix_helper")}
-    for stage in outcome.stages or [f"{task}:{outcome.model or outcome.requested_model}"]:
-        stage_task, _, answered = stage.partition(":")
-        wanted = asked.get(stage_task, outcome.requested_model)
-        if answered and answered != wanted:
-            return f"{answered} answered instead of {wanted}"
+    for stage in outcome.stages or [Stage(task, outcome.model or outcome.requested_model)]:
+        wanted = outcome.requested_model if stage.task == task else router.model_for(stage.task)
+        if stage.model and stage.model != wanted:
+            return f"{stage.model} answered instead of {wanted}"
     return None
 
 
@@ -175,35 +167,61 @@ def _same_code(old: str, new: str) -> bool:
     return shape(old) == shape(new)
 
 
-def _report(
-    args: argparse.Namespace,
-    path: Path,
-    raw_bytes: bytes,
-    text: str,
-    lines: list[str],
-    start: int,
-    end: int,
-    outcome: TaskOutcome,
-    stand_in: str | None,
-) -> int:
+@define
+class Report:
+    """What the command knows when the model has answered: the file as read, the region and the outcome."""
+
+    args: argparse.Namespace
+    path: Path
+    raw_bytes: bytes
+    text: str
+    lines: list[str]
+    start: int
+    end: int
+    outcome: TaskOutcome
+    stand_in: str | None
+
+
+def _report(report: Report) -> int:
+    """Print (and with --apply write) what the task produced, the way its spec's `produces` says."""
+    outcome = report.outcome
     if outcome.problem and not outcome.findings and outcome.text is None:
         return _fail(outcome.problem)
-    if stand_in is not None:
-        print(f"freescode: note: {stand_in}; the answer below is {outcome.model}'s", file=sys.stderr)
-    produces = task_spec(args.task).produces
-    if produces == "findings":
-        for finding in outcome.findings:
-            print(f"{path}:{finding.line}: {finding.severity}: {finding.message}")
-        if not outcome.findings:
-            print(f"{path}: no bugs found in lines {start + 1}-{end}")
-        return 0
-    if produces == "text":
-        print(outcome.text)
-        return 0
+    if report.stand_in is not None:
+        print(f"freescode: note: {report.stand_in}; the answer below is {outcome.model}'s", file=sys.stderr)
+    return REPORTERS[task_spec(report.args.task).produces](report)
+
+
+def _report_findings(report: Report) -> int:
+    """Each finding as `file:line: severity: message`."""
+    for finding in report.outcome.findings:
+        print(f"{report.path}:{finding.line}: {finding.severity}: {finding.message}")
+    if not report.outcome.findings:
+        print(f"{report.path}: no bugs found in lines {report.start + 1}-{report.end}")
+    return 0
+
+
+def _report_text(report: Report) -> int:
+    """The explanation as it came."""
+    print(report.outcome.text)
+    return 0
+
+
+def _report_rewrite(report: Report) -> int:
+    """The diff of the rewrite; with --apply, the file written if it did not change meanwhile."""
+    args, path, lines, start, end, outcome, stand_in = (
+        report.args,
+        report.path,
+        report.lines,
+        report.start,
+        report.end,
+        report.outcome,
+        report.stand_in,
+    )
     old_region = "".join(lines[start:end])
     new_region = keep_line_endings(lines[start:end], outcome.text or "", usual_ending(lines))
     new_text = "".join(lines[:start]) + new_region + "".join(lines[end:])
-    if new_text == text:
+    if new_text == report.text:
         print(f"{path}: the model proposes no change")
         return 0
     if _same_code(old_region, new_region):
@@ -222,6 +240,11 @@ def _report(
             f"not applied: {stand_in}; pass --allow-fallback to apply an answer from another model",
             EXIT_FALLBACK_REFUSED,
         )
+    return _write(path, report.raw_bytes, new_text, stand_in)
+
+
+def _write(path: Path, raw_bytes: bytes, new_text: str, stand_in: str | None) -> int:
+    """Write the new text, unless the file changed since it was read."""
     try:
         now: bytes | None = read_regular(path, len(raw_bytes))
     except UnreadableFile:
@@ -237,3 +260,10 @@ def _report(
     suffix = f" ({stand_in})" if stand_in is not None else ""
     print(f"freescode: applied to {path}{suffix}", file=sys.stderr)
     return 0
+
+
+REPORTERS: dict[Produces, Callable[[Report], int]] = {
+    "findings": _report_findings,
+    "text": _report_text,
+    "rewrite": _report_rewrite,
+}

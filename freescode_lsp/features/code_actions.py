@@ -19,7 +19,7 @@ from freescode_lsp.features.rewrite import eol_of
 from freescode_lsp.line_endings import keep_line_endings
 from freescode_lsp.task_table import CODE_ACTION_TASKS, task_spec
 from freescode_lsp.tasks.requests import BadTaskArgs, TaskArgs
-from freescode_lsp.tasks.runner import run_rewrite
+from freescode_lsp.tasks.runner import run_task
 from freescode_lsp.text_documents import find_document
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> lis
         if not _wanted(kind, only):
             continue
         task, title = spec.id, spec.action_title(router.effective_model(spec.id))
-        anchor = ours[0].range if task == "fix" and ours else selection
+        anchor = ours[0].range if spec.answers_diagnostics and ours else selection
         args = TaskArgs(uri, task, anchor.start.line, anchor.end.line, anchor.end.character, version)
         command = types.Command(title=title, command=COMMAND, arguments=[args.to_json()])
         action = types.CodeAction(
@@ -69,7 +69,7 @@ def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> lis
             data=args.to_json(),
             command=None if edit_on_resolve and spec.rewrites_code else command,
         )
-        if task == "fix" and ours:
+        if spec.answers_diagnostics and ours:
             action.diagnostics = ours
             action.is_preferred = True
         actions.append(action)
@@ -92,7 +92,7 @@ async def resolve_edit(server: FreescodeServer, action: types.CodeAction) -> typ
         return action
     version = document.version
     item = task_input(document, args.task, start, end)
-    outcome = await run_rewrite(server.get_router(), item, None, None, server.settings.server.max_tokens)
+    outcome = await run_task(server.get_router(), item, None, None, server.settings.server.max_tokens)
     status.report(server, outcome, "done" if outcome.text else "failed")
     if outcome.text is None:
         server.tell_user(outcome.problem or "the model's answer could not be used")

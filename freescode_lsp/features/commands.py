@@ -19,9 +19,8 @@ from freescode_lsp.features.documents import (
 from freescode_lsp.features.rewrite_job import RewriteJob
 from freescode_lsp.features.task_result import TaskResult
 from freescode_lsp.task_table import RUN_TASK_COMMAND, task_spec
-from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.tasks.requests import BadTaskArgs, TaskArgs
-from freescode_lsp.tasks.runner import run_text
+from freescode_lsp.tasks.runner import run_task
 
 if TYPE_CHECKING:
     from freescode_lsp.server import FreescodeServer
@@ -57,24 +56,35 @@ class RunTask(DocumentSubscriber):
         except (BadTaskArgs, UnusableDocument) as exc:
             server.tell_user(str(exc))
             return TaskResult.refused(str(exc))
-        produces = task_spec(args.task).produces
-        if produces == "findings":
-            return await server.features.diagnostics.debug_region(args.uri, start, end)
-        if produces == "text":
-            return await self._explain(task_input(document, args.task, start, end))
-        if args.uri in self.rewrites:
+        deliver = {"findings": self._publish_findings, "text": self._explain, "rewrite": self._stream_rewrite}
+        return await deliver[task_spec(args.task).produces](args.uri, args.task, start, end)
+
+    async def _publish_findings(self, uri: str, task: str, start: int, end: int) -> TaskResult:
+        """Findings land as diagnostics, through the diagnostics feature that owns them."""
+        return await self.server.features.diagnostics.debug_region(uri, start, end)
+
+    async def _stream_rewrite(self, uri: str, task: str, start: int, end: int) -> TaskResult:
+        """A rewrite streams into the buffer as a RewriteJob; one per document at a time."""
+        server = self.server
+        if uri in self.rewrites:
             message = "a rewrite is already running in this file; wait for it or cancel it"
             server.tell_user(message)
             return TaskResult.refused(message)
-        job = self.rewrites[args.uri] = RewriteJob(server, args.uri, args.task, start, end)
+        job = self.rewrites[uri] = RewriteJob(server, uri, task, start, end)
         try:
             return await job.run()
         finally:
-            self.rewrites.pop(args.uri, None)
+            self.rewrites.pop(uri, None)
 
-    async def _explain(self, item: TaskInput) -> TaskResult:
+    async def _explain(self, uri: str, task: str, start: int, end: int) -> TaskResult:
+        """An explanation comes back as Markdown in the command's answer."""
         server = self.server
-        outcome = await run_text(server.get_router(), item, None, None, server.settings.server.max_tokens)
+        try:
+            item = task_input(open_document(server, uri), task, start, end)
+        except UnusableDocument as exc:
+            server.tell_user(str(exc))
+            return TaskResult.refused(str(exc))
+        outcome = await run_task(server.get_router(), item, None, None, server.settings.server.max_tokens)
         status.report(server, outcome, "done" if outcome.text else "failed")
         if outcome.text is None:
             server.tell_user(outcome.problem or "no explanation")

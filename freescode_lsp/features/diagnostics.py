@@ -28,8 +28,9 @@ from freescode_lsp.features.findings import Answer, Checked, Found, finding_diag
 from freescode_lsp.features.lines import code_of, content_key, plain_lines
 from freescode_lsp.features.syntax import syntax_diagnostics
 from freescode_lsp.features.task_result import TaskResult
+from freescode_lsp.task_table import task_shown_in
 from freescode_lsp.tasks.inputs import lines_input
-from freescode_lsp.tasks.runner import run_debug
+from freescode_lsp.tasks.runner import run_findings
 from freescode_lsp.tasks.units import CodeUnit, units_in
 from freescode_lsp.text_documents import find_document
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
     from freescode_lsp.server import FreescodeServer
 
+TASK = task_shown_in("diagnostics").id
 log = logging.getLogger(__name__)
 
 MAX_UNITS_PER_RUN = 8
@@ -193,7 +195,7 @@ class Diagnostics(DocumentSubscriber):
         version = document.version
         lines = plain_lines(document)
         language = language_for(document)
-        model = self.server.get_router().effective_model("debug")
+        model = self.server.get_router().effective_model(TASK)
         wanted = []
         for unit in units_to_check(document.source, language, lines):
             entry = doc.checked.get(content_key(code_of(lines[unit.start : unit.end])))
@@ -219,9 +221,9 @@ class Diagnostics(DocumentSubscriber):
         key = content_key(model, language, code_of(code_lines))
         answer = self.cache.get(key)
         if answer is None:
-            item = lines_input("debug", lines, language, start, end)
+            item = lines_input(TASK, lines, language, start, end)
             server = self.server
-            outcome = await run_debug(server.get_router(), item, start + 1, model, server.settings.server.max_tokens)
+            outcome = await run_findings(server.get_router(), item, model, None, server.settings.server.max_tokens)
             status.report(server, outcome, "failed" if outcome.problem else "done")
             if outcome.problem:
                 return None, outcome.problem
@@ -250,8 +252,8 @@ class Diagnostics(DocumentSubscriber):
             return TaskResult("findings", message)
         start = min(max(start, 0), len(lines) - 1)
         end = min(max(end, start + 1), len(lines))
-        model = server.get_router().effective_model("debug")
-        status.report_progress(server, "debug", model, "running")
+        model = server.get_router().effective_model(TASK)
+        status.report_progress(server, TASK, model, "running")
         checked, problem = await self._debug(lines, language_for(document), start, end, model)
         if checked is None:
             message = problem or "the model did not answer"

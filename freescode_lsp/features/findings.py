@@ -10,6 +10,7 @@ from lsprotocol import types
 
 from freescode_lsp.features.lines import plain_lines
 from freescode_lsp.features.syntax import SOURCE
+from freescode_lsp.task_table import task_shown_in
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument
@@ -99,7 +100,7 @@ def finding_diagnostics(document: TextDocument, checked: dict[str, Checked]) -> 
                     range=_lines_range(document, lines, first, last),
                     message=f"{found.message} ({found.model})",
                     severity=SEVERITIES.get(found.severity, types.DiagnosticSeverity.Warning),
-                    code="debug",
+                    code=task_shown_in("diagnostics").id,
                     source=SOURCE,
                 )
             )

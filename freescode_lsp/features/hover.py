@@ -18,14 +18,16 @@ from lsprotocol import types
 from freescode_lsp.features import status
 from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
 from freescode_lsp.features.lines import content_key, plain_lines
+from freescode_lsp.task_table import task_shown_in
 from freescode_lsp.tasks.inputs import lines_input
 from freescode_lsp.tasks.prompts import TaskInput
-from freescode_lsp.tasks.runner import run_text
+from freescode_lsp.tasks.runner import run_task
 from freescode_lsp.tasks.units import enclosing_unit
 
 if TYPE_CHECKING:
     from freescode_lsp.server import FreescodeServer
 
+TASK = task_shown_in("hover").id
 log = logging.getLogger(__name__)
 
 CACHE_SIZE = 512
@@ -65,7 +67,7 @@ class Hover:
         if target is None:
             return None
         item, unit_range = target
-        model = server.get_router().effective_model("analyze")
+        model = server.get_router().effective_model(TASK)
         key = content_key(model, item.language, item.code)
         explanation = self.cache.get(key)
         if explanation is None:
@@ -86,7 +88,7 @@ class Hover:
         """Ask the analyze model once; cache the answer, or remember the failure for a while."""
         server = self.server
         try:
-            outcome = await run_text(server.get_router(), item, model, None, server.settings.server.max_tokens)
+            outcome = await run_task(server.get_router(), item, model, None, server.settings.server.max_tokens)
             status.report(server, outcome, "done" if outcome.text else "failed")
             if outcome.text is None:
                 self.failed[key] = outcome.problem or "no explanation"
@@ -126,4 +128,4 @@ def _target(server: FreescodeServer, params: types.HoverParams) -> tuple[TaskInp
     if not 0 <= unit.start < unit.end <= len(lines):
         return None
     end = types.Position(unit.end - 1, document.position_codec.client_num_units(lines[unit.end - 1]))
-    return lines_input("analyze", lines, language, unit.start, unit.end), types.Range(types.Position(unit.start, 0), end)
+    return lines_input(TASK, lines, language, unit.start, unit.end), types.Range(types.Position(unit.start, 0), end)

@@ -22,7 +22,7 @@ from freescode_lsp.features.progress import Progress
 from freescode_lsp.features.rewrite import RewriteSession, RewriteStopped
 from freescode_lsp.features.task_result import TaskResult
 from freescode_lsp.task_table import task_spec
-from freescode_lsp.tasks.runner import TaskOutcome, run_rewrite
+from freescode_lsp.tasks.runner import TaskOutcome, run_task
 
 if TYPE_CHECKING:
     from freescode_lsp.server import FreescodeServer
@@ -120,7 +120,7 @@ class RewriteJob:
         self.state = moved(self.state, JobState.STREAMING)
         settings = self.server.settings.server
         router = self.server.get_router()
-        generation = asyncio.ensure_future(run_rewrite(router, self.item, self.model, self._take, settings.max_tokens))
+        generation = asyncio.ensure_future(run_task(router, self.item, self.model, self._take, settings.max_tokens))
         self._generation = generation
         self.session.on_stop = self._stop_model
         return generation

@@ -10,9 +10,10 @@ from freescode_lsp.completion import window
 from freescode_lsp.completion.cursor import Cursor
 from freescode_lsp.completion.stop_rules import StopRule, indent_width
 from freescode_lsp.engines.base import GenerationRequest
+from freescode_lsp.task_table import task_shown_in
 from freescode_lsp.tasks.prompts import TaskInput, build_request
 
-TASK = "complete"
+TASK = task_shown_in("inline_completion").id
 PROMPT_CHARS = 4096  # about 1,000 tokens: what a small model reads fast enough on a CPU between keystrokes
 DEADLINE_S = 30.0
 

@@ -22,30 +22,6 @@ SYSTEM = (
     "code block, unless asked for an explanation. Keep the code's style and indentation."
 )
 
-INSTRUCTIONS: dict[str, str] = {
-    "fix": "Fix the bug in this {language} code. Reply with the complete corrected code, nothing else.",
-    "clean": (
-        "Clean up this {language} code: remove dead code, simplify, keep exactly the same behaviour. "
-        "Reply with the complete cleaned code, nothing else."
-    ),
-    "refactor": (
-        "Refactor this {language} code for readability and structure, keeping its behaviour and its "
-        "public names. Reply with the complete refactored code, nothing else."
-    ),
-    "analyze": "Explain what this {language} code does, briefly, in Markdown: purpose, inputs, outputs, pitfalls.",
-    "debug": (
-        "Find the bugs in this {language} code. The lines are numbered. Report each bug with its first "
-        "and last line number, a severity (error, warning, information, hint) and a one-sentence message. "
-        "Report nothing if there is no bug."
-    ),
-}
-
-COMPLETION_HEADINGS: dict[str, tuple[str, str]] = {
-    "fix": ("The following {language} code has a bug", "The same code with the bug fixed"),
-    "clean": ("The following {language} code is messy", "The same code, cleaned up, same behaviour"),
-    "refactor": ("The following {language} code", "The same code, refactored"),
-}
-
 DEBUG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -133,16 +109,21 @@ def cut_off_reason(code: str, ceiling: int, completion_tokens: int) -> str:
     )
 
 
-def _first_line(item: TaskInput) -> int:
+def _instruction(item: TaskInput, language: str) -> str:
+    """The task's instruction from the task table, for this language."""
+    return task_spec(item.task).instruction.format(language=language)
+
+
+def first_line(item: TaskInput) -> int:
     return (item.surrounding.target_start + 1) if item.surrounding else 1
 
 
 def findings_request(model: str, item: TaskInput, ceiling: int) -> GenerationRequest:
     """Find bugs: the numbered lines, answered as JSON findings under DEBUG_SCHEMA."""
     language = item.language or "text"
-    body = _numbered(item.code, _first_line(item))
+    body = _numbered(item.code, first_line(item))
     context = _context_block(language, item.surrounding)
-    user = f"{context}{INSTRUCTIONS['debug'].format(language=language)}\n\n```{language}\n{body}\n```"
+    user = f"{context}{_instruction(item, language)}\n\n```{language}\n{body}\n```"
     prompt = f"Bugs found in this {language} code, as JSON.\n\n```{language}\n{body}\n```\n\nJSON: "
     return _text_request(model, user, prompt, item, ceiling, temperature=0.0, json_schema=DEBUG_SCHEMA)
 
@@ -151,7 +132,7 @@ def explain_request(model: str, item: TaskInput, ceiling: int) -> GenerationRequ
     """Explain: the code, answered in Markdown."""
     language = item.language or "text"
     context = _context_block(language, item.surrounding)
-    user = f"{context}{INSTRUCTIONS['analyze'].format(language=language)}\n\n{_fence(language, item.code)}"
+    user = f"{context}{_instruction(item, language)}\n\n{_fence(language, item.code)}"
     prompt = f"{_fence(language, item.code)}\n\nWhat this code does, explained in plain words:\n"
     return _text_request(model, user, prompt, item, ceiling, temperature=0.2, stop=["\n\n\n", "```"])
 
@@ -171,8 +152,7 @@ def merge_request(model: str, item: TaskInput, ceiling: int) -> GenerationReques
     """The fix's second stage: apply the proposed change in `item.extra` to the code."""
     language = item.language or "text"
     user = (
-        f"Here is {language} code and a proposed change to it (a patch or a fragment). Apply the change "
-        f"and reply with the complete resulting code, nothing else.\n\nCode:\n{_fence(language, item.code)}"
+        f"{_instruction(item, language)}\n\nCode:\n{_fence(language, item.code)}"
         f"\n\nProposed change:\n{_fence(language, item.extra or '')}"
     )
     prompt = (
@@ -186,9 +166,8 @@ def rewrite_request(model: str, item: TaskInput, ceiling: int) -> GenerationRequ
     """Fix, clean up or refactor: the task's instruction, answered with the whole rewritten code."""
     language = item.language or "text"
     context = _context_block(language, item.surrounding)
-    instruction = INSTRUCTIONS[item.task].format(language=language)
-    user = f"{context}{instruction}\n\n{_fence(language, item.code)}"
-    before, after = COMPLETION_HEADINGS[item.task]
+    user = f"{context}{_instruction(item, language)}\n\n{_fence(language, item.code)}"
+    before, after = task_spec(item.task).headings or ("The following {language} code", "The same code, rewritten")
     prompt = (
         f"{before.format(language=language)}:\n{_fence(language, item.code)}\n\n"
         f"{after.format(language=language)}:\n```{language}\n"

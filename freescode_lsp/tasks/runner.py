@@ -1,4 +1,4 @@
-"""Run a task end to end on the router: stream, clean the answer, and the fix_helper second stage."""
+"""Run a task end to end on the router: stream, clean the answer, and a second stage where the task table names one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import logging
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from attrs import define, field
@@ -15,7 +15,8 @@ from attrs import define, field
 from freescode_lsp.edits import lines_with_ends, split_lines
 from freescode_lsp.engines.base import Chunk, EngineError, GenerationRequest, Usage
 from freescode_lsp.routing.router import AllCandidatesFailed, Router
-from freescode_lsp.tasks.prompts import TaskInput, build_request, cut_off_reason
+from freescode_lsp.task_table import Produces, task_spec
+from freescode_lsp.tasks.prompts import TaskInput, build_request, cut_off_reason, first_line
 
 ChunkHook = Callable[[Chunk], None]
 log = logging.getLogger(__name__)
@@ -29,6 +30,14 @@ class Finding:
     end_line: int
     severity: str
     message: str
+
+
+@define(frozen=True)
+class Stage:
+    """One model call of a task: which task's prompt it ran and which model answered."""
+
+    task: str
+    model: str | None
 
 
 @define
@@ -48,7 +57,7 @@ class TaskOutcome:
     first_token_s: float | None = None
     finish_reason: str | None = None
     findings: list[Finding] = field(factory=list)
-    stages: list[str] = field(factory=list)
+    stages: list[Stage] = field(factory=list)
 
     def summary(self) -> str:
         """One line for logs and status bars: model, engine, tokens, time."""
@@ -107,17 +116,17 @@ async def run_rewrite(
     except EngineError as exc:
         outcome.problem = str(exc)
         return outcome
-    outcome.stages.append(f"{item.task}:{outcome.model}")
+    outcome.stages.append(Stage(item.task, outcome.model))
     cleaned = clean_output(outcome.raw, item.code)
-    if cleaned.text is not None and item.task == "fix" and is_patch_or_fragment(cleaned.text, item.code):
-        helper = TaskInput("fix_helper", item.code, item.language, item.surrounding, extra=cleaned.text)
-        helper_model = router.model_for("fix_helper")
+    second = task_spec(item.task).second_stage
+    if cleaned.text is not None and second is not None and is_patch_or_fragment(cleaned.text, item.code):
+        helper = TaskInput(second, item.code, item.language, item.surrounding, extra=cleaned.text)
         try:
-            merged_raw = await stream_request(router, build_request(helper_model, helper, max_tokens), outcome)
+            merged_raw = await stream_request(router, build_request(router.model_for(second), helper, max_tokens), outcome)
         except EngineError as exc:
-            outcome.problem = f"the fix was a fragment and merging it failed: {exc}"
+            outcome.problem = f"the answer was a fragment and merging it failed: {exc}"
             return outcome
-        outcome.stages.append(f"fix_helper:{outcome.model}")
+        outcome.stages.append(Stage(second, outcome.model))
         cleaned = clean_output(merged_raw, item.code)
     outcome.text = trim_to_unit(cleaned.text, item.code, item.language) if cleaned.text else cleaned.text
     outcome.problem = cleaned.reason or unusable_reason(outcome, item, max_tokens)
@@ -218,27 +227,47 @@ async def run_text(
     return outcome
 
 
-async def run_debug(
-    router: Router, item: TaskInput, first_line: int, model: str | None = None, max_tokens: int = 1024
+async def run_findings(
+    router: Router,
+    item: TaskInput,
+    model: str | None = None,
+    on_chunk: ChunkHook | None = None,
+    max_tokens: int = 1024,
 ) -> TaskOutcome:
     """debug: findings parsed from the model's schema-constrained JSON, clamped to the target lines."""
-    chosen = model or router.model_for("debug")
-    outcome = TaskOutcome("debug", chosen)
+    chosen = model or router.model_for(item.task)
+    outcome = TaskOutcome(item.task, chosen)
     try:
-        outcome.raw = await stream_request(router, build_request(chosen, item, max_tokens), outcome)
+        outcome.raw = await stream_request(router, build_request(chosen, item, max_tokens), outcome, on_chunk)
     except EngineError as exc:
         outcome.problem = str(exc)
         return outcome
-    last_line = first_line + max(0, len(split_lines(item.code)) - 1)
+    first = first_line(item)
+    last_line = first + max(0, len(split_lines(item.code)) - 1)
     try:
-        outcome.findings = parse_findings(outcome.raw, first_line, last_line)
+        outcome.findings = parse_findings(outcome.raw, first, last_line)
     except ValueError as exc:
         outcome.problem = f"the model's findings could not be read: {exc}"
     return outcome
 
 
-def parse_findings(raw: str, first_line: int, last_line: int) -> list[Finding]:
-    """Findings from the debug JSON, with lines clamped into [first_line, last_line]."""
+Runner = Callable[[Router, TaskInput, str | None, ChunkHook | None, int], Awaitable[TaskOutcome]]
+RUNNERS: dict[Produces, Runner] = {"rewrite": run_rewrite, "text": run_text, "findings": run_findings}
+
+
+async def run_task(
+    router: Router,
+    item: TaskInput,
+    model: str | None = None,
+    on_chunk: ChunkHook | None = None,
+    max_tokens: int = 1024,
+) -> TaskOutcome:
+    """Run the item's task the way its spec in the task table says: the one path of the CLI and the editor."""
+    return await RUNNERS[task_spec(item.task).produces](router, item, model, on_chunk, max_tokens)
+
+
+def parse_findings(raw: str, first: int, last_line: int) -> list[Finding]:
+    """Findings from the debug JSON, with lines clamped into [first, last_line]."""
     start = raw.find("{")
     if start < 0:
         raise ValueError("no JSON object in the answer")
@@ -250,8 +279,8 @@ def parse_findings(raw: str, first_line: int, last_line: int) -> list[Finding]:
     for bug in bugs:
         if not isinstance(bug, dict) or not isinstance(bug.get("message"), str) or not bug["message"].strip():
             continue
-        line = _clamp(bug.get("line"), first_line, last_line)
-        end_line = max(line, _clamp(bug.get("end_line", line), first_line, last_line))
+        line = _clamp(bug.get("line"), first, last_line)
+        end_line = max(line, _clamp(bug.get("end_line", line), first, last_line))
         severity = bug["severity"] if bug.get("severity") in ("error", "warning", "information", "hint") else "warning"
         findings.append(Finding(line, end_line, severity, bug["message"].strip()))
     return findings

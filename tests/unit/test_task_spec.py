@@ -141,3 +141,56 @@ def test_the_input_has_plain_line_endings_and_the_whole_file_around() -> None:
     assert item.surrounding is not None
     assert item.surrounding.lines == (*CODE.splitlines(), "y = 2")
     assert (item.surrounding.target_start, item.surrounding.target_end) == (0, 3)
+
+
+def test_no_task_id_is_written_as_a_literal_outside_the_table() -> None:
+    import ast
+    from pathlib import Path
+
+    import freescode_lsp
+
+    root = Path(freescode_lsp.__file__).parent
+    found = []
+    for path in root.rglob("*.py"):
+        if path.name == "task_table.py" or "testing" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in TASK_IDS:
+                found.append(f"{path.relative_to(root)}:{node.lineno} {node.value!r}")
+    assert not found, "task ids outside the task table: " + ", ".join(found)
+
+
+def test_each_place_in_the_editor_is_served_by_one_task() -> None:
+    from freescode_lsp.task_table import task_shown_in
+
+    for surface in ("hover", "diagnostics", "inline_completion"):
+        assert [spec.id for spec in TASKS if spec.surface == surface] == [task_shown_in(surface).id]
+    for spec in TASKS:
+        if spec.second_stage is not None:
+            assert task_spec(spec.second_stage).surface == "internal" and spec.produces == "rewrite"
+        assert spec.instruction or spec.produces == "completion", spec.id
+
+
+@pytest.mark.parametrize("task", [spec.id for spec in TASKS if spec.rewrites_code], ids=str)
+async def test_a_fragment_goes_to_a_second_stage_only_where_the_table_names_one(stub_node, task: str) -> None:
+    from freescode_lsp.routing.router import Router
+    from freescode_lsp.tasks.runner import Stage, run_task
+
+    whole = "def area(r):\n    return 3.14 * r * r\n"
+    fragment = {"chunks": ["```python\n    return 3.14 * r * r\n```\n"]}
+    merged = {"chunks": [f"```python\n{whole}```\n"]}
+    spec = task_spec(task)
+    second = spec.second_stage
+    served = sorted({spec.default_model, *([task_spec(second).default_model] if second else [])})
+    stub_node.reset({"models": served, "by_model": {spec.default_model: fragment, **({task_spec(second).default_model: merged} if second else {})}})
+    nodes = [{"url": stub_node.url, "models": served}]
+    router = Router.from_settings(settings_from_dict({"nodes": nodes, "network": {"mode": "remote-only"}}).settings)
+    try:
+        outcome = await run_task(router, TaskInput(task, CODE, "python"))
+    finally:
+        await router.aclose()
+    if second is None:
+        assert outcome.stages == [Stage(task, spec.default_model)]
+    else:
+        assert outcome.stages == [Stage(task, spec.default_model), Stage(second, task_spec(second).default_model)]
+        assert outcome.text == whole
