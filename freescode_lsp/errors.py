@@ -1,13 +1,18 @@
-"""The root of the errors Free-S_Code raises on purpose, and what routing needs to know about each."""
+"""The root of the errors Free-S_Code raises on purpose.
+
+The tree, by where each branch lives:
+
+    FreescodeError                         every failure Free-S_Code explains in its message
+    ├── EngineError (engines.base)         a generation could not be done; says whether to rest the host
+    │   ├── ModelUnavailable, ModelLoadError, GenerationTimeout
+    │   ├── RemoteEngineError (engines.remote.errors): NodeUnreachable, NodeTimeout, NodeError, NodeBusy, ...
+    │   └── AllCandidatesFailed (routing.router): no model of the fallback chain could answer
+    ├── LedgerError (routing.metering), RegistryError (wire.registry_client)
+    └── the errors of settings, model files, documents and the services, each beside its code
+"""
 
 from __future__ import annotations
 
 
 class FreescodeError(Exception):
-    """A failure Free-S_Code explains in its message; subclasses say whether it rests the host that caused it."""
-
-    rests_host: bool = False
-    """Whether the failure says the host is down, stalled or overloaded (not that the request was bad)."""
-
-    retry_after: float | None = None
-    """Seconds the host asked to be left alone (HTTP Retry-After), when it said."""
+    """A failure Free-S_Code explains in its message."""

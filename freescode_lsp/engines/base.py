@@ -106,7 +106,13 @@ class Engine(Protocol):
 
 
 class EngineError(FreescodeError):
-    """A generation could not be done by this engine."""
+    """A generation could not be done by this engine; subclasses say whether it rests the host that caused it."""
+
+    rests_host: bool = False
+    """Whether the failure says the host is down, stalled or overloaded (not that the request was bad)."""
+
+    retry_after: float | None = None
+    """Seconds the host asked to be left alone (HTTP Retry-After), when it said."""
 
 
 class ModelUnavailable(EngineError):

@@ -8,7 +8,16 @@ that no model of the fallback chain could answer.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from freescode_lsp.engines.base import EngineError, GenerationTimeout, ModelLoadError, ModelUnavailable
+    from freescode_lsp.engines.remote import RemoteEngineError
+    from freescode_lsp.errors import FreescodeError
+    from freescode_lsp.mesh.api import ModelRegistry, get_model_response, model_registry, stream_model_response
+    from freescode_lsp.routing.metering import LedgerError
+    from freescode_lsp.routing.router import AllCandidatesFailed
+    from freescode_lsp.wire.registry_client import RegistryError
 
 _HOMES = {
     "ModelRegistry": "freescode_lsp.mesh.api",
@@ -25,7 +34,21 @@ _HOMES = {
     "LedgerError": "freescode_lsp.routing.metering",
     "RegistryError": "freescode_lsp.wire.registry_client",
 }
-__all__ = sorted(_HOMES)
+__all__ = [
+    "AllCandidatesFailed",
+    "EngineError",
+    "FreescodeError",
+    "GenerationTimeout",
+    "LedgerError",
+    "ModelLoadError",
+    "ModelRegistry",
+    "ModelUnavailable",
+    "RegistryError",
+    "RemoteEngineError",
+    "get_model_response",
+    "model_registry",
+    "stream_model_response",
+]
 
 
 def __getattr__(name: str) -> Any:

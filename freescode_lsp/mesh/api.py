@@ -40,12 +40,9 @@ async def stream_model_response(
     settings: Settings | None = None,
 ) -> AsyncIterator[Chunk]:
     """Stream a model's answer to a prompt, falling back along the model's chain when needed."""
-    router = _router(settings)
-    try:
+    async with _router(settings) as router:
         async for chunk in router.stream(_request(model_name, prompt, task_type, max_tokens)):
             yield chunk
-    finally:
-        await router.aclose()
 
 
 async def get_model_response(
@@ -85,13 +82,10 @@ class ModelRegistry:
 
     async def _infos(self) -> dict[str, dict[str, Any]]:
         """Every model's info, with the registry's hosts fetched first; the router is closed afterwards."""
-        router = _router(self._settings)
-        try:
+        async with _router(self._settings) as router:
             for model_id in router.catalog:
                 await router.refresh(model_id)
             return {model_id: self._info(router, model_id) for model_id in router.catalog}
-        finally:
-            await router.aclose()
 
     @staticmethod
     def _info(router: Router, model_id: str) -> dict[str, Any]:

@@ -164,6 +164,12 @@ class Router:
                 self._retired.remove(item)
                 await close_quietly(item)
 
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     async def aclose(self) -> None:
         """Close every engine the router made (registry hosts and replaced ones included), its registry client
         and its ledger."""
