@@ -13,7 +13,7 @@ from freescode_lsp import doctor
 
 def register(subparsers: Any) -> None:
     """Add `doctor` to the CLI."""
-    parser = subparsers.add_parser("doctor", help="check Python, llama.cpp, the models and the nodes")
+    parser = subparsers.add_parser("doctor", help="check Python, llama.cpp, the models, the model for each task, the nodes")
     parser.add_argument("--json", action="store_true", help="print the checks as JSON, for editors and scripts")
     parser.set_defaults(handler=run_doctor)
 

@@ -5,8 +5,8 @@
         node.connections               # connections accepted so far
 
 Behaviours: "drip" (1 byte/s), "huge" (a /v1/models answer of `size` bytes, sent fast), "banner"
-(500 with a `size`-character text body, like a non-HTTP service's greeting), "missing" (404 at once)
-and "silent" (accepts and says nothing).
+(500 with a `size`-character text body, like a non-HTTP service's greeting), "missing" (404 at once),
+"silent" (accepts and says nothing) and "canned" (sends the bytes given as `answer`, then closes).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ BANNER_WORD = "SSH-2.0-OpenSSH_9.6 secret-banner "
 class RawNode:
     """A loopback TCP server that answers every connection with one hostile behaviour."""
 
-    def __init__(self, behaviour: str, size: int = 100 * 1024 * 1024) -> None:
+    def __init__(self, behaviour: str, size: int = 100 * 1024 * 1024, answer: bytes = b"") -> None:
         self.behaviour = behaviour
         self.size = size
+        self.answer = answer
         self.connections = 0
         self.requests: list[bytes] = []
         self._lock = threading.Lock()
@@ -107,6 +108,9 @@ class RawNode:
 
     def _missing(self, conn: socket.socket) -> None:
         conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    def _canned(self, conn: socket.socket) -> None:
+        conn.sendall(self.answer)
 
     def _silent(self, conn: socket.socket) -> None:
         self._closed.wait(30)

@@ -20,6 +20,7 @@ import pytest
 
 from freescode_lsp.testing import typing_sweep
 from freescode_lsp.testing.lsp_harness import FIXED, SOURCE
+from freescode_lsp.testing.raw_node import RawNode
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "editors" / "neovim"
@@ -648,27 +649,35 @@ def test_usage_shows_the_cli_output_or_its_error(stub_node, tmp_path: Path) -> N
 
 
 def test_checkhealth_reports_server_settings_models_and_nodes(stub_node, gemma_path: Path, tmp_path: Path) -> None:
-    """:checkhealth freescode finds the server, the llama.cpp build, flags a bad setting, and probes every node."""
+    """:checkhealth freescode finds the server, the llama.cpp build, flags a bad setting, and shows doctor's tasks and
+    network sections: a keyed node asked with its key, a dead one, and one whose answer is not a model list."""
     dead = f"http://127.0.0.1:{free_port()}"
+    stub_node.set_script({"api_key": "nvim-node-key", "models": NODE_MODELS})
     settings = node_settings(stub_node.url, hover_timeout_s="soon")
-    settings["nodes"].append({"url": dead, "models": ["mistral-7b"]})
+    settings["nodes"][0]["api_key"] = "nvim-node-key"
+    page = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\nConnection: close\r\n\r\n<html></html>"
     path = write_source(tmp_path)
-    result = run_nvim(
-        tmp_path,
-        settings,
-        f"""
-        T.open({lua_value(str(path))})
-        vim.cmd("checkhealth freescode")
-        T.results.report = T.lines()
-        """,
-    )
+    with RawNode("canned", answer=page) as web:
+        settings["nodes"] += [{"url": dead, "models": ["mistral-7b"]}, {"url": web.url, "models": ["mistral-7b"]}]
+        result = run_nvim(
+            tmp_path,
+            settings,
+            f"""
+            T.open({lua_value(str(path))})
+            vim.cmd("checkhealth freescode")
+            T.results.report = T.lines()
+            """,
+        )
     report = "\n".join(result["results"]["report"])
     assert re.search(r"OK found .*freescode-lsp$", report, re.MULTILINE), report
     assert re.search(r"OK freescode-lsp \d+\.\d+\.\d+$", report, re.MULTILINE), report
     assert "WARNING editor settings: server.hover_timeout_s: expected a number from 0 to 86,400, got 'soon'" in report
     assert re.search(r"OK models on configured nodes: .*code-llama-7b", report), report
-    assert f"OK {stub_node.url} is reachable" in report
-    assert re.search(rf"ERROR {re.escape(dead)} is not reachable: .+", report), report
+    served = ", ".join(NODE_MODELS)
+    assert f"OK node {stub_node.url}: {stub_node.url} answers: 6 models ({served})" in report, report
+    assert re.search(rf"ERROR node {re.escape(dead)}: {re.escape(dead)} does not answer: ConnectError", report), report
+    assert f"ERROR node {web.url}: {web.url} answered GET /v1/models with something that is not JSON" in report, report
+    assert f"OK task fix: code-llama-7b answers on {stub_node.url}" in report, report
     assert re.search(r"OK client \d+ running, root .*project", report), report
     assert "OK llama-cpp-python: " in report and re.search(r"OK llama.cpp build: CPU : .* = 1", report), report
     assert re.search(r"OK embedded model: gemma-3-270m loads and answers \(\d+\.\d s\)", report), report

@@ -1,10 +1,9 @@
--- :checkhealth freescode — the server, the settings, the models and the nodes (best effort).
+-- :checkhealth freescode — the server, the settings, the models and the nodes, as `freescode doctor` sees them.
 local M = {}
 
 local health = vim.health
 local VERSION_TIMEOUT_MS = 10000
 local CLI_TIMEOUT_MS = 15000
-local NODE_TIMEOUT_S = 3
 
 --- Run a command to completion: { code, stdout, stderr }; code -1 when it could not start.
 local function run(cmd, opts, timeout_ms)
@@ -64,23 +63,23 @@ local function check_server(config)
   end
 end
 
---- Validate the editor settings with the server's own code: write them as TOML, name the file in
---- FREESCODE_CONFIG and run `freescode models --json`, which reports problems on stderr.
-local function check_settings(config, settings)
-  health.start("freescode: settings and models")
-  local cli = require("freescode").cli(config.cmd)
-  if vim.fn.executable(cli[1]) == 0 then
-    health.warn(("cannot check settings and models: %s is not executable"):format(cli[1]), {
-      'set the CLI with require("freescode").setup({ cli = { "/path/to/freescode" } })',
-    })
-    return nil
-  end
+--- The editor settings as a TOML file for FREESCODE_CONFIG, so the CLI reads them as the server does; nil, reason
+--- when they cannot be written.
+local function settings_file(settings)
   local file = vim.fn.tempname() .. ".toml"
-  vim.fn.writefile(vim.split(require("freescode.toml").encode(settings), "\n", { plain = true }), file)
+  local ok, err = pcall(vim.fn.writefile, vim.split(require("freescode.toml").encode(settings), "\n", { plain = true }), file)
+  if not ok then
+    return nil, tostring(err)
+  end
+  return file
+end
+
+--- Validate the editor settings with the server's own code: `freescode models --json` reads them from
+--- FREESCODE_CONFIG and reports problems on stderr.
+local function check_settings(cli, root, file)
+  health.start("freescode: settings and models")
   local cmd = vim.list_extend(vim.deepcopy(cli), { "models", "--json" })
-  local root = vim.fs.root(0, config.root_markers or {}) or vim.uv.cwd()
   local out = run(cmd, { cwd = root, env = { FREESCODE_CONFIG = file } }, CLI_TIMEOUT_MS)
-  vim.fn.delete(file)
   local problems = {}
   for _, line in ipairs(vim.split(out.stderr, "\n", { plain = true })) do
     local problem = line:match("^freescode: config: (.*)$")
@@ -107,31 +106,28 @@ local function check_settings(config, settings)
 end
 
 local DOCTOR_TIMEOUT_MS = 120000
-local DOCTOR_SECTIONS = { python = true, ["llama-cpp-python"] = true, ["llama.cpp build"] = true,
-  models = true, ["embedded model"] = true }
 
---- `freescode doctor --json`: Python, the llama.cpp build and the CPU features it uses, and whether the
---- embedded model loads and answers (tried in a child process), each problem with what to do.
-local function check_doctor(config)
-  health.start("freescode: llama.cpp and local models (freescode doctor)")
-  local cli = require("freescode").cli(config.cmd)
-  if vim.fn.executable(cli[1]) == 0 then
-    health.warn(("cannot run freescode doctor: %s is not executable"):format(cli[1]))
-    return
-  end
+--- `freescode doctor --json` with the editor settings: its checks, or nil and why there are none. The network
+--- section is doctor's alone (the key sent, bounded reads, deadlines), so this health check and doctor agree.
+local function run_doctor(cli, root, file)
   local cmd = vim.list_extend(vim.deepcopy(cli), { "doctor", "--json" })
-  local root = vim.fs.root(0, config.root_markers or {}) or vim.uv.cwd()
-  local out = run(cmd, { cwd = root }, DOCTOR_TIMEOUT_MS)
+  local out = run(cmd, { cwd = root, env = { FREESCODE_CONFIG = file } }, DOCTOR_TIMEOUT_MS)
   local ok, checks = pcall(vim.json.decode, out.stdout or "")
   if not ok or type(checks) ~= "table" then
-    health.error(("`%s` printed no report (exit %s): %s"):format(table.concat(cmd, " "), tostring(out.code),
-      first_line(out.stderr)))
-    return
+    return nil, ("`%s` printed no report (exit %s): %s"):format(table.concat(cmd, " "), tostring(out.code),
+      first_line(out.stderr))
   end
+  return checks
+end
+
+--- Show the doctor checks of some sections, each with what to do when it is not ok.
+local function show_doctor(checks, sections)
+  local shown = 0
   for _, check in ipairs(checks) do
-    if DOCTOR_SECTIONS[check.name] or tostring(check.name):match("^model ") then
+    if type(check) == "table" and sections[check.section] then
+      shown = shown + 1
       local text = ("%s: %s"):format(check.name, check.detail)
-      local advice = check.todo ~= "" and { check.todo } or nil
+      local advice = type(check.todo) == "string" and check.todo ~= "" and { check.todo } or nil
       if check.status == "ok" then
         health.ok(text)
       elseif check.status == "warn" then
@@ -141,6 +137,7 @@ local function check_doctor(config)
       end
     end
   end
+  return shown
 end
 
 --- The node URLs that serve each model, from the editor settings.
@@ -184,94 +181,45 @@ local function check_models(models, settings)
   end
 end
 
---- "HTTP 200" / nil, reason: one GET with a short timeout; the key (if any) goes through stdin.
-local function probe(url, api_key)
-  if vim.fn.executable("curl") == 0 then
-    return M.tcp_probe(url)
-  end
-  local cmd = { "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-m", tostring(NODE_TIMEOUT_S), url }
-  local opts = nil
-  if api_key then
-    table.insert(cmd, 2, "-H")
-    table.insert(cmd, 3, "@-")
-    opts = { stdin = "Authorization: Bearer " .. api_key .. "\n" }
-  end
-  local out = run(cmd, opts, (NODE_TIMEOUT_S + 2) * 1000)
-  local code = tonumber(vim.trim(out.stdout))
-  if code and code > 0 then
-    return code
-  end
-  return nil, first_line(out.stderr) ~= "" and first_line(out.stderr) or "no answer"
-end
-
---- Without curl: a TCP connection only. Returns 0 when connected (no HTTP status known).
-function M.tcp_probe(url)
-  local scheme, host, port = url:match("^(https?)://([^/:]+):?(%d*)")
-  if not host then
-    return nil, "not an http(s) URL"
-  end
-  port = tonumber(port) or (scheme == "https" and 443 or 80)
-  local infos = vim.uv.getaddrinfo(host, tostring(port), { socktype = "stream" })
-  if not infos or not infos[1] then
-    return nil, "cannot resolve " .. host
-  end
-  local tcp = assert(vim.uv.new_tcp())
-  local result, reason = nil, "timed out"
-  tcp:connect(infos[1].addr, port, function(err)
-    result, reason = err == nil and 0 or nil, err
-  end)
-  vim.wait(NODE_TIMEOUT_S * 1000, function()
-    return result ~= nil or reason ~= "timed out"
-  end, 20)
-  tcp:close()
-  return result, reason
-end
-
-local function api_key_of(node)
-  if type(node.api_key) == "string" then
-    return node.api_key
-  end
-  if type(node.api_key_env) == "string" then
-    return vim.env[node.api_key_env]
-  end
-  return nil
-end
-
-local function models_url(url)
-  url = url:gsub("/+$", "")
-  return url:match("/v1$") and url .. "/models" or url .. "/v1/models"
-end
-
-local function check_nodes(settings)
-  health.start("freescode: nodes")
-  local nodes = settings.nodes or {}
-  local registry = (settings.network or {}).registry
-  if #nodes == 0 and type(registry) ~= "string" then
-    health.info("no nodes or registry in the editor settings (freescode.toml may still name some)")
+--- Everything the CLI checks, with the editor settings: doctor's sections and `freescode models`.
+local function check_with_cli(config, settings)
+  local cli = require("freescode").cli(config.cmd)
+  if vim.fn.executable(cli[1]) == 0 then
+    health.start("freescode: settings, models and nodes")
+    health.warn(("cannot run the freescode CLI: %s is not executable"):format(cli[1]), {
+      'set the CLI with require("freescode").setup({ cli = { "/path/to/freescode" } })',
+    })
     return
   end
-  for _, node in ipairs(nodes) do
-    if type(node.url) == "string" then
-      local code, reason = probe(models_url(node.url), api_key_of(node))
-      if code == 200 or code == 0 then
-        health.ok(("%s is reachable"):format(node.url))
-      elseif code == 401 or code == 403 then
-        health.warn(("%s answered HTTP %d: check api_key / api_key_env"):format(node.url, code))
-      elseif code then
-        health.warn(("%s answered HTTP %d"):format(node.url, code))
-      else
-        health.error(("%s is not reachable: %s"):format(node.url, reason))
-      end
-    end
+  local file, reason = settings_file(settings)
+  if not file then
+    health.start("freescode: settings, models and nodes")
+    health.error("cannot write the editor settings to a temporary file: " .. reason)
+    return
   end
-  if type(registry) == "string" then
-    local code, reason = probe(registry:gsub("/+$", "") .. "/health")
-    if code == 200 or code == 0 then
-      health.ok(("registry %s is reachable"):format(registry))
-    elseif code then
-      health.warn(("registry %s answered HTTP %d"):format(registry, code))
-    else
-      health.error(("registry %s is not reachable: %s"):format(registry, reason))
+  local root = vim.fs.root(0, config.root_markers or {}) or vim.uv.cwd()
+  local checks, problem = run_doctor(cli, root, file)
+  health.start("freescode: llama.cpp and local models (freescode doctor)")
+  if checks then
+    show_doctor(checks, { install = true, models = true })
+  else
+    health.error(problem)
+  end
+  local models = check_settings(cli, root, file)
+  vim.fn.delete(file)
+  if models then
+    check_models(models, settings)
+  end
+  if not checks then
+    return
+  end
+  for _, part in ipairs({
+    { "tasks", "freescode: which model answers each task (freescode doctor)" },
+    { "network", "freescode: nodes and registry (freescode doctor)" },
+  }) do
+    health.start(part[2])
+    if show_doctor(checks, { [part[1]] = true }) == 0 then
+      health.info("`freescode doctor --json` reported nothing here: is the CLI as new as this plugin?")
     end
   end
 end
@@ -295,12 +243,7 @@ function M.check()
   local config, settings = resolved()
   check_neovim()
   check_server(config)
-  check_doctor(config)
-  local models = check_settings(config, settings)
-  if models then
-    check_models(models, settings)
-  end
-  check_nodes(settings)
+  check_with_cli(config, settings)
   check_client()
 end
 
