@@ -1,7 +1,9 @@
 """Registry abuse: bad tokens, forged heartbeats, takeovers and bounded floods are refused; honest nodes stay.
 
-Then hostile operators, nodes and clients (chaos/registry_nodes.py): endpoint aliases, prober starvation,
-huge answers, registration floods, scanning and slow clients, each reported with its figures.
+A takeover is another operator registering the honest node's URL: its node cannot prove that operator runs
+it, so the answer is 403. Then hostile operators, nodes and clients (chaos/registry_nodes.py): endpoint
+aliases, challenge and prober starvation, huge answers, registration floods, scanning and slow clients, each
+reported with its figures.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def _abuse(rng: random.Random, node_id: str, honest_url: str) -> tuple[str, str,
             "POST",
             "/v1/nodes",
             {"json": registration, "headers": BOB},
-            {409},
+            {403, 429},
         ),
         (
             "bad token catalog",
@@ -120,7 +122,7 @@ async def run(trials: int, seed: int, hostile_nodes: bool = True) -> CampaignRes
     result = CampaignResult("registry abuse")
     rng = random.Random(seed)
     started = time.monotonic()
-    node = start_stub_node({"models": [MODEL]})
+    node = start_stub_node({"models": [MODEL], "operator_token": TOKENS["alice"]})
     try:
         with scratch_home() as home:
             registry = start_registry(Path(home) / "registry.sqlite3", tokens=TOKENS, probe_interval_s=0.3)

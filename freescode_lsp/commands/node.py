@@ -24,7 +24,11 @@ def register(subparsers: Any) -> None:
     engine.add_argument("--engine-url", help="an OpenAI-compatible engine to front, with or without /v1")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, required=True, help="port to listen on (0: any free port)")
-    serve.add_argument("--public-url", help="the URL clients reach this gateway at (default http://HOST:PORT)")
+    serve.add_argument(
+        "--public-url",
+        help="the URL clients and the registry reach this gateway at (default http://HOST:PORT); the registry"
+        " asks the gateway there to prove that your operator token runs it",
+    )
     serve.add_argument("--registry", help="registry URL to register with")
     serve.add_argument("--token", help=f"operator token for the registry (better: set {TOKEN_ENV}; arguments show in ps)")
     serve.add_argument(
@@ -42,6 +46,15 @@ def register(subparsers: Any) -> None:
         " use 1 in front of a llama-cpp-python server)",
     )
     serve.add_argument("--queue", type=_non_negative_int, default=8, help="requests that may wait (default 8)")
+    serve.add_argument("--max-connections", type=_positive_int, default=512, help="client connections open at once (512)")
+    serve.add_argument(
+        "--max-connections-per-client", type=_positive_int, default=32, help="connections from one address (default 32)"
+    )
+    serve.add_argument("--header-timeout-s", type=_non_negative, default=10.0, help="time for a request's headers (10)")
+    serve.add_argument("--body-timeout-s", type=_non_negative, default=30.0, help="time for a request's body (30)")
+    serve.add_argument(
+        "--min-upload-rate", type=_non_negative, default=1024.0, help="bytes/s a body must keep up (default 1024; 0: none)"
+    )
     serve.add_argument("--ledger", type=Path, help="earnings ledger (default: node-ledger.sqlite3 in the state dir)")
     serve.set_defaults(handler=serve_node)
     usage = actions.add_parser("usage", help="requests, tokens and earnings per client key")

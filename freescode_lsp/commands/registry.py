@@ -45,7 +45,8 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--allow-private-nodes",
         action="store_true",
-        help="also list and probe nodes on private-network addresses (10/8, 172.16/12, 192.168/16, fc00::/7, ...)",
+        help="also list and probe nodes on private-network addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7,"
+        " fec0::/10); other special-purpose addresses are never probed",
     )
     serve.add_argument(
         "--header-timeout-s", type=_positive, default=10.0, help="seconds a request's headers may take (default 10)"

@@ -5,6 +5,7 @@ The script is a JSON object; every key is optional:
     models: ["stub-model"]        ids served by GET /v1/models
     api_key: "k"                  when set, /v1 requests without "Authorization: Bearer k" get 401
     health_status: 200            status of GET /health
+    operator_token: null          answer registry ownership challenges as a gateway registered with this token
     queue: [answer, ...]          consumed first, one per generation request
     by_model: {"model id": answer}
     default: answer               otherwise (built in: chunks ["Hello", " world"])
@@ -63,6 +64,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from freescode_lsp.mesh.node.ownership import challenge_answer
+from freescode_lsp.wire.ownership import OWNERSHIP_PATH, ownership_key
 
 DEFAULT_ANSWER: dict[str, Any] = {"chunks": ["Hello", " world"]}
 
@@ -379,6 +383,10 @@ def create_app(state: StubState) -> Starlette:
         status = int(state.script.get("health_status", 200))
         return JSONResponse({"status": "ok" if status < 400 else "unavailable"}, status_code=status)
 
+    async def ownership(request: Request) -> Response:
+        token = state.script.get("operator_token")
+        return challenge_answer(request, ownership_key(token) if token else None)
+
     async def get_requests(request: Request) -> Response:
         return JSONResponse(state.records)
 
@@ -407,6 +415,7 @@ def create_app(state: StubState) -> Starlette:
             Route("/v1/completions", generate, methods=["POST"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/health", health, methods=["GET"]),
+            Route(OWNERSHIP_PATH, ownership, methods=["GET"]),
             Route("/_stub/requests", get_requests, methods=["GET"]),
             Route("/_stub/script", set_script, methods=["POST"]),
             Route("/_stub/clear", clear, methods=["POST"]),

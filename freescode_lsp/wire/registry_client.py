@@ -120,7 +120,12 @@ class RegistryClient(OwnedHttpClient):
         operator: str | None = None,
         probe_key: str | None = None,
     ) -> dict[str, Any]:
-        """Register a node; the answer has `node_id`, `lease_s` and `heartbeat_interval_s`."""
+        """Register a node; the answer has `node_id`, `lease_s` and `heartbeat_interval_s`.
+
+        The registry first asks the node to prove that this client's operator runs it (see
+        freescode_lsp.wire.ownership): RegistryError with status 403 when it does not, 429 while too many
+        of the operator's registrations are being checked.
+        """
         body: dict[str, Any] = {"url": url, "models": list(models), "price_per_1k": price_per_1k, "context": context}
         if operator is not None:
             body["operator"] = operator

@@ -31,6 +31,7 @@ T = TypeVar("T")
 TOKENS = {"alice": "alice-secret-token", "bob": "bob-secret-token"}
 ALICE = {"Authorization": f"Bearer {TOKENS['alice']}"}
 BOB = {"Authorization": f"Bearer {TOKENS['bob']}"}
+RUN_BY_ALICE = {"operator_token": TOKENS["alice"]}
 WAIT_S = 20.0
 PROBE_S = 0.3
 BUILTIN_IDS = [spec.id for spec in BUILTIN_MODELS]
@@ -112,7 +113,7 @@ def second_stub() -> Iterator[StubNode]:
 
 
 def test_a_registered_node_is_listed_with_its_price_and_context(registry: RegistryProcess, stub_node: Any) -> None:
-    stub_node.set_script({"models": ["code-llama-7b"]})
+    stub_node.set_script({"models": ["code-llama-7b"], **RUN_BY_ALICE})
     response = registry.http.post(
         "/v1/nodes",
         json={
@@ -170,7 +171,7 @@ def test_a_registered_node_is_listed_with_its_price_and_context(registry: Regist
 
 
 def test_deregistered_node_disappears(registry: RegistryProcess, stub_node: Any) -> None:
-    stub_node.set_script({"models": ["mistral-7b"]})
+    stub_node.set_script({"models": ["mistral-7b"], **RUN_BY_ALICE})
     node_id = register(registry, stub_node.url, ["mistral-7b"])
     wait_for(lambda: hosts(registry, "mistral-7b"), "the node to be listed")
 
@@ -185,7 +186,7 @@ def test_deregistered_node_disappears(registry: RegistryProcess, stub_node: Any)
 
 
 def test_re_registering_the_same_url_keeps_the_node_id(registry: RegistryProcess, stub_node: Any) -> None:
-    stub_node.set_script({"models": ["mistral-7b", "code-llama-7b"]})
+    stub_node.set_script({"models": ["mistral-7b", "code-llama-7b"], **RUN_BY_ALICE})
     first = register(registry, stub_node.url, ["mistral-7b"])
     second = register(registry, stub_node.url + "/v1", ["mistral-7b", "code-llama-7b"], price_per_1k=0.002)
     assert second == first
@@ -195,7 +196,7 @@ def test_re_registering_the_same_url_keeps_the_node_id(registry: RegistryProcess
 
 
 def test_a_node_drops_out_when_its_lease_expires(tmp_path: Path, stub_node: Any) -> None:
-    stub_node.set_script({"models": ["mistral-7b"]})
+    stub_node.set_script({"models": ["mistral-7b"], **RUN_BY_ALICE})
     with start_registry(tmp_path / "r.sqlite3", tokens=TOKENS, lease_s=1, probe_interval_s=0.2) as registry:
         node_id = register(registry, stub_node.url, ["mistral-7b"])
 
@@ -213,7 +214,9 @@ def test_a_node_drops_out_when_its_lease_expires(tmp_path: Path, stub_node: Any)
         assert [h["url"] for h in wait_for(beat_and_list, "a heartbeat to renew the lease")] == [stub_node.url]
 
 
-def test_operator_tokens_are_required(tmp_path: Path) -> None:
+def test_operator_tokens_are_required(tmp_path: Path, stub_node: Any, second_stub: StubNode) -> None:
+    stub_node.set_script({"models": ["mistral-7b"], "operator_token": "carol-token"})
+    second_stub.set_script({"models": ["mistral-7b"], "operator_token": "plain-token"})
     with start_registry(tmp_path / "r.sqlite3", tokens=TOKENS, env_tokens="carol:carol-token, plain-token") as registry:
         body = {"url": "http://127.0.0.1:9", "models": ["mistral-7b"], "price_per_1k": 0.0, "context": 4096}
         refused = [
@@ -237,14 +240,14 @@ def test_operator_tokens_are_required(tmp_path: Path) -> None:
         assert registry.http.get("/v1/nodes").json() == {"data": []}
         assert registry.http.get("/v1/models/sneaky-1b").status_code == 404
 
-        carol = register(registry, "http://127.0.0.1:9", ["mistral-7b"], {"Authorization": "Bearer carol-token"})
-        plain = register(registry, "http://127.0.0.1:10", ["mistral-7b"], {"Authorization": "bearer plain-token"})
+        carol = register(registry, stub_node.url, ["mistral-7b"], {"Authorization": "Bearer carol-token"})
+        plain = register(registry, second_stub.url, ["mistral-7b"], {"Authorization": "bearer plain-token"})
         assert node_status(registry, carol)["operator"] == "carol"
         assert node_status(registry, plain)["operator"].startswith("operator-")
 
 
 def test_a_forged_heartbeat_from_another_operator_is_refused(registry: RegistryProcess, stub_node: Any) -> None:
-    stub_node.set_script({"models": ["mistral-7b"]})
+    stub_node.set_script({"models": ["mistral-7b"], **RUN_BY_ALICE})
     node_id = register(registry, stub_node.url, ["mistral-7b"])
     beat = registry.http.post(f"/v1/nodes/{node_id}/heartbeat", json={"load": 0.1}, headers=ALICE)
     assert beat.status_code == 200
@@ -261,8 +264,8 @@ def test_a_forged_heartbeat_from_another_operator_is_refused(registry: RegistryP
         json={"url": stub_node.url, "models": ["mistral-7b"], "price_per_1k": 0.0, "context": 8192},
         headers=BOB,
     )
-    assert taken.status_code == 409
-    assert "another operator" in error_message(taken)
+    assert taken.status_code == 403
+    assert "did not prove that operator 'bob' runs it" in error_message(taken)
 
     assert hosts(registry, "mistral-7b") == before
     assert before[0]["load"] == 0.1
@@ -271,7 +274,7 @@ def test_a_forged_heartbeat_from_another_operator_is_refused(registry: RegistryP
 
 def test_a_restart_keeps_the_catalog_and_registrations(tmp_path: Path, stub_node: Any) -> None:
     db = tmp_path / "registry.sqlite3"
-    stub_node.set_script({"models": ["team-coder-3b", "mistral-7b"]})
+    stub_node.set_script({"models": ["team-coder-3b", "mistral-7b"], **RUN_BY_ALICE})
     model = {"id": "team-coder-3b", "context": 16384, "price_per_1k": 0.0002, "specialties": ["Go"]}
     with start_registry(db, tokens=TOKENS, probe_interval_s=PROBE_S) as registry:
         assert registry.http.post("/v1/catalog", json=model, headers=ALICE).status_code == 201
@@ -302,7 +305,7 @@ def test_a_restart_keeps_the_catalog_and_registrations(tmp_path: Path, stub_node
 
 
 def test_a_node_that_does_not_serve_a_claimed_model_is_not_listed_for_it(registry: RegistryProcess, stub_node: Any) -> None:
-    stub_node.set_script({"models": ["mistral-7b"]})
+    stub_node.set_script({"models": ["mistral-7b"], **RUN_BY_ALICE})
     node_id = register(registry, stub_node.url, ["code-llama-7b", "mistral-7b"])
     wait_for(lambda: hosts(registry, "mistral-7b"), "the node to be listed for the model it serves")
     assert hosts(registry, "code-llama-7b") == []
@@ -310,31 +313,35 @@ def test_a_node_that_does_not_serve_a_claimed_model_is_not_listed_for_it(registr
     assert status["listed"] == ["mistral-7b"]
     assert status["unlisted"] == {"code-llama-7b": "the node's /v1/models does not list it (it lists: mistral-7b)"}
 
-    stub_node.set_script({"models": ["mistral-7b", "code-llama-7b"]})
+    stub_node.set_script({"models": ["mistral-7b", "code-llama-7b"], **RUN_BY_ALICE})
     wait_for(lambda: hosts(registry, "code-llama-7b"), "a later probe to list the model")
 
 
-def test_an_unreachable_node_is_listed_only_once_a_probe_succeeds(registry: RegistryProcess, stub_node: Any) -> None:
+def test_a_node_is_listed_only_while_its_probes_succeed(registry: RegistryProcess, stub_node: Any) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    node_id = register(registry, url, ["mistral-7b"])
-    status = wait_for(lambda: (s := node_status(registry, node_id, ALICE))["probed_at"] and s, "a probe")
-    assert status["probe_ok"] is False
-    assert status["probe_error"] == "cannot connect"
-    assert status["unlisted"] == {"mistral-7b": "last probe failed: cannot connect"}
-    assert status["listed"] == []
-    assert hosts(registry, "mistral-7b") == []
+    down = registry.http.post(
+        "/v1/nodes", json={"url": url, "models": ["mistral-7b"], "price_per_1k": 0.0, "context": 4096}, headers=ALICE
+    )
+    assert down.status_code == 403
+    assert error_message(down).startswith(f"{url} did not prove that operator 'alice' runs it (cannot connect)")
+    assert registry.http.get("/v1/nodes").json() == {"data": []}
 
-    stub_node.set_script({"models": ["code-llama-7b"], "health_status": 503})
+    stub_node.set_script({"models": ["code-llama-7b"], "health_status": 503, **RUN_BY_ALICE})
     sick = register(registry, stub_node.url, ["code-llama-7b"])
     status = wait_for(lambda: (s := node_status(registry, sick, ALICE))["probed_at"] and s, "a probe")
     assert (status["probe_ok"], status["probe_error"]) == (False, "GET /health answered 503")
+    assert status["unlisted"] == {"code-llama-7b": "last probe failed: GET /health answered 503"}
+    assert status["listed"] == []
     assert hosts(registry, "code-llama-7b") == []
 
-    with start_stub_on(port, {"models": ["mistral-7b"]}):
-        listed = wait_for(lambda: hosts(registry, "mistral-7b"), "the node to come up")
+    with start_stub_on(port, {"models": ["mistral-7b"], **RUN_BY_ALICE}):
+        node_id = register(registry, url, ["mistral-7b"])
+        listed = wait_for(lambda: hosts(registry, "mistral-7b"), "the node to be listed")
         assert [h["url"] for h in listed] == [url]
-    stub_node.set_script({"models": ["code-llama-7b"]})
+    wait_for(lambda: not hosts(registry, "mistral-7b"), "the stopped node to be unlisted")
+    assert node_status(registry, node_id, ALICE)["probe_error"] == "cannot connect"
+    stub_node.set_script({"models": ["code-llama-7b"], **RUN_BY_ALICE})
     wait_for(lambda: hosts(registry, "code-llama-7b"), "the node to become healthy")
 
 
@@ -364,7 +371,7 @@ def test_an_operator_adds_a_catalog_model(registry: RegistryProcess, stub_node: 
         "available_hosts": [],
     }
 
-    stub_node.set_script({"models": ["acme/coder-1b"]})
+    stub_node.set_script({"models": ["acme/coder-1b"], **RUN_BY_ALICE})
     register(registry, stub_node.url, ["acme/coder-1b"], context=16384)
     assert [h["url"] for h in wait_for(lambda: hosts(registry, "acme/coder-1b"), "the node")] == [stub_node.url]
 
@@ -385,8 +392,9 @@ def test_an_unknown_model_is_a_404(registry: RegistryProcess) -> None:
 def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RegistryProcess, str]]:
     """One registry for the malformed-body cases, with one node of alice's registered."""
     process = start_registry(tmp_path_factory.mktemp("registry") / "r.sqlite3", tokens=TOKENS)
-    node_id = register(process, "http://127.0.0.1:9", ["mistral-7b"])
-    yield process, node_id
+    with start_stub_node({"models": ["mistral-7b"], **RUN_BY_ALICE}) as node:
+        node_id = register(process, node.url, ["mistral-7b"])
+        yield process, node_id
     process.stop()
 
 
@@ -527,7 +535,7 @@ def test_oversized_bodies_are_refused(shared_registry: tuple[RegistryProcess, st
 
 
 async def test_the_client_reads_hosts_and_manages_a_node(registry: RegistryProcess, stub_node: Any) -> None:
-    stub_node.set_script({"models": ["mistral-7b"]})
+    stub_node.set_script({"models": ["mistral-7b"], **RUN_BY_ALICE})
     async with RegistryClient(registry.url + "/v1/", timeout=5, token=TOKENS["alice"]) as client:
         assert client.base_url == registry.url + "/v1"
         assert [m["id"] for m in await client.models()] == BUILTIN_IDS

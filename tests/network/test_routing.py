@@ -205,7 +205,7 @@ async def test_hosts_from_the_registry(stub_node, tmp_path: Path) -> None:
     from freescode_lsp.testing.registry_process import start_registry
     from freescode_lsp.wire.registry_client import RegistryClient
 
-    stub_node.set_script({"models": ["code-llama-7b"], "default": {"chunks": ["from ", "the mesh"]}})
+    stub_node.set_script({"models": ["code-llama-7b"], "operator_token": "secret", "default": {"chunks": ["from ", "the mesh"]}})
     registry = start_registry(tmp_path / "registry.db", tokens={"op": "secret"}, probe_interval_s=0.5)
     try:
         async with RegistryClient(registry.url, token="secret") as client:
@@ -308,7 +308,9 @@ async def test_the_status_shows_what_the_ledger_charged_for_a_registry_host(stub
     from freescode_lsp.wire.registry_client import RegistryClient
 
     usage = {"prompt_tokens": 40, "completion_tokens": 2}
-    stub_node.set_script({"models": ["deepseek-coder-6.7b"], "default": {"chunks": ["It ", "adds."], "usage": usage}})
+    stub_node.set_script(
+        {"models": ["deepseek-coder-6.7b"], "operator_token": "secret", "default": {"chunks": ["It ", "adds."], "usage": usage}}
+    )
     registry = start_registry(tmp_path / "registry.db", tokens={"op": "secret"}, probe_interval_s=0.5)
     try:
         async with RegistryClient(registry.url, token="secret") as client:

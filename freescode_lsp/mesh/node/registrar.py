@@ -86,6 +86,8 @@ class Registrar:
                 delay = min(2.0 ** (self._failures - 1), MAX_BACKOFF_S)
                 what = "is unreachable" if isinstance(exc, RegistryUnavailable) else "refused us"
                 log(f"the registry {what}: {exc}; still serving, retrying in {delay:g} s")
+                if exc.status == 403 and self.node_id is None:
+                    log(f"the registry must reach this gateway at {self.listing.url} to check it is yours (see --public-url)")
             await asyncio.sleep(delay)
 
     async def _register(self) -> None:

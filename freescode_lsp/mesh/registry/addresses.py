@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from attrs import define
 
 from freescode_lsp.errors import FreescodeError
+from freescode_lsp.mesh.registry.special_addresses import IP, LOOPBACK, PRIVATE, PUBLIC, classify, plain
 
-IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -21,8 +21,6 @@ URL_CHARACTERS = re.compile(r"[\x21-\x7e]+")
 PATH = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@/-]*")
 LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-ZERO_NET = ipaddress.ip_network("0.0.0.0/8")
 
 
 class AddressError(FreescodeError, ValueError):
@@ -131,28 +129,9 @@ def canonical_path(path: str) -> str:
     return "".join(f"/{segment}" for segment in segments)
 
 
-def plain(address: IP) -> IP:
-    """The IPv4 address an IPv4-mapped or NAT64 IPv6 address carries, else the address itself."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return address.ipv4_mapped
-        if address in NAT64:
-            return ipaddress.IPv4Address(address.packed[-4:])
-    return address
-
-
 def address_kind(address: IP) -> str:
-    """One of: loopback (this machine), link-local, reserved, private, public."""
-    address = plain(address)
-    if address.is_loopback or address.is_unspecified:
-        return "loopback"
-    if address.is_link_local:
-        return "link-local"
-    if address.is_multicast or address.is_reserved or address in ZERO_NET:
-        return "reserved"
-    if isinstance(address, ipaddress.IPv4Address) and address == ipaddress.IPv4Address("255.255.255.255"):
-        return "reserved"
-    return "public" if address.is_global else "private"
+    """One of: public, loopback (this machine), private, link-local, special-purpose."""
+    return classify(address).kind
 
 
 @define(frozen=True)
@@ -164,14 +143,14 @@ class AddressPolicy:
 
     def refusal(self, address: IP) -> str | None:
         """Why the registry will not connect to this address, or None when it may."""
-        kind = address_kind(address)
-        if kind == "public" or (kind == "loopback" and self.allow_loopback):
+        found = classify(address)
+        if found.kind == PUBLIC or (found.kind == LOOPBACK and self.allow_loopback):
             return None
-        if kind == "private" and self.allow_private:
+        if found.kind == PRIVATE and self.allow_private:
             return None
-        flag = {"loopback": "--allow-loopback-nodes", "private": "--allow-private-nodes"}.get(kind)
+        flag = {LOOPBACK: "--allow-loopback-nodes", PRIVATE: "--allow-private-nodes"}.get(found.kind)
         allow = f" (a registry started with {flag} does)" if flag else ""
-        return f"a {kind} address, which this registry does not probe{allow}"
+        return f"{found}, which this registry does not probe{allow}"
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -213,9 +192,9 @@ def endpoint_keys(url: NodeUrl, addresses: Iterable[IP]) -> list[str]:
     if literal is not None:
         return [_address_key(plain(literal)) + tail]
     keys = [f"name:{url.hostname}{tail}"]
-    keys += [_address_key(a) + tail for a in addresses if address_kind(a) in ("loopback", "private")]
+    keys += [_address_key(a) + tail for a in addresses if address_kind(a) in (LOOPBACK, PRIVATE)]
     return list(dict.fromkeys(keys))
 
 
 def _address_key(address: IP) -> str:
-    return "loopback" if address_kind(address) == "loopback" else str(plain(address))
+    return LOOPBACK if address_kind(address) == LOOPBACK else str(plain(address))

@@ -17,10 +17,15 @@ registration is only a label. `probe_key` is the API key used to probe a node th
 it is stored but never shown. A host is listed for a model while its lease is live
 (heard from within lease_s), its last probe succeeded, and its own /v1/models lists the model.
 
-A node URL is stored in one canonical spelling, and an endpoint (its addresses, port and path; every
-loopback address counts as one) belongs to one operator at a time. The registry connects only to the
-addresses its AddressPolicy allows: public ones, plus loopback or private ones when the registry was started
-to allow them. Every answer carries the `x-freescode-registry` header, so a registry is never probed as a node.
+A registration is kept only once the node proves that the registering operator runs it: the registry sends
+it a fresh challenge (GET /freescode/ownership, see freescode_lsp.wire.ownership) and the answer must be made
+with that operator's token, which only a `freescode node serve` gateway started with it can do (403
+otherwise; 429 while the operator already has challenges under way). Every probe asks again. A node URL is
+stored in one canonical spelling, and an endpoint (its addresses, port and path; every loopback address
+counts as one) belongs to one operator at a time: the last one whose node proved it runs it. The registry
+connects only to the addresses its AddressPolicy allows: public ones, plus loopback or private ones when the
+registry was started to allow them, never other special-purpose ones. Every answer carries the
+`x-freescode-registry` header, so a registry is never probed as a node.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from freescode_lsp.mesh.registry.addresses import (
 from freescode_lsp.mesh.registry.auth import OperatorTokens, bearer_token
 from freescode_lsp.mesh.registry.bodies import ApiError, error_response, read_json
 from freescode_lsp.mesh.registry.probe import REGISTRY_HEADER
-from freescode_lsp.mesh.registry.prober import Prober, RegistrySettings
+from freescode_lsp.mesh.registry.prober import ChallengesBusy, Prober, RegistrySettings
 from freescode_lsp.mesh.registry.records import (
     CatalogModel,
     Heartbeat,
@@ -63,6 +68,10 @@ from freescode_lsp.mesh.registry.records import (
 from freescode_lsp.mesh.registry.store import Refused, RegistryStore
 
 T = TypeVar("T")
+ONLY_GATEWAYS = (
+    "only a `freescode node serve` gateway registering with this operator's own token can prove it"
+    " (it answers GET /freescode/ownership at the registered URL)"
+)
 
 
 def model_json(model: CatalogModel, hosts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -91,7 +100,7 @@ class RegistryApp:
         self.tokens = tokens
         self.settings = settings
         self.resolver = resolver
-        self.prober = Prober(store, settings, resolver)
+        self.prober = Prober(store, settings, tokens.ownership_keys, resolver)
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(call, *args)
@@ -189,13 +198,22 @@ class RegistryApp:
         except AddressError as exc:
             raise ApiError(422, f"'url' {exc}") from None
         keys = endpoint_keys(url, addresses)
-        now = time.time()
-        limit = settings.max_nodes_per_operator
-        live_since = now - settings.lease_s
+        refused = await self._db(self.store.refusal, operator, registration.url, keys, settings.max_nodes_per_operator)
+        if refused is not None:
+            raise ApiError(409, refused)
         try:
-            node_id = await self._db(self.store.register, operator, registration, keys, now, live_since, limit)
+            failed = await self.prober.prove(url, addresses[0], operator)
+        except ChallengesBusy as exc:
+            raise ApiError(429, str(exc), {"Retry-After": "5"}) from None
+        if failed is not None:
+            raise ApiError(403, f"{url} did not prove that operator {operator!r} runs it ({failed}); {ONLY_GATEWAYS}")
+        limit = settings.max_nodes_per_operator
+        try:
+            node_id, taken_from = await self._db(self.store.register, operator, registration, keys, time.time(), limit)
         except Refused as exc:
             raise ApiError(409, str(exc)) from None
+        if taken_from:
+            _log(f"{url} now belongs to operator {operator!r}, whose node proved it runs it (was {', '.join(taken_from)})")
         self.prober.probe_soon(node_id)
         lease_s = settings.lease_s
         return JSONResponse({"node_id": node_id, "lease_s": lease_s, "heartbeat_interval_s": lease_s / 3}, status_code=201)
@@ -277,8 +295,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    print(f"freescode registry: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    _log(f"internal error: {type(exc).__name__}: {exc}")
     return error_response(500, "internal error in the registry")
+
+
+def _log(line: str) -> None:
+    print(f"freescode registry: {line}", file=sys.stderr, flush=True)
 
 
 def serve(

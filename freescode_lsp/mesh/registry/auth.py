@@ -9,17 +9,22 @@ from pathlib import Path
 
 from starlette.requests import Request
 
+from freescode_lsp.wire.ownership import ownership_key
+
 TOKENS_ENV = "FREESCODE_OPERATOR_TOKENS"
 
 
 class OperatorTokens:
-    """The operator tokens the registry accepts, each mapped to the operator it identifies."""
+    """The operator tokens the registry accepts, each mapped to the operator it identifies and its ownership key."""
 
     def __init__(self, pairs: Iterable[tuple[str | None, str]] = ()) -> None:
         self._entries: list[tuple[bytes, str]] = []
+        self._keys: dict[str, list[bytes]] = {}
         for name, token in pairs:
             digest = hashlib.sha256(token.encode()).digest()
-            self._entries.append((digest, name or f"operator-{digest.hex()[:12]}"))
+            operator = name or f"operator-{digest.hex()[:12]}"
+            self._entries.append((digest, operator))
+            self._keys.setdefault(operator, []).append(ownership_key(token))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -27,6 +32,10 @@ class OperatorTokens:
     def operator_for(self, token: str) -> str | None:
         """The operator a token belongs to, compared in constant time, or None."""
         return secret_owner(self._entries, token)
+
+    def ownership_keys(self, operator: str) -> list[bytes]:
+        """The keys a node of this operator may prove ownership with: one per token the operator holds."""
+        return list(self._keys.get(operator, ()))
 
 
 def secret_owner(entries: Iterable[tuple[bytes, str]], secret: str) -> str | None:

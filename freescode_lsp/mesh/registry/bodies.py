@@ -28,6 +28,7 @@ ERROR_TYPES = {
     409: "conflict",
     413: "body_too_large",
     422: "invalid_field",
+    429: "rate_limited",
 }
 
 

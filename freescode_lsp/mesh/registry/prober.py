@@ -1,7 +1,9 @@
-"""Probing registered nodes for their models and health, and purging long-silent ones.
+"""Probing registered nodes for who runs them, their models and health, and purging long-silent ones.
 
 Each node is probed on its own: a slow node holds one slot for at most probe_timeout_s, one operator's
-probes take at most PER_OPERATOR of the CONCURRENCY slots, and no round waits for the slowest node.
+probes take at most PER_OPERATOR of the CONCURRENCY slots, and no round waits for the slowest node. The
+ownership challenges of registrations share those slots; an operator with PER_OPERATOR challenges under
+way is told to come back rather than queued.
 """
 
 from __future__ import annotations
@@ -10,20 +12,25 @@ import asyncio
 import math
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
 from attrs import define, field
 
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.mesh.registry.addresses import (
     AddressPolicy,
+    NodeUrl,
     Resolver,
     system_resolver,
 )
-from freescode_lsp.mesh.registry.probe import probe_node
+from freescode_lsp.mesh.registry.probe import challenge, probe_node
 from freescode_lsp.mesh.registry.records import Node
+from freescode_lsp.mesh.registry.special_addresses import IP
 from freescode_lsp.mesh.registry.store import RegistryStore
+
+OwnershipKeys = Callable[[str], list[bytes]]
 
 CONCURRENCY = 16
 PER_OPERATOR = 4
@@ -44,15 +51,27 @@ class RegistrySettings:
     body_timeout_s: float = 10.0
 
 
+class ChallengesBusy(FreescodeError):
+    """The operator already has PER_OPERATOR ownership challenges under way."""
+
+
 class Prober:
     """Probes each node when it registers and every probe interval, and purges long-silent nodes."""
 
-    def __init__(self, store: RegistryStore, settings: RegistrySettings, resolver: Resolver = system_resolver) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        settings: RegistrySettings,
+        keys: OwnershipKeys,
+        resolver: Resolver = system_resolver,
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.keys = keys
         self.resolver = resolver
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._operators: dict[str, asyncio.Semaphore] = {}
+        self._challenges: dict[str, asyncio.Semaphore] = {}
         self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[str] = set()
@@ -76,6 +95,15 @@ class Prober:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._client is not None:
             await self._client.aclose()
+
+    async def prove(self, node: NodeUrl, address: IP, owner: str) -> str | None:
+        """Why the node at this checked address did not prove that `owner` runs it, or None; ChallengesBusy when too many wait."""
+        assert self._client is not None, "the prober is not running"
+        checks = self._challenges.setdefault(owner, asyncio.Semaphore(PER_OPERATOR))
+        if checks.locked():
+            raise ChallengesBusy(f"operator {owner!r} already has {PER_OPERATOR} registrations being checked; retry shortly")
+        async with checks, self._slots:
+            return await challenge(node, address, self.keys(owner), client=self._client, timeout_s=self.settings.probe_timeout_s)
 
     def probe_soon(self, node_id: str) -> None:
         """Probe one node in the background now, or once more after the probe already under way."""
@@ -139,6 +167,7 @@ class Prober:
                 node.url,
                 node.models,
                 node.probe_key,
+                ownership_keys=self.keys(node.owner),
                 policy=self.settings.addresses,
                 resolver=self.resolver,
                 client=self._client,

@@ -45,7 +45,7 @@ CREATE INDEX IF NOT EXISTS endpoints_node ON endpoints (node_id);
 
 
 class Refused(FreescodeError):
-    """A registration the store will not keep: the endpoint is another operator's, or the operator has enough."""
+    """A registration the store will not keep: the operator already has as many nodes as allowed."""
 
 
 class RegistryStore:
@@ -138,29 +138,23 @@ class RegistryStore:
             row = self._db.execute("SELECT * FROM nodes WHERE node_id = ?", (node_id,)).fetchone()
         return Node.from_row(row) if row else None
 
-    def register(self, owner: str, node: Registration, keys: list[str], now: float, live_since: float, max_nodes: int) -> str:
-        """Store a registration and return its node id; the same operator and endpoint keep their id.
+    def refusal(self, owner: str, url: str, keys: list[str], max_nodes: int) -> str | None:
+        """Why a registration would be refused before its node is even asked to prove who runs it, or None."""
+        with self._lock:
+            return self._over_limit(self._db, owner, self._sharing(self._db, url, keys), max_nodes)
 
-        Refused when another operator's live registration shares an endpoint key, or when the operator
-        already has max_nodes registrations.
+    def register(self, owner: str, node: Registration, keys: list[str], now: float, max_nodes: int) -> tuple[str, list[str]]:
+        """Store a registration whose node proved `owner` runs it: its node id and the operators it was taken from.
+
+        The same operator and endpoint keep their id; registrations of the endpoint by other operators are
+        dropped, since their node no longer answers for them. Refused when the operator already has max_nodes.
         """
         with self._transaction() as db:
-            marks = ",".join("?" * len(keys))
-            rows = db.execute(
-                f"SELECT node_id, owner, last_seen FROM nodes WHERE url = ? OR node_id IN"
-                f" (SELECT node_id FROM endpoints WHERE endpoint IN ({marks})) ORDER BY registered_at, node_id",
-                (node.url, *keys),
-            ).fetchall()
-            if any(r["owner"] != owner and r["last_seen"] >= live_since for r in rows):
-                raise Refused(f"{node.url} is registered by another operator")
+            rows = self._sharing(db, node.url, keys)
+            refused = self._over_limit(db, owner, rows, max_nodes)
+            if refused is not None:
+                raise Refused(refused)
             mine = [r["node_id"] for r in rows if r["owner"] == owner]
-            if not mine:
-                count = db.execute("SELECT COUNT(*) FROM nodes WHERE owner = ?", (owner,)).fetchone()[0]
-                if count >= max_nodes:
-                    raise Refused(
-                        f"operator {owner!r} already has {count} nodes registered, the most this registry allows;"
-                        " delete one first"
-                    )
             node_id = mine[0] if mine else f"node-{secrets.token_hex(8)}"
             stale = [r["node_id"] for r in rows if r["node_id"] != node_id]
             db.executemany("DELETE FROM nodes WHERE node_id = ?", [(n,) for n in stale])
@@ -189,7 +183,27 @@ class RegistryStore:
                     " node_id, revision, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
                     (*values, node_id, now),
                 )
-            return node_id
+            return node_id, sorted({r["owner"] for r in rows if r["owner"] != owner})
+
+    @staticmethod
+    def _sharing(db: sqlite3.Connection, url: str, keys: list[str]) -> list[sqlite3.Row]:
+        """The registrations of this URL or of any of these endpoint keys, oldest first."""
+        marks = ",".join("?" * len(keys))
+        return db.execute(
+            f"SELECT node_id, owner FROM nodes WHERE url = ? OR node_id IN"
+            f" (SELECT node_id FROM endpoints WHERE endpoint IN ({marks})) ORDER BY registered_at, node_id",
+            (url, *keys),
+        ).fetchall()
+
+    @staticmethod
+    def _over_limit(db: sqlite3.Connection, owner: str, rows: list[sqlite3.Row], max_nodes: int) -> str | None:
+        """Why a new registration would take the operator over max_nodes, or None (a re-registration never does)."""
+        if any(r["owner"] == owner for r in rows):
+            return None
+        count = db.execute("SELECT COUNT(*) FROM nodes WHERE owner = ?", (owner,)).fetchone()[0]
+        if count < max_nodes:
+            return None
+        return f"operator {owner!r} already has {count} nodes registered, the most this registry allows; delete one first"
 
     def heartbeat(self, node_id: str, beat: Heartbeat, now: float) -> None:
         """Renew a node's lease and keep the metrics it sent."""
