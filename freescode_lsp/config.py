@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from attrs import define, field
+from attrs import define, evolve, field
 
 from freescode_lsp import paths, trust
 from freescode_lsp.config_faults import dotted, faults, sweep
@@ -150,6 +150,7 @@ class LoadedSettings:
     sources: list[str] = field(factory=list)
     untrusted: list[str] = field(factory=list)
     workspace: Path | None = None
+    waiting: trust.Untrusted | None = None
 
 
 CONVERTER = make_converter()
@@ -271,16 +272,28 @@ def merge(base: dict[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
 
 def read_toml(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
     """Read a TOML file; a missing file is no layer, a broken, huge or odd one is a problem."""
+    content, problems = read_config_bytes(path)
+    return (None, problems) if content is None else parse_toml(content, path)
+
+
+def read_config_bytes(path: Path) -> tuple[bytes | None, list[str]]:
+    """A config file's bytes, read once; a missing file is None without a problem."""
     try:
-        text = read_regular(path, MAX_CONFIG_BYTES).decode("utf-8")
+        return read_regular(path, MAX_CONFIG_BYTES), []
     except FileNotFoundError:
         return None, []
     except UnreadableFile as exc:
         return None, [f"{path}: {exc}; ignored"]
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         return None, [f"{path}: cannot be read ({exc}); ignored"]
+
+
+def parse_toml(content: bytes, path: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """Settings from a config file's bytes, or the reason they cannot be read."""
     try:
-        return tomllib.loads(text), []
+        return tomllib.loads(content.decode("utf-8")), []
+    except UnicodeDecodeError as exc:
+        return None, [f"{path}: cannot be read ({exc}); ignored"]
     except tomllib.TOMLDecodeError as exc:
         return None, [f"{path}: not valid TOML ({exc}); ignored"]
     except RecursionError:
@@ -314,14 +327,29 @@ def find_workspace(start: Path) -> Path:
 
 
 def config_files(workspace: Path | None) -> list[Path]:
-    """The config files in the order they apply, later ones winning."""
+    """The config files in the order they apply, later ones winning (a file named twice is read once, as the user's)."""
     files = [paths.user_config_file()]
-    if workspace is not None:
-        files.append(workspace / "freescode.toml")
-    named = os.environ.get("FREESCODE_CONFIG")
-    if named:
-        files.append(Path(named))
+    named = named_config()
+    if workspace is not None and not _same_file(workspace / trust.WORKSPACE_FILE, named):
+        files.append(workspace / trust.WORKSPACE_FILE)
+    if named is not None:
+        files.append(named)
     return files
+
+
+def named_config() -> Path | None:
+    """The file FREESCODE_CONFIG names: the user's own choice, so always trusted, even inside a workspace."""
+    named = os.environ.get("FREESCODE_CONFIG")
+    return Path(named) if named else None
+
+
+def _same_file(path: Path, other: Path | None) -> bool:
+    if other is None:
+        return False
+    try:
+        return path.resolve() == other.resolve() or os.path.samefile(path, other)
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def load_settings(
@@ -329,25 +357,28 @@ def load_settings(
     editor_settings: Mapping[str, Any] | None = None,
     trusted_workspace: bool = False,
 ) -> LoadedSettings:
-    """Read every layer in order and return valid settings and what was wrong (see `trust` for the workspace file)."""
+    """Read every layer in order and return valid settings and what was wrong (see `trust` for the workspace file).
+
+    `trusted_workspace` takes the workspace's file as trusted whatever its content (validation only).
+    """
     merged: dict[str, Any] = {}
     problems: list[str] = []
     sources: list[str] = []
     layers: list[tuple[str, Mapping[str, Any]]] = []
-    named = os.environ.get("FREESCODE_CONFIG")
-    untrusted: list[str] = []
+    named = named_config()
+    waiting: trust.Untrusted | None = None
     for path in config_files(workspace):
-        raw, read_problems = read_toml(path)
-        problems.extend(read_problems)
-        if raw is None and named and path == Path(named) and not read_problems:
+        content, read_problems = read_config_bytes(path)
+        raw, parse_problems = (None, []) if content is None else parse_toml(content, path)
+        problems.extend(read_problems + parse_problems)
+        if content is None and path == named and not read_problems:
             problems.append(f"FREESCODE_CONFIG names {path}, which does not exist; ignored")
-        if raw is not None and workspace is not None and path == workspace / "freescode.toml":
-            untrusted = trust.guarded_keys(raw)
-            if untrusted and not trusted_workspace and not trust.is_trusted(workspace):
-                raw = trust.without_guarded(raw, untrusted)
-                problems.append(trust.notice(workspace, untrusted))
-            else:
-                untrusted = []
+        from_workspace = workspace is not None and path == workspace / trust.WORKSPACE_FILE and path != named
+        if raw is not None and content is not None and workspace is not None and from_workspace:
+            if not trusted_workspace:
+                raw, waiting = trust.screen(workspace, trust.digest_of(content), raw)
+            if waiting is not None:
+                problems.append(waiting.notice)
         if raw is not None:
             layers.append((str(path), raw))
     if editor_settings:
@@ -366,7 +397,12 @@ def load_settings(
     except Exception as exc:  # noqa: BLE001 - layers were valid alone; say so and go on
         problems.append(f"settings could not be combined ({type(exc).__name__}); using the defaults")
         settings = Settings()
-    return LoadedSettings(settings, problems, sources, untrusted, workspace)
+    if waiting is not None and "network.mode" in waiting.keys:
+        told = f'{waiting.notice}; meanwhile network.mode is "{settings.network.mode}"'
+        problems[problems.index(waiting.notice)] = told
+        waiting = evolve(waiting, notice=told)
+    untrusted = waiting.keys if waiting is not None else []
+    return LoadedSettings(settings, problems, sources, untrusted, workspace, waiting)
 
 
 def settings_from_dict(raw: Mapping[str, Any], source: str = "settings") -> LoadedSettings:

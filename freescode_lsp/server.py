@@ -128,7 +128,7 @@ class FreescodeServer(LanguageServer):
         self.editor_settings: types.LSPAny = None
         self.initial_settings: types.LSPAny = None
         self.shown_problems: set[str] = set()
-        self.workspace_trusted = False
+        self.asked_trust: set[tuple[Path, str]] = set()
         self.background: set[asyncio.Task[None]] = set()
         self.client_name: str | None = None
         self.features = Features(self)
@@ -167,14 +167,14 @@ class FreescodeServer(LanguageServer):
                 self.initial_settings = editor_settings
             else:
                 self.editor_settings = editor_settings
-        loaded = load_settings(self.workspace_root(), self._editor_layer(), self.workspace_trusted)
+        loaded = load_settings(self.workspace_root(), self._editor_layer())
+        waiting = loaded.waiting
         fresh = [problem for problem in loaded.problems if problem not in self.shown_problems]
-        if loaded.untrusted and loaded.workspace is not None:
-            question = trust.notice(loaded.workspace, loaded.untrusted)
-            if question in fresh:
-                self.shown_problems.add(question)
-                fresh.remove(question)
-                self._spawn(self._ask_trust(loaded.workspace, question))
+        if waiting is not None:
+            fresh = [problem for problem in fresh if problem != waiting.notice]
+            if (waiting.workspace, waiting.digest) not in self.asked_trust:
+                self.asked_trust.add((waiting.workspace, waiting.digest))
+                self._spawn(self._ask_trust(waiting))
         if fresh:
             self.shown_problems.update(fresh)
             self.window_show_message(types.ShowMessageParams(types.MessageType.Warning, settings_message(fresh)))
@@ -191,20 +191,25 @@ class FreescodeServer(LanguageServer):
             self.router.apply_settings(loaded.settings)
         return loaded
 
-    async def _ask_trust(self, workspace: Path, question: str) -> None:
-        """Ask once whether to trust the workspace's freescode.toml; trusting applies it at once."""
+    async def _ask_trust(self, waiting: trust.Untrusted) -> None:
+        """Ask once per content whether to trust the workspace's freescode.toml; "Trust" trusts exactly what was shown.
+
+        The file may change while the question is open: the reload then finds other content, which is not
+        trusted, and asks about it in turn.
+        """
         params = types.ShowMessageRequestParams(
             types.MessageType.Warning,
-            f"Free-S_Code: {question}",
+            f"Free-S_Code: {capped(waiting.notice)}",
             actions=[types.MessageActionItem(TRUST_ACTION), types.MessageActionItem("Not now")],
         )
         try:
             choice = await asyncio.shield(self.window_show_message_request_async(params))
         except Exception:  # noqa: BLE001 - a client that cannot ask still gets told
-            self.window_show_message(types.ShowMessageParams(types.MessageType.Warning, f"Free-S_Code: {question}"))
+            self.window_show_message(types.ShowMessageParams(types.MessageType.Warning, params.message))
             return
-        if choice is not None and choice.title == TRUST_ACTION and trust.trust(workspace):
-            self.log_info(f"Free-S_Code: trusted {workspace / 'freescode.toml'} as it is now")
+        if choice is not None and choice.title == TRUST_ACTION and trust.trust(waiting.workspace, waiting.digest):
+            config = waiting.workspace / trust.WORKSPACE_FILE
+            self.log_info(f"Free-S_Code: trusted {config} with the content shown (sha256 {waiting.digest[:12]})")
             self.reload_settings()
 
     def _editor_layer(self) -> types.LSPAny:

@@ -2,9 +2,10 @@
 
 Settings that send code somewhere or cost money (nodes, the registry, the network mode, budgets and
 price caps, model paths, downloads) are taken from a workspace's freescode.toml only once the user has
-trusted that workspace. Trust is remembered per folder and per content of its freescode.toml: a
-changed file must be trusted again. The user's own config, FREESCODE_CONFIG and the editor's settings
-are always trusted.
+trusted that workspace. Trust is a (folder, SHA-256 of the file's bytes) pair: the user trusts the
+content they were shown, and any other content, a later edit included, is asked about again. The user's
+own config, the file FREESCODE_CONFIG names and the editor's settings are always trusted; an editor's
+word that the workspace is trusted is not taken: only the user's answer is.
 """
 
 from __future__ import annotations
@@ -16,12 +17,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from attrs import frozen
+
 from freescode_lsp import paths
+from freescode_lsp.config_faults import dotted
+from freescode_lsp.config_values import shown
 from freescode_lsp.files import read_regular
 
 STORE_LIMIT = 1 << 20
-CONFIG_LIMIT = 1 << 20
+CONFIG_LIMIT = 1_000_000
+WORKSPACE_FILE = "freescode.toml"
 SAFE_MODE = "local-only"
+SHOWN_NODES = 4
+SHOWN_CHARS = 80
 GUARDED: tuple[tuple[str, ...], ...] = (
     ("nodes",),
     ("network", "registry"),
@@ -34,6 +42,17 @@ GUARDED: tuple[tuple[str, ...], ...] = (
     ("models", "*", "gguf"),
     ("models", "*", "hf"),
 )
+KeyPath = tuple[str, ...]
+
+
+@frozen
+class Untrusted:
+    """A workspace file's content that sets guarded keys the user has not trusted: what to ask about."""
+
+    workspace: Path
+    digest: str
+    keys: list[str]
+    notice: str
 
 
 def store_file() -> Path:
@@ -41,10 +60,15 @@ def store_file() -> Path:
     return paths.state_dir() / "trusted-workspaces.json"
 
 
+def digest_of(content: bytes) -> str:
+    """The SHA-256 of a freescode.toml's bytes: what trust is given to."""
+    return hashlib.sha256(content).hexdigest()
+
+
 def fingerprint(config: Path) -> str | None:
-    """The SHA-256 of a workspace's freescode.toml, or None when it cannot be read."""
+    """The SHA-256 of a freescode.toml as it is now, or None when it cannot be read."""
     try:
-        return hashlib.sha256(read_regular(config, CONFIG_LIMIT)).hexdigest()
+        return digest_of(read_regular(config, CONFIG_LIMIT))
     except (OSError, ValueError):
         return None
 
@@ -64,19 +88,18 @@ def _key(workspace: Path) -> str:
         return str(workspace.absolute())
 
 
-def is_trusted(workspace: Path) -> bool:
-    """Whether the user trusted this workspace's freescode.toml as it is now."""
-    digest = fingerprint(workspace / "freescode.toml")
+def is_trusted(workspace: Path, digest: str | None = None) -> bool:
+    """Whether the user trusted this workspace's freescode.toml with this content (default: as it is now)."""
+    digest = digest if digest is not None else fingerprint(workspace / WORKSPACE_FILE)
     return digest is not None and _records().get(_key(workspace)) == digest
 
 
-def trust(workspace: Path) -> bool:
-    """Trust the workspace's freescode.toml as it is now; False when there is none to trust."""
-    digest = fingerprint(workspace / "freescode.toml")
+def trust(workspace: Path, digest: str | None = None) -> bool:
+    """Trust the workspace's freescode.toml with this content (default: as it is now); False when there is none."""
+    digest = digest if digest is not None else fingerprint(workspace / WORKSPACE_FILE)
     if digest is None:
         return False
-    records = {**_records(), _key(workspace): digest}
-    _write(records)
+    _write({**_records(), _key(workspace): digest})
     return True
 
 
@@ -97,17 +120,22 @@ def _write(records: dict[str, str]) -> None:
     staged.replace(target)
 
 
-def guarded_keys(raw: Mapping[str, Any]) -> list[str]:
-    """The dotted keys of a layer that only a trusted workspace may set (mode local-only is always allowed)."""
-    found = []
+def guarded_paths(raw: Mapping[str, Any]) -> list[KeyPath]:
+    """The key paths of a layer that only a trusted workspace may set (mode local-only is always allowed)."""
+    found: list[KeyPath] = []
     for path in GUARDED:
         found.extend(_matches(raw, path, ()))
     network = raw.get("network")
     safe_mode = isinstance(network, Mapping) and network.get("mode") == SAFE_MODE
-    return [".".join(key) for key in found if not (key == ("network", "mode") and safe_mode)]
+    return [key for key in found if not (key == ("network", "mode") and safe_mode)]
 
 
-def _matches(table: Any, path: tuple[str, ...], seen: tuple[str, ...]) -> list[tuple[str, ...]]:
+def guarded_keys(raw: Mapping[str, Any]) -> list[str]:
+    """The guarded keys of a layer as written in TOML: nodes, network.mode, models."code-llama-7b".gguf."""
+    return [dotted(key) for key in guarded_paths(raw)]
+
+
+def _matches(table: Any, path: KeyPath, seen: KeyPath) -> list[KeyPath]:
     if not isinstance(table, Mapping) or not path:
         return []
     head, rest = path[0], path[1:]
@@ -121,16 +149,15 @@ def _matches(table: Any, path: tuple[str, ...], seen: tuple[str, ...]) -> list[t
     return found
 
 
-def without_guarded(raw: Mapping[str, Any], keys: list[str]) -> dict[str, Any]:
+def without_guarded(raw: Mapping[str, Any], keys: list[KeyPath]) -> dict[str, Any]:
     """A copy of the layer without the guarded keys found in it."""
     cleaned: dict[str, Any] = dict(raw)
-    for dotted in keys:
-        parts = dotted.split(".")
-        _drop(cleaned, parts)
+    for key in keys:
+        _drop(cleaned, key)
     return cleaned
 
 
-def _drop(table: dict[str, Any], parts: list[str]) -> None:
+def _drop(table: dict[str, Any], parts: KeyPath) -> None:
     head = parts[0]
     if head not in table:
         return
@@ -144,11 +171,50 @@ def _drop(table: dict[str, Any], parts: list[str]) -> None:
         _drop(inner, parts[1:])
 
 
-def notice(workspace: Path, keys: list[str]) -> str:
-    """What the user reads about settings ignored until they trust the workspace."""
-    listed = ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+def screen(workspace: Path, digest: str, raw: dict[str, Any]) -> tuple[dict[str, Any], Untrusted | None]:
+    """A workspace file's settings as they may apply: without its guarded keys unless the user trusted this content."""
+    keys = guarded_paths(raw)
+    if not keys or is_trusted(workspace, digest):
+        return raw, None
+    return without_guarded(raw, keys), Untrusted(workspace, digest, [dotted(key) for key in keys], notice(workspace, raw))
+
+
+def what_it_sets(raw: Mapping[str, Any]) -> list[str]:
+    """Each guarded key of a layer with the value it would set, as the user reads it."""
+    return [f"{dotted(key)} = {_value_words(key, _value_at(raw, key))}" for key in guarded_paths(raw)]
+
+
+def _value_at(raw: Mapping[str, Any], key: KeyPath) -> Any:
+    value: Any = raw
+    for part in key:
+        value = value[part]
+    return value
+
+
+def _value_words(key: KeyPath, value: Any) -> str:
+    if key == ("nodes",) and isinstance(value, list):
+        urls = [_scalar(node.get("url")) if isinstance(node, Mapping) else shown(node) for node in value]
+        more = f", and {len(urls) - SHOWN_NODES} more" if len(urls) > SHOWN_NODES else ""
+        return "[" + ", ".join(urls[:SHOWN_NODES]) + more + "]"
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        cut = value if len(value) <= SHOWN_CHARS else value[: SHOWN_CHARS - 3] + "..."
+        return json.dumps(cut, ensure_ascii=False)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return shown(value)
+
+
+def notice(workspace: Path, raw: Mapping[str, Any]) -> str:
+    """What the user reads about a workspace file's guarded settings: each key, its value, and why it waits."""
     return (
-        f"{workspace / 'freescode.toml'} sets {listed}, which can send your code to other machines or spend "
-        f"money; ignored until you trust this workspace (run `freescode trust {workspace}`, or choose "
-        '"Trust" when the editor asks)'
+        f"{workspace / WORKSPACE_FILE} sets {', '.join(what_it_sets(raw))}. These can send your code to other "
+        "machines, spend money or load other model files, so they are ignored until you trust this file as it "
+        f'is now (choose "Trust", or run `freescode trust {workspace}`); other settings apply, and a change to '
+        "the file is asked about again"
     )

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from pygls.uris import to_fs_path
+
+from freescode_lsp.trust import WORKSPACE_FILE
 
 if TYPE_CHECKING:
     from freescode_lsp.server import FreescodeServer
 
 SECTION = "freescode"
-TRUSTED = "workspaceTrusted"  # beside the section: the editor vouches for the workspace (VS Code's workspace trust)
 
 
 class Lifecycle:
@@ -32,6 +35,11 @@ class Lifecycle:
             """Ask the client for the `freescode` section when it can answer."""
             await pull_configuration(self.server)
 
+        @self.server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+        def on_watched_files(params: types.DidChangeWatchedFilesParams) -> None:
+            """freescode.toml changed (VS Code's extension watches it; other editors' changes count at the next reload)."""
+            self.files_changed(params)
+
         @self.server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
         async def on_configuration(params: types.DidChangeConfigurationParams) -> None:
             await self.configuration_changed(params)
@@ -41,12 +49,14 @@ class Lifecycle:
             await self.shutdown()
 
     def initialize(self, params: types.InitializeParams) -> None:
-        """Take `initializationOptions` (same schema as freescode.toml, or {freescode: ..., workspaceTrusted})."""
+        """Take `initializationOptions` (same schema as freescode.toml, or {freescode: ...}).
+
+        Anything else beside the section, such as an editor's `workspaceTrusted`, is not read: only the user's
+        answer to the server's own question trusts a workspace's freescode.toml.
+        """
         ls = self.server
         ls.client_name = params.client_info.name if params.client_info else None
         options = params.initialization_options
-        if isinstance(options, dict) and options.get(TRUSTED) is True:
-            ls.workspace_trusted = True
         if isinstance(options, dict) and SECTION in options and isinstance(options[SECTION], dict):
             options = options[SECTION]
         ls.reload_settings(options, initial=True)
@@ -59,6 +69,15 @@ class Lifecycle:
             ls.reload_settings(pushed[SECTION])
         elif not await pull_configuration(ls):
             ls.reload_settings()
+
+    def files_changed(self, params: types.DidChangeWatchedFilesParams) -> None:
+        """Read the settings again when the workspace's freescode.toml changed: new content is asked about again."""
+        root = self.server.workspace_root()
+        if root is None:
+            return
+        target = root / WORKSPACE_FILE
+        if any(_path_of(event.uri) == target for event in params.changes):
+            self.server.reload_settings()
 
     async def shutdown(self) -> None:
         """Stop running rewrites and unload models."""
@@ -85,3 +104,8 @@ async def pull_configuration(ls: FreescodeServer) -> bool:
         return True
     ls.reload_settings(value if isinstance(value, dict) else value)
     return True
+
+
+def _path_of(uri: str) -> Path | None:
+    path = to_fs_path(uri)
+    return Path(path) if path else None

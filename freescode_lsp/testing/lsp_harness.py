@@ -95,7 +95,7 @@ class Editor:
         self.encoding: str = types.PositionEncodingKind.Utf16
         self.statuses: list[dict[str, Any]] = []
         self.questions: list[types.ShowMessageRequestParams] = []
-        self.answer: str | None = None
+        self.answer: str | Callable[[types.ShowMessageRequestParams], str | None] | None = None
         self._pending: dict[str, list[types.TextDocumentContentChangePartial]] = {}
         self._flush: dict[str, asyncio.TimerHandle] = {}
         self._last_flush: dict[str, float] = {}
@@ -108,7 +108,8 @@ class Editor:
 
         async def on_question(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
             self.questions.append(params)
-            return types.MessageActionItem(self.answer) if self.answer else None
+            title = self.answer(params) if callable(self.answer) else self.answer
+            return types.MessageActionItem(title) if title else None
 
         client.feature(types.WORKSPACE_APPLY_EDIT)(on_apply_edit)
         client.feature("freescode/status")(on_status)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from freescode_lsp.config import load_settings, settings_from_dict
-from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
+from freescode_lsp.models.catalog import CODE_MODEL, DEFAULT_MODEL, build_catalog
 
 
 def write(path: Path, text: str) -> Path:
@@ -98,7 +98,7 @@ def test_model_added_in_one_file_can_be_routed_from_another(
     assert loaded.problems == []
     assert catalog.model_for("refactor") == "my-coder"
     assert catalog["my-coder"].context == 2048
-    assert catalog.chain("my-coder") == ["my-coder", DEFAULT_MODEL]
+    assert catalog.chain("my-coder") == ["my-coder", CODE_MODEL, DEFAULT_MODEL]
 
 
 def test_override_keeps_other_fields_of_a_catalog_model() -> None:

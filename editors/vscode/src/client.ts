@@ -32,7 +32,14 @@ import { answerConfiguration, documentSelectorFor } from "./settings";
 import { STATUS_METHOD } from "./status";
 import type { StatusBar } from "./statusBar";
 import { RUN_TASK_COMMAND, type RunTaskArgs } from "./tasks";
-import { clientSettings, initializationOptions, SECTION, serverSettings, workspaceFolderPath } from "./vscodeSettings";
+import {
+  clientSettings,
+  initializationOptions,
+  SECTION,
+  serverSettings,
+  WATCHED_FILES,
+  workspaceFolderPath,
+} from "./vscodeSettings";
 
 const CLIENT_ID = "freescode";
 const CLIENT_NAME = "Free-S_Code";
@@ -66,6 +73,7 @@ export class ServerController implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private readonly limiter = new CrashLimiter();
   private starting: Promise<void> | undefined;
+  private workspaceFileWatcher: vscode.FileSystemWatcher | undefined;
 
   constructor(
     private readonly output: vscode.LogOutputChannel,
@@ -166,7 +174,7 @@ export class ServerController implements vscode.Disposable {
       outputChannel: this.output,
       revealOutputChannelOn: RevealOutputChannelOn.Never,
       initializationOptions: () => initializationOptions(),
-      synchronize: { configurationSection: SECTION },
+      synchronize: { configurationSection: SECTION, fileEvents: this.watchWorkspaceFile() },
       errorHandler: {
         error: (_error, _message, count) => ({ action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown }),
         closed: () =>
@@ -222,7 +230,14 @@ export class ServerController implements vscode.Disposable {
     await this.start();
   }
 
+  /** One watcher on freescode.toml for the extension's lifetime: the server asks about a changed file again. */
+  private watchWorkspaceFile(): vscode.FileSystemWatcher {
+    this.workspaceFileWatcher ??= vscode.workspace.createFileSystemWatcher(WATCHED_FILES);
+    return this.workspaceFileWatcher;
+  }
+
   dispose(): void {
+    this.workspaceFileWatcher?.dispose();
     void this.stop();
   }
 }

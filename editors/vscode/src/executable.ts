@@ -94,7 +94,7 @@ export const SERVER_COMMAND_SETTING = "freescode.server.command";
 
 /** Where `freescode.server.command` is read in the current window, and the button that goes there. */
 export interface SettingsPlace {
-  /** Words for the message, e.g. "in the Remote settings (SSH) or the Workspace settings". */
+  /** Words for the message, e.g. "in the Remote settings (SSH)". */
   readonly where: string;
   readonly button: string;
   /** The VS Code command the button runs, and its argument. */
@@ -117,15 +117,14 @@ export function remoteLabel(remoteName: string): string {
 }
 
 /**
- * The setting is `machine-overridable`: in a local window it is read from the User or Workspace settings;
- * in a remote window (SSH, WSL, dev containers, Codespaces, code-server) the server runs on the remote
- * machine, so only the Remote settings of that machine and the Workspace settings count, and a value in
- * the User settings is ignored.
+ * The setting is `machine`-scoped: a repository's workspace settings cannot name the program to run. In a local
+ * window it is read from the User settings; in a remote window (SSH, WSL, dev containers, Codespaces,
+ * code-server) the server runs on the remote machine, so only the Remote settings of that machine count.
  */
 export function settingsPlace(remoteName: string | undefined): SettingsPlace {
   if (remoteName === undefined || remoteName === "") {
     return {
-      where: "in your User or Workspace settings",
+      where: "in your User settings",
       button: "Open Settings",
       command: "workbench.action.openSettings",
       argument: SERVER_COMMAND_SETTING,
@@ -133,7 +132,7 @@ export function settingsPlace(remoteName: string | undefined): SettingsPlace {
   }
   return {
     where:
-      `in the Remote settings (${remoteLabel(remoteName)}) or the Workspace settings: ` +
+      `in the Remote settings (${remoteLabel(remoteName)}): ` +
       "in this window your User settings are not read for it, because the server runs on the remote machine",
     button: "Open Remote Settings",
     command: "workbench.action.openRemoteSettings",

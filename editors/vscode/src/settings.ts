@@ -67,6 +67,24 @@ export const CLIENT_SETTINGS: readonly string[] = [
 /** Client settings whose change needs a server restart to apply. */
 export const RESTART_SETTINGS: readonly string[] = ["server.command", "server.args", "languages"];
 
+/**
+ * Settings taken from the user's own settings only (scope `machine` or `application` in package.json): they
+ * send code to other machines, spend money, load model files or run programs, so a repository's
+ * `.vscode/settings.json` must not set them. VS Code already ignores workspace values of such settings; the
+ * extension reads them from the user's scope alone too.
+ */
+export const USER_ONLY_SETTINGS: readonly string[] = [
+  "nodes",
+  "models",
+  "local.models_dir",
+  "local.auto_pull",
+  ...SERVER_SETTINGS.filter((spec) => spec.path[0] === "network").map((spec) => spec.key),
+  "server.command",
+  "server.args",
+  "cli.command",
+  "cli.args",
+];
+
 /** What VS Code's `WorkspaceConfiguration.inspect` reports for one key (the parts used here). */
 export interface Inspected {
   readonly globalValue?: unknown;
@@ -112,14 +130,18 @@ export function withoutNulls(value: unknown): unknown {
   return value;
 }
 
-/** The value the user set, the most specific scope winning; undefined when only the default applies. */
-export function explicitValue(inspected: Inspected | undefined, kind: SettingSpec["kind"]): unknown {
+/**
+ * The value the user set, the most specific scope winning; undefined when only the default applies.
+ * `userOnly`: the user's own settings alone count, never the workspace's or a folder's.
+ */
+export function explicitValue(inspected: Inspected | undefined, kind: SettingSpec["kind"], userOnly = false): unknown {
   if (inspected === undefined) {
     return undefined;
   }
-  const scopes = [inspected.globalValue, inspected.workspaceValue, inspected.workspaceFolderValue].filter(
-    (value) => value !== undefined,
-  );
+  const candidates = userOnly
+    ? [inspected.globalValue]
+    : [inspected.globalValue, inspected.workspaceValue, inspected.workspaceFolderValue];
+  const scopes = candidates.filter((value) => value !== undefined);
   if (scopes.length === 0) {
     return undefined;
   }
@@ -156,7 +178,7 @@ function setPath(target: Json, path: readonly string[], value: unknown): void {
 export function buildServerSettings(inspect: Inspector): Json {
   const settings: Json = {};
   for (const spec of SERVER_SETTINGS) {
-    const raw = explicitValue(inspect(spec.key), spec.kind);
+    const raw = explicitValue(inspect(spec.key), spec.kind, USER_ONLY_SETTINGS.includes(spec.key));
     if (isUnset(raw)) {
       continue;
     }

@@ -3,7 +3,7 @@
 import * as vscode from "vscode";
 
 import { DEFAULT_SERVER_COMMAND } from "./executable";
-import { buildServerSettings, type Inspector } from "./settings";
+import { buildServerSettings, explicitValue, type Inspector, USER_ONLY_SETTINGS } from "./settings";
 
 export const SECTION = "freescode";
 
@@ -19,11 +19,12 @@ export function serverSettings(scopeUri?: string): Record<string, unknown> {
 }
 
 /**
- * initializationOptions: the settings under their section, and whether VS Code trusts this workspace, so the
- * server may take nodes, a registry, budgets and model paths from the workspace's freescode.toml.
+ * initializationOptions: the settings under their section. VS Code's workspace trust is not passed on: the
+ * extension runs only in trusted workspaces, and the server still asks before it takes nodes, a registry,
+ * budgets or model paths from the workspace's freescode.toml, for the content it shows.
  */
 export function initializationOptions(): Record<string, unknown> {
-  return { [SECTION]: serverSettings(), workspaceTrusted: vscode.workspace.isTrusted };
+  return { [SECTION]: serverSettings() };
 }
 
 /** What the extension itself needs: how to start the server and the CLI, and for which languages. */
@@ -39,16 +40,26 @@ function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : [];
 }
 
+/** The programs and their arguments come from the user's own settings only (see USER_ONLY_SETTINGS). */
 export function clientSettings(): ClientSettings {
   const config = vscode.workspace.getConfiguration(SECTION);
+  const users = (key: string): unknown => {
+    const inspected = config.inspect(key);
+    return explicitValue(inspected, "scalar", USER_ONLY_SETTINGS.includes(key)) ?? inspected?.defaultValue;
+  };
+  const serverCommand = users("server.command");
+  const cliCommand = users("cli.command");
   return {
-    serverCommand: config.get<string>("server.command") || DEFAULT_SERVER_COMMAND,
-    serverArgs: strings(config.get("server.args")),
-    cliCommand: config.get<string>("cli.command") ?? "",
-    cliArgs: strings(config.get("cli.args")),
+    serverCommand: (typeof serverCommand === "string" && serverCommand) || DEFAULT_SERVER_COMMAND,
+    serverArgs: strings(users("server.args")),
+    cliCommand: typeof cliCommand === "string" ? cliCommand : "",
+    cliArgs: strings(users("cli.args")),
     languages: config.get("languages"),
   };
 }
+
+/** The glob of the files whose changes the server is told about: a changed freescode.toml is asked about again. */
+export const WATCHED_FILES = "**/freescode.toml";
 
 /** The first workspace folder's path, where the server and the CLI look for freescode.toml. */
 export function workspaceFolderPath(): string | undefined {

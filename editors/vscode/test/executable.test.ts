@@ -79,12 +79,12 @@ test("the not-found message gives the install command", () => {
 });
 
 describe("where freescode.server.command is read", () => {
-  test("a local window: the User or Workspace settings, opened at the setting", () => {
+  test("a local window: the User settings (never a workspace's), opened at the setting", () => {
     const message = notFoundMessage("freescode-lsp", undefined);
-    assert.match(message, /set "freescode\.server\.command" to its full path .* in your User or Workspace settings\.$/);
+    assert.match(message, /set "freescode\.server\.command" to its full path .* in your User settings\.$/);
     assert.doesNotMatch(message, /remote/i);
     assert.deepEqual(settingsPlace(undefined), {
-      where: "in your User or Workspace settings",
+      where: "in your User settings",
       button: "Open Settings",
       command: "workbench.action.openSettings",
       argument: "freescode.server.command",
@@ -92,11 +92,12 @@ describe("where freescode.server.command is read", () => {
     assert.equal(settingsPlace("").button, "Open Settings");
   });
 
-  test("a remote window: the Remote settings of that machine or the Workspace, never the User settings", () => {
+  test("a remote window: the Remote settings of that machine, never the User or Workspace settings", () => {
     const message = notFoundMessage("freescode-lsp", "ssh-remote");
     assert.match(message, /`freescode-lsp` was not found on PATH on the remote machine \(SSH\)\./);
     assert.match(message, /Install it there with: pip install 'freescode-lsp\[local\]'/);
-    assert.match(message, /"freescode\.server\.command" .* in the Remote settings \(SSH\) or the Workspace settings/);
+    assert.match(message, /"freescode\.server\.command" .* in the Remote settings \(SSH\):/);
+    assert.doesNotMatch(message, /Workspace/);
     assert.match(message, /your User settings are not read for it/);
     const place = settingsPlace("ssh-remote");
     assert.equal(place.button, "Open Remote Settings");

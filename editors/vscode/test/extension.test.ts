@@ -61,7 +61,7 @@ test("activation registers every contributed command; a missing server says how 
 test("in a remote window the missing-server message points at the Remote settings and opens them", async () => {
   mock.reset();
   mock.remoteName = "ssh-remote";
-  mock.settings["server.command"] = { workspaceValue: "/nonexistent/freescode-lsp" };
+  mock.settings["server.command"] = { globalValue: "/nonexistent/freescode-lsp" };
   mock.choice = "Open Remote Settings";
   const context = { subscriptions: [] as { dispose(): void }[] };
   await activate(context as unknown as vscode.ExtensionContext);
@@ -69,7 +69,7 @@ test("in a remote window the missing-server message points at the Remote setting
   await eventually(() => mock.messages.length > 0, "no message about the missing server");
   const [message] = mock.messages;
   assert.match(message.text, /"\/nonexistent\/freescode-lsp" was not found on the remote machine \(SSH\)/);
-  assert.match(message.text, /"freescode\.server\.command" .* in the Remote settings \(SSH\) or the Workspace settings/);
+  assert.match(message.text, /"freescode\.server\.command" .* in the Remote settings \(SSH\):/);
   assert.deepEqual(message.items, ["Open Remote Settings", "Copy Install Command"]);
   const opened = () => mock.executed.find((call) => call.command === "workbench.action.openRemoteSettings");
   await eventually(() => opened() !== undefined, "the Remote settings were not opened");
@@ -89,7 +89,7 @@ test("in a local window Open Settings opens the User settings at freescode.serve
   await activate(context as unknown as vscode.ExtensionContext);
 
   await eventually(() => mock.messages.length > 0, "no message about the missing server");
-  assert.match(mock.messages[0].text, /in your User or Workspace settings\.$/);
+  assert.match(mock.messages[0].text, /in your User settings\.$/);
   const opened = () => mock.executed.find((call) => call.command === "workbench.action.openSettings");
   await eventually(() => opened() !== undefined, "the settings were not opened");
   assert.deepEqual(opened()?.args, ["freescode.server.command"]);

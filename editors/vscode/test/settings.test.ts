@@ -13,6 +13,7 @@ import {
   languageIds,
   RESTART_SETTINGS,
   SERVER_SETTINGS,
+  USER_ONLY_SETTINGS,
   withoutNulls,
   type Inspected,
 } from "../src/settings";
@@ -33,7 +34,7 @@ describe("buildServerSettings", () => {
       inspectorOf({
         "routing.fix": { globalValue: "mistral-7b" },
         "network.mode": { globalValue: "remote-first" },
-        "network.budget_usd": { workspaceValue: 5 },
+        "network.budget_usd": { globalValue: 5 },
         "server.streaming": { globalValue: false },
         "server.hover_timeout_s": { globalValue: 3 },
         "local.threads": { globalValue: 8 },
@@ -62,28 +63,43 @@ describe("buildServerSettings", () => {
 
   test("the most specific scope wins for plain values", () => {
     const settings = buildServerSettings(
-      inspectorOf({ "network.mode": { globalValue: "local-only", workspaceValue: "remote-first", workspaceFolderValue: "local-first" } }),
+      inspectorOf({ "routing.fix": { globalValue: "code-llama-7b", workspaceValue: "mistral-7b", workspaceFolderValue: "starcoder-15b" } }),
     );
-    assert.deepEqual(settings, { network: { mode: "local-first" } });
+    assert.deepEqual(settings, { routing: { fix: "starcoder-15b" } });
   });
 
-  test("models merge across scopes and lose null members; nodes are replaced and lose nulls", () => {
+  test("settings that send code away, spend money or name files and programs come from the user's settings only", () => {
     const settings = buildServerSettings(
       inspectorOf({
-        models: {
-          globalValue: { "code-llama-7b": { gguf: "/m/a.gguf", context: 4096 }, mine: { hf: "o/r:f.gguf" } },
-          workspaceValue: { "code-llama-7b": { context: 8192, threads: null } },
-        },
-        nodes: {
-          globalValue: [{ url: "http://a:1" }],
-          workspaceValue: [{ url: "http://b:2", models: ["mistral-7b"], api_key: null }, null],
-        },
+        "network.mode": { globalValue: "local-only", workspaceValue: "remote-first", workspaceFolderValue: "remote-only" },
+        "network.registry": { workspaceValue: "http://r:1" },
+        nodes: { workspaceFolderValue: [{ url: "http://b:2" }] },
+        "local.models_dir": { workspaceValue: "/repo/models" },
+      }),
+    );
+    assert.deepEqual(settings, { network: { mode: "local-only" } });
+    assert.equal(explicitValue({ workspaceValue: "x" }, "scalar", true), undefined);
+  });
+
+  test("models and nodes lose null members", () => {
+    const settings = buildServerSettings(
+      inspectorOf({
+        models: { globalValue: { "code-llama-7b": { gguf: "/m/a.gguf", context: 4096, threads: null }, mine: { hf: "o/r:f.gguf" } } },
+        nodes: { globalValue: [{ url: "http://b:2", models: ["mistral-7b"], api_key: null }, null] },
       }),
     );
     assert.deepEqual(settings, {
-      models: { "code-llama-7b": { gguf: "/m/a.gguf", context: 8192 }, mine: { hf: "o/r:f.gguf" } },
+      models: { "code-llama-7b": { gguf: "/m/a.gguf", context: 4096 }, mine: { hf: "o/r:f.gguf" } },
       nodes: [{ url: "http://b:2", models: ["mistral-7b"] }],
     });
+  });
+
+  test("object settings merge across scopes", () => {
+    const merged = explicitValue(
+      { globalValue: { a: { b: 1, c: 2 } }, workspaceValue: { a: { c: 3 } }, workspaceFolderValue: { d: 4 } },
+      "object",
+    );
+    assert.deepEqual(merged, { a: { b: 1, c: 3 }, d: 4 });
   });
 
   test("an explicitly empty nodes list is sent (it clears freescode.toml's nodes), an empty models object is not", () => {
@@ -153,6 +169,7 @@ interface Property {
   properties?: Record<string, unknown>;
   items?: Property;
   additionalProperties?: Property | boolean;
+  scope?: string;
 }
 
 function contributed(): Record<string, Property> {
@@ -174,6 +191,14 @@ describe("package.json contributes.configuration", () => {
   test("restart settings are client settings", () => {
     for (const key of RESTART_SETTINGS) {
       assert.ok(CLIENT_SETTINGS.includes(key), key);
+    }
+  });
+
+  test("the user-only settings are machine or application scoped, so a workspace cannot set them; no other is", () => {
+    for (const key of keys) {
+      const scope = properties[`freescode.${key}`].scope;
+      const userOnly = scope === "machine" || scope === "application";
+      assert.equal(userOnly, USER_ONLY_SETTINGS.includes(key), `freescode.${key} has scope ${String(scope)}`);
     }
   });
 
@@ -205,6 +230,15 @@ function serverFields(source: string): Record<string, Map<string, string | undef
     }
   }
   return classes;
+}
+
+/** The VS Code keys of the server's GUARDED key paths in freescode_lsp/trust.py (models."id".gguf is `models`). */
+function guardedKeys(source: string): string[] {
+  const block = /^GUARDED[^=]*= \(\n([\s\S]*?)\n\)/m.exec(source);
+  const paths = [...(block?.[1] ?? "").matchAll(/\(([^()]*)\)/g)].map((entry) =>
+    [...entry[1].matchAll(/"([^"]*)"/g)].map((part) => part[1]),
+  );
+  return paths.map((parts) => (parts[0] === "nodes" || parts[0] === "models" ? parts[0] : parts.slice(0, 2).join(".")));
 }
 
 function pythonLiteral(text: string): unknown {
@@ -249,6 +283,15 @@ describe("the server's schema (freescode_lsp/config.py)", () => {
     assert.deepEqual(Object.keys(model.properties ?? {}).sort(), [...fields.ModelSettings.keys()].sort());
     const node = properties["freescode.nodes"].items as Property;
     assert.deepEqual(Object.keys(node.properties ?? {}).sort(), [...fields.NodeSettings.keys()].sort());
+  });
+
+  test("every key the server guards in a workspace's freescode.toml is a user-only setting here", opts, () => {
+    const trustSource = fs.readFileSync(path.join(repositoryRoot, "freescode_lsp", "trust.py"), "utf8");
+    const guarded = guardedKeys(trustSource);
+    assert.ok(guarded.length >= 10, `found ${guarded.join(", ")}`);
+    for (const key of guarded) {
+      assert.ok(USER_ONLY_SETTINGS.includes(key), `${key} is guarded by the server but a workspace may set it in VS Code`);
+    }
   });
 
   test("defaults shown in VS Code are the server's defaults", opts, () => {

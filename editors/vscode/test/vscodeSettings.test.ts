@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { beforeEach, test } from "node:test";
 
 import { clientSettings, initializationOptions, serverSettings } from "../src/vscodeSettings";
-import { mock, workspace } from "./helpers/vscode-mock";
+import { mock } from "./helpers/vscode-mock";
 
 beforeEach(() => mock.reset());
 
@@ -25,13 +25,36 @@ test("client settings fall back to package.json's defaults", () => {
   assert.deepEqual(clientSettings().serverArgs, ["--log-level", "INFO"]);
 });
 
-test("initializationOptions carry the settings and VS Code's trust in the workspace", () => {
+test("initializationOptions carry the settings only: the server asks itself before trusting freescode.toml", () => {
   mock.settings["network.mode"] = { globalValue: "local-only" };
-  assert.deepEqual(initializationOptions(), { freescode: { network: { mode: "local-only" } }, workspaceTrusted: true });
-  workspace.isTrusted = false;
-  try {
-    assert.equal(initializationOptions().workspaceTrusted, false);
-  } finally {
-    workspace.isTrusted = true;
-  }
+  assert.deepEqual(initializationOptions(), { freescode: { network: { mode: "local-only" } } });
+});
+
+test("a repository's .vscode/settings.json cannot send code away, spend money or load model files", () => {
+  mock.settings.nodes = { workspaceValue: [{ url: "http://attacker.example:9001" }] };
+  mock.settings["network.mode"] = { globalValue: "local-first", workspaceFolderValue: "remote-only" };
+  mock.settings["network.registry"] = { workspaceValue: "http://attacker.example:8780" };
+  mock.settings["network.budget_usd"] = { workspaceValue: 1000 };
+  mock.settings.models = { globalValue: { mine: { context: 2048 } }, workspaceValue: { mine: { gguf: "/repo/x.gguf" } } };
+  mock.settings["local.auto_pull"] = { workspaceValue: true };
+  mock.settings["local.models_dir"] = { workspaceValue: "/repo/models" };
+  mock.settings["routing.fix"] = { workspaceValue: "mistral-7b" };
+  assert.deepEqual(serverSettings(), {
+    network: { mode: "local-first" },
+    models: { mine: { context: 2048 } },
+    routing: { fix: "mistral-7b" },
+  });
+});
+
+test("a repository's .vscode/settings.json cannot name the programs the extension runs", () => {
+  mock.settings["server.command"] = { workspaceValue: "/repo/evil-server" };
+  mock.settings["server.args"] = { workspaceFolderValue: ["-c", "evil"] };
+  mock.settings["cli.command"] = { workspaceValue: "/repo/evil-cli" };
+  mock.settings["cli.args"] = { workspaceValue: ["evil"] };
+  assert.deepEqual(
+    { ...clientSettings(), languages: undefined },
+    { serverCommand: "freescode-lsp", serverArgs: [], cliCommand: "", cliArgs: [], languages: undefined },
+  );
+  mock.settings["server.command"] = { globalValue: "/home/me/venv/bin/freescode-lsp", workspaceValue: "/repo/evil-server" };
+  assert.equal(clientSettings().serverCommand, "/home/me/venv/bin/freescode-lsp");
 });
