@@ -16,6 +16,7 @@ FULL = {
     "hostile": 14,
     "registry": 500,
     "gateway": 40,
+    "gateway_siege": 320,
 }
 
 

@@ -92,6 +92,9 @@ def check_request(args: argparse.Namespace) -> NodeRequest:
     if bool(args.registry) != bool(token):
         raise Refused(f"--registry needs an operator token: set {TOKEN_ENV} (or give --token)")
     engine_key = _engine_key(args)
+    for flag, seconds in (("--header-timeout-s", args.header_timeout_s), ("--body-timeout-s", args.body_timeout_s)):
+        if seconds <= 0:
+            raise Refused(f"{flag} must be more than 0")
     if args.api_keys is not None and not args.api_keys.is_file():
         raise Refused(f"the client keys file {args.api_keys} does not exist")
     return NodeRequest(token, engine_key)
@@ -140,6 +143,8 @@ def run_gateway(args: argparse.Namespace, request: NodeRequest, gguf: Path | Non
     from freescode_lsp.mesh.node import gateway as node
     from freescode_lsp.mesh.node import server as node_server
     from freescode_lsp.mesh.node.keys import ClientKeys
+    from freescode_lsp.mesh.serving_deadlines import Deadlines
+    from freescode_lsp.mesh.serving_guard import ConnectionLimits, SparseLog
 
     sock = opened.enter_context(_listening(args.host, args.port))
     port = int(sock.getsockname()[1])
@@ -156,11 +161,16 @@ def run_gateway(args: argparse.Namespace, request: NodeRequest, gguf: Path | Non
         queue=args.queue,
         exclusive=engine is not None,
         engine_api_key=request.engine_key,
+        body_timeout_s=args.body_timeout_s,
     )
     gateway = node.Gateway(options, ClientKeys(args.api_keys, node.new_probe_key()), ledger, engine, registration)
+    deadlines = Deadlines(args.header_timeout_s, args.body_timeout_s, SparseLog(_say), args.min_upload_rate)
+    limits = ConnectionLimits(args.max_connections, args.max_connections_per_client)
     print(f"PORT {port}", flush=True)
     _say(f"serving {args.model} on {args.host}:{port}, ledger {ledger_path}")
-    node_server.serve(gateway, sock)
+    if limits.total() < args.max_connections:
+        _say(f"at most {limits.total()} client connections at once: the open-file limit leaves no room for more")
+    node_server.serve(gateway, sock, deadlines, limits)
 
 
 @contextlib.contextmanager

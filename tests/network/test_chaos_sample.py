@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos import gateway, hostile, keystrokes, kills, malformed, registry, sweeps
+from chaos import gateway, gateway_siege, hostile, keystrokes, kills, malformed, registry, sweeps
 from chaos.common import CampaignResult
 
 
@@ -55,3 +55,10 @@ async def test_gateway_attacks() -> None:
     usage = figures["gateway usage dodging"]
     assert usage["billed_completion_tokens"] == usage["generated_completion_tokens"]
     assert figures["gateway queued leavers"]["extra_engine_requests"] == 0
+
+
+async def test_gateway_siege() -> None:
+    result = await gateway_siege.run(120, seed=7, hold_s=15)
+    assert result.tried >= 10 and result.failures == [], "\n".join(result.failures)
+    assert result.figures["hostile_connections_opened"] >= 120
+    assert result.figures["gateway_closed_evicted"] + result.figures["gateway_closed_refused"] > 0

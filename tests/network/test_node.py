@@ -300,13 +300,25 @@ def test_health_follows_the_engine(tmp_path: Path) -> None:
         assert health.status_code == 200
         assert health.json()["model"] == "stub-model" and health.json()["engine"] == "ok"
         stub.stop()
-        health = gateway.http.get("/health")
-        assert health.status_code == 503
-        assert health.json()["engine"] == "unavailable"
         refused = gateway.http.post("/v1/chat/completions", json=chat())
         assert refused.status_code == 502
         assert refused.json()["error"]["type"] == "engine_unreachable"
+        health = gateway.http.get("/health")
+        assert health.status_code == 503, "a request the engine did not answer marks it unavailable at once"
+        assert health.json()["engine"] == "unavailable" and "does not answer" in health.json()["error"]
         assert metrics(gateway)['freescode_node_errors_total{kind="engine_unreachable"}'] == 1
+    finally:
+        gateway.stop()
+        stub.stop()
+
+
+def test_health_notices_an_engine_gone_while_nobody_asks(tmp_path: Path) -> None:
+    stub = start_stub_node()
+    gateway = start_gateway(tmp_path, "--model", "stub-model", "--engine-url", stub.url)
+    try:
+        assert gateway.http.get("/health").status_code == 200
+        stub.stop()
+        wait_for(lambda: gateway.http.get("/health").status_code == 503, "the gateway's own check to notice", timeout=60)
     finally:
         gateway.stop()
         stub.stop()
@@ -448,7 +460,7 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def test_stalled_uploads_wait_unread(tmp_path: Path, stub: StubNode) -> None:
+def test_stalled_uploads_are_held_under_the_body_budget(tmp_path: Path, stub: StubNode) -> None:
     import threading
 
     gateway = start_gateway(tmp_path, "--model", "stub-model", "--engine-url", stub.url, "--max-concurrent", "1", "--queue", "8")
@@ -462,6 +474,9 @@ def test_stalled_uploads_wait_unread(tmp_path: Path, stub: StubNode) -> None:
     def upload(sock: socket.socket) -> None:
         try:
             sock.sendall(head + b" " * sent)
+            sock.settimeout(60)
+            while sock.recv(65536):
+                pass
         except OSError:
             pass
 
@@ -471,12 +486,14 @@ def test_stalled_uploads_wait_unread(tmp_path: Path, stub: StubNode) -> None:
         for thread in threads:
             thread.start()
         peak = before
-        until = time.monotonic() + 6
-        while time.monotonic() < until:
+        while any(thread.is_alive() for thread in threads):
             peak = max(peak, rss_mib(gateway.process.pid))
             time.sleep(0.05)
         assert peak - before < 60, f"stalled uploads took the gateway from {before:.0f} to {peak:.0f} MiB"
         assert stub.records() == []
+        samples = metrics(gateway)
+        over_budget = samples.get('freescode_node_requests_total{endpoint="chat/completions",status="503"}', 0)
+        assert over_budget + samples['freescode_node_connections_closed_total{reason="slow_body"}'] == 10
     finally:
         for sock in sockets:
             with contextlib.suppress(OSError):
@@ -644,7 +661,9 @@ def test_serves_the_real_gemma_and_stops_its_engine(tmp_path: Path, gemma_path: 
         assert engine is not None, gateway.log()
         engine_pid, engine_url = engine
         assert pid_alive(engine_pid)
-        assert gateway.http.get("/health").json() == {"model": GEMMA, "engine": "ok", "in_flight": 0, "queued": 0}
+        health = gateway.http.get("/health").json()
+        assert health.pop("engine_answered_s_ago") is not None
+        assert health == {"model": GEMMA, "engine": "ok", "in_flight": 0, "queued": 0}
         body = {"model": GEMMA, "prompt": "def add(a, b):", "max_tokens": 16, "temperature": 0, "stream": True}
         with gateway.http.stream("POST", "/v1/completions", json=body) as response:
             assert response.status_code == 200

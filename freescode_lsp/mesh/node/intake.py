@@ -1,4 +1,4 @@
-"""What a node gateway takes in: only the endpoints it serves, and a request body read once admitted."""
+"""What a node gateway takes in: only the endpoints it serves, and request bodies read whole under one byte budget."""
 
 from __future__ import annotations
 
@@ -41,19 +41,57 @@ def stream_problem(body: Any) -> str | None:
     return None
 
 
-async def read_body(receive: Receive, max_bytes: int, timeout_s: float) -> bytes:
-    """The whole body, within `timeout_s` and `max_bytes`; BodyProblem if too big, too slow, or the client left."""
-    body = bytearray()
+class BodyBudget:
+    """The bytes of request bodies the gateway holds at once, over every connection."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.held = 0
+
+    def take(self, size: int) -> bool:
+        """Hold `size` more bytes if they fit."""
+        if self.held + size > self.capacity:
+            return False
+        self.held += size
+        return True
+
+    def give(self, size: int) -> None:
+        """Let go of bytes held."""
+        self.held -= size
+
+
+def declared_length(value: str | None) -> int | None:
+    """The Content-Length a request declared (the server checked it is digits), None without one."""
+    return int(value) if value is not None and value.strip().isdigit() else None
+
+
+async def read_body(receive: Receive, budget: BodyBudget, max_bytes: int, timeout_s: float, declared: int | None) -> bytes:
+    """The whole body, within `timeout_s`, `max_bytes` and the budget; BodyProblem if too big, too slow, or gone.
+
+    The caller holds `len(body)` bytes of the budget afterwards and gives them back when done with the body.
+    """
+    if declared is not None and declared > max_bytes:
+        raise BodyProblem(f"the body is larger than {max_bytes} bytes", 413)
+    parts: list[bytes] = []
+    size = 0
     try:
         async with asyncio.timeout(timeout_s):
             while True:
                 message = await receive()
                 if message["type"] == "http.disconnect":
                     raise BodyProblem("the client left before its request was read", None)
-                body += message.get("body", b"")
-                if len(body) > max_bytes:
+                part = message.get("body", b"")
+                if size + len(part) > max_bytes:
                     raise BodyProblem(f"the body is larger than {max_bytes} bytes", 413)
+                if not budget.take(len(part)):
+                    raise BodyProblem("the node is receiving too many request bodies at once; retry shortly", 503)
+                parts.append(part)
+                size += len(part)
                 if not message.get("more_body", False):
-                    return bytes(body)
+                    return b"".join(parts)
     except TimeoutError:
+        budget.give(size)
         raise BodyProblem(f"the body did not arrive within {timeout_s:g} s", 408) from None
+    except BaseException:
+        budget.give(size)
+        raise

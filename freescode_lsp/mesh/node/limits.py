@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
+from collections.abc import Coroutine
+from typing import Any
 
 from freescode_lsp.errors import FreescodeError
 
@@ -49,6 +51,26 @@ class Limiter:
         finally:
             self.waiting -= 1
         self.in_flight += 1
+
+    async def acquire_unless(self, gone: Coroutine[Any, Any, None]) -> bool:
+        """Take a slot like `acquire`, unless `gone` finishes first (the client left): then False, and no slot."""
+        slot = asyncio.ensure_future(self.acquire())
+        left = asyncio.ensure_future(gone)
+        try:
+            await asyncio.wait({slot, left}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (slot, left):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(slot, left, return_exceptions=True)
+        if slot.cancelled():
+            return False
+        if (error := slot.exception()) is not None:
+            raise error
+        if left.done() and not left.cancelled():
+            self.release(0.0)
+            return False
+        return True
 
     def release(self, duration_s: float) -> None:
         """Give a slot back and remember how long it was held."""

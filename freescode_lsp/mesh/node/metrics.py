@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Mapping
 
 TTFT_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 PREFIX = "freescode_node"
 ENDPOINTS = frozenset({"models", "chat/completions", "completions", "embeddings"})
+ERROR_KINDS = ("engine_unreachable", "engine_stream_broken", "engine_answer_refused", "client_disconnected")
+CLOSE_REASONS = ("refused", "evicted", "idle", "headers_timeout", "body_timeout", "slow_body", "bad_request")
 
 
 def endpoint_label(path: str) -> str:
@@ -46,7 +49,7 @@ class Metrics:
         self.requests[(endpoint_label(path), status)] += 1
 
     def error(self, kind: str) -> None:
-        """Count one failure: engine_unreachable, engine_stream_broken, client_disconnected."""
+        """Count one failure, one of ERROR_KINDS."""
         self.errors[kind] += 1
 
     def served(self, prompt_tokens: int, completion_tokens: int) -> None:
@@ -79,8 +82,8 @@ class Metrics:
         seconds = sum(s for _, s in self._recent_speed)
         return sum(n for n, _ in self._recent_speed) / seconds if seconds > 0 else None
 
-    def prometheus(self, in_flight: int, queued: int) -> str:
-        """The Prometheus text exposition format."""
+    def prometheus(self, in_flight: int, queued: int, connections: int = 0, closed: Mapping[str, int] | None = None) -> str:
+        """The Prometheus text exposition format; `closed` counts connections the server closed, by reason."""
         model = self.model
         lines = [
             f"# HELP {PREFIX}_requests_total Requests answered, by endpoint and HTTP status.",
@@ -98,7 +101,7 @@ class Metrics:
             f"# HELP {PREFIX}_errors_total Failures, by kind.",
             f"# TYPE {PREFIX}_errors_total counter",
         ]
-        for kind in ("engine_unreachable", "engine_stream_broken", "client_disconnected"):
+        for kind in ERROR_KINDS:
             lines.append(f"{PREFIX}_errors_total{_labels(kind=kind)} {self.errors[kind]}")
         lines += [
             f"# HELP {PREFIX}_time_to_first_token_seconds Time from forwarding a request to the first token.",
@@ -109,9 +112,16 @@ class Metrics:
         lines.append(f'{PREFIX}_time_to_first_token_seconds_bucket{{le="+Inf"}} {self.ttft_count}')
         lines.append(f"{PREFIX}_time_to_first_token_seconds_sum {_number(self.ttft_sum)}")
         lines.append(f"{PREFIX}_time_to_first_token_seconds_count {self.ttft_count}")
+        lines += [
+            f"# HELP {PREFIX}_connections_closed_total Connections the gateway closed itself, by reason.",
+            f"# TYPE {PREFIX}_connections_closed_total counter",
+        ]
+        for reason in CLOSE_REASONS:
+            lines.append(f"{PREFIX}_connections_closed_total{_labels(reason=reason)} {(closed or {}).get(reason, 0)}")
         for name, value, text in (
             ("in_flight", in_flight, "Requests being served now."),
             ("queued", queued, "Requests waiting for a slot."),
+            ("connections", connections, "Client connections open now."),
         ):
             lines += [f"# HELP {PREFIX}_{name} {text}", f"# TYPE {PREFIX}_{name} gauge", f"{PREFIX}_{name} {value}"]
         return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""Passing one engine answer back to the client chunk by chunk, as it arrives, counting what passes."""
+"""Passing one engine answer back to the client (a stream chunk by chunk as it arrives), counting what passes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from freescode_lsp.errors import FreescodeError
-from freescode_lsp.mesh.node.tally import Tally
+from freescode_lsp.mesh.node.tally import AnswerTooLarge, Tally
 from freescode_lsp.wire.sse import StreamTooLarge
 
 NOT_PASSED = frozenset(
@@ -31,10 +31,11 @@ NOT_PASSED = frozenset(
 )
 ERROR_TYPES = {
     401: "unauthorized",
+    408: "request_timeout",
     413: "body_too_large",
     429: "rate_limited",
     502: "engine_unreachable",
-    503: "engine_unavailable",
+    503: "busy",
 }
 
 
@@ -60,17 +61,21 @@ class HideBrokenStreams(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], StreamBroken))
 
 
-async def _disconnected(receive: Receive) -> None:
+async def until_disconnected(receive: Receive) -> None:
+    """Return once the client has gone."""
     while (await receive())["type"] != "http.disconnect":
         pass
 
 
 class ProxyStream(Response):
-    """The engine's response relayed as it comes; `on_close(outcome)` runs once whatever happens.
+    """The engine's response relayed; `on_close(outcome)` runs once whatever happens.
 
-    Outcomes: "done", "client_disconnected" (the engine's answer is closed at once), "engine_stream_broken"
-    (the engine's answer broke off, or ended before its end marker: the client's connection is dropped, so it
-    cannot mistake a cut answer for a whole one).
+    A stream (or an error) is relayed chunk by chunk as it comes; a non-streamed answer is read whole, so that
+    its usage is known, and then sent with its length. Outcomes: "done", "client_disconnected" (the engine's
+    answer is closed at once), "engine_stream_broken" (the engine's stream broke off, or ended before its end
+    marker: the client's connection is dropped, so it cannot mistake a cut answer for a whole one),
+    "engine_answer_refused" (a non-streamed answer broke off or was larger than the gateway bills: the client
+    gets 502 instead, and nothing was delivered).
     """
 
     def __init__(self, upstream: httpx.Response, tally: Tally, on_close: Callable[[str], Awaitable[None]]) -> None:
@@ -83,7 +88,7 @@ class ProxyStream(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         pump = asyncio.ensure_future(self._pump(send))
-        watch = asyncio.ensure_future(_disconnected(receive))
+        watch = asyncio.ensure_future(until_disconnected(receive))
         try:
             await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
             if not pump.done():
@@ -98,6 +103,29 @@ class ProxyStream(Response):
             raise StreamBroken("the engine's answer broke off")
 
     async def _pump(self, send: Send) -> None:
+        if self.tally.streaming or self.status_code >= 400:
+            await self._relay(send)
+        else:
+            await self._whole(send)
+
+    async def _whole(self, send: Send) -> None:
+        """Read the non-streamed answer whole, then send it; a 502 instead when it breaks off or is too large."""
+        try:
+            async for chunk in self.upstream.aiter_raw():
+                self.tally.feed(chunk)
+        except (httpx.HTTPError, AnswerTooLarge) as exc:
+            self.outcome = "engine_answer_refused"
+            why = str(exc) if isinstance(exc, AnswerTooLarge) else f"the engine's answer broke off: {type(exc).__name__}"
+            refusal = error_response(502, f"{why}; nothing was billed")
+            await send({"type": "http.response.start", "status": 502, "headers": refusal.raw_headers})
+            await send({"type": "http.response.body", "body": refusal.body, "more_body": False})
+            return
+        body = self.tally.whole()
+        headers = [*self.raw_headers, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def _relay(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         try:
             async for chunk in self.upstream.aiter_raw():

@@ -9,10 +9,15 @@ from typing import Any
 
 from attrs import define
 
+from freescode_lsp.errors import FreescodeError
 from freescode_lsp.wire import MAX_LINE_BYTES, approx_tokens
 from freescode_lsp.wire.sse import LineSplitter
 
-MAX_WHOLE_BODY = 4 * 1024 * 1024
+MAX_WHOLE_BODY = 16 * 1024 * 1024
+
+
+class AnswerTooLarge(FreescodeError):
+    """A non-streamed answer is larger than the gateway reads whole to bill it."""
 
 
 @define(frozen=True)
@@ -63,7 +68,10 @@ def _choice_text(choice: Any) -> str:
 
 
 class Tally:
-    """Fed the response bytes as they pass; knows the usage, the pieces, when the first came, and if the end did."""
+    """Fed the response bytes as they pass; knows the usage, the pieces, when the first came, and if the end did.
+
+    A non-streamed answer is kept whole (up to MAX_WHOLE_BODY), so that its usage is read whatever its size.
+    """
 
     def __init__(self, streaming: bool, prompt_estimate: int) -> None:
         self.streaming = streaming
@@ -78,10 +86,12 @@ class Tally:
         self._whole = bytearray()
 
     def feed(self, data: bytes) -> None:
-        """Take the next bytes of the response; StreamTooLarge on a line no answer needs."""
+        """Take the next bytes of the response; StreamTooLarge on a line no answer needs, AnswerTooLarge past
+        MAX_WHOLE_BODY of a non-streamed one."""
         if not self.streaming:
-            if len(self._whole) + len(data) <= MAX_WHOLE_BODY:
-                self._whole += data
+            if len(self._whole) + len(data) > MAX_WHOLE_BODY:
+                raise AnswerTooLarge(f"the engine's answer is larger than {MAX_WHOLE_BODY} bytes")
+            self._whole += data
             return
         for line in self._lines.feed(data):
             self._line(line)
@@ -114,6 +124,10 @@ class Tally:
             self.completion_chars += len(text)
             if self.first_piece_at is None:
                 self.first_piece_at = time.monotonic()
+
+    def whole(self) -> bytes:
+        """The non-streamed answer fed so far."""
+        return bytes(self._whole)
 
     def complete(self) -> bool:
         """At the end of the body: whether the answer reached its end marker ([DONE] or a finish reason)."""
