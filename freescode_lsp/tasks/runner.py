@@ -16,6 +16,7 @@ from freescode_lsp.edits import lines_with_ends, split_lines
 from freescode_lsp.engines.base import Chunk, EngineError, GenerationRequest, Usage
 from freescode_lsp.routing.router import AllCandidatesFailed, Router
 from freescode_lsp.task_table import Produces, task_spec
+from freescode_lsp.tasks.parse_check import unparsable_reason
 from freescode_lsp.tasks.prompts import TaskInput, build_request, cut_off_reason, first_line
 
 ChunkHook = Callable[[Chunk], None]
@@ -130,6 +131,8 @@ async def run_rewrite(
         cleaned = clean_output(merged_raw, item.code)
     outcome.text = trim_to_unit(cleaned.text, item.code, item.language) if cleaned.text else cleaned.text
     outcome.problem = cleaned.reason or unusable_reason(outcome, item, max_tokens)
+    if outcome.problem is None and outcome.text is not None:
+        outcome.problem = await unparsable_reason(item, outcome.text)
     if outcome.problem:
         outcome.text = None
     return outcome

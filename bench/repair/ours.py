@@ -1,0 +1,58 @@
+"""Our side: `freescode run fix FILE --line N --apply` as a real process on a scratch copy of the program."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CLI_TIMEOUT_S = 900.0
+
+
+@dataclass
+class CliRun:
+    """What the command did: exit code, its output, and the seconds it took (start and model load included)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def said_no_change(self) -> bool:
+        """The command reported that the model proposed no (real) change."""
+        return "proposes no change" in self.stdout or "no real change" in self.stdout
+
+    def refusal(self) -> str | None:
+        """The reason the command gave for not writing the answer, when it failed."""
+        if self.returncode == 0:
+            return None
+        lines = [line for line in self.stderr.strip().splitlines() if line.startswith("freescode: ")]
+        return lines[-1].removeprefix("freescode: ") if lines else f"exit code {self.returncode}"
+
+    def stand_in(self) -> str | None:
+        """'X answered instead of Y' when another model answered."""
+        return next((line for line in self.stderr.splitlines() if "answered instead of" in line), None)
+
+
+def freescode_command() -> list[str]:
+    """The `freescode` script of this environment, or the module when the script is not next to the interpreter."""
+    script = Path(sys.executable).with_name("freescode")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "freescode_lsp.cli"]
+
+
+def fix_with_cli(path: Path, line: int, model: str, env: dict[str, str]) -> CliRun:
+    """Run the fix through the command line, applying it to the file."""
+    command = [
+        *freescode_command(),
+        *("run", "fix", str(path), "--line", str(line), "--apply", "--model", model, "--allow-fallback", "--quiet"),
+    ]
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command, cwd=path.parent, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, env=env, errors="replace"
+        )
+    except subprocess.TimeoutExpired:
+        return CliRun(-1, "", f"freescode: killed after {CLI_TIMEOUT_S:g} s", time.perf_counter() - started)
+    return CliRun(done.returncode, done.stdout, done.stderr, time.perf_counter() - started)

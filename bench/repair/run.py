@@ -1,0 +1,224 @@
+"""`python -m bench repair`: each buggy program fixed by each model through `freescode run fix --apply`, against the
+same model file through raw llama-cpp-python with a plain prompt, in the same run; counts per model and side."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.common import Row
+from bench.repair import publish
+from bench.repair.checks import Tally, run_tests
+from bench.repair.judge import COLUMNS, Attempt, judge, summary
+from bench.repair.ours import fix_with_cli
+from bench.repair.programs import Program, all_programs, select
+from bench.repair.raw import RawModel, code_in, put_in_place
+from freescode_lsp.config import Settings, load_settings
+from freescode_lsp.edits import lines_with_ends
+from freescode_lsp.models import weights
+from freescode_lsp.models.catalog import CODE_MODEL, DEFAULT_MODEL, build_catalog
+from freescode_lsp.tasks.prompts import rewrite_tokens
+
+MODELS = (CODE_MODEL, DEFAULT_MODEL)
+RESULTS_JSON = Path(__file__).resolve().parent / "results.json"
+THREADS = min(4, os.cpu_count() or 1)
+BENCH_CONFIG = f'[network]\nmode = "local-only"\n[local]\nthreads = {THREADS}\n'
+Record = dict[str, Any]
+
+
+@contextmanager
+def local_only() -> Iterator[dict[str, str]]:
+    """The environment for the run: a config file (FREESCODE_CONFIG, replacing the user's own named one) that keeps
+    every model call on this machine, with the default 4 threads or fewer on fewer cores; set in this process too, so
+    that model files and threads resolve as the command's do."""
+    saved = os.environ.get("FREESCODE_CONFIG")
+    with tempfile.TemporaryDirectory(prefix="repair-config-") as folder:
+        config = Path(folder) / "bench.toml"
+        config.write_text(BENCH_CONFIG)
+        os.environ["FREESCODE_CONFIG"] = str(config)
+        try:
+            yield {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        finally:
+            if saved is None:
+                os.environ.pop("FREESCODE_CONFIG", None)
+            else:
+                os.environ["FREESCODE_CONFIG"] = saved
+
+
+def model_file(settings: Settings, model: str) -> tuple[Path | None, str]:
+    """The model's file the way the command finds it, or None and why it is not here."""
+    spec = build_catalog(settings).get(model)
+    if spec is None:
+        return None, f"{model} is not in the catalog"
+    directory = weights.models_dir_for(settings)
+    if weights.availability(spec, directory) != "local":
+        return None, f"{model}: no model file here ({weights.missing_hint(spec)})"
+    try:
+        return weights.require(spec, directory), ""
+    except weights.ModelFileError as exc:
+        return None, f"{model}: {exc}"
+
+
+async def ours(program: Program, before: Tally, model: str, env: dict[str, str]) -> Attempt:
+    """Fix a scratch copy through `freescode run fix --apply` and judge the file it leaves."""
+    with tempfile.TemporaryDirectory(prefix="repair-cli-") as scratch:
+        path = program.copy_to(Path(scratch))
+        done = fix_with_cli(path, program.line, model, env)
+        after = path.read_text(encoding="utf-8")
+    refusal = None if done.said_no_change() else done.refusal()
+    attempt = await judge(program, before, after, done.seconds, refusal)
+    attempt.note = "; ".join(part for part in (done.stand_in(), attempt.note) if part)
+    return attempt
+
+
+async def raw(program: Program, before: Tally, llama: RawModel, ceiling: int) -> Attempt:
+    """Ask the raw model with the plain prompt and judge the source with its answer in place of the unit."""
+    start, end = program.unit()
+    unit = "".join(lines_with_ends(program.buggy)[start:end])
+    answer, seconds = await asyncio.to_thread(llama.answer, unit, program.language, rewrite_tokens(unit, ceiling))
+    return await judge(program, before, put_in_place(program.buggy, start, end, code_in(answer)), seconds)
+
+
+def tests_before(programs: list[Program]) -> dict[str, Tally]:
+    """Each program's tests on its buggy source."""
+    found = {}
+    for program in programs:
+        with tempfile.TemporaryDirectory(prefix="repair-before-") as scratch:
+            program.copy_to(Path(scratch))
+            found[program.name] = run_tests(program, Path(scratch))
+    return found
+
+
+async def run_model(model: str, programs: list[Program], before: dict[str, Tally], env: dict[str, str]) -> Record:
+    """Both sides on every program for one model: ours first, then the raw baseline with the model loaded once."""
+    settings = load_settings(Path(tempfile.gettempdir())).settings
+    path, missing = model_file(settings, model)
+    if path is None:
+        print(f"== repair {model}: not run: {missing}", flush=True)
+        return {"model": model, "missing": missing, "programs": []}
+    records: list[Record] = []
+    for program in programs:
+        attempt = await ours(program, before[program.name], model, env)
+        print(f"   ours {model} {program.name}: {attempt.outcome} ({attempt.seconds:.1f} s)", flush=True)
+        start, end = program.unit()
+        records.append(
+            {
+                "name": program.name,
+                "language": program.language,
+                "kind": program.kind,
+                "line": program.line,
+                "unit": [start + 1, end],
+                "tests": before[program.name].total,
+                "passed_before": before[program.name].passed,
+                "ours": attempt.as_dict(),
+            }
+        )
+    stand_ins = sum(1 for record in records if "answered instead of" in record["ours"]["note"])
+    if stand_ins:
+        print(f"   warning: another model answered {stand_ins} of the {model} runs (see the notes in {RESULTS_JSON})")
+    spec = build_catalog(settings)[model]
+    llama = RawModel(path, spec.threads or settings.local.threads)
+    try:
+        for program, record in zip(programs, records, strict=True):
+            attempt = await raw(program, before[program.name], llama, settings.server.max_tokens)
+            print(f"   raw  {model} {program.name}: {attempt.outcome} ({attempt.seconds:.1f} s)", flush=True)
+            record["raw"] = attempt.as_dict()
+    finally:
+        llama.close()
+    return {"model": model, "model_file": str(path), "missing": None, "programs": records}
+
+
+def attempts_of(result: Record, side: str) -> list[Attempt]:
+    """One side's attempts of a model's result."""
+    return [Attempt(**record[side]) for record in result["programs"]]
+
+
+def rows_for(result: Record, programs: list[Program]) -> list[Row]:
+    """Bench rows for one model: each count, ours against the raw baseline."""
+    model = result["model"]
+    if result["missing"]:
+        return [Row(f"repair {model}: not run ({result['missing']})", float("nan"), None, "-", extra={"model": model})]
+    ours_counts, raw_counts = summary(attempts_of(result, "ours")), summary(attempts_of(result, "raw"))
+    languages = sorted({program.language for program in programs})
+    note = (
+        f"{len(programs)} buggy programs written for this project ({', '.join(languages)}), each with its tests; "
+        "ours = `freescode run fix FILE --line N --apply` in a scratch copy (seconds include process start and model "
+        "load); baseline = the same model file through raw llama-cpp-python, plain prompt, greedy, same token budget, "
+        "loaded once; changed-failing counts every changed file whose tests do not all pass"
+    )
+    return [
+        Row(
+            f"repair {model}: {column} of {len(programs)}",
+            ours_counts[column],
+            raw_counts[column],
+            "s" if column == "median s" else "programs",
+            note=note,
+            digits=1 if column == "median s" else 0,
+            extra={"model": model},
+        )
+        for column in COLUMNS
+    ]
+
+
+def table(result: Record, programs: list[Program]) -> str:
+    """One model's counts as a markdown table: ours and the raw baseline side by side."""
+    model = result["model"]
+    if result["missing"]:
+        return f"repair, {model}: not run: {result['missing']}"
+    head = f"| repair, {model} ({len(programs)} programs) | " + " | ".join(COLUMNS) + " |"
+    lines = [head, "|---" * (len(COLUMNS) + 1) + "|"]
+    for side, label in (("ours", "ours (freescode run fix --apply)"), ("raw", "raw llama-cpp-python")):
+        counts = summary(attempts_of(result, side))
+        cells = [f"{counts[c]:.1f}" if c == "median s" else f"{counts[c]:.0f}" for c in COLUMNS]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+async def bench(programs: list[Program], models: list[str]) -> tuple[list[Row], list[Record]]:
+    """Every model on every program; the rows and the per-program results (also written to results.json)."""
+    before = tests_before(programs)
+    results: list[Record] = []
+    rows: list[Row] = []
+    with local_only() as env:
+        for model in models:
+            result = await run_model(model, programs, before, env)
+            results.append(result)
+            rows += rows_for(result, programs)
+            RESULTS_JSON.write_text(json.dumps({"results": results}, indent=2, ensure_ascii=False) + "\n")
+            print(table(result, programs), flush=True)
+    return rows, results
+
+
+async def run() -> list[Row]:
+    """The bench for `python -m bench`: every program, both models."""
+    rows, _ = await bench(all_programs(), list(MODELS))
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    """`python -m bench repair [--limit N] [--only NAME,...] [--models A,B]`; a full run updates RESULTS.md."""
+    parser = argparse.ArgumentParser(prog="python -m bench repair", description=__doc__)
+    parser.add_argument("--limit", type=int, help="only the first N programs (by name)")
+    parser.add_argument("--only", help="comma-separated program names (folders of bench/repair/programs)")
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated model ids (default: {','.join(MODELS)})")
+    args = parser.parse_args(argv)
+    try:
+        programs = select(all_programs(), args.only.split(",") if args.only else None, args.limit)
+    except ValueError as exc:
+        parser.error(str(exc))
+    models = [model.strip() for model in args.models.split(",") if model.strip()]
+    started = time.perf_counter()
+    rows, _ = asyncio.run(bench(programs, models))
+    if args.limit is None and not args.only:
+        publish.replace_rows(rows, models, time.perf_counter() - started)
+        print(f"updated {publish.RESULTS_MD} and {publish.RESULTS_JSON}")
+    print(f"per-program results: {RESULTS_JSON}")
+    return 0
