@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from freescode_lsp import __version__
 
-SUBCOMMANDS = ("run", "tasks", "models", "usage", "doctor", "trust", "node", "registry")
+SUBCOMMANDS = ("run", "tasks", "models", "usage", "doctor", "trust", "settings", "node", "registry")
 
 
 def build_parser() -> argparse.ArgumentParser:

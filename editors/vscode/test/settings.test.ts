@@ -17,7 +17,8 @@ import {
   withoutNulls,
   type Inspected,
 } from "../src/settings";
-import { extensionRoot, repositoryRoot } from "./helpers/paths";
+import { cliJson, needsCli } from "./helpers/cli";
+import { extensionRoot } from "./helpers/paths";
 
 const inspectorOf =
   (values: Record<string, Inspected>) =>
@@ -162,21 +163,31 @@ describe("helpers", () => {
   });
 });
 
-interface Property {
-  default?: unknown;
+/** A JSON Schema as package.json's settings and `freescode settings --json-schema` write it (the keywords read here). */
+interface Schema {
   type?: string | string[];
   enum?: unknown[];
-  properties?: Record<string, unknown>;
-  items?: Property;
-  additionalProperties?: Property | boolean;
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  required?: string[];
+  properties?: Record<string, Schema>;
+  additionalProperties?: Schema | boolean;
+  items?: Schema;
+  propertyNames?: { enum?: string[] };
   scope?: string;
+  "x-freescode-user-only"?: boolean;
 }
 
-function contributed(): Record<string, Property> {
+const BOUNDS = ["minimum", "maximum", "exclusiveMinimum"] as const;
+const USER_SCOPES = ["machine", "application"];
+
+function contributed(): Record<string, Schema> {
   const pkg = JSON.parse(fs.readFileSync(path.join(extensionRoot, "package.json"), "utf8")) as {
-    contributes: { configuration: { properties: Record<string, Property> }[] };
+    contributes: { configuration: { properties: Record<string, Schema> }[] };
   };
-  return Object.assign({}, ...pkg.contributes.configuration.map((group) => group.properties)) as Record<string, Property>;
+  return Object.assign({}, ...pkg.contributes.configuration.map((group) => group.properties)) as Record<string, Schema>;
 }
 
 describe("package.json contributes.configuration", () => {
@@ -197,7 +208,7 @@ describe("package.json contributes.configuration", () => {
   test("the user-only settings are machine or application scoped, so a workspace cannot set them; no other is", () => {
     for (const key of keys) {
       const scope = properties[`freescode.${key}`].scope;
-      const userOnly = scope === "machine" || scope === "application";
+      const userOnly = USER_SCOPES.includes(scope ?? "");
       assert.equal(userOnly, USER_ONLY_SETTINGS.includes(key), `freescode.${key} has scope ${String(scope)}`);
     }
   });
@@ -210,102 +221,112 @@ describe("package.json contributes.configuration", () => {
   });
 });
 
-/** The fields of each attrs class in freescode_lsp/config.py, with their default's source text, read from its source. */
-function serverFields(source: string): Record<string, Map<string, string | undefined>> {
-  const classes: Record<string, Map<string, string | undefined>> = {};
-  let current: string | undefined;
-  for (const line of source.split("\n")) {
-    const header = /^class (\w+):/.exec(line);
-    if (header) {
-      current = header[1];
-      classes[current] = new Map();
-      continue;
-    }
-    if (/^\S/.test(line)) {
-      current = undefined;
-    }
-    const field = /^ {4}(\w+): [^=]+(?:= (.+))?$/.exec(line);
-    if (current !== undefined && field) {
-      classes[current].set(field[1], field[2]?.trim());
-    }
+const typesOf = (schema: Schema): string[] => (Array.isArray(schema.type) ? schema.type : schema.type === undefined ? [] : [schema.type]);
+const withoutNull = (values: readonly unknown[] | undefined): unknown[] => (values ?? []).filter((value) => value !== null);
+const isSchema = (value: Schema | boolean | undefined): value is Schema => typeof value === "object";
+
+/** The server's schema of the value at a key path: a table's own key, else what any key of the table takes. */
+function serverSchemaAt(schema: Schema, parts: readonly string[]): Schema | undefined {
+  let node: Schema | undefined = schema;
+  for (const part of parts) {
+    const any: Schema | boolean | undefined = node?.additionalProperties;
+    node = node?.properties?.[part] ?? (isSchema(any) ? any : undefined);
   }
-  return classes;
+  return node;
 }
 
-/** The VS Code keys of the server's GUARDED key paths in freescode_lsp/trust.py (models."id".gguf is `models`). */
-function guardedKeys(source: string): string[] {
-  const block = /^GUARDED[^=]*= \(\n([\s\S]*?)\n\)/m.exec(source);
-  const paths = [...(block?.[1] ?? "").matchAll(/\(([^()]*)\)/g)].map((entry) =>
-    [...entry[1].matchAll(/"([^"]*)"/g)].map((part) => part[1]),
-  );
-  return paths.map((parts) => (parts[0] === "nodes" || parts[0] === "models" ? parts[0] : parts.slice(0, 2).join(".")));
+/** The VS Code keys the server's settings call for: one per field of a section, per allowed key of a table, else the whole value. */
+function expectedKeys(schema: Schema): string[] {
+  return Object.entries(schema.properties ?? {}).flatMap(([name, section]) => {
+    const inner = section.properties ? Object.keys(section.properties) : (section.propertyNames?.enum ?? []);
+    return inner.length > 0 ? inner.map((key) => `${name}.${key}`) : [name];
+  });
 }
 
-function pythonLiteral(text: string): unknown {
-  const typed = /^[A-Z]\w*\((.*)\)$/.exec(text); // a NewType's default, e.g. Seconds(600.0)
-  if (typed) {
-    return pythonLiteral(typed[1]);
-  }
-  if (text === "True" || text === "False") {
-    return text === "True";
-  }
-  if (text === "None") {
-    return null;
-  }
-  if (text === "field(factory=list)") {
-    return [];
-  }
-  return JSON.parse(/^[\d_.]+$/.test(text) ? text.replace(/_/g, "") : text) as unknown;
+/** Each key path the server marks user-only, `*` standing for any key of a table. */
+function userOnlyPaths(schema: Schema, at: string[] = []): string[][] {
+  const here = schema["x-freescode-user-only"] === true ? [at] : [];
+  const inner = Object.entries(schema.properties ?? {}).flatMap(([name, child]) => userOnlyPaths(child, [...at, name]));
+  const any = isSchema(schema.additionalProperties) ? userOnlyPaths(schema.additionalProperties, [...at, "*"]) : [];
+  return [...here, ...inner, ...any];
 }
 
-describe("the server's schema (freescode_lsp/config.py)", () => {
-  const configPath = path.join(repositoryRoot, "freescode_lsp", "config.py");
-  const available = fs.existsSync(configPath);
-  const fields = available ? serverFields(fs.readFileSync(configPath, "utf8")) : {};
+/** Where VS Code's schema for a setting says something other than the server's: types, choices, stated bounds, nested keys. */
+function differences(ours: Schema, theirs: Schema, where: string): string[] {
+  const found: string[] = [];
+  const [ourTypes, theirTypes] = [typesOf(ours), typesOf(theirs)];
+  const valueTypes = (types: string[]) => JSON.stringify(types.filter((type) => type !== "null").sort());
+  if (valueTypes(ourTypes) !== valueTypes(theirTypes) || (ourTypes.includes("null") && !theirTypes.includes("null"))) {
+    found.push(`${where}: type ${JSON.stringify(ours.type)}, the server's is ${JSON.stringify(theirs.type)}`);
+  }
+  if ((ours.enum || theirs.enum) && JSON.stringify(withoutNull(ours.enum)) !== JSON.stringify(withoutNull(theirs.enum))) {
+    found.push(`${where}: choices ${JSON.stringify(ours.enum)}, the server's are ${JSON.stringify(theirs.enum)}`);
+  }
+  for (const bound of BOUNDS.filter((name) => ours[name] !== undefined && ours[name] !== theirs[name])) {
+    found.push(`${where}: ${bound} ${ours[bound]}, the server's is ${String(theirs[bound])}`);
+  }
+  if (JSON.stringify([...(ours.required ?? [])].sort()) !== JSON.stringify([...(theirs.required ?? [])].sort())) {
+    found.push(`${where}: requires ${JSON.stringify(ours.required)}, the server ${JSON.stringify(theirs.required)}`);
+  }
+  if (theirs.properties) {
+    const [ourKeys, theirKeys] = [Object.keys(ours.properties ?? {}).sort(), Object.keys(theirs.properties).sort()];
+    if (JSON.stringify(ourKeys) !== JSON.stringify(theirKeys)) {
+      found.push(`${where}: keys ${ourKeys.join(", ")}; the server's are ${theirKeys.join(", ")}`);
+    }
+    for (const key of theirKeys.filter((name) => ours.properties?.[name])) {
+      found.push(...differences(ours.properties?.[key] ?? {}, theirs.properties[key], `${where}.${key}`));
+    }
+    if (theirs.additionalProperties === false && ours.additionalProperties !== false) {
+      found.push(`${where}: takes keys the server refuses`);
+    }
+  }
+  if (isSchema(theirs.additionalProperties)) {
+    const ourAny = isSchema(ours.additionalProperties) ? ours.additionalProperties : {};
+    found.push(...differences(ourAny, theirs.additionalProperties, `${where}.*`));
+  }
+  if (theirs.items) {
+    found.push(...differences(ours.items ?? {}, theirs.items, `${where}[]`));
+  }
+  return found;
+}
+
+describe("the server's settings (`freescode settings --json-schema`)", () => {
+  const schema = cliJson<Schema>(["settings", "--json-schema"], {});
   const properties = contributed();
-  const opts = { skip: available ? false : "not inside the freescode-lsp repository" };
 
-  test("sections and their keys match the server's settings classes", opts, () => {
-    assert.deepEqual([...fields.Settings.keys()], ["routing", "models", "local", "nodes", "network", "server", "completion"]);
-    for (const [section, cls] of [
-      ["local", "LocalSettings"],
-      ["network", "NetworkSettings"],
-      ["server", "ServerSettings"],
-      ["completion", "CompletionSettings"],
-    ] as const) {
-      const ours = SERVER_SETTINGS.filter((spec) => spec.path[0] === section).map((spec) => spec.path[1]);
-      assert.deepEqual([...ours].sort(), [...fields[cls].keys()].sort(), section);
+  test("VS Code offers each server setting, under the server's name and path", needsCli, () => {
+    assert.deepEqual(SERVER_SETTINGS.map((spec) => spec.key).sort(), expectedKeys(schema).sort());
+    for (const spec of SERVER_SETTINGS) {
+      assert.equal(spec.path.join("."), spec.key);
+      const kind = typesOf(serverSchemaAt(schema, spec.path) ?? {});
+      assert.equal(spec.kind, kind.includes("object") ? "object" : kind.includes("array") ? "list" : "scalar", spec.key);
     }
   });
 
-  test("the JSON schemas of models and nodes list the server's fields", opts, () => {
-    const model = properties["freescode.models"].additionalProperties as Property;
-    assert.deepEqual(Object.keys(model.properties ?? {}).sort(), [...fields.ModelSettings.keys()].sort());
-    const node = properties["freescode.nodes"].items as Property;
-    assert.deepEqual(Object.keys(node.properties ?? {}).sort(), [...fields.NodeSettings.keys()].sort());
+  test("types, choices, stated bounds and nested keys are the server's", needsCli, () => {
+    const found = SERVER_SETTINGS.flatMap((spec) =>
+      differences(properties[`freescode.${spec.key}`], serverSchemaAt(schema, spec.path) ?? {}, spec.key),
+    );
+    assert.deepEqual(found, []);
   });
 
-  test("every key the server guards in a workspace's freescode.toml is a user-only setting here", opts, () => {
-    const trustSource = fs.readFileSync(path.join(repositoryRoot, "freescode_lsp", "trust.py"), "utf8");
-    const guarded = guardedKeys(trustSource);
-    assert.ok(guarded.length >= 10, `found ${guarded.join(", ")}`);
-    for (const key of guarded) {
-      assert.ok(USER_ONLY_SETTINGS.includes(key), `${key} is guarded by the server but a workspace may set it in VS Code`);
-    }
-  });
-
-  test("defaults shown in VS Code are the server's defaults", opts, () => {
-    const classes: Record<string, string> = {
-      local: "LocalSettings",
-      network: "NetworkSettings",
-      server: "ServerSettings",
-      completion: "CompletionSettings",
-    };
-    for (const spec of SERVER_SETTINGS.filter((s) => s.path[0] in classes)) {
-      const python = fields[classes[spec.path[0]]].get(spec.path[1]);
-      const expected = python === undefined ? undefined : pythonLiteral(python);
+  test("defaults shown in VS Code are the server's defaults", needsCli, () => {
+    for (const spec of SERVER_SETTINGS) {
+      const expected = spec.path.reduce<unknown>((value, part) => (value as Record<string, unknown> | undefined)?.[part], schema.default);
       const shown = properties[`freescode.${spec.key}`].default;
-      assert.deepEqual(shown === "" ? null : shown, expected, spec.key);
+      assert.deepEqual(shown === "" ? null : shown, expected ?? null, spec.key);
+    }
+  });
+
+  test("every key the server takes from a workspace's freescode.toml only once trusted is a user-only setting here", needsCli, () => {
+    const guarded = userOnlyPaths(schema);
+    assert.ok(guarded.length > 0, "the server marks no key user-only");
+    for (const parts of guarded) {
+      const spec = SERVER_SETTINGS.find((each) => each.path.every((part, index) => parts[index] === part));
+      const where = parts.join(".");
+      assert.ok(spec, `${where} is guarded by the server but VS Code has no setting for it`);
+      assert.ok(USER_ONLY_SETTINGS.includes(spec.key), `${where} is guarded by the server but a workspace may set ${spec.key}`);
+      assert.ok(USER_SCOPES.includes(properties[`freescode.${spec.key}`].scope ?? ""), `freescode.${spec.key} is not user-scoped`);
     }
   });
 });
