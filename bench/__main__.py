@@ -13,8 +13,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-from bench import cache, completion, local_engine, lsp, memory, network, probe, prompt_cache
+from bench import cache, code_model, completion, local_engine, lsp, memory, network, probe, prompt_cache
 from bench.common import Row, cpu_model, machine, stamp, table
+from bench.repair import run as repair
 
 Bench = Callable[[], Awaitable[list[Row]]]
 
@@ -25,6 +26,7 @@ def shorten() -> None:
     lsp.REQUESTS, lsp.ROUNDS = 1000, 3
     network.ROUNDS = 60
     completion.ROUNDS = 5
+    code_model.ROUNDS = 3
 
 
 BENCHES: list[tuple[str, Bench]] = [
@@ -33,9 +35,12 @@ BENCHES: list[tuple[str, Bench]] = [
     ("cache", cache.run),
     ("prompt_cache", prompt_cache.run),
     ("local_engine", local_engine.run),
+    ("code_model", code_model.run),
     ("completion", completion.run),
+    ("long_lines", long_lines.run),
     ("probe", probe.run),
     ("memory", memory.run),
+    ("repair", repair.run),
 ]
 
 
@@ -104,4 +109,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(repair.main(sys.argv[2:]) if sys.argv[1:2] == ["repair"] else main())

@@ -23,6 +23,7 @@ CHANGED_LINE = 1
 ROUNDS = 3
 OPTIONS = {
     "network": {"mode": "local-only"},
+    "routing": {"fix": DEFAULT_MODEL, "fix_helper": DEFAULT_MODEL},
     "local": {"threads": 2, "max_context": 2048},
     "server": {"max_tokens": 96, "diagnostics_enabled": False, "hover_enabled": False},
 }

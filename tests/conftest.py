@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated user environment and the embedded gemma model assembled once."""
+"""Shared fixtures: an isolated user environment, the embedded gemma model and the code model, each assembled once."""
 
 from __future__ import annotations
 
@@ -22,9 +22,14 @@ def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_user(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, cache_home: Path) -> Path:
-    """Each test gets its own config and state directories, so a user's files never leak in."""
+def isolated_user(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, cache_home: Path, models_dir: Path
+) -> Path:
+    """Each test gets its own config and state directories, so a user's files never leak in; its models directory
+    holds the embedded model only and the code model's packages are left alone, so chains end in gemma."""
     home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("FREESCODE_MODELS_DIR", str(models_dir))
+    monkeypatch.setenv("FREESCODE_NO_MIRROR", "1")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
@@ -34,10 +39,18 @@ def isolated_user(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The directory holding model files, shared across the session (and runs, when set by make)."""
+def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where model files are kept across runs (FREESCODE_MODELS_DIR, which make sets), else one directory per session."""
     configured = os.environ.get("FREESCODE_MODELS_DIR")
     directory = Path(configured) if configured else tmp_path_factory.mktemp("models")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def models_dir(shared_models_dir: Path) -> Path:
+    """The models directory tests see: only the embedded gemma model is put there, whatever the shared one holds."""
+    directory = shared_models_dir / "embedded-only"
     directory.mkdir(parents=True, exist_ok=True)
     os.environ["FREESCODE_MODELS_DIR"] = str(directory)
     return directory
@@ -49,6 +62,35 @@ def gemma_path(models_dir: Path) -> Iterator[Path]:
     from freescode_lsp.models import weights
 
     yield weights.ensure_embedded(models_dir)
+
+
+@pytest.fixture(scope="session")
+def code_model_dir(shared_models_dir: Path) -> Path:
+    """A models directory holding only the code model (qwen2.5-coder-1.5b), assembled from its installed packages
+    once across runs; a verified copy in the shared directory is linked rather than assembled again."""
+    from freescode_lsp.models import mirror, verified
+    from freescode_lsp.models.mirrored import CODE_MODEL_MIRROR
+
+    directory = shared_models_dir / "code-model-only"
+    directory.mkdir(parents=True, exist_ok=True)
+    shared, target = shared_models_dir / CODE_MODEL_MIRROR.filename, directory / CODE_MODEL_MIRROR.filename
+    if verified.matches(shared, CODE_MODEL_MIRROR.sha256) and not target.exists():
+        try:
+            os.link(shared, target)
+            verified.record(target, CODE_MODEL_MIRROR.sha256)
+        except OSError:
+            target.unlink(missing_ok=True)
+    mirror.assemble(CODE_MODEL_MIRROR, directory)
+    return directory
+
+
+@pytest.fixture
+def code_model(code_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The code model's file, in the models directory this test sees (which holds no other model)."""
+    from freescode_lsp.models.mirrored import CODE_MODEL_MIRROR
+
+    monkeypatch.setenv("FREESCODE_MODELS_DIR", str(code_model_dir))
+    return code_model_dir / CODE_MODEL_MIRROR.filename
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from attrs import asdict
 from freescode_lsp import config
 from freescode_lsp.models import footprint, weights
 from freescode_lsp.models.catalog import Catalog, ModelSpec, build_catalog
+from freescode_lsp.task_table import TASK_IDS
 
 COLUMNS = ("id", "context", "price/1K", "memory", "specialties", "available")
 
@@ -70,8 +71,14 @@ def _price(value: float | None) -> str:
     return "-" if value is None else f"${value:g}"
 
 
-def model_record(spec: ModelSpec, models_dir: Path, hosts: Sequence[str] = (), max_context: int | None = None) -> dict[str, Any]:
-    """Every field of one model plus where it is available (local, nodes), as JSON-ready values."""
+def model_record(
+    spec: ModelSpec,
+    models_dir: Path,
+    hosts: Sequence[str] = (),
+    max_context: int | None = None,
+    answers: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Every field of one model plus where it is available (local, nodes) and the tasks it answers now, as JSON."""
     sources = local_sources(spec, models_dir) + list(hosts)
     found = weights.local_path(spec, models_dir)
     window = min(spec.context, max_context or spec.context)
@@ -83,6 +90,7 @@ def model_record(spec: ModelSpec, models_dir: Path, hosts: Sequence[str] = (), m
         local_path=str(found) if found is not None else None,
         window=window,
         memory_bytes=footprint.predict(found, window, footprint.DEFAULT_BATCH).total if found else None,
+        answers=list(answers),
     )
     return record
 
@@ -94,19 +102,30 @@ def _memory(record: dict[str, Any]) -> str:
     return f"~{record['memory_gb']:g} GiB"
 
 
-async def network_hosts(model_ids: list[str]) -> dict[str, list[str]]:
-    """The node URLs serving each model now: static `[[nodes]]` and the registry's hosts."""
+async def network_view(model_ids: list[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The node URLs serving each model now, and the model that would answer each task now (routed or fallback)."""
     from freescode_lsp.routing.router import Router
 
-    router = Router.from_settings(config.load_settings(Path.cwd()).settings, with_local=False)
+    router = Router.from_settings(config.load_settings(Path.cwd()).settings)
     found: dict[str, list[str]] = {}
     try:
         for model_id in model_ids:
             await router.refresh(model_id)
             found[model_id] = [engine.root_url for engine in router.remote_engines(model_id)]
+        for task in TASK_IDS:
+            await router.refresh(router.model_for(task))
+        answering = {task: router.effective_model(task) for task in TASK_IDS}
     finally:
         await router.aclose()
-    return found
+    return found, answering
+
+
+def answering_line(answering: dict[str, str]) -> str:
+    """One line naming the model that answers each task now, models in order of first task."""
+    by_model: dict[str, list[str]] = {}
+    for task, model in answering.items():
+        by_model.setdefault(model, []).append(task)
+    return "answering now: " + "; ".join(f"{model} for {', '.join(tasks)}" for model, tasks in by_model.items())
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
@@ -119,9 +138,10 @@ def format_table(rows: Sequence[Sequence[str]]) -> str:
 def list_models(args: argparse.Namespace) -> int:
     """Print the catalog as a table, or as JSON with --json."""
     catalog, models_dir, settings = _load_settings()
-    hosts = asyncio.run(network_hosts(list(catalog)))
+    hosts, answering = asyncio.run(network_view(list(catalog)))
     window = settings.local.max_context
-    records = [model_record(spec, models_dir, hosts.get(spec.id, []), window) for spec in catalog.values()]
+    answers = {model: [task for task, chosen in answering.items() if chosen == model] for model in catalog}
+    records = [model_record(spec, models_dir, hosts.get(spec.id, []), window, answers[spec.id]) for spec in catalog.values()]
     if args.json:
         print(json.dumps(records, indent=2))
         return 0
@@ -130,6 +150,7 @@ def list_models(args: argparse.Namespace) -> int:
         for r in records
     ]
     print(format_table(rows))
+    print(answering_line(answering))
     return 0
 
 
@@ -161,6 +182,10 @@ def model_path(args: argparse.Namespace) -> int:
     spec = _spec_or_none(catalog, args.id)
     if spec is None:
         return 2
+    refused = weights.unsafe_hf_file(spec)
+    if refused is not None:
+        print(f"freescode: {refused}", file=sys.stderr)
+        return 1
     found = weights.local_path(spec, args.dir or models_dir)
     if found is None:
         print(f"freescode: {weights.missing_hint(spec)}", file=sys.stderr)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from typing import Any
 
-from freescode_lsp.commands.models import format_table
+from freescode_lsp.commands.models import format_table, network_view
 from freescode_lsp.task_table import TASKS, TaskSpec, table_json
 
-COLUMNS = ("task", "title", "produces", "default model", "code action kind", "editor commands")
+COLUMNS = ("task", "title", "produces", "default model", "answers now", "code action kind", "editor commands")
 
 
 def register(subparsers: Any) -> None:
@@ -24,13 +25,14 @@ def list_tasks(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(table_json(), indent=2))
         return 0
-    print(format_table([list(COLUMNS), *(_row(spec) for spec in TASKS)]))
+    _, answering = asyncio.run(network_view([]))
+    print(format_table([list(COLUMNS), *(_row(spec, answering.get(spec.id, "-")) for spec in TASKS)]))
     return 0
 
 
-def _row(spec: TaskSpec) -> list[str]:
+def _row(spec: TaskSpec, answers: str) -> list[str]:
     commands = spec.editor_commands
     shown = f"{commands.vscode}, :{commands.neovim}" if commands is not None else "-"
     if not spec.runnable:
         shown = "(internal stage)"
-    return [spec.id, spec.title, spec.produces, spec.default_model, spec.code_action_kind or "-", shown]
+    return [spec.id, spec.title, spec.produces, spec.default_model, answers, spec.code_action_kind or "-", shown]

@@ -102,8 +102,9 @@ class LocalEngine:
         return min(spec.context, self.settings.max_context)
 
     def _model_file(self, spec: ModelSpec) -> Path:
-        """The model's file, downloading it first when `[local] auto_pull` allows."""
-        if self.settings.auto_pull and weights.local_path(spec, self.models_dir) is None and not spec.embedded:
+        """The model's file, downloading it first when `[local] auto_pull` allows and it cannot be assembled here."""
+        assemblable = spec.embedded or weights.mirror_installed(spec)
+        if self.settings.auto_pull and weights.local_path(spec, self.models_dir) is None and not assemblable:
             return weights.pull(spec, self.models_dir, progress=False)
         return weights.require(spec, self.models_dir)
 

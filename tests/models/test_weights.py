@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -20,142 +16,9 @@ from freescode_lsp import cli
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.models import weights
 from freescode_lsp.models.catalog import build_catalog
+from tests.models.fake_hub import BLOB, FakeHub
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-BLOB = hashlib.sha256(b"seed").digest() * 2048 + b"tail of a small fake gguf"
-BLOB_SHA256 = hashlib.sha256(BLOB).hexdigest()
-GIT_ETAG = hashlib.sha1(BLOB).hexdigest()
-
-
-class FakeHub:
-    """A local imitation of the hub's `/{repo}/resolve/{revision}/{file}` endpoint and its file store."""
-
-    def __init__(self) -> None:
-        self.files: dict[tuple[str, str], bytes] = {}
-        self.lfs_repos: set[str] = set()
-        self.requests: list[tuple[str, str]] = []
-        self.hub = self._serve(self._hub_handler())
-        self.cdn = self._serve(self._cdn_handler())
-        self.endpoint = f"http://127.0.0.1:{self.hub.server_address[1]}"
-
-    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server
-
-    def close(self) -> None:
-        for server in (self.hub, self.cdn):
-            server.shutdown()
-            server.server_close()
-
-    def _hub_handler(self) -> type[BaseHTTPRequestHandler]:
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_HEAD(self) -> None:
-                self._answer(with_body=False)
-
-            def do_GET(self) -> None:
-                self._answer(with_body=True)
-
-            def _answer(self, with_body: bool) -> None:
-                hub.requests.append((self.command, self.path))
-                parts = self.path.split("/", 5)
-                if len(parts) < 6 or parts[3] != "resolve":
-                    self._status(404, {})
-                    return
-                repo, filename = f"{parts[1]}/{parts[2]}", parts[5]
-                if not any(known == repo for known, _ in hub.files):
-                    self._status(404, {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"})
-                    return
-                body = hub.files.get((repo, filename))
-                if body is None:
-                    self._status(404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT})
-                    return
-                sha = hashlib.sha256(body).hexdigest()
-                if repo in hub.lfs_repos:
-                    cdn = f"http://127.0.0.1:{hub.cdn.server_address[1]}/blobs/{sha}"
-                    self._status(
-                        302,
-                        {
-                            "Location": cdn,
-                            "X-Repo-Commit": COMMIT,
-                            "ETag": '"redirect"',
-                            "X-Linked-Etag": f'"{sha}"',
-                            "X-Linked-Size": str(len(body)),
-                        },
-                    )
-                    return
-                self.send_response(200)
-                self.send_header("X-Repo-Commit", COMMIT)
-                self.send_header("ETag", f'"{hashlib.sha1(body).hexdigest()}"')
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if with_body:
-                    self.wfile.write(body)
-
-            def _status(self, code: int, headers: dict[str, str]) -> None:
-                self.send_response(code)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        return Handler
-
-    def _cdn_handler(self) -> type[BaseHTTPRequestHandler]:
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                hub.requests.append(("CDN " + self.command, self.path))
-                blobs = {hashlib.sha256(body).hexdigest(): body for body in hub.files.values()}
-                body = blobs.get(self.path.rpartition("/")[2])
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Length", str(len(body or b"")))
-                self.end_headers()
-                self.wfile.write(body or b"")
-
-        return Handler
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    """Isolated home, XDG dirs, hub cache, models dir and a config file named by FREESCODE_CONFIG."""
-    dirs = {name: tmp_path / name for name in ("home", "config", "cache", "state", "models", "hfcache", "cwd")}
-    for path in dirs.values():
-        path.mkdir()
-    monkeypatch.setenv("HOME", str(dirs["home"]))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(dirs["config"]))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(dirs["cache"]))
-    monkeypatch.setenv("XDG_STATE_HOME", str(dirs["state"]))
-    monkeypatch.setenv("FREESCODE_MODELS_DIR", str(dirs["models"]))
-    monkeypatch.delenv("HF_ENDPOINT", raising=False)
-    dirs["toml"] = tmp_path / "freescode.toml"
-    dirs["toml"].write_text("", encoding="utf-8")
-    monkeypatch.setenv("FREESCODE_CONFIG", str(dirs["toml"]))
-    monkeypatch.chdir(dirs["cwd"])
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(dirs["hfcache"]))
-    return dirs
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
-    """A fake hub on 127.0.0.1, named by HF_ENDPOINT after huggingface_hub was imported."""
-    fake = FakeHub()
-    fake.files[("acme/tiny-GGUF", "tiny.Q4_K_M.gguf")] = BLOB
-    fake.files[("acme/big-GGUF", "big.Q4_K_M.gguf")] = BLOB[::-1]
-    fake.lfs_repos.add("acme/big-GGUF")
-    monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
-    yield fake
-    fake.close()
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -182,6 +45,7 @@ def test_table_lists_the_catalog(env: dict[str, Path], capsys: pytest.CaptureFix
     assert code == 0 and err == ""
     lines = out.splitlines()
     assert lines[0].split() == ["id", "context", "price/1K", "memory", "specialties", "available"]
+    assert lines.pop() == "answering now: gemma-3-270m for fix, debug, clean, refactor, analyze, fix_helper, complete"
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == set(build_catalog())
     assert "100,000" in rows["code-llama-7b"] and "$0.001" in rows["code-llama-7b"]
