@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-from bench import cache, code_model, completion, local_engine, lsp, memory, network, probe, prompt_cache
+from bench import cache, code_model, completion, local_engine, long_lines, lsp, memory, network, probe, prompt_cache
 from bench.common import Row, cpu_model, machine, stamp, table
 from bench.repair import run as repair
 
@@ -109,4 +109,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["registry"]:
+        from bench import registry
+
+        sys.exit(registry.main(sys.argv[2:]))
     sys.exit(repair.main(sys.argv[2:]) if sys.argv[1:2] == ["repair"] else main())

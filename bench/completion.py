@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pygls.workspace import PositionCodec
 
 from bench.common import Row
+from freescode_lsp.chunked_text import ChunkedText
 from freescode_lsp.completion.cursor import cursor_at
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.local_completion import render_infill
@@ -31,6 +31,7 @@ BURST_KEYS_PER_S = 10
 BURST_SECONDS = 10
 OPTIONS = {
     "network": {"mode": "local-only"},
+    "routing": {"complete": DEFAULT_MODEL},
     "local": {"threads": THREADS, "max_context": CONTEXT},
     "server": {"diagnostics_enabled": False, "hover_enabled": False},
     "completion": {"max_tokens": MAX_TOKENS, "max_lines": MAX_LINES},
@@ -78,7 +79,7 @@ def raw_llama() -> Any:
 def raw_suggestion_seconds(llama: Any, text: str) -> float:
     """Seconds for raw llama-cpp-python to stream the same prompt until the same stop rule ends it."""
     spec = build_catalog(settings_from_dict(OPTIONS).settings)[DEFAULT_MODEL]
-    cursor = cursor_at(text.splitlines(keepends=True), end_of(text), PositionCodec(types.PositionEncodingKind.Utf16))
+    cursor = cursor_at(ChunkedText(text, types.PositionEncodingKind.Utf16.value), end_of(text))
     request = completion_request(DEFAULT_MODEL, cursor, MAX_TOKENS)
     prompt, stop = render_infill(llama, spec, request, CONTEXT)
     rule = stop_rule(cursor, MAX_LINES)

@@ -1,54 +1,66 @@
-"""The text around the cursor, with LSP's positions (UTF-16 by default) and CRLF files handled once, here."""
+"""The text around the cursor, with LSP's positions (UTF-16 by default) and CRLF files handled once, here.
+
+Only a window around the cursor is read: BEFORE_CHARS before it and AFTER_CHARS after it, more than the prompt
+holds. So a suggestion in a 2 MB line or a 50 MB file reads what it reads in a small file. The window starts at a
+place that moves in steps of WINDOW_STEP_CHARS, so that while the user types it holds still: the prompt's start
+stays put (and the model's cache of it), and the text before the cursor can be compared with the last one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from attrs import define
 from lsprotocol import types
-from pygls.workspace import PositionCodec
 
-from freescode_lsp.line_endings import ending_of, usual_ending
+from freescode_lsp.chunked_text import ChunkedText
+
+BEFORE_CHARS = 8192
+AFTER_CHARS = 4096
+WINDOW_STEP_CHARS = 2048
+INDENT_CHARS = 256
 
 
 @define(frozen=True)
 class Cursor:
-    """Everything before and after the cursor with `\\n` line ends, the cursor's own line, and the file's ending."""
+    """The text before and after the cursor (a window of it) with `\\n` line ends, where that window starts in
+    the document, the cursor line's indentation, and the file's line ending."""
 
     before: str
     after: str
-    line_before: str
-    line_after: str
+    indent: str
     newline: str
     position: types.Position
+    origin: int = 0
+
+    @property
+    def line_before(self) -> str:
+        """The cursor's line up to the cursor (within the window)."""
+        return self.before[self.before.rfind("\n") + 1 :]
+
+    @property
+    def line_after(self) -> str:
+        """The cursor's line from the cursor on (within the window)."""
+        return self.after.partition("\n")[0]
 
     @property
     def mid_line(self) -> bool:
         """Whether code follows the cursor on its line: then a suggestion ends with the line."""
         return bool(self.line_after.strip())
 
-    @property
-    def indent(self) -> str:
-        """The leading whitespace of the cursor's line."""
-        return self.line_before[: len(self.line_before) - len(self.line_before.lstrip())]
 
-
-def cursor_at(lines: Sequence[str], position: types.Position, codec: PositionCodec) -> Cursor:
+def cursor_at(text: ChunkedText, position: types.Position) -> Cursor:
     """The cursor at an LSP position, clamped into the document (past the end: the end)."""
-    if not lines:
-        return Cursor("", "", "", "", "\n", types.Position(0, 0))
-    line = min(max(position.line, 0), len(lines) - 1)
-    raw = lines[line]
-    text = raw[: len(raw) - len(ending_of(raw))]
-    if position.line >= len(lines) or position.character >= codec.client_num_units(text):
-        column = len(text)
-    else:
-        found = codec.position_from_client_units([text], types.Position(0, max(position.character, 0)))
-        column = min(found.character, len(text))
-    client = types.Position(line, codec.client_num_units(text[:column]))
-    before = _plain("".join(lines[:line])) + text[:column]
-    after = text[column:] + ("\n" if ending_of(raw) else "") + _plain("".join(lines[line + 1 :]))
-    return Cursor(before, after, text[:column], text[column:], usual_ending(lines), client)
+    spot = text.locate(position.line, position.character)
+    origin = max(0, (spot.offset - BEFORE_CHARS) // WINDOW_STEP_CHARS * WINDOW_STEP_CHARS)
+    line_start = text.line_start(spot.line) or 0
+    head = text.between(line_start, min(line_start + INDENT_CHARS, spot.offset))
+    return Cursor(
+        before=_plain(text.between(origin, spot.offset)),
+        after=_plain(text.between(spot.offset, spot.offset + AFTER_CHARS)),
+        indent=head[: len(head) - len(head.lstrip())],
+        newline=text.usual_ending(),
+        position=types.Position(spot.line, spot.character),
+        origin=origin,
+    )
 
 
 def _plain(text: str) -> str:

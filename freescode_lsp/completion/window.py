@@ -15,7 +15,7 @@ STEPS_PER_BUDGET = 4
 
 @define(frozen=True)
 class Window:
-    """The prefix and suffix the model sees, and where the prefix starts in the whole text."""
+    """The prefix and suffix the model sees, and where the prefix starts in the text before the cursor."""
 
     prefix: str
     suffix: str
@@ -30,18 +30,20 @@ def budgets(total_chars: int, has_suffix: bool = True) -> tuple[int, int]:
     return prefix, total_chars - prefix
 
 
-def cut(before: str, after: str, prefix_chars: int, suffix_chars: int) -> Window:
-    """`before` and `after` the cursor cut to their budgets at line boundaries."""
-    start = prefix_start(before, prefix_chars)
+def cut(before: str, after: str, prefix_chars: int, suffix_chars: int, origin: int = 0) -> Window:
+    """`before` and `after` the cursor cut to their budgets at line boundaries; `before` starts at `origin` in
+    the whole text."""
+    start = prefix_start(before, prefix_chars, origin)
     return Window(before[start:], cut_suffix(after, suffix_chars), start)
 
 
-def prefix_start(before: str, budget: int) -> int:
-    """Where the prefix starts: the first line start past a stepped limit, so it moves only now and then."""
+def prefix_start(before: str, budget: int, origin: int = 0) -> int:
+    """Where the prefix starts in `before`: the first line start past a limit stepped in the whole text's
+    offsets (`before` starts at `origin`), so it moves only now and then."""
     if len(before) <= budget:
         return 0
     step = max(1, budget // STEPS_PER_BUDGET)
-    limit = -(-(len(before) - budget) // step) * step
+    limit = -(-(origin + len(before) - budget) // step) * step - origin
     found = before.find("\n", limit - 1)
     return found + 1 if found >= 0 else limit
 

@@ -148,9 +148,6 @@ class Diagnostics(DocumentSubscriber):
         if document is None:
             return
         doc = self.documents.setdefault(uri, DocumentState())
-        lines = plain_lines(document)
-        doc.last_edit = None if opened else _first_difference(doc.seen, lines, doc.last_edit)
-        doc.seen = lines
         doc.cancel()
         settings = self.server.settings.server
         if not settings.diagnostics_enabled:
@@ -162,6 +159,9 @@ class Diagnostics(DocumentSubscriber):
         except UnusableDocument:
             self.publish(uri)
             return
+        lines = plain_lines(document)
+        doc.last_edit = None if opened else _first_difference(doc.seen, lines, doc.last_edit)
+        doc.seen = lines
         small = len(document.source) <= SYNTAX_AT_ONCE_MAX_CHARS
         doc.syntax = syntax_diagnostics(document) if small else []
         self.publish(uri)

@@ -11,12 +11,14 @@ from freescode_lsp.tasks import inputs
 from freescode_lsp.tasks.languages import language_of
 from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.tasks.requests import TaskArgs
-from freescode_lsp.text_documents import file_name, find_document
+from freescode_lsp.text_documents import file_name, find_document, text_head, text_size
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument
 
     from freescode_lsp.server import FreescodeServer
+
+BINARY_SNIFF_CHARS = 65536
 
 
 class UnusableDocument(FreescodeError, ValueError):
@@ -32,12 +34,12 @@ def open_document(server: FreescodeServer, uri: str) -> TextDocument:
     if lost is not None:
         raise UnusableDocument(f"{lost}; close and reopen {_name(uri)} to go on")
     limit = server.settings.server.max_file_bytes
-    size = len(document.source.encode("utf-8", errors="replace"))
+    size = text_size(document)
     if size > limit:
         raise UnusableDocument(
             f"{_name(uri)} is {size / 1e6:.1f} MB, over the {limit / 1e6:.1f} MB limit ([server] max_file_bytes)"
         )
-    if "\x00" in document.source[:65536]:
+    if "\x00" in text_head(document, BINARY_SNIFF_CHARS):
         raise UnusableDocument(f"{_name(uri)} looks like a binary file")
     return document
 

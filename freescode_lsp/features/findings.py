@@ -84,6 +84,8 @@ def _place(checked: dict[str, Checked], lines: Sequence[str]) -> list[Checked]:
 
 def finding_diagnostics(document: TextDocument, checked: dict[str, Checked]) -> list[types.Diagnostic]:
     """The findings of the checked code still in the document, where that code is now; gone code is forgotten."""
+    if not checked:
+        return []
     lines = plain_lines(document)
     diagnostics: list[types.Diagnostic] = []
     seen: set[tuple[int, int, str]] = set()

@@ -2,9 +2,11 @@
 
 Each document has a lane: a newer request supersedes the one before it at once (its generation stops within a
 token and its answer is dropped), and a request waits at least `debounce_ms` (longer while the user types at a
-steady pace) before it starts a model, so a burst of keystrokes starts one generation, at the pause. A user
-typing the start of the last suggestion gets the rest without a model call. `$/cancelRequest` cancels the
-handler, and with it the generation it awaits.
+steady pace) before it starts a model, so a burst of keystrokes starts one generation, at the pause. An invoked
+request waits `debounce_ms` too, not longer: a $/cancelRequest sent right behind it is read during that wait,
+and a request cancelled or superseded before its wait ends never starts a model. A user typing the start of the
+last suggestion gets the rest without a model call. `$/cancelRequest` cancels the handler, and with it the
+generation it awaits.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from freescode_lsp.features.document_sync import DocumentSubscriber
 from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
 from freescode_lsp.tasks.completion import TASK, completion_request, stop_rule
 from freescode_lsp.tasks.runner import TaskOutcome
+from freescode_lsp.text_documents import chunks_of
 
 if TYPE_CHECKING:
     from freescode_lsp.config import CompletionSettings
@@ -90,15 +93,18 @@ async def suggest(server: FreescodeServer, params: types.InlineCompletionParams)
     if not options.enabled_for(language):
         return None
     version = document.version
-    cursor = cursor_at(document.lines, params.position, document.position_codec)
+    cursor = cursor_at(chunks_of(document), params.position)
     state = state_of(server)
     lane = state.lane(uri)
     ticket = lane.supersede()
-    wait = lane.debounce.wait(time.monotonic(), options.debounce_ms / 1000)
+    least = options.debounce_ms / 1000
+    wait = lane.debounce.wait(time.monotonic(), least)
     rest = state.shown.rest(uri, cursor.before, cursor.after)
     if rest is not None:
         return _answer(cursor, rest)
-    if params.context.trigger_kind != types.InlineCompletionTriggerKind.Invoked and wait > 0:
+    if params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked:
+        wait = min(wait, least)
+    if wait > 0:
         await asyncio.sleep(wait)
         if lane.ticket != ticket:
             return None

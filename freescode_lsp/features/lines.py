@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from freescode_lsp.edits import split_lines
+from freescode_lsp.text_documents import LspTextDocument
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument
@@ -22,7 +23,10 @@ def content_key(*parts: str) -> str:
 
 
 def plain_lines(document: TextDocument) -> tuple[str, ...]:
-    """The document's lines without terminators, split only where LSP splits (not on form feeds)."""
+    """The document's lines without terminators, split only where LSP splits (not on form feeds); an open
+    document splits them once per change, however many features ask."""
+    if isinstance(document, LspTextDocument):
+        return document.plain_lines
     return tuple(split_lines(document.source))
 
 

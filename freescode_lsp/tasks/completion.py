@@ -22,7 +22,7 @@ def completion_request(model: str, cursor: Cursor, max_tokens: int, language: st
     """The `complete` task's request: prefix and suffix cut 3:1 to the prompt budget; mid-line, the model stops
     at the line's end."""
     prefix_chars, suffix_chars = window.budgets(PROMPT_CHARS)
-    cut = window.cut(cursor.before, cursor.after, prefix_chars, suffix_chars)
+    cut = window.cut(cursor.before, cursor.after, prefix_chars, suffix_chars, cursor.origin)
     request = build_request(model, TaskInput(TASK, cut.prefix, language, extra=cut.suffix), max_tokens)
     return evolve(request, stop=["\n"] if cursor.mid_line else [], deadline=time.monotonic() + DEADLINE_S)
 
@@ -31,4 +31,4 @@ def stop_rule(cursor: Cursor, max_lines: int) -> StopRule:
     """The stop rule for a suggestion at this cursor."""
     following = cursor.after.split("\n", 21)[1:21]
     next_line = next((line.strip() for line in following if line.strip()), "")
-    return StopRule(cursor.mid_line, indent_width(cursor.line_before), max_lines, next_line)
+    return StopRule(cursor.mid_line, indent_width(cursor.indent), max_lines, next_line)

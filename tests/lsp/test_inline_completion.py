@@ -182,6 +182,7 @@ def node_options(url: str, model: str = "gemma-3-270m") -> dict[str, Any]:
     }
 
 
+STORM = 40
 CRLF_SOURCE = "s = 'é😀'\r\nprint('é😀', )\r\nx = \r\n"
 
 
@@ -267,3 +268,26 @@ async def test_the_user_is_told_once_why_suggestions_come_from_another_model(
     assert len(told) == 1 and "starcoder2-3b was not used, gemma-3-270m answered instead" in told[0], told
     assert "freescode models pull starcoder2-3b" in told[0], told
     assert not [m.message for m in editor.client.log_messages if "was not used" in m.message]
+
+
+async def test_invoked_requests_cancelled_in_a_storm_never_reach_the_node(editor: Editor, stub_node, tmp_path: Path) -> None:
+    """Invoked requests wait the debounce too: of a storm of invoked requests each cancelled at once, none
+    reaches the node; the one request left standing does, once."""
+    stub_node.set_script({"default": {"chunks": ["len(s)"]}})
+    settings = node_options(stub_node.url)
+    settings["completion"]["debounce_ms"] = 150
+    await editor.initialize(settings)
+    uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
+    protocol = editor.client.protocol
+    cancelled = []
+    for number in range(STORM):
+        at = types.Position(2, 4 - number % 2)
+        sent = protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, params(uri, at), msg_id=f"storm-{number}")
+        protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=f"storm-{number}"))
+        cancelled.append(asyncio.wrap_future(sent))
+    kept = await complete(editor, uri, types.Position(2, 4))
+    outcomes = await asyncio.gather(*cancelled, return_exceptions=True)
+    assert len(stub_node.requests()) == 1
+    assert states(editor) == ["running", "done"]
+    assert [item.insert_text for item in items_of(kept)] == ["len(s)"]
+    assert all(isinstance(out, JsonRpcException) and out.code == types.LSPErrorCodes.RequestCancelled for out in outcomes)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 from lsprotocol import types
-from pygls.workspace import PositionCodec
 
+from freescode_lsp.chunked_text import ChunkedText
 from freescode_lsp.completion.cursor import cursor_at, in_file_endings
 from freescode_lsp.completion.debounce import MAX_WAIT_S, Debounce
 from freescode_lsp.completion.typing_through import ShownSuggestions
 
-UTF16 = PositionCodec(types.PositionEncodingKind.Utf16)
-UTF8 = PositionCodec(types.PositionEncodingKind.Utf8)
+UTF16 = "utf-16"
+UTF8 = "utf-8"
 
 
 def test_typing_the_start_of_a_suggestion_gives_the_rest() -> None:
@@ -49,10 +49,9 @@ def test_a_slow_typist_waits_the_debounce_and_a_steady_burst_waits_for_the_pause
 CRLF = "s = 'é😀' + \r\nnext_line()\r\n"
 
 
-@pytest.mark.parametrize(("codec", "column"), [(UTF16, 12), (UTF8, 15)])
-def test_the_cursor_after_multi_byte_characters_in_a_crlf_file(codec: PositionCodec, column: int) -> None:
-    lines = CRLF.splitlines(keepends=True)
-    cursor = cursor_at(lines, types.Position(0, column), codec)
+@pytest.mark.parametrize(("encoding", "column"), [(UTF16, 12), (UTF8, 15)])
+def test_the_cursor_after_multi_byte_characters_in_a_crlf_file(encoding: str, column: int) -> None:
+    cursor = cursor_at(ChunkedText(CRLF, encoding), types.Position(0, column))
     assert cursor.before == "s = 'é😀' + " and cursor.after == "\nnext_line()\n"
     assert cursor.position == types.Position(0, column)
     assert cursor.newline == "\r\n" and not cursor.mid_line
@@ -60,15 +59,14 @@ def test_the_cursor_after_multi_byte_characters_in_a_crlf_file(codec: PositionCo
 
 
 def test_a_cursor_inside_a_line_splits_it_by_code_units() -> None:
-    lines = ["f('😀', x)\n"]
-    cursor = cursor_at(lines, types.Position(0, 7), UTF16)
+    cursor = cursor_at(ChunkedText("f('😀', x)\n", UTF16), types.Position(0, 7))
     assert (cursor.line_before, cursor.line_after) == ("f('😀',", " x)")
     assert cursor.mid_line and cursor.position == types.Position(0, 7)
 
 
 def test_positions_past_the_line_or_the_file_are_clamped() -> None:
-    lines = ["ab\r\n", "cd"]
-    assert cursor_at(lines, types.Position(0, 99), UTF16).position == types.Position(0, 2)
-    past = cursor_at(lines, types.Position(9, 0), UTF16)
+    text = ChunkedText("ab\r\ncd", UTF16)
+    assert cursor_at(text, types.Position(0, 99)).position == types.Position(0, 2)
+    past = cursor_at(text, types.Position(9, 0))
     assert past.position == types.Position(1, 2) and past.before == "ab\ncd" and past.after == ""
-    assert cursor_at([], types.Position(0, 0), UTF16).before == ""
+    assert cursor_at(ChunkedText("", UTF16), types.Position(0, 0)).before == ""

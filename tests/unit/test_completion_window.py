@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from lsprotocol import types
+
+from freescode_lsp.chunked_text import ChunkedText
 from freescode_lsp.completion import window
+from freescode_lsp.completion.cursor import BEFORE_CHARS, WINDOW_STEP_CHARS, cursor_at
+from freescode_lsp.completion.typing_through import ShownSuggestions
 
 BEFORE = "".join(f"line number {n:03d}\n" for n in range(100)) + "    value = "
 AFTER = ")\n" + "".join(f"after number {n:03d}\n" for n in range(100))
@@ -39,3 +44,23 @@ def test_one_line_longer_than_the_budget_is_cut_inside_it() -> None:
     cut = window.cut(long_line, long_line, 300, 100)
     assert len(cut.prefix) <= 300 and cut.prefix == long_line[cut.prefix_start :]
     assert cut.suffix == "x" * 100
+
+
+def test_in_a_long_file_the_cursor_reads_a_window_whose_prompt_start_holds_still() -> None:
+    """The cursor reads a window of the text (not all of it), and while the user types, the prompt's start in the
+    file moves only now and then, and typing the start of a suggestion still finds it."""
+    long_file = "".join(f"value_{n} = compute({n})\n" for n in range(20_000)) + "total = "
+    starts, shown = set(), ShownSuggestions()
+    for typed in range(40):
+        text = ChunkedText(long_file + "x" * typed, "utf-16")
+        cursor = cursor_at(text, types.Position(20_000, 8 + typed))
+        assert len(cursor.before) <= BEFORE_CHARS + WINDOW_STEP_CHARS and cursor.after == ""
+        assert (long_file + "x" * typed).endswith(cursor.before)
+        cut = window.cut(cursor.before, cursor.after, 3000, 1000, cursor.origin)
+        assert len(cut.prefix) <= 3000 and cut.prefix.startswith("value_")
+        starts.add(cursor.origin + cut.prefix_start)
+        if typed == 0:
+            shown.remember("a", cursor.before, cursor.after, "x" * 50)
+        else:
+            assert shown.rest("a", cursor.before, cursor.after) == "x" * (50 - typed)
+    assert len(starts) <= 2
