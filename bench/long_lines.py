@@ -22,9 +22,9 @@ from pygls.workspace import TextDocument
 
 from bench.common import Row, rss_kib
 from freescode_lsp.completion.cursor import cursor_at
+from freescode_lsp.lsp.protocol.text_documents import LspTextDocument
 from freescode_lsp.testing.in_process import InProcessServer
 from freescode_lsp.testing.lsp_harness import Editor, server_config
-from freescode_lsp.text_documents import LspTextDocument
 
 ROUNDS = 20
 BASELINE_ROUNDS = 3

@@ -12,7 +12,7 @@ from lsprotocol import types
 
 from bench.common import Row
 from freescode_lsp.config import settings_from_dict
-from freescode_lsp.engines.local import render_prompt
+from freescode_lsp.engines.local.engine import render_prompt
 from freescode_lsp.models import weights
 from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 from freescode_lsp.tasks.prompts import TaskInput, build_request
@@ -101,8 +101,8 @@ def raw_first_token() -> tuple[float, float]:
 
 def in_process_listing() -> list[float]:
     """Microseconds the server's own code-action handler takes on the big file (no transport)."""
-    from freescode_lsp.features.code_actions import list_actions
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.features.code_actions import list_actions
+    from freescode_lsp.lsp.server import FreescodeServer
 
     server = FreescodeServer()
     server.loaded = settings_from_dict(OPTIONS)

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import Row, mapped_files, rss_kib
-from freescode_lsp.engines.local import BATCH
+from freescode_lsp.engines.local.engine import BATCH
 from freescode_lsp.models import footprint, weights
 from freescode_lsp.testing.lsp_harness import Editor, run_command, server_config
 

@@ -12,8 +12,8 @@ from bench.common import Row
 from bench.local_engine import CONTEXT, THREADS
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest
-from freescode_lsp.engines.local import LocalEngine
-from freescode_lsp.engines.probe import ModelProbe
+from freescode_lsp.engines.local.engine import LocalEngine
+from freescode_lsp.engines.local.trial import ModelProbe
 from freescode_lsp.models import weights
 from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 

@@ -9,7 +9,7 @@ import time
 from bench.common import Row
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest
-from freescode_lsp.engines.local import LocalEngine
+from freescode_lsp.engines.local.engine import LocalEngine
 from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 
 ROUNDS = 5

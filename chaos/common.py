@@ -18,7 +18,7 @@ from freescode_lsp.testing.lsp_harness import Editor
 
 QUIET_SERVER = (
     "import os, runpy, sys; os.dup2(os.open(os.devnull, os.O_WRONLY), 2); "
-    "sys.argv = ['freescode-lsp']; runpy.run_module('freescode_lsp.server', run_name='__main__')"
+    "sys.argv = ['freescode-lsp']; runpy.run_module('freescode_lsp.lsp.server', run_name='__main__')"
 )
 
 
@@ -85,7 +85,7 @@ async def editor_session(home: Path, url: str, flavour: str = "visual-studio-cod
     """The real server over stdio behind an emulated editor, initialized against one node."""
     command = [sys.executable, "-c", QUIET_SERVER] if not os.environ.get("CHAOS_VERBOSE") else None
     config = ClientServerConfig(
-        server_command=command or [sys.executable, "-m", "freescode_lsp.server"],
+        server_command=command or [sys.executable, "-m", "freescode_lsp.lsp.server"],
         server_env=isolated_env(home),
     )
     client = await config.start()

@@ -19,10 +19,10 @@ from typing import Any
 
 from attrs import frozen
 
-from freescode_lsp import paths
 from freescode_lsp.config_faults import dotted
 from freescode_lsp.config_values import shown
-from freescode_lsp.files import read_regular
+from freescode_lsp.system import paths
+from freescode_lsp.system.files import read_regular
 
 STORE_LIMIT = 1 << 20
 CONFIG_LIMIT = 1_000_000

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from freescode_lsp.edits import lines_with_ends
-from freescode_lsp.engines.llama_log import route_llama_cpp_logs
+from freescode_lsp.engines.local.llama_log import route_llama_cpp_logs
 
 SYSTEM = "You are a helpful coding assistant"
 ASK = "Fix the bug in this code. Reply with the complete corrected code.\n\n```{language}\n{code}\n```"

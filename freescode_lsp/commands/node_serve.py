@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, NoReturn
 
 from attrs import frozen
 
-from freescode_lsp import paths
 from freescode_lsp.errors import FreescodeError
 from freescode_lsp.models.catalog import DEFAULT_MODEL
+from freescode_lsp.system import paths
 
 if TYPE_CHECKING:
     from freescode_lsp.mesh.node.engine import ManagedEngine

@@ -15,10 +15,10 @@ from attrs import define
 
 from freescode_lsp.config import LoadedSettings, find_workspace, load_settings
 from freescode_lsp.edits import lines_with_ends
+from freescode_lsp.edits.line_endings import keep_line_endings, usual_ending
 from freescode_lsp.engines.base import Chunk
-from freescode_lsp.files import UnreadableFile, read_regular
-from freescode_lsp.line_endings import keep_line_endings, usual_ending
 from freescode_lsp.routing.router import Router
+from freescode_lsp.system.files import UnreadableFile, read_regular
 from freescode_lsp.task_table import RUNNABLE_TASKS, Produces, task_spec
 from freescode_lsp.tasks.inputs import InDocstring, TaskRegion, task_input, task_region
 from freescode_lsp.tasks.languages import language_of

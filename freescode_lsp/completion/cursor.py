@@ -11,7 +11,7 @@ from __future__ import annotations
 from attrs import define
 from lsprotocol import types
 
-from freescode_lsp.chunked_text import ChunkedText
+from freescode_lsp.text.chunked_text import ChunkedText
 
 BEFORE_CHARS = 8192
 AFTER_CHARS = 4096

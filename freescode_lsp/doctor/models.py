@@ -12,7 +12,7 @@ from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 
 async def model_checks(settings: Settings) -> list[Check]:
     """Where model files live, which are on disk, and whether the embedded model loads and answers."""
-    from freescode_lsp.engines.probe import ModelProbe
+    from freescode_lsp.engines.local.trial import ModelProbe
 
     models_dir = weights.models_dir_for(settings)
     catalog = build_catalog(settings)

@@ -12,11 +12,11 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from types import ModuleType
 from typing import TYPE_CHECKING, Literal
 
-from freescode_lsp import paths
 from freescode_lsp.errors import FreescodeError
-from freescode_lsp.files import is_file
 from freescode_lsp.models import download, mirror, mirrored, verified
 from freescode_lsp.models.catalog import ModelSpec
+from freescode_lsp.system import paths
+from freescode_lsp.system.files import is_file
 
 if TYPE_CHECKING:
     from freescode_lsp.config import Settings

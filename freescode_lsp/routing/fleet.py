@@ -12,7 +12,7 @@ from freescode_lsp.models.catalog import Catalog, build_catalog
 from freescode_lsp.routing.metering import Ledger
 
 if TYPE_CHECKING:
-    from freescode_lsp.engines.local import LocalEngine
+    from freescode_lsp.engines.local.engine import LocalEngine
     from freescode_lsp.engines.remote import RemoteEngine
     from freescode_lsp.wire.registry_client import RegistryClient
 
@@ -61,7 +61,7 @@ def _local_engine(catalog: Catalog, settings: Settings) -> LocalEngine | None:
     try:
         import llama_cpp  # noqa: F401
 
-        from freescode_lsp.engines.local import LocalEngine
+        from freescode_lsp.engines.local.engine import LocalEngine
 
         return LocalEngine(catalog, settings.local)
     except ImportError:

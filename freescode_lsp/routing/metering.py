@@ -14,8 +14,8 @@ from typing import Any, Literal, Self
 
 from attrs import define, field, validators
 
-from freescode_lsp import paths
 from freescode_lsp.errors import FreescodeError
+from freescode_lsp.system import paths
 
 Outcome = Literal["ok", "failed", "cancelled", "partial"]
 OUTCOMES: tuple[str, ...] = ("ok", "failed", "cancelled", "partial")

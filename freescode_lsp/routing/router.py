@@ -22,7 +22,7 @@ from freescode_lsp.routing.repeats import RepeatFilter
 from freescode_lsp.routing.tab import Tab, estimate_tokens
 
 if TYPE_CHECKING:
-    from freescode_lsp.engines.local import LocalEngine
+    from freescode_lsp.engines.local.engine import LocalEngine
     from freescode_lsp.engines.remote import RemoteEngine
     from freescode_lsp.wire.registry_client import RegistryClient
 

@@ -16,7 +16,7 @@ import itertools
 import json
 from typing import Any
 
-from freescode_lsp.server import FreescodeServer, create_server
+from freescode_lsp.lsp.server import FreescodeServer, create_server
 
 ANSWER_TIMEOUT_S = 60.0
 

@@ -26,7 +26,7 @@ from lsprotocol import types
 from pygls.workspace import PositionCodec, TextDocument
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-SERVER_COMMAND = [sys.executable, "-m", "freescode_lsp.server"]
+SERVER_COMMAND = [sys.executable, "-m", "freescode_lsp.lsp.server"]
 SOURCE = '''import math
 
 

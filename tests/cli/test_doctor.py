@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from freescode_lsp import paths
 from freescode_lsp.config import Settings, settings_from_dict
 from freescode_lsp.doctor import Check
 from freescode_lsp.doctor.network import MAX_ANSWER_BYTES, network_checks, silent_nodes
 from freescode_lsp.doctor.tasks import task_checks
+from freescode_lsp.system import paths
 from freescode_lsp.testing.raw_node import RawNode
 from freescode_lsp.testing.registry_process import start_registry
 

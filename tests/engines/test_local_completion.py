@@ -13,7 +13,7 @@ llama_cpp = pytest.importorskip("llama_cpp")
 
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest, Infill
-from freescode_lsp.engines.local import LocalEngine
+from freescode_lsp.engines.local.engine import LocalEngine
 from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 
 PREFIX = 'import math\n\n\ndef area(radius):\n    """Area of a circle."""\n' + "    # area = pi r squared\n" * 30
@@ -112,7 +112,7 @@ async def collect(stream: Any) -> list[Any]:
 
 async def test_the_lane_and_the_engine_share_one_memory_budget(gemma_path: Path) -> None:
     """Room for one copy: a completion unloads the engine's idle copy, a task unloads the lane's; room for two: both stay."""
-    from freescode_lsp.engines.local_completion import lane_for
+    from freescode_lsp.engines.local.completion import lane_for
     from freescode_lsp.models import footprint
 
     one_copy = footprint.predict(gemma_path, 2048, footprint.DEFAULT_BATCH).total

@@ -18,7 +18,7 @@ from freescode_lsp.engines.base import (
     ModelLoadError,
     SurroundingCode,
 )
-from freescode_lsp.engines.local import BATCH, LocalEngine, render_prompt
+from freescode_lsp.engines.local.engine import BATCH, LocalEngine, render_prompt
 from freescode_lsp.models import footprint
 from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 from freescode_lsp.routing.router import AllCandidatesFailed, Router

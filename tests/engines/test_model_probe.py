@@ -24,7 +24,7 @@ from freescode_lsp import trust
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines import local as local_module
 from freescode_lsp.engines.base import GenerationRequest, Message
-from freescode_lsp.engines.probe import ModelProbe, Verdict
+from freescode_lsp.engines.local.trial import ModelProbe, Verdict
 from freescode_lsp.models.catalog import DEFAULT_MODEL
 from freescode_lsp.routing.router import Router
 from freescode_lsp.testing import hostile_models

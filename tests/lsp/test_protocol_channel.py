@@ -12,7 +12,7 @@ import pytest
 # Writes numbered messages on the protocol channel while another thread does `quiet_work`; prints what it sent.
 SCRIPT = """
 import os, sys, threading
-from freescode_lsp.server import protocol_channel
+from freescode_lsp.lsp.server import protocol_channel
 
 channel = protocol_channel()
 done = threading.Event()

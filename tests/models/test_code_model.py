@@ -14,7 +14,7 @@ from lsprotocol import types
 
 from freescode_lsp import cli
 from freescode_lsp.config import settings_from_dict
-from freescode_lsp.engines.local_completion import LANE_CONTEXT, fim_for
+from freescode_lsp.engines.local.completion import LANE_CONTEXT, fim_for
 from freescode_lsp.models import footprint, gguf_header, verified, weights
 from freescode_lsp.models.catalog import CODE_MODEL, DEFAULT_MODEL, build_catalog
 from freescode_lsp.models.mirrored import CODE_MODEL_MIRROR

@@ -68,7 +68,7 @@ from pathlib import Path
 import llama_cpp  # the library's own pages are the process's, not any model's: load them before measuring
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest
-from freescode_lsp.engines.local import LocalEngine
+from freescode_lsp.engines.local.engine import LocalEngine
 from freescode_lsp.models.catalog import build_catalog
 
 

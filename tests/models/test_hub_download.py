@@ -157,7 +157,7 @@ def test_auto_pull_assembles_a_mirrored_model_instead_of_downloading_it(
     env: dict[str, Path], hub: FakeHub, mirrored_model: ModelSpec
 ) -> None:
     from freescode_lsp.config import settings_from_dict
-    from freescode_lsp.engines.local import LocalEngine
+    from freescode_lsp.engines.local.engine import LocalEngine
     from freescode_lsp.models.catalog import Catalog
 
     settings = settings_from_dict({"local": {"auto_pull": True}}).settings

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from freescode_lsp import cli, paths
+from freescode_lsp import cli
 from freescode_lsp.routing.metering import (
     Attempt,
     Budget,
@@ -23,6 +23,7 @@ from freescode_lsp.routing.metering import (
     default_path,
     format_usd,
 )
+from freescode_lsp.system import paths
 
 NODE = "node:http://127.0.0.1:9001"
 WRITER = """

@@ -301,7 +301,7 @@ async def test_an_answer_cut_short_behind_a_gateway_continues_on_the_next_host(t
 async def test_the_status_shows_what_the_ledger_charged_for_a_registry_host(stub_node, tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from freescode_lsp.features.status import status_payload
+    from freescode_lsp.lsp.features.status import status_payload
     from freescode_lsp.tasks.prompts import TaskInput
     from freescode_lsp.tasks.runner import run_text
     from freescode_lsp.testing.registry_process import start_registry

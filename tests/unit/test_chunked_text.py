@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from lsprotocol import types
 from pygls.workspace import PositionCodec, TextDocument
 
-from freescode_lsp import chunked_text
-from freescode_lsp.chunked_text import ChunkedText
-from freescode_lsp.code_units import code_points, units
-from freescode_lsp.line_endings import ending_of, usual_ending
-from freescode_lsp.text_documents import LspTextDocument
+from freescode_lsp.edits.line_endings import ending_of, usual_ending
+from freescode_lsp.lsp.protocol.text_documents import LspTextDocument
+from freescode_lsp.text import chunked_text
+from freescode_lsp.text.chunked_text import ChunkedText
+from freescode_lsp.text.code_units import code_points, units
 
 ENCODINGS = ["utf-16", "utf-8", "utf-32"]
 PIECES = st.sampled_from(["a", "b", " ", "é", "中", "😀", "\r", "\n", "\r\n", "\ud83d", "\ude00"])

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types
 
-from freescode_lsp.chunked_text import ChunkedText
 from freescode_lsp.completion.cursor import cursor_at, in_file_endings
 from freescode_lsp.completion.debounce import MAX_WAIT_S, Debounce
 from freescode_lsp.completion.typing_through import ShownSuggestions
+from freescode_lsp.text.chunked_text import ChunkedText
 
 UTF16 = "utf-16"
 UTF8 = "utf-8"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from freescode_lsp.chunked_text import ChunkedText
 from freescode_lsp.completion import window
 from freescode_lsp.completion.cursor import BEFORE_CHARS, WINDOW_STEP_CHARS, cursor_at
 from freescode_lsp.completion.typing_through import ShownSuggestions
+from freescode_lsp.text.chunked_text import ChunkedText
 
 BEFORE = "".join(f"line number {n:03d}\n" for n in range(100)) + "    value = "
 AFTER = ")\n" + "".join(f"after number {n:03d}\n" for n in range(100))

@@ -140,7 +140,7 @@ def test_numbers_must_be_finite_and_within_bounds(tmp_path: Path, line: str, key
     assert len(problems) == 1 and problems[0].startswith(f"{tmp_path / 'freescode.toml'}: {key}: expected "), problems
     assert "using the default" in problems[0]
     assert build_catalog(settings).model_for("fix") == "mistral-7b"
-    from freescode_lsp.engines.local import LocalEngine
+    from freescode_lsp.engines.local.engine import LocalEngine
 
     LocalEngine(build_catalog(settings), settings.local)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
-from freescode_lsp.features.line_history import KEPT_CHANGES, LineHistory
+from freescode_lsp.lsp.features.line_history import KEPT_CHANGES, LineHistory
 
 URI = "file:///project/shapes.py"
 

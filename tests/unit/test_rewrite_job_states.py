@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from freescode_lsp.features.rewrite_job import NEXT_STATES, JobState, WrongTransition, moved
+from freescode_lsp.lsp.features.rewrite_job import NEXT_STATES, JobState, WrongTransition, moved
 
 FINAL = (JobState.APPLIED, JobState.CANCELLED, JobState.FAILED, JobState.STALE)
 

@@ -182,7 +182,12 @@ async def test_a_fragment_goes_to_a_second_stage_only_where_the_table_names_one(
     spec = task_spec(task)
     second = spec.second_stage
     served = sorted({spec.default_model, *([task_spec(second).default_model] if second else [])})
-    stub_node.reset({"models": served, "by_model": {spec.default_model: fragment, **({task_spec(second).default_model: merged} if second else {})}})
+    stub_node.reset(
+        {
+            "models": served,
+            "by_model": {spec.default_model: fragment, **({task_spec(second).default_model: merged} if second else {})},
+        }
+    )
     nodes = [{"url": stub_node.url, "models": served}]
     router = Router.from_settings(settings_from_dict({"nodes": nodes, "network": {"mode": "remote-only"}}).settings)
     try:

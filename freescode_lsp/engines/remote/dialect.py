@@ -74,7 +74,7 @@ def fill_context(texts: list[str], request: GenerationRequest, context: int | No
 def build_body(request: GenerationRequest, context: int | None) -> RequestBody:
     """The chat, completion or fill-in-the-middle request for a node whose window is `context` tokens (None: unknown)."""
     if request.infill is not None:
-        from freescode_lsp.engines.remote_completion import infill_body
+        from freescode_lsp.engines.remote.completion import infill_body
 
         return RequestBody(*infill_body(request, context))
     body: dict[str, Any] = {

@@ -29,8 +29,8 @@ from freescode_lsp.engines.remote.errors import (
     transport_error,
 )
 from freescode_lsp.engines.remote.reading import Progress, StreamTimer, read_capped, wire_limit
-from freescode_lsp.http_client import OwnedHttpClient
 from freescode_lsp.wire import MAX_LINE_BYTES, normalize_base_url
+from freescode_lsp.wire.http_client import OwnedHttpClient
 from freescode_lsp.wire.sse import Event, StreamTooLarge, read_events
 
 _DEFAULTS = NetworkSettings()

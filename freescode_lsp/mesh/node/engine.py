@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 
 from freescode_lsp.errors import FreescodeError
-from freescode_lsp.exits import describe_exit
 from freescode_lsp.mesh.serving import stop_process
+from freescode_lsp.system.exits import describe_exit
 
 ENGINE_HOST = "127.0.0.1"
 READY_TIMEOUT_S = 180.0

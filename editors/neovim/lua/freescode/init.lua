@@ -5,7 +5,7 @@ local M = {}
 M.name = "freescode"
 
 M.defaults = {
-  -- The language server; `{ "python", "-m", "freescode_lsp.server" }` works too.
+  -- The language server; `{ "python", "-m", "freescode_lsp.lsp.server" }` works too.
   cmd = { "freescode-lsp" },
   -- The `freescode` command line (for :FreescodeUsage and :checkhealth); nil: derived from cmd.
   cli = nil,
@@ -37,7 +37,7 @@ local function with_defaults(opts)
 end
 
 --- The `freescode` CLI next to the server command (default: the configured one):
---- freescode-lsp -> freescode, `python -m freescode_lsp.server` -> `python -m freescode_lsp.cli`.
+--- freescode-lsp -> freescode, `python -m freescode_lsp.lsp.server` -> `python -m freescode_lsp.cli`.
 function M.cli(server_cmd)
   local options = M.options
   if options.cli then
@@ -52,7 +52,7 @@ function M.cli(server_cmd)
     end
     return { vim.fs.joinpath(vim.fs.dirname(program), "freescode") }
   end
-  if program and cmd[2] == "-m" and cmd[3] == "freescode_lsp.server" then
+  if program and cmd[2] == "-m" and (cmd[3] == "freescode_lsp.lsp.server" or cmd[3] == "freescode_lsp.server") then
     return { program, "-m", "freescode_lsp.cli" }
   end
   return { "freescode" }

@@ -7,23 +7,23 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from freescode_lsp.features import status
-from freescode_lsp.features.document_sync import DocumentSubscriber
-from freescode_lsp.features.documents import (
+from freescode_lsp.lsp.features import status
+from freescode_lsp.lsp.features.document_sync import DocumentSubscriber
+from freescode_lsp.lsp.features.documents import (
     UnusableDocument,
     current_lines,
     open_document,
     task_input,
     task_region,
 )
-from freescode_lsp.features.rewrite_job import RewriteJob
-from freescode_lsp.features.task_result import TaskResult
+from freescode_lsp.lsp.features.rewrite_job import RewriteJob
+from freescode_lsp.lsp.features.task_result import TaskResult
 from freescode_lsp.task_table import RUN_TASK_COMMAND, task_spec
 from freescode_lsp.tasks.requests import BadTaskArgs, TaskArgs
 from freescode_lsp.tasks.runner import run_task
 
 if TYPE_CHECKING:
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.server import FreescodeServer
 
 COMMAND = RUN_TASK_COMMAND
 

@@ -12,7 +12,7 @@ from pygls.uris import to_fs_path
 from freescode_lsp.trust import WORKSPACE_FILE
 
 if TYPE_CHECKING:
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.server import FreescodeServer
 
 SECTION = "freescode"
 

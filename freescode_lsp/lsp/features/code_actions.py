@@ -6,26 +6,26 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from freescode_lsp.features import status
-from freescode_lsp.features.commands import COMMAND
-from freescode_lsp.features.documents import (
+from freescode_lsp.edits.line_endings import keep_line_endings
+from freescode_lsp.lsp.features import status
+from freescode_lsp.lsp.features.documents import (
     UnusableDocument,
     current_lines,
     open_document,
     task_input,
     task_region,
 )
-from freescode_lsp.features.rewrite import eol_of
-from freescode_lsp.line_endings import keep_line_endings
+from freescode_lsp.lsp.features.rewrite import eol_of
+from freescode_lsp.lsp.features.run_task import COMMAND
+from freescode_lsp.lsp.protocol.text_documents import find_document
 from freescode_lsp.task_table import CODE_ACTION_TASKS, task_spec
 from freescode_lsp.tasks.requests import BadTaskArgs, TaskArgs
 from freescode_lsp.tasks.runner import run_task
-from freescode_lsp.text_documents import find_document
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument
 
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.server import FreescodeServer
 
 
 def _wanted(kind: str, only: list[str] | None) -> bool:

@@ -16,7 +16,7 @@ from itertools import accumulate
 
 from attrs import frozen
 
-from freescode_lsp.code_units import code_points, units
+from freescode_lsp.text.code_units import code_points, units
 
 CHUNK_CHARS = 16384
 MAX_CHUNK_CHARS = 2 * CHUNK_CHARS

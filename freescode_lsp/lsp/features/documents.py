@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING
 from attrs import evolve
 
 from freescode_lsp.errors import FreescodeError
+from freescode_lsp.lsp.protocol.text_documents import file_name, find_document, text_head, text_size
 from freescode_lsp.tasks import inputs
 from freescode_lsp.tasks.languages import language_of
 from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.tasks.requests import TaskArgs
-from freescode_lsp.text_documents import file_name, find_document, text_head, text_size
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument
 
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.server import FreescodeServer
 
 BINARY_SNIFF_CHARS = 65536
 

@@ -22,7 +22,7 @@ from freescode_lsp.engines.base import GenerationRequest
 from freescode_lsp.models.catalog import ModelSpec
 
 if TYPE_CHECKING:
-    from freescode_lsp.engines.local import LocalEngine
+    from freescode_lsp.engines.local.engine import LocalEngine
 
 LANE_CONTEXT = 4096
 TOKENS_BEYOND_BYTES = 2

@@ -26,16 +26,16 @@ from freescode_lsp.completion.debounce import Debounce
 from freescode_lsp.completion.dedupe import polish
 from freescode_lsp.completion.typing_through import ShownSuggestions
 from freescode_lsp.engines.base import EngineError
-from freescode_lsp.features import status
-from freescode_lsp.features.document_sync import DocumentSubscriber
-from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
+from freescode_lsp.lsp.features import status
+from freescode_lsp.lsp.features.document_sync import DocumentSubscriber
+from freescode_lsp.lsp.features.documents import UnusableDocument, language_for, open_document
+from freescode_lsp.lsp.protocol.text_documents import chunks_of
 from freescode_lsp.tasks.completion import TASK, completion_request, stop_rule
 from freescode_lsp.tasks.runner import TaskOutcome
-from freescode_lsp.text_documents import chunks_of
 
 if TYPE_CHECKING:
     from freescode_lsp.config import CompletionSettings
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.server import FreescodeServer
 
 log = logging.getLogger(__name__)
 MAX_DOCUMENTS = 64

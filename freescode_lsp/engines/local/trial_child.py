@@ -1,7 +1,7 @@
 """The model probe's child process: load a model file, render its chat template, generate a few tokens.
 
 Prints one JSON line per stage reached, then the outcome, so the parent knows where a native crash
-happened. Run as `python -m freescode_lsp.engines.probe_child FILE THREADS`.
+happened. Run as `python -m freescode_lsp.engines.local.trial_child FILE THREADS`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def say(**fields: Any) -> None:
 
 def render_sample(llama: Any) -> str:
     """The sample conversation through the model's chat template, stopped after RENDER_TIMEOUT_S."""
-    from freescode_lsp.engines.templates import chat_template
+    from freescode_lsp.engines.local.templates import chat_template
 
     def expire(signum: int, frame: Any) -> None:
         raise TemplateTimeout(f"its chat template did not finish in {RENDER_TIMEOUT_S:g} s")

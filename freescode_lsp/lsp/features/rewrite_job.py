@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 from freescode_lsp.edits import StreamingRewrite, partial_target, split_lines
 from freescode_lsp.engines.base import Chunk
 from freescode_lsp.errors import FreescodeError
-from freescode_lsp.features import status
-from freescode_lsp.features.documents import task_input
-from freescode_lsp.features.progress import Progress
-from freescode_lsp.features.rewrite import RewriteSession, RewriteStopped
-from freescode_lsp.features.task_result import TaskResult
+from freescode_lsp.lsp.features import status
+from freescode_lsp.lsp.features.documents import task_input
+from freescode_lsp.lsp.features.progress import Progress
+from freescode_lsp.lsp.features.rewrite import RewriteSession, RewriteStopped
+from freescode_lsp.lsp.features.task_result import TaskResult
 from freescode_lsp.task_table import task_spec
 from freescode_lsp.tasks.runner import TaskOutcome, run_task
 
 if TYPE_CHECKING:
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.server import FreescodeServer
 
 
 class JobState(enum.Enum):

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from freescode_lsp.features.documents import language_for
-from freescode_lsp.features.lines import plain_lines
+from freescode_lsp.lsp.features.documents import language_for
+from freescode_lsp.lsp.features.lines import plain_lines
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument

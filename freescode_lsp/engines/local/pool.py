@@ -14,7 +14,7 @@ from typing import Any
 from attrs import define, field
 
 from freescode_lsp.engines.base import ModelLoadError
-from freescode_lsp.engines.model_thread import ModelThread
+from freescode_lsp.engines.local.model_thread import ModelThread
 from freescode_lsp.models.footprint import (
     Footprint,
     measured,

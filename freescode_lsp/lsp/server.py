@@ -20,19 +20,19 @@ from pygls.workspace import Workspace
 
 from freescode_lsp import __version__, trust
 from freescode_lsp.config import LoadedSettings, Settings, load_settings
-from freescode_lsp.features.code_actions import CodeActions
-from freescode_lsp.features.commands import RunTask
-from freescode_lsp.features.diagnostics import Diagnostics
-from freescode_lsp.features.document_sync import DocumentSync
-from freescode_lsp.features.fallback import Fallbacks
-from freescode_lsp.features.hover import Hover
-from freescode_lsp.features.inline_completion import InlineCompletion
-from freescode_lsp.features.lifecycle import Lifecycle
-from freescode_lsp.features.line_history import LineHistory
-from freescode_lsp.features.progress import ProgressTokens
+from freescode_lsp.lsp.features.code_actions import CodeActions
+from freescode_lsp.lsp.features.diagnostics import Diagnostics
+from freescode_lsp.lsp.features.document_sync import DocumentSync
+from freescode_lsp.lsp.features.fallback import Fallbacks
+from freescode_lsp.lsp.features.hover import Hover
+from freescode_lsp.lsp.features.inline_completion import InlineCompletion
+from freescode_lsp.lsp.features.lifecycle import Lifecycle
+from freescode_lsp.lsp.features.line_history import LineHistory
+from freescode_lsp.lsp.features.progress import ProgressTokens
+from freescode_lsp.lsp.features.run_task import RunTask
+from freescode_lsp.lsp.protocol.text_documents import adopt
+from freescode_lsp.lsp.protocol.unreadable import diagnose
 from freescode_lsp.routing.router import Router
-from freescode_lsp.text_documents import adopt
-from freescode_lsp.unreadable import diagnose
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from freescode_lsp.edits import split_lines
-from freescode_lsp.text_documents import LspTextDocument
+from freescode_lsp.lsp.protocol.text_documents import LspTextDocument
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument

@@ -15,9 +15,9 @@ from attrs import define
 from cachetools import LRUCache, TTLCache
 from lsprotocol import types
 
-from freescode_lsp.features import status
-from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
-from freescode_lsp.features.lines import content_key, plain_lines
+from freescode_lsp.lsp.features import status
+from freescode_lsp.lsp.features.documents import UnusableDocument, language_for, open_document
+from freescode_lsp.lsp.features.lines import content_key, plain_lines
 from freescode_lsp.task_table import task_shown_in
 from freescode_lsp.tasks.inputs import lines_input
 from freescode_lsp.tasks.prompts import TaskInput
@@ -25,7 +25,7 @@ from freescode_lsp.tasks.runner import run_task
 from freescode_lsp.tasks.units import enclosing_unit
 
 if TYPE_CHECKING:
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.server import FreescodeServer
 
 TASK = task_shown_in("hover").id
 log = logging.getLogger(__name__)

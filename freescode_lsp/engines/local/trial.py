@@ -24,9 +24,9 @@ from pathlib import Path
 
 from attrs import asdict, define
 
-from freescode_lsp import paths
-from freescode_lsp.engines.probe_child import TEST_SIGNAL_ENV
-from freescode_lsp.exits import describe_exit, signal_name
+from freescode_lsp.engines.local.trial_child import TEST_SIGNAL_ENV
+from freescode_lsp.system import paths
+from freescode_lsp.system.exits import describe_exit, signal_name
 
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 300.0
@@ -193,7 +193,7 @@ class ModelProbe:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "freescode_lsp.engines.probe_child",
+                "freescode_lsp.engines.local.trial_child",
                 str(path),
                 str(self.threads),
                 stdin=asyncio.subprocess.DEVNULL,

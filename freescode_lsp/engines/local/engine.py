@@ -25,10 +25,10 @@ from freescode_lsp.engines.base import (
     Usage,
 )
 from freescode_lsp.engines.fitting import fit_text
-from freescode_lsp.engines.llama_log import route_llama_cpp_logs
-from freescode_lsp.engines.pool import LoadedModel, ModelPool
-from freescode_lsp.engines.probe import ModelProbe, Verdict
-from freescode_lsp.engines.templates import chat_template, plain_chat_prompt
+from freescode_lsp.engines.local.llama_log import route_llama_cpp_logs
+from freescode_lsp.engines.local.pool import LoadedModel, ModelPool
+from freescode_lsp.engines.local.templates import chat_template, plain_chat_prompt
+from freescode_lsp.engines.local.trial import ModelProbe, Verdict
 from freescode_lsp.models import footprint, weights
 from freescode_lsp.models.catalog import Catalog, ModelSpec
 
@@ -132,7 +132,7 @@ class LocalEngine:
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Stream the model's answer; cancelling the consumer stops generation within a token."""
         if request.infill is not None:
-            from freescode_lsp.engines.local_completion import lane_for
+            from freescode_lsp.engines.local.completion import lane_for
 
             lane = lane_for(self)
             if lane is not self:
@@ -295,7 +295,7 @@ def _as_engine_error(exc: BaseException, model_id: str, path: Path) -> BaseExcep
 def render_prompt(llama: Llama, spec: ModelSpec, request: GenerationRequest, context_size: int) -> tuple[str, list[str]]:
     """The prompt text for this model's style, cut to fit its window minus max tokens, and its stops."""
     if request.infill is not None:
-        from freescode_lsp.engines.local_completion import render_infill
+        from freescode_lsp.engines.local.completion import render_infill
 
         return render_infill(llama, spec, request, context_size)
     limit = max(16, context_size - request.max_tokens)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 from lsprotocol import types
 
 if TYPE_CHECKING:
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.server import FreescodeServer
 
 
 class DocumentSubscriber:

@@ -21,23 +21,23 @@ from attrs import define, field
 from cachetools import LRUCache
 from lsprotocol import types
 
-from freescode_lsp.features import status
-from freescode_lsp.features.document_sync import DocumentSubscriber
-from freescode_lsp.features.documents import UnusableDocument, language_for, open_document
-from freescode_lsp.features.findings import Answer, Checked, Found, finding_diagnostics
-from freescode_lsp.features.lines import code_of, content_key, plain_lines
-from freescode_lsp.features.syntax import syntax_diagnostics
-from freescode_lsp.features.task_result import TaskResult
+from freescode_lsp.lsp.features import status
+from freescode_lsp.lsp.features.document_sync import DocumentSubscriber
+from freescode_lsp.lsp.features.documents import UnusableDocument, language_for, open_document
+from freescode_lsp.lsp.features.findings import Answer, Checked, Found, finding_diagnostics
+from freescode_lsp.lsp.features.lines import code_of, content_key, plain_lines
+from freescode_lsp.lsp.features.syntax import syntax_diagnostics
+from freescode_lsp.lsp.features.task_result import TaskResult
+from freescode_lsp.lsp.protocol.text_documents import find_document
 from freescode_lsp.task_table import task_shown_in
 from freescode_lsp.tasks.inputs import lines_input
 from freescode_lsp.tasks.runner import run_findings
 from freescode_lsp.tasks.units import CodeUnit, units_in
-from freescode_lsp.text_documents import find_document
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument
 
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.server import FreescodeServer
 
 TASK = task_shown_in("diagnostics").id
 log = logging.getLogger(__name__)

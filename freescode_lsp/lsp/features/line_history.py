@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from attrs import define, field
 from lsprotocol import types
 
-from freescode_lsp.features.document_sync import DocumentSubscriber
+from freescode_lsp.lsp.features.document_sync import DocumentSubscriber
 
 KEPT_CHANGES = 512
 

@@ -9,9 +9,9 @@ from urllib.parse import unquote
 from lsprotocol import types
 from pygls.workspace import PositionCodec, TextDocument, Workspace
 
-from freescode_lsp.chunked_text import ChunkedText, Spot
-from freescode_lsp.code_units import encoding_name, fast_codec
 from freescode_lsp.edits import lines_with_ends, split_lines
+from freescode_lsp.text.chunked_text import ChunkedText, Spot
+from freescode_lsp.text.code_units import encoding_name, fast_codec
 
 Made = TypeVar("Made")
 

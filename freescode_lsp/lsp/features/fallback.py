@@ -11,7 +11,7 @@ from lsprotocol import types
 from freescode_lsp.tasks.runner import TaskOutcome
 
 if TYPE_CHECKING:
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.server import FreescodeServer
 
 MAX_REASON_CHARS = 400
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from attrs import define
 from lsprotocol import types
 
-from freescode_lsp.features.lines import plain_lines
-from freescode_lsp.features.syntax import SOURCE
+from freescode_lsp.lsp.features.lines import plain_lines
+from freescode_lsp.lsp.features.syntax import SOURCE
 from freescode_lsp.task_table import task_shown_in
 
 if TYPE_CHECKING:

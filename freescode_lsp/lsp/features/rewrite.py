@@ -28,7 +28,7 @@ from freescode_lsp.errors import FreescodeError
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument
 
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.server import FreescodeServer
 
 LANDING_TIMEOUT_S = 5.0
 REFUSAL_GRACE_S = 1.0

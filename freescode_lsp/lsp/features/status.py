@@ -9,7 +9,7 @@ from lsprotocol import types
 from freescode_lsp.tasks.runner import TaskOutcome
 
 if TYPE_CHECKING:
-    from freescode_lsp.server import FreescodeServer
+    from freescode_lsp.lsp.server import FreescodeServer
 
 STATUS_METHOD = "freescode/status"
 

@@ -1,0 +1,1 @@
+"""The language server: the pygls server, its document adapters, and one module per feature (features/)."""
