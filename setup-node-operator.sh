@@ -17,7 +17,8 @@ Environment:
   FREESCODE_OPERATOR_TOKEN  the operator token the registry gave you
   PYTHON        interpreter that creates .venv (default python3, 3.11 or newer)
   HOST          address to listen on (default 127.0.0.1)
-  PUBLIC_URL    the URL clients reach the node at (default http://HOST:PORT)
+  PUBLIC_URL    the URL clients and the registry reach the node at (default http://HOST:PORT); the
+                registry asks the node there to prove that your token runs it
   PRICE_PER_1K  price per 1000 tokens (default 0)
   API_KEYS      file of client keys, one `key` or `name:key` a line (default: no keys needed)
 EOF

@@ -15,6 +15,7 @@ FULL = {
     "malformed": 10_000,
     "hostile": 14,
     "registry": 500,
+    "registry_replicas": 40,
     "gateway": 40,
     "gateway_siege": 320,
 }

@@ -10,9 +10,10 @@ from typing import Any, Literal
 
 from attrs import define, evolve, field
 
-from freescode_lsp import paths, trust
+from freescode_lsp import trust
 from freescode_lsp.config_faults import dotted, faults, sweep
 from freescode_lsp.config_values import (
+    Attempts,
     ByteCount,
     ContextTokens,
     DebounceMs,
@@ -21,6 +22,7 @@ from freescode_lsp.config_values import (
     GiB,
     HfRef,
     HttpUrl,
+    RegistryUrls,
     Seconds,
     SecondsOrZero,
     SuggestionLines,
@@ -30,8 +32,9 @@ from freescode_lsp.config_values import (
     make_converter,
     shown,
 )
-from freescode_lsp.files import UnreadableFile, read_regular
 from freescode_lsp.models.catalog import BUILTIN_MODELS
+from freescode_lsp.system import paths
+from freescode_lsp.system.files import UnreadableFile, read_regular
 from freescode_lsp.task_table import TASK_IDS, default_routing
 
 MAX_CONFIG_BYTES = 1_000_000
@@ -89,7 +92,7 @@ class NetworkSettings:
     """`[network]`: where code may go and what it may cost."""
 
     mode: Mode = "local-first"
-    registry: HttpUrl | None = None
+    registry: RegistryUrls | None = None
     registry_key: str | None = None
     max_price_per_1k: Dollars | None = None
     budget_usd: Dollars | None = None
@@ -129,6 +132,16 @@ class CompletionSettings:
 
 
 @define
+class VerifySettings:
+    """`[verify]`: the check a verified fix must pass in a scratch copy; `{file}` and `{tests}` are filled in."""
+
+    command: str | None = None
+    timeout_s: Seconds = Seconds(120.0)
+    attempts: Attempts = Attempts(3)
+    max_output_bytes: ByteCount = ByteCount(1_000_000)
+
+
+@define
 class Settings:
     """Everything a user can set."""
 
@@ -139,6 +152,7 @@ class Settings:
     network: NetworkSettings = field(factory=NetworkSettings)
     server: ServerSettings = field(factory=ServerSettings)
     completion: CompletionSettings = field(factory=CompletionSettings)
+    verify: VerifySettings = field(factory=VerifySettings)
 
 
 @define

@@ -14,7 +14,7 @@ from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn
 
 from freescode_lsp.errors import FreescodeError
-from freescode_lsp.urls import url_problem
+from freescode_lsp.wire.urls import url_problem
 
 Threads = NewType("Threads", int)
 ContextTokens = NewType("ContextTokens", int)
@@ -25,11 +25,13 @@ Seconds = NewType("Seconds", float)
 SecondsOrZero = NewType("SecondsOrZero", float)
 Dollars = NewType("Dollars", float)
 HttpUrl = NewType("HttpUrl", str)
+RegistryUrls = NewType("RegistryUrls", str)
 HfRef = NewType("HfRef", str)
 FilePath = NewType("FilePath", str)
 DebounceMs = NewType("DebounceMs", int)
 SuggestionLines = NewType("SuggestionLines", int)
 SuggestionTokens = NewType("SuggestionTokens", int)
+Attempts = NewType("Attempts", int)
 
 MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255
@@ -78,6 +80,7 @@ BOUNDS: dict[Any, Bounds] = {
     DebounceMs: Bounds(True, 0, 2000),
     SuggestionLines: Bounds(True, 1, 200),
     SuggestionTokens: Bounds(True, 1, 1024),
+    Attempts: Bounds(True, 1, 20),
 }
 
 _SHOW = reprlib.Repr()
@@ -236,11 +239,24 @@ def make_converter() -> cattrs.Converter:
     }
     for kind, problem in simple.items():
         converter.register_structure_hook(kind, _checked(problem))
+    converter.register_structure_hook(RegistryUrls, _registry_urls)
     converter.register_structure_hook_factory(_origin_is(list), lambda t: _list_hook(t, converter))
     converter.register_structure_hook_factory(_origin_is(dict), lambda t: _dict_hook(t, converter))
     converter.register_structure_hook_factory(_origin_is(Literal), _literal_hook)
     converter.register_structure_hook_factory(attrs.has, lambda t: _class_hook(t, converter))
     return converter
+
+
+def _registry_urls(value: Any, _type: Any) -> str:
+    """One registry URL, or replicas' URLs as a list or a comma-separated string; kept comma-separated."""
+    parts = value.split(",") if isinstance(value, str) else value
+    if not isinstance(parts, list) or not parts or not all(isinstance(part, str) for part in parts):
+        raise ValueError(f"expected an http:// or https:// URL, or a list of them, got {shown(value)}")
+    urls = [part.strip() for part in parts]
+    for url in urls:
+        if url_problem(url) is not None:
+            raise ValueError(f"{url_problem(url)}, got {shown(url)}")
+    return ",".join(urls)
 
 
 def _origin_is(origin: object) -> Callable[[object], bool]:

@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
         help="the URL clients and the registry reach this gateway at (default http://HOST:PORT); the registry"
         " asks the gateway there to prove that your operator token runs it",
     )
-    serve.add_argument("--registry", help="registry URL to register with")
+    serve.add_argument("--registry", help="registry URL to register with (replicas of one registry: URLs separated by commas)")
     serve.add_argument("--token", help=f"operator token for the registry (better: set {TOKEN_ENV}; arguments show in ps)")
     serve.add_argument(
         "--engine-api-key-env",

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from freescode_lsp import paths
+from freescode_lsp.system import paths
 
 DEFAULT_PORT = 8780
 
@@ -22,7 +22,11 @@ def register(subparsers: Any) -> None:
     serve = actions.add_parser("serve", help="serve the catalog and node registrations over HTTP")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
-    serve.add_argument("--db", type=Path, help="SQLite file (default: registry.sqlite3 in the state directory)")
+    serve.add_argument(
+        "--db",
+        help="SQLite file (default: registry.sqlite3 in the state directory), or a postgresql://user@host/dbname URL"
+        " that any number of replicas share (password from the URL, PGPASSWORD or ~/.pgpass)",
+    )
     serve.add_argument(
         "--operator-tokens",
         type=Path,
@@ -52,7 +56,19 @@ def register(subparsers: Any) -> None:
         "--header-timeout-s", type=_positive, default=10.0, help="seconds a request's headers may take (default 10)"
     )
     serve.add_argument("--body-timeout-s", type=_positive, default=10.0, help="seconds a request's body may take (default 10)")
+    serve.add_argument(
+        "--listing-max-age-s",
+        type=_positive,
+        default=1.0,
+        help="seconds a model listing may be old: how soon other replicas' heartbeats show (changes show at once)",
+    )
     serve.set_defaults(handler=serve_registry)
+
+
+def _needs_postgres_driver() -> None:
+    """ModuleNotFoundError unless psycopg and its pool are installed."""
+    import psycopg  # noqa: F401
+    import psycopg_pool  # noqa: F401
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
@@ -87,6 +103,7 @@ def serve_registry(args: argparse.Namespace) -> int:
         from freescode_lsp.mesh.registry import app as registry
         from freescode_lsp.mesh.registry.addresses import AddressPolicy
         from freescode_lsp.mesh.registry.auth import load_tokens
+        from freescode_lsp.mesh.registry.database import StoreUnavailable, is_postgres
         from freescode_lsp.mesh.registry.prober import RegistrySettings
         from freescode_lsp.mesh.registry.store import RegistryStore
     except ModuleNotFoundError as exc:
@@ -99,12 +116,19 @@ def serve_registry(args: argparse.Namespace) -> int:
         return 2
     if not tokens:
         print("freescode: warning: no operator tokens; no node can register", file=sys.stderr)
-    db = args.db or paths.state_dir() / "registry.sqlite3"
+    db: str | Path = args.db or paths.state_dir() / "registry.sqlite3"
     try:
-        db.parent.mkdir(parents=True, exist_ok=True)
+        if is_postgres(db):
+            _needs_postgres_driver()
+        else:
+            db = Path(db)
+            db.parent.mkdir(parents=True, exist_ok=True)
         store = RegistryStore(db)
-    except (OSError, sqlite3.Error) as exc:
-        print(f"freescode: cannot open the registry database {db}: {exc}", file=sys.stderr)
+    except ModuleNotFoundError as exc:
+        print(f"freescode: a PostgreSQL registry needs {exc.name}: pip install 'freescode-lsp[registry]'", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error, StoreUnavailable) as exc:
+        print(f"freescode: cannot open the registry database: {exc}", file=sys.stderr)
         return 1
     try:
         sock = serving.bind(args.host, args.port)
@@ -122,9 +146,10 @@ def serve_registry(args: argparse.Namespace) -> int:
         addresses=AddressPolicy(allow_loopback=args.allow_loopback_nodes, allow_private=args.allow_private_nodes),
         header_timeout_s=args.header_timeout_s,
         body_timeout_s=args.body_timeout_s,
+        listing_max_age_s=args.listing_max_age_s,
     )
     print(f"PORT {port}", flush=True)
-    print(f"freescode registry: serving on {args.host}:{port}, database {db}", file=sys.stderr, flush=True)
+    print(f"freescode registry: serving on {args.host}:{port}, database {store.describe()}", file=sys.stderr, flush=True)
     allowed = {"loopback": args.allow_loopback_nodes, "private": args.allow_private_nodes}
     kinds = ["public", *(kind for kind, on in allowed.items() if on)]
     print(f"freescode registry: lists nodes on {', '.join(kinds)} addresses", file=sys.stderr, flush=True)

@@ -1,4 +1,4 @@
-"""The registry service: the model catalog and, per model, the live hosts serving it, kept in SQLite.
+"""The registry service: the model catalog and, per model, the live hosts serving it, kept in SQLite or PostgreSQL.
 
 Endpoints (JSON; errors are `{"error": {"message", "type", "code"}}`):
 
@@ -26,6 +26,11 @@ counts as one) belongs to one operator at a time: the last one whose node proved
 connects only to the addresses its AddressPolicy allows: public ones, plus loopback or private ones when the
 registry was started to allow them, never other special-purpose ones. Every answer carries the
 `x-freescode-registry` header, so a registry is never probed as a node.
+
+Any number of replicas may serve one PostgreSQL database: model listings come from a view at most a second
+old (freshly read after any change this replica or, through NOTIFY, another one makes), every other answer
+reads the database, and the replicas share the probing (see prober.py). When the database cannot be
+reached the answer is a 503, so that clients try another replica.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ from freescode_lsp.mesh.registry.addresses import (
 )
 from freescode_lsp.mesh.registry.auth import OperatorTokens, bearer_token
 from freescode_lsp.mesh.registry.bodies import ApiError, error_response, read_json
+from freescode_lsp.mesh.registry.database import StoreUnavailable
+from freescode_lsp.mesh.registry.directory import Directory, model_json
 from freescode_lsp.mesh.registry.probe import REGISTRY_HEADER
 from freescode_lsp.mesh.registry.prober import ChallengesBusy, Prober, RegistrySettings
 from freescode_lsp.mesh.registry.records import (
@@ -74,18 +81,6 @@ ONLY_GATEWAYS = (
 )
 
 
-def model_json(model: CatalogModel, hosts: list[dict[str, Any]]) -> dict[str, Any]:
-    """A catalog model with the hosts serving it now."""
-    return {
-        "id": model.id,
-        "object": "model",
-        "context": model.context,
-        "price_per_1k": model.price_per_1k,
-        "specialties": list(model.specialties),
-        "available_hosts": hosts,
-    }
-
-
 class RegistryApp:
     """The HTTP handlers over one store and prober."""
 
@@ -100,7 +95,8 @@ class RegistryApp:
         self.tokens = tokens
         self.settings = settings
         self.resolver = resolver
-        self.prober = Prober(store, settings, tokens.ownership_keys, resolver)
+        self.directory = Directory(store, settings.lease_s, settings.listing_max_age_s)
+        self.prober = Prober(store, settings, tokens.ownership_keys, resolver, self.directory.changed)
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(call, *args)
@@ -131,34 +127,23 @@ class RegistryApp:
             raise ApiError(403, f"node {node_id!r} belongs to another operator")
         return node
 
-    async def hosts_by_model(self) -> dict[str, list[dict[str, Any]]]:
-        """For each model, the hosts listed for it now, cheapest first."""
-        now = time.time()
-        hosts: dict[str, list[tuple[float, str, dict[str, Any]]]] = {}
-        for node in await self._db(self.store.nodes):
-            for model in node.models:
-                if node.unlisted_reason(model, now, self.settings.lease_s) is None:
-                    hosts.setdefault(model, []).append((node.price_per_1k, node.url, node.host_json()))
-        return {model: [entry for *_, entry in sorted(found, key=lambda e: e[:2])] for model, found in hosts.items()}
-
     async def health(self, request: Request) -> Response:
         """Liveness of the registry itself."""
         return JSONResponse({"status": "ok"})
 
     async def list_models(self, request: Request) -> Response:
         """The catalog, each model with its available hosts."""
-        hosts = await self.hosts_by_model()
-        catalog = await self._db(self.store.catalog)
-        return JSONResponse({"object": "list", "data": [model_json(m, hosts.get(m.id, [])) for m in catalog]})
+        view = await self.directory.view()
+        return Response(view.models_body(), media_type="application/json")
 
     async def get_model(self, request: Request) -> Response:
         """One catalog model with its available hosts."""
         model_id = request.path_params["model_id"]
-        catalog = {model.id: model for model in await self._db(self.store.catalog)}
-        if model_id not in catalog:
+        view = await self.directory.view()
+        model = view.by_id.get(model_id)
+        if model is None:
             raise ApiError(404, f"unknown model {model_id!r}; GET /v1/models lists the catalog")
-        hosts = await self.hosts_by_model()
-        return JSONResponse(model_json(catalog[model_id], hosts.get(model_id, [])))
+        return Response(view.model_body(model), media_type="application/json")
 
     async def add_model(self, request: Request) -> Response:
         """An operator adds a model to the catalog."""
@@ -166,6 +151,7 @@ class RegistryApp:
         model = CatalogModel.from_json(await read_json(request), operator)
         if not await self._db(self.store.add_model, model):
             raise ApiError(409, f"model {model.id!r} is already in the catalog")
+        self.directory.invalidate()
         return JSONResponse(model_json(model, []), status_code=201)
 
     async def list_nodes(self, request: Request) -> Response:
@@ -212,6 +198,7 @@ class RegistryApp:
             node_id, taken_from = await self._db(self.store.register, operator, registration, keys, time.time(), limit)
         except Refused as exc:
             raise ApiError(409, str(exc)) from None
+        self.directory.changed()
         if taken_from:
             _log(f"{url} now belongs to operator {operator!r}, whose node proved it runs it (was {', '.join(taken_from)})")
         self.prober.probe_soon(node_id)
@@ -219,27 +206,37 @@ class RegistryApp:
         return JSONResponse({"node_id": node_id, "lease_s": lease_s, "heartbeat_interval_s": lease_s / 3}, status_code=201)
 
     async def heartbeat(self, request: Request) -> Response:
-        """The owning operator renews a node's lease and reports its load and speed."""
-        node = await self.owned_node(request)
+        """The owning operator renews a node's lease and reports its load and speed, in one write."""
+        operator = self.operator(request)
+        node_id = request.path_params["node_id"]
         beat = Heartbeat.from_json(await read_json(request, allow_empty=True))
         now = time.time()
-        await self._db(self.store.heartbeat, node.node_id, beat, now)
+        node = await self._db(self.store.heartbeat, node_id, operator, beat, now)
+        if node is None:
+            await self.owned_node(request)
+            raise ApiError(404, f"no node {node_id!r} is registered (it may have been purged); register again")
         listed = [m for m in node.models if node.unlisted_reason(m, now, math.inf) is None]
+        self.directory.renewed(node, bool(listed))
         return JSONResponse({"node_id": node.node_id, "lease_s": self.settings.lease_s, "listed": listed})
 
     async def deregister(self, request: Request) -> Response:
         """The owning operator removes a node."""
         node = await self.owned_node(request)
         await self._db(self.store.delete, node.node_id)
+        self.directory.invalidate()
         return JSONResponse({"node_id": node.node_id, "deleted": True})
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        """Run the prober while the server runs."""
+        """Run the prober, and listen for other replicas' changes, while the server runs."""
         await self.prober.start()
+        watching = asyncio.create_task(self.store.database.watch(self.directory.changed))
         try:
             yield
         finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
             await self.prober.stop()
 
     def starlette(self) -> Starlette:
@@ -257,6 +254,7 @@ class RegistryApp:
         ]
         handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
             ApiError: _api_error,
+            StoreUnavailable: _store_unavailable,
             HTTPException: _http_error,
             Exception: _internal_error,
         }
@@ -286,6 +284,12 @@ class MarkedAsRegistry:
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error_response(exc.status, exc.message, exc.headers)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    _log(str(exc))
+    message = "the registry's database is unavailable; retry shortly or use another registry"
+    return error_response(503, message, {"Retry-After": "1"})
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -1,15 +1,22 @@
 """Probing registered nodes for who runs them, their models and health, and purging long-silent ones.
 
+Probing is shared by every replica on one database: a replica leases the nodes that are due (the store hands
+different nodes to replicas claiming at once), probes each, and makes it due again one probe interval after
+the probe started, so each node is probed once per interval whatever the number of replicas. A lease runs
+out after LEASE_TIMEOUTS probe timeouts and a second, so the nodes of a replica that dies mid-probe are
+claimed by the others; a replica that stops gives its leases back.
+
 Each node is probed on its own: a slow node holds one slot for at most probe_timeout_s, one operator's
-probes take at most PER_OPERATOR of the CONCURRENCY slots, and no round waits for the slowest node. The
-ownership challenges of registrations share those slots; an operator with PER_OPERATOR challenges under
+probes take at most PER_OPERATOR of a replica's CONCURRENCY slots, and no round waits for the slowest node.
+The ownership challenges of registrations share those slots; an operator with PER_OPERATOR challenges under
 way is told to come back rather than queued.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
+import itertools
+import secrets
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -34,12 +41,13 @@ OwnershipKeys = Callable[[str], list[bytes]]
 
 CONCURRENCY = 16
 PER_OPERATOR = 4
-MIN_GAP_S = 1.0
+TICK_S = 0.5
+LEASE_TIMEOUTS = 2
 
 
 @define(frozen=True)
 class RegistrySettings:
-    """Leases, probing, purging, how many nodes an operator may list, which addresses are probed, HTTP timeouts."""
+    """Leases, probing, purging, how many nodes an operator may list, which addresses are probed, HTTP timeouts, listing age."""
 
     lease_s: float = 30.0
     probe_interval_s: float = 10.0
@@ -49,6 +57,7 @@ class RegistrySettings:
     addresses: AddressPolicy = field(factory=AddressPolicy)
     header_timeout_s: float = 10.0
     body_timeout_s: float = 10.0
+    listing_max_age_s: float = 1.0
 
 
 class ChallengesBusy(FreescodeError):
@@ -56,7 +65,7 @@ class ChallengesBusy(FreescodeError):
 
 
 class Prober:
-    """Probes each node when it registers and every probe interval, and purges long-silent nodes."""
+    """Probes the nodes this replica leases: each as soon as it registers and every probe interval; purges long-silent ones."""
 
     def __init__(
         self,
@@ -64,19 +73,24 @@ class Prober:
         settings: RegistrySettings,
         keys: OwnershipKeys,
         resolver: Resolver = system_resolver,
+        changed: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.keys = keys
         self.resolver = resolver
+        self.changed = changed
+        self.replica = secrets.token_hex(6)
+        self.probes = 0
+        self._claims = itertools.count()
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._operators: dict[str, asyncio.Semaphore] = {}
         self._challenges: dict[str, asyncio.Semaphore] = {}
         self._client: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[str] = set()
-        self._again: set[str] = set()
-        self._started: dict[str, float] = {}
+        self._owners: dict[str, int] = {}
+        self._wake = asyncio.Event()
 
     async def start(self) -> None:
         """Open the HTTP client and start the periodic loop."""
@@ -89,10 +103,14 @@ class Prober:
         self._spawn(self._loop())
 
     async def stop(self) -> None:
-        """Cancel every probe and close the client."""
+        """Cancel every probe, give this replica's leases back and close the client."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await asyncio.to_thread(self.store.release_all, f"{self.replica}:")
+        except FreescodeError as exc:
+            _log(f"could not give back the probe leases: {exc}")
         if self._client is not None:
             await self._client.aclose()
 
@@ -106,63 +124,110 @@ class Prober:
             return await challenge(node, address, self.keys(owner), client=self._client, timeout_s=self.settings.probe_timeout_s)
 
     def probe_soon(self, node_id: str) -> None:
-        """Probe one node in the background now, or once more after the probe already under way."""
-        if node_id in self._running:
-            self._again.add(node_id)
-            return
-        self._running.add(node_id)
-        self._spawn(self._probe_id(node_id))
+        """Probe one node now (it was just registered), unless a probe of it is under way; the loop catches up otherwise."""
+        if node_id not in self._running:
+            self._spawn(self._claim_one(node_id))
+        self._wake.set()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _holder(self) -> str:
+        """A fresh lease holder name: this replica's, numbered, so a stale release never frees a newer lease."""
+        return f"{self.replica}:{next(self._claims)}"
+
+    def _lease_until(self, now: float) -> float:
+        return now + LEASE_TIMEOUTS * self.settings.probe_timeout_s + 1.0
+
     async def _loop(self) -> None:
+        last_purge = -float("inf")
         while True:
+            self._wake.clear()
             try:
-                await self.probe_all()
+                if time.monotonic() - last_purge >= self.settings.probe_interval_s:
+                    last_purge = time.monotonic()
+                    await self.purge()
+                await self.probe_due()
             except Exception as exc:
-                print(f"freescode registry: probing failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-            await asyncio.sleep(self.settings.probe_interval_s)
+                _log(f"probing failed: {type(exc).__name__}: {exc}")
+            tick = min(TICK_S, self.settings.probe_interval_s / 2)
+            try:
+                async with asyncio.timeout(tick):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
 
-    async def probe_all(self) -> None:
-        """Purge long-silent nodes, then start a probe of every live node not being probed already."""
+    async def purge(self) -> int:
+        """Forget nodes silent for longer than purge_after_s (and never within a lease)."""
         settings = self.settings
+        purged = await asyncio.to_thread(self.store.purge, time.time() - max(settings.purge_after_s, settings.lease_s))
+        if purged:
+            self.changed()
+        return purged
+
+    async def probe_due(self) -> int:
+        """Lease as many due nodes as this replica has free slots for and start probing each; how many were started.
+
+        Nodes of an operator that already has PER_OPERATOR probes under way here are handed straight back.
+        """
         now = time.time()
-        await asyncio.to_thread(self.store.purge, now - max(settings.purge_after_s, settings.lease_s))
-        nodes = await asyncio.to_thread(self.store.nodes)
-        live = [node.node_id for node in nodes if node.live(now, settings.lease_s)]
-        keep = set(live) | self._running
-        self._started = {node_id: at for node_id, at in self._started.items() if node_id in keep}
-        for node_id in live:
-            if node_id not in self._running:
-                self._running.add(node_id)
-                self._spawn(self._probe_id(node_id))
+        busy = sorted(owner for owner, count in self._owners.items() if count >= PER_OPERATOR)
+        free = CONCURRENCY - len(self._running)
+        holder = self._holder()
+        nodes = await asyncio.to_thread(
+            self.store.claim_probes, holder, now, now - self.settings.lease_s, self._lease_until(now), free, busy
+        )
+        handed_back = []
+        for node in nodes:
+            if self._owners.get(node.owner, 0) >= PER_OPERATOR or node.node_id in self._running:
+                handed_back.append(node.node_id)
+            else:
+                self._start(node, holder)
+        if handed_back:
+            await asyncio.to_thread(self.store.release, handed_back, holder)
+        return len(nodes) - len(handed_back)
 
-    async def _probe_id(self, node_id: str) -> None:
-        """Probe a node, again if asked meanwhile, never starting twice within MIN_GAP_S."""
+    async def _claim_one(self, node_id: str) -> None:
         try:
-            while True:
-                self._again.discard(node_id)
-                gap = self._started.get(node_id, -math.inf) + min(MIN_GAP_S, self.settings.probe_interval_s)
-                await asyncio.sleep(max(0.0, gap - time.monotonic()))
-                node = await asyncio.to_thread(self.store.node, node_id)
-                if node is None:
-                    return
-                await self._probe(node)
-                if node_id not in self._again:
-                    return
-        except Exception as exc:
-            print(f"freescode registry: probing {node_id} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        finally:
-            self._running.discard(node_id)
+            holder = self._holder()
+            now = time.time()
+            node = await asyncio.to_thread(self.store.claim_probe, node_id, holder, now, self._lease_until(now))
+        except FreescodeError as exc:
+            _log(f"could not lease {node_id} for a probe: {exc}")
+            return
+        if node is None:
+            return
+        if node_id in self._running or self._owners.get(node.owner, 0) >= PER_OPERATOR:
+            await asyncio.to_thread(self.store.release, [node_id], holder)
+        else:
+            self._start(node, holder)
 
-    async def _probe(self, node: Node) -> None:
+    def _start(self, node: Node, holder: str) -> None:
+        self._running.add(node.node_id)
+        self._owners[node.owner] = self._owners.get(node.owner, 0) + 1
+        self._spawn(self._probe_leased(node, holder))
+
+    async def _probe_leased(self, node: Node, holder: str) -> None:
+        """Probe a leased node and record what was found, which also hands the lease back."""
+        try:
+            await self._probe(node, holder)
+        except Exception as exc:
+            _log(f"probing {node.node_id} failed: {type(exc).__name__}: {exc}")
+        finally:
+            self._running.discard(node.node_id)
+            if len(self._running) == CONCURRENCY // 2:
+                self._wake.set()
+            self._owners[node.owner] -= 1
+            if not self._owners[node.owner]:
+                del self._owners[node.owner]
+
+    async def _probe(self, node: Node, holder: str) -> None:
         assert self._client is not None
         operator = self._operators.setdefault(node.owner, asyncio.Semaphore(PER_OPERATOR))
         async with operator, self._slots:
-            self._started[node.node_id] = time.monotonic()
+            started = time.time()
             result = await probe_node(
                 node.url,
                 node.models,
@@ -173,4 +238,13 @@ class Prober:
                 client=self._client,
                 timeout_s=self.settings.probe_timeout_s,
             )
-        await asyncio.to_thread(self.store.record_probe, node.node_id, node.revision, result, time.time())
+        self.probes += 1
+        changed = node.probed_at is None or node.probe_ok != result.ok or node.served != result.served
+        next_due = started + self.settings.probe_interval_s
+        await asyncio.to_thread(self.store.record_probe, node, holder, result, time.time(), next_due, changed)
+        if changed:
+            self.changed()
+
+
+def _log(line: str) -> None:
+    print(f"freescode registry: {line}", file=sys.stderr, flush=True)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from attrs import define
@@ -127,7 +126,7 @@ class Node:
     probe_error: str | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Node:
+    def from_row(cls, row: Mapping[str, Any]) -> Node:
         """A node from its `nodes` row."""
         values = dict(row)
         values["models"] = tuple(json.loads(values["models"]))

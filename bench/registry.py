@@ -1,0 +1,262 @@
+"""The registry at scale on loopback: simulated nodes register and heartbeat, clients list; SQLite, 1 and 2 PostgreSQL replicas.
+
+python -m bench registry [--nodes 10000] [--seconds 60] [--setups sqlite,postgres-1,postgres-2]
+
+The nodes live in one node farm process (each answers the registry's probes at its own path); every node
+heartbeats every --heartbeat-s, spread evenly; --clients clients list `/v1/models` and one model's hosts in
+a loop. Per setup: listing and heartbeat latency (p50, p99), how often each node was probed (rounds per
+minute), the CPU the registry processes and PostgreSQL used per 1,000 nodes, and the heartbeat rate reached
+(the load comes from this one process, on the same cores as the registry).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.common import Row, machine, table
+from freescode_lsp.testing.node_farm import NodeFarm, start_node_farm
+from freescode_lsp.testing.postgres import PostgresServer, start_postgres
+from freescode_lsp.testing.registry_process import RegistryProcess, start_registry
+
+MODELS = ["mistral-7b", "code-llama-7b", "starcoder2-15b", "deepseek-coder-6.7b"]
+NODES_PER_OPERATOR = 100
+IN_FLIGHT = 64
+SETUPS = ("sqlite", "postgres-1", "postgres-2")
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of the values lie (nan when there are none)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU seconds the processes used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids(server: PostgresServer) -> list[int]:
+    """The server process and its children."""
+    if server.process is None:
+        return []
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    return [server.process.pid, *(int(pid) for pid in children.read_text().split())]
+
+
+class Setup:
+    """One registry setup under load: its replicas, and what was measured."""
+
+    def __init__(self, name: str, replicas: list[RegistryProcess], farm: NodeFarm, operators: int) -> None:
+        self.name = name
+        self.replicas = replicas
+        self.farm = farm
+        self.operators = operators
+        self.listing: list[float] = []
+        self.beats: list[float] = []
+        self.failed = 0
+        self.nodes: list[tuple[str, int]] = []
+
+    async def register(self, count: int) -> None:
+        """Register `count` farm nodes, a few at a time per operator, through the replicas in turn."""
+        gate = asyncio.Semaphore(IN_FLIGHT)
+        async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=IN_FLIGHT)) as http:
+
+            async def one(index: int) -> None:
+                operator, model = index % self.operators, MODELS[index % len(MODELS)]
+                body = {"url": self.farm.url(operator, index), "models": [model], "price_per_1k": 0.001, "context": 4096}
+                headers = {"Authorization": f"Bearer {self.farm.token(operator)}"}
+                async with gate:
+                    for attempt in range(20):
+                        replica = self.replicas[(index + attempt) % len(self.replicas)]
+                        try:
+                            response = await http.post(f"{replica.url}/v1/nodes", json=body, headers=headers)
+                        except httpx.TransportError:
+                            continue
+                        if response.status_code != 429:
+                            break
+                        await asyncio.sleep(0.5)
+                    else:
+                        raise RuntimeError(f"node {index} could not be registered")
+                response.raise_for_status()
+                self.nodes.append((response.json()["node_id"], operator))
+
+            await asyncio.gather(*(one(index) for index in range(count)))
+
+    async def load(self, seconds: float, heartbeat_s: float, clients: int) -> float:
+        """Heartbeat every node every heartbeat_s, and list with `clients` clients, for `seconds`; heartbeats sent a second."""
+        stop = time.monotonic() + seconds
+        limits = httpx.Limits(max_connections=IN_FLIGHT + clients, max_keepalive_connections=IN_FLIGHT + clients)
+        async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+            sent = await asyncio.gather(
+                self._beats(http, stop, heartbeat_s), *(self._lists(http, stop, n) for n in range(clients))
+            )
+        return sent[0] / seconds
+
+    async def _beats(self, http: httpx.AsyncClient, stop: float, heartbeat_s: float) -> int:
+        gate = asyncio.Semaphore(IN_FLIGHT)
+        tasks: set[asyncio.Task[None]] = set()
+        start, sent = time.monotonic(), 0
+        while time.monotonic() < stop:
+            due = int((time.monotonic() - start) / heartbeat_s * len(self.nodes))
+            while sent < due and time.monotonic() < stop:
+                node_id, operator = self.nodes[sent % len(self.nodes)]
+                replica = self.replicas[sent % len(self.replicas)]
+                await gate.acquire()
+                task = asyncio.create_task(self._beat(http, gate, replica.url, node_id, operator))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                sent += 1
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*tasks)
+        return sent
+
+    async def _beat(self, http: httpx.AsyncClient, gate: asyncio.Semaphore, url: str, node_id: str, operator: int) -> None:
+        try:
+            started = time.perf_counter()
+            response = await http.post(
+                f"{url}/v1/nodes/{node_id}/heartbeat",
+                json={"load": 0.25, "ttft_ms": 90.0, "tokens_per_s": 40.0},
+                headers={"Authorization": f"Bearer {self.farm.token(operator)}"},
+            )
+            if response.status_code == 200:
+                self.beats.append(time.perf_counter() - started)
+            else:
+                self.failed += 1
+        except httpx.HTTPError:
+            self.failed += 1
+        finally:
+            gate.release()
+
+    async def _lists(self, http: httpx.AsyncClient, stop: float, number: int) -> int:
+        paths = ["/v1/models", f"/v1/models/{MODELS[number % len(MODELS)]}"]
+        count = 0
+        while time.monotonic() < stop:
+            replica = self.replicas[count % len(self.replicas)]
+            started = time.perf_counter()
+            try:
+                response = await http.get(replica.url + paths[count % 2])
+                if response.status_code == 200:
+                    self.listing.append(time.perf_counter() - started)
+                else:
+                    self.failed += 1
+            except httpx.HTTPError:
+                self.failed += 1
+            count += 1
+            await asyncio.sleep(0.02)
+        return count
+
+
+async def measure(
+    name: str, db: str, farm: NodeFarm, folder: Path, args: argparse.Namespace, postgres: PostgresServer | None
+) -> list[Row]:
+    """Start the setup's replicas, register, load, and return its rows."""
+    operators = max(1, -(-args.nodes // NODES_PER_OPERATOR))
+    tokens = ",".join(f"op{n}:{farm.token(n)}" for n in range(operators))
+    options = ("--max-nodes-per-operator", str(NODES_PER_OPERATOR), "--lease-s", str(args.heartbeat_s * 3))
+    count = 2 if name.endswith("-2") else 1
+    replicas = [
+        start_registry(
+            db,  # type: ignore[arg-type]
+            env_tokens=tokens,
+            probe_interval_s=args.probe_interval_s,
+            extra_args=options,
+            stderr=folder / f"{name}-{n}.log",
+        )
+        for n in range(count)
+    ]
+    setup = Setup(name, replicas, farm, operators)
+    try:
+        began = time.monotonic()
+        await setup.register(args.nodes)
+        registering = time.monotonic() - began
+        pids = [replica.process.pid for replica in replicas]
+        cpu_before, db_before = cpu_seconds(pids), cpu_seconds(postgres_pids(postgres)) if postgres else 0.0
+        probes_before = farm.probe_count()
+        rate = await setup.load(args.seconds, args.heartbeat_s, args.clients)
+        probes = farm.probe_count() - probes_before
+        cpu = cpu_seconds(pids) - cpu_before
+        db_cpu = (cpu_seconds(postgres_pids(postgres)) - db_before) if postgres else 0.0
+    finally:
+        for replica in replicas:
+            replica.stop()
+    per_thousand = 1000 / args.nodes / args.seconds
+    note = (
+        f"{args.nodes} nodes, heartbeat every {args.heartbeat_s:g} s (target {args.nodes / args.heartbeat_s:.0f}/s),"
+        f" probe interval {args.probe_interval_s:g} s, {args.clients} listing clients, {args.seconds:g} s;"
+        f" {len(setup.listing)} listings, {len(setup.beats)} heartbeats, {setup.failed} failed; {machine()}"
+    )
+    label = f"{name}, {args.nodes} nodes"
+    rows = [
+        Row(f"{label}: registration", args.nodes / registering, None, "nodes/s", note=note, digits=1),
+        Row(f"{label}: listing p50", percentile(setup.listing, 0.5) * 1000, None, "ms", digits=1),
+        Row(f"{label}: listing p99", percentile(setup.listing, 0.99) * 1000, None, "ms", digits=1),
+        Row(f"{label}: heartbeat p50", percentile(setup.beats, 0.5) * 1000, None, "ms", digits=1),
+        Row(f"{label}: heartbeat p99", percentile(setup.beats, 0.99) * 1000, None, "ms", digits=1),
+        Row(f"{label}: heartbeats sent", rate, None, "/s", digits=0),
+        Row(f"{label}: probe rounds", probes / args.nodes / (args.seconds / 60), None, "per node per minute", digits=2),
+        Row(f"{label}: registry CPU per 1,000 nodes", cpu * per_thousand, None, "cores", digits=3),
+    ]
+    if postgres:
+        rows.append(Row(f"{label}: PostgreSQL CPU per 1,000 nodes", db_cpu * per_thousand, None, "cores", digits=3))
+    return rows
+
+
+async def run_all(args: argparse.Namespace) -> list[Row]:
+    """Every setup asked for, one after the other, each on a new database."""
+    rows: list[Row] = []
+    setups = [name for name in args.setups.split(",") if name]
+    postgres = start_postgres(durable=True) if any(name.startswith("postgres") for name in setups) else None
+    farm = start_node_farm("bench-farm", MODELS)
+    try:
+        with tempfile.TemporaryDirectory(prefix="freescode-bench-registry-") as name:
+            folder = Path(name)
+            for setup in setups:
+                print(f"== registry: {setup}, {args.nodes} nodes", flush=True)
+                db = str(folder / f"{setup}.sqlite3") if setup == "sqlite" else postgres.create_database(setup.replace("-", "_"))  # type: ignore[union-attr]
+                rows += await measure(setup, db, farm, folder, args, postgres if setup != "sqlite" else None)
+                print(table(rows[-9:], with_machine=False), flush=True)
+    finally:
+        farm.stop()
+        if postgres is not None:
+            postgres.close()
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    """Command line of `python -m bench registry`."""
+    parser = argparse.ArgumentParser(prog="python -m bench registry", description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the measured load (default 60)")
+    parser.add_argument("--heartbeat-s", type=float, default=10.0)
+    parser.add_argument("--probe-interval-s", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--setups", default=",".join(SETUPS), help=f"any of {', '.join(SETUPS)}")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.setups.split(",") if name and name not in SETUPS]
+    if unknown or not 1 <= args.nodes <= 20_000 or not 1 <= args.seconds <= 600:
+        parser.error(f"setups must be among {', '.join(SETUPS)}; --nodes 1..20000; --seconds 1..600")
+    rows = asyncio.run(run_all(args))
+    print(table(rows, with_machine=False))
+    print("\n".join(sorted({row.note for row in rows if row.note})))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
