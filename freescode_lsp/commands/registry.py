@@ -104,7 +104,7 @@ def serve_registry(args: argparse.Namespace) -> int:
         from freescode_lsp.mesh.registry.addresses import AddressPolicy
         from freescode_lsp.mesh.registry.auth import load_tokens
         from freescode_lsp.mesh.registry.database import StoreUnavailable, is_postgres
-        from freescode_lsp.mesh.registry.prober import RegistrySettings
+        from freescode_lsp.mesh.registry.probe_rounds import RegistrySettings
         from freescode_lsp.mesh.registry.store import RegistryStore
     except ModuleNotFoundError as exc:
         print(f"freescode: the registry needs {exc.name}: pip install 'freescode-lsp[registry]'", file=sys.stderr)

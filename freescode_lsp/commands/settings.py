@@ -9,9 +9,8 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import attrs
 
-from freescode_lsp import trust
-from freescode_lsp.config import CONVERTER, Settings
-from freescode_lsp.config_values import BOUNDS, Bounds, HttpUrl
+from freescode_lsp.config import CONVERTER, Settings, trust
+from freescode_lsp.config.values import BOUNDS, Bounds, HttpUrl
 from freescode_lsp.task_table import TASK_IDS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

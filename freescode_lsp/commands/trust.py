@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from freescode_lsp import trust
-from freescode_lsp.config import find_workspace, parse_toml, read_config_bytes
+from freescode_lsp.config import find_workspace, parse_toml, read_config_bytes, trust
 
 YES = ("y", "yes")
 

@@ -16,7 +16,7 @@ import httpx
 from attrs import define
 
 from freescode_lsp.config import Settings
-from freescode_lsp.config_values import SHOWN_CHARS, shown
+from freescode_lsp.config.values import SHOWN_CHARS, shown
 from freescode_lsp.doctor.check import Check, Status
 from freescode_lsp.errors import FreescodeError
 

@@ -18,8 +18,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import Workspace
 
-from freescode_lsp import __version__, trust
-from freescode_lsp.config import LoadedSettings, Settings, load_settings
+from freescode_lsp import __version__
+from freescode_lsp.config import LoadedSettings, Settings, load_settings, trust
 from freescode_lsp.lsp.features.code_actions import CodeActions
 from freescode_lsp.lsp.features.diagnostics import Diagnostics
 from freescode_lsp.lsp.features.document_sync import DocumentSync

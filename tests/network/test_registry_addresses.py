@@ -26,8 +26,8 @@ from freescode_lsp.mesh.registry.addresses import (
 )
 from freescode_lsp.mesh.registry.app import RegistryApp
 from freescode_lsp.mesh.registry.auth import OperatorTokens
-from freescode_lsp.mesh.registry.probe import probe_node
-from freescode_lsp.mesh.registry.prober import RegistrySettings
+from freescode_lsp.mesh.registry.node_probe import probe_node
+from freescode_lsp.mesh.registry.probe_rounds import RegistrySettings
 from freescode_lsp.mesh.registry.store import RegistryStore
 from freescode_lsp.testing.raw_node import RawNode
 from freescode_lsp.testing.registry_process import RegistryProcess, start_registry

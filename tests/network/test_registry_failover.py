@@ -12,7 +12,7 @@ import cattrs
 import pytest
 
 from freescode_lsp.config import NetworkSettings
-from freescode_lsp.config_values import make_converter
+from freescode_lsp.config.values import make_converter
 from freescode_lsp.testing.node_process import start_gateway
 from freescode_lsp.testing.processes import wait_for
 from freescode_lsp.testing.raw_node import RawNode

@@ -17,7 +17,7 @@ from attrs import evolve
 from freescode_lsp.completion import prompt
 from freescode_lsp.completion.formats import FimFormat, family_format
 from freescode_lsp.completion.gguf_fim import fim_format_of
-from freescode_lsp.config_values import ContextTokens
+from freescode_lsp.config.values import ContextTokens
 from freescode_lsp.engines.base import GenerationRequest
 from freescode_lsp.models.catalog import ModelSpec
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from freescode_lsp.trust import WORKSPACE_FILE
+from freescode_lsp.config.trust import WORKSPACE_FILE
 
 if TYPE_CHECKING:
     from freescode_lsp.lsp.server import FreescodeServer

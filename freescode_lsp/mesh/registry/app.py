@@ -64,8 +64,8 @@ from freescode_lsp.mesh.registry.auth import OperatorTokens, bearer_token
 from freescode_lsp.mesh.registry.bodies import ApiError, error_response, read_json
 from freescode_lsp.mesh.registry.database import StoreUnavailable
 from freescode_lsp.mesh.registry.directory import Directory, model_json
-from freescode_lsp.mesh.registry.probe import REGISTRY_HEADER
-from freescode_lsp.mesh.registry.prober import ChallengesBusy, Prober, RegistrySettings
+from freescode_lsp.mesh.registry.node_probe import REGISTRY_HEADER
+from freescode_lsp.mesh.registry.probe_rounds import ChallengesBusy, Prober, RegistrySettings
 from freescode_lsp.mesh.registry.records import (
     CatalogModel,
     Heartbeat,

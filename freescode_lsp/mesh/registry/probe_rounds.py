@@ -32,7 +32,7 @@ from freescode_lsp.mesh.registry.addresses import (
     Resolver,
     system_resolver,
 )
-from freescode_lsp.mesh.registry.probe import challenge, probe_node
+from freescode_lsp.mesh.registry.node_probe import challenge, probe_node
 from freescode_lsp.mesh.registry.records import Node
 from freescode_lsp.mesh.registry.special_addresses import IP
 from freescode_lsp.mesh.registry.store import RegistryStore

@@ -19,8 +19,8 @@ from typing import Any
 
 from attrs import frozen
 
-from freescode_lsp.config_faults import dotted
-from freescode_lsp.config_values import shown
+from freescode_lsp.config.faults import dotted
+from freescode_lsp.config.values import shown
 from freescode_lsp.system import paths
 from freescode_lsp.system.files import read_regular
 
@@ -41,6 +41,7 @@ GUARDED: tuple[tuple[str, ...], ...] = (
     ("local", "models_dir"),
     ("models", "*", "gguf"),
     ("models", "*", "hf"),
+    ("verify", "command"),
 )
 KeyPath = tuple[str, ...]
 

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from attrs import define, evolve, field
 
-from freescode_lsp import trust
-from freescode_lsp.config_faults import dotted, faults, sweep
-from freescode_lsp.config_values import (
+from freescode_lsp.config import trust
+from freescode_lsp.config.faults import dotted, faults, sweep
+from freescode_lsp.config.values import (
     Attempts,
     ByteCount,
     ContextTokens,

@@ -15,7 +15,7 @@ from cattrs.errors import (
     IterableValidationNote,
 )
 
-from freescode_lsp.config_values import OneItem, shown
+from freescode_lsp.config.values import OneItem, shown
 
 Part = str | int
 _NOTHING = object()
