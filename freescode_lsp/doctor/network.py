@@ -61,7 +61,7 @@ class Unusable(FreescodeError):
 def targets_of(settings: Settings) -> list[Target]:
     """Each configured node and the registry, addressed and keyed exactly as the client's engines do."""
     from freescode_lsp.engines.remote import RemoteEngine
-    from freescode_lsp.wire.registry_client import RegistryClient
+    from freescode_lsp.wire.registry_client import registry_urls
 
     targets = []
     for node in settings.nodes:
@@ -72,8 +72,10 @@ def targets_of(settings: Settings) -> list[Target]:
             Target(f"node {node.name or node.url}", str(node.url), engine.base_url + "/models", engine.api_key, source, missing)
         )
     if settings.network.registry:
-        registry = RegistryClient(settings.network.registry)
-        targets.append(Target("registry", str(settings.network.registry), registry.base_url + "/models", registry=True))
+        bases = registry_urls(settings.network.registry)
+        for base in bases:
+            label = "registry" if len(bases) == 1 else f"registry {base}"
+            targets.append(Target(label, base, base + "/models", registry=True))
     return targets
 
 

@@ -7,9 +7,6 @@ model list is a failure, a keyed node is asked with its key, and `local-only` co
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ from freescode_lsp.doctor import Check
 from freescode_lsp.doctor.network import MAX_ANSWER_BYTES, network_checks, silent_nodes
 from freescode_lsp.doctor.tasks import task_checks
 from freescode_lsp.system import paths
+from freescode_lsp.testing.cli_runner import run_cli
 from freescode_lsp.testing.raw_node import RawNode
 from freescode_lsp.testing.registry_process import start_registry
 
@@ -140,7 +138,17 @@ async def test_the_registry_is_asked_for_the_catalog_routers_read(tmp_path: Path
         [check] = await network_checks(settings)
         catalog = registry.http.get("/v1/models").json()["data"]
     assert (check.name, check.status) == ("registry", "ok"), check
-    assert check.detail == f"{registry.url}/v1/ answers: {len(catalog)} models in its catalog, 0 with hosts now"
+    assert check.detail == f"{registry.url}/v1 answers: {len(catalog)} models in its catalog, 0 with hosts now"
+
+
+async def test_each_registry_replica_is_checked(tmp_path: Path) -> None:
+    with start_registry(tmp_path / "registry.sqlite3") as registry, RawNode("missing") as dead:
+        settings = with_nodes(network={"mode": "local-first", "registry": f"{registry.url}, {dead.url}"})
+        checks = await network_checks(settings)
+    assert [(check.name, check.status) for check in checks] == [
+        (f"registry {registry.url}/v1", "ok"),
+        (f"registry {dead.url}/v1", "fail"),
+    ], checks
 
 
 async def test_local_only_contacts_nothing_and_says_so() -> None:
@@ -197,15 +205,7 @@ async def test_a_task_no_model_can_answer_fails() -> None:
 
 def run_doctor(cwd: Path) -> tuple[int, list[dict[str, str]]]:
     """`freescode doctor --json` as a real process in `cwd`: its exit code and its checks."""
-    done = subprocess.run(
-        [sys.executable, "-m", "freescode_lsp.cli", "doctor", "--json"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=os.environ.copy(),
-        check=False,
-    )
+    done = run_cli("doctor", "--json", cwd=cwd)
     assert done.returncode in (0, 1), done.stderr
     return done.returncode, json.loads(done.stdout)
 
