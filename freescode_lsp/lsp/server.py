@@ -30,6 +30,7 @@ from freescode_lsp.lsp.features.lifecycle import Lifecycle
 from freescode_lsp.lsp.features.line_history import LineHistory
 from freescode_lsp.lsp.features.progress import ProgressTokens
 from freescode_lsp.lsp.features.run_task import RunTask
+from freescode_lsp.lsp.features.verified_fix import VerifiedFix
 from freescode_lsp.lsp.protocol.text_documents import adopt
 from freescode_lsp.lsp.protocol.unreadable import diagnose
 from freescode_lsp.routing.router import Router
@@ -104,6 +105,7 @@ class Features:
         self.lifecycle = self._add(Lifecycle(server))
         self.code_actions = self._add(CodeActions(server))
         self.run_task = self._add(RunTask(server))
+        self.verified_fix = self._add(VerifiedFix(server))
         self.diagnostics = self._add(Diagnostics(server))
         self.hover = self._add(Hover(server))
         self.inline_completion = self._add(InlineCompletion(server))

@@ -52,6 +52,7 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   ]),
   ...scalars("completion", ["enabled", "debounce_ms", "max_lines", "max_tokens"]),
   { key: "completion.disabled_languages", path: ["completion", "disabled_languages"], kind: "list" },
+  ...scalars("verify", ["command", "timeout_s", "attempts", "max_output_bytes"]),
 ];
 
 /** Settings the extension itself uses; never sent to the server. */
@@ -78,6 +79,7 @@ export const USER_ONLY_SETTINGS: readonly string[] = [
   "models",
   "local.models_dir",
   "local.auto_pull",
+  "verify.command",
   ...SERVER_SETTINGS.filter((spec) => spec.path[0] === "network").map((spec) => spec.key),
   "server.command",
   "server.args",

@@ -1,0 +1,126 @@
+"""`freescode run fix --verify` as a real process: scripted wrong-then-right answers from the stub node, real pytest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from freescode_lsp.config import trust
+
+BUGGY = '''"""Stats."""
+
+
+def average(values):
+    total = 0
+    for value in values:
+        total += value
+    return total / len(values) + 1
+'''
+WRONG = "def average(values):\n    return sum(values) / len(values) + 2\n"
+HALF = "def average(values):\n    return sum(values) / len(values)\n"
+RIGHT = "def average(values):\n    return sum(values) / len(values) if values else 0.0\n"
+TESTS = """from stats import average
+
+
+def test_mean():
+    assert average([1, 2, 3]) == 2
+
+
+def test_empty():
+    assert average([]) == 0.0
+
+
+def test_one():
+    assert average([4]) == 4
+"""
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "freescode_lsp.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
+
+
+def answer(code: str) -> dict[str, list[str]]:
+    text = f"```python\n{code}```\n"
+    return {"chunks": [text[i : i + 9] for i in range(0, len(text), 9)]}
+
+
+def project(tmp_path: Path, url: str, extra: str = "", trusted: bool = True) -> Path:
+    """stats.py, tests/test_stats.py that imports it, and a freescode.toml naming the stub node."""
+    (tmp_path / "stats.py").write_text(BUGGY)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_stats.py").write_text(TESTS)
+    config = f'[network]\nmode = "remote-first"\n[[nodes]]\nurl = "{url}/v1"\nmodels = ["code-llama-7b"]\n{extra}'
+    (tmp_path / "freescode.toml").write_text(config)
+    if trusted:
+        assert trust.trust(tmp_path)
+    return tmp_path / "stats.py"
+
+
+def tree_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_a_wrong_answer_is_checked_and_the_failure_goes_into_the_next_prompt(tmp_path: Path, stub_node) -> None:
+    stub_node.set_script({"queue": [answer(WRONG), answer(RIGHT)]})
+    path = project(tmp_path, stub_node.url)
+    result = run_cli("run", "fix", str(path), "--line", "5", "--verify", "--apply", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "pytest on the tests that import stats: tests/test_stats.py" in result.stderr
+    assert "attempt 1 of 3: `" in result.stderr and "failed (exit 1)" in result.stderr
+    assert "verified: `" in result.stderr and "passed (attempt 2 of 3)" in result.stderr
+    assert "if values else 0.0" in path.read_text()
+    first, second = stub_node.requests()
+    assert "failed the project's check" not in first["messages"][-1]["content"]
+    retry = second["messages"][-1]["content"]
+    assert "+ 2" in retry and "failed the project's check" in retry and "assert" in retry and "test_" in retry
+
+
+def test_an_identical_answer_is_not_run_again_and_nothing_unverified_is_written(tmp_path: Path, stub_node) -> None:
+    stub_node.set_script({"queue": [answer(WRONG), answer(WRONG), answer(HALF)]})
+    path = project(tmp_path, stub_node.url)
+    before = tree_hash(tmp_path)
+    result = run_cli("run", "fix", str(path), "--line", "5", "--verify", "--apply", cwd=tmp_path)
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.count(": running `") == 2
+    assert "attempt 2 of 3: the same code as before; not run again" in result.stderr
+    assert "best candidate: attempt 3, 2 tests passed (the original: 0)" in result.stderr
+    assert "not applied: no candidate passed" in result.stderr
+    assert tree_hash(tmp_path) == before
+
+
+def test_the_best_candidate_is_written_only_when_asked(tmp_path: Path, stub_node) -> None:
+    stub_node.set_script({"queue": [answer(HALF)]})
+    path = project(tmp_path, stub_node.url)
+    result = run_cli(
+        "run", "fix", str(path), "--line", "5", "--verify", "--attempts", "1", "--apply", "--apply-unverified", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "return sum(values) / len(values)\n" in path.read_text()
+
+
+def test_an_untrusted_workspace_check_does_not_run(tmp_path: Path, stub_node) -> None:
+    marker = tmp_path.parent / f"{tmp_path.name}-ran"
+    check = f'[verify]\ncommand = "touch {marker}"\n'
+    stub_node.set_script({"queue": [answer(RIGHT)]})
+    path = project(tmp_path, stub_node.url, check, trusted=False)
+    result = run_cli("run", "fix", str(path), "--line", "5", "--verify", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "is not run until you trust the file" in result.stderr
+    assert not marker.exists()
+    assert trust.trust(tmp_path)
+    trusted = run_cli("run", "fix", str(path), "--line", "5", "--verify", cwd=tmp_path)
+    assert f"check: `touch {marker}` (from [verify] command)" in trusted.stderr
+    assert marker.exists()

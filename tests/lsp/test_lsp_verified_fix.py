@@ -1,0 +1,106 @@
+"""Fix and verify through the real server: the check runs in a scratch copy, a verified fix lands, cancel kills it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from lsprotocol import types
+
+from freescode_lsp.testing.lsp_harness import Editor
+from freescode_lsp.testing.node_options import node_options
+from freescode_lsp.testing.waiting import until
+
+SOURCE = "def average(values):\n    return sum(values) / len(values) + 1\n\n\ndef untouched():\n    return 42\n"
+WRONG = "def average(values):\n    return sum(values) / len(values) + 2\n"
+RIGHT = "def average(values):\n    return sum(values) / len(values)\n"
+TESTS = "from stats import average\n\n\ndef test_mean():\n    assert average([1, 2, 3]) == 2\n"
+
+
+def answer(code: str) -> dict[str, list[str]]:
+    return {"chunks": [f"```python\n{code}```\n"]}
+
+
+def project(root: Path) -> Path:
+    (root / "stats.py").write_text(SOURCE)
+    (root / "tests").mkdir()
+    (root / "tests" / "test_stats.py").write_text(TESTS)
+    return root / "stats.py"
+
+
+async def verified_action(editor: Editor, uri: str) -> types.CodeAction:
+    actions = await editor.client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri),
+            range=types.Range(types.Position(1, 4), types.Position(1, 4)),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    found = [a for a in actions or [] if isinstance(a, types.CodeAction) and a.kind == "quickfix.freescode.fixVerified"]
+    assert [a.title for a in found] == ["Fix and verify with code-llama-7b"]
+    return found[0]
+
+
+def reported(editor: Editor) -> list[str]:
+    return [
+        report.message or ""
+        for reports in editor.client.progress_reports.values()
+        for report in reports
+        if isinstance(report, (types.WorkDoneProgressReport, types.WorkDoneProgressEnd))
+    ]
+
+
+async def test_a_wrong_fix_is_retried_and_the_verified_one_lands(editor: Editor, stub_node, tmp_path: Path) -> None:
+    stub_node.set_script({"queue": [answer(WRONG), answer(RIGHT)]})
+    await editor.initialize(node_options(stub_node.url), root=tmp_path)
+    uri = editor.open(project(tmp_path), SOURCE)
+    result = await editor.perform(await verified_action(editor, uri))
+    assert result["applied"] is True, result
+    await editor.settled(uri)
+    assert editor.text(uri) == SOURCE.replace(" + 1\n", "\n")
+    assert (tmp_path / "stats.py").read_text() == SOURCE
+    said = reported(editor)
+    assert any(m.startswith("attempt 1 of 3: `") and "failed (exit 1)" in m for m in said), said
+    assert any(m.startswith("verified: `") and m.endswith("passed (attempt 2 of 3)") for m in said), said
+    assert "failed the project's check" in stub_node.requests()[1]["messages"][-1]["content"]
+
+
+async def test_nothing_lands_when_no_candidate_passes(editor: Editor, stub_node, tmp_path: Path) -> None:
+    stub_node.set_script({"default": answer(WRONG)})
+    await editor.initialize(node_options(stub_node.url), root=tmp_path)
+    uri = editor.open(project(tmp_path), SOURCE)
+    result = await editor.perform(await verified_action(editor, uri))
+    assert result["applied"] is False and result["message"].startswith("not verified"), result
+    assert editor.text(uri) == SOURCE and editor.applied == []
+    assert len(stub_node.requests()) == 3
+    assert any("not verified" in m.message and "Last check output" in m.message for m in editor.client.messages)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+async def test_cancel_during_a_check_stops_its_processes(editor: Editor, stub_node, tmp_path: Path) -> None:
+    pid_file = tmp_path.parent / f"{tmp_path.name}.pids"
+    code = (
+        "import os, subprocess, sys, time; "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+        f"open({str(pid_file)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}\\n'); "
+        "time.sleep(600)"
+    )
+    command = f'{sys.executable} -c "{code}"'
+    await editor.initialize({**node_options(stub_node.url), "verify": {"command": command}}, root=tmp_path)
+    uri = editor.open(project(tmp_path), SOURCE)
+    running = asyncio.ensure_future(editor.perform(await verified_action(editor, uri)))
+    await until(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), "the check to start")
+    token = next(iter(editor.client.progress_reports))
+    editor.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    result = await running
+    assert result["applied"] is False and "cancelled" in result["message"], result
+    for pid in map(int, pid_file.read_text().split()):
+        await until(lambda pid=pid: not alive(pid), f"process {pid} of the cancelled check to be gone")
+    assert editor.text(uri) == SOURCE and stub_node.requests() == []
