@@ -1,11 +1,12 @@
 # The two commands: `make demo` and `make test`. Both set up everything they need and are idempotent.
+# `make check` is the fast loop while changing code: lint, types and the tests that need no model and no editor.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FREESCODE_MODELS_DIR ?= $(CURDIR)/.cache/models
 
-.PHONY: demo test bench chaos install clean vscode-e2e
+.PHONY: demo test check bench chaos install clean vscode-e2e
 
 # llama-cpp-python is built by scripts/install_llama.py (portable CPU flags, pip's cache off, one kept
 # wheel per build) before the package, so pip never builds or reuses a native wheel for it.
@@ -30,6 +31,13 @@ test: $(STAMP)
 	$(BIN)/python -m ruff format --check freescode_lsp tests bench chaos scripts
 	$(BIN)/python -m mypy freescode_lsp
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# No real editor, no model: FREESCODE_TEST_NO_MODELS makes a test that loads one fail, saying to mark it slow.
+check: $(STAMP)
+	$(BIN)/python -m ruff check freescode_lsp tests bench chaos scripts
+	$(BIN)/python -m ruff format --check freescode_lsp tests bench chaos scripts
+	$(BIN)/python -m mypy freescode_lsp
+	FREESCODE_TEST_NO_MODELS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not code_model and not editor"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

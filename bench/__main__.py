@@ -11,11 +11,11 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
 from bench import cache, code_model, completion, local_engine, long_lines, lsp, memory, network, probe, prompt_cache
 from bench.common import Row, cpu_model, machine, stamp, table
 from bench.repair import run as repair
+
+HERE = Path(__file__).resolve().parent
 
 Bench = Callable[[], Awaitable[list[Row]]]
 
@@ -50,7 +50,7 @@ def run_one(name: str, bench: Bench) -> tuple[list[Row], float, str | None]:
     try:
         rows = stamp(asyncio.run(bench()), name)
         error = None
-    except Exception:
+    except Exception:  # noqa: BLE001 - one bench failing must not stop the others; its traceback is reported
         rows, error = [], traceback.format_exc(limit=3)
     return rows, time.perf_counter() - start, error
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest
 from freescode_lsp.routing.router import Router
 from freescode_lsp.testing.node_process import start_gateway
+from freescode_lsp.testing.ports import free_port
 from freescode_lsp.testing.stub_node import start_stub_node
 
 ROUNDS = 60
@@ -23,12 +23,6 @@ CHUNKS = 20
 SCRIPT = {"models": ["code-llama-7b"], "default": {"chunks": [f"tok{i} " for i in range(CHUNKS)], "delay_s": 0.002}}
 DIES_AFTER = 10
 DYING = {"models": ["code-llama-7b"], "default": {**SCRIPT["default"], "die_after": DIES_AFTER}}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def direct(client: httpx.AsyncClient, base: str) -> tuple[float, float]:

@@ -15,7 +15,10 @@ from attrs import define, field
 from pytest_lsp import ClientServerConfig
 
 from freescode_lsp.testing.lsp_harness import Editor
+from freescode_lsp.testing.node_options import node_options
 
+# The campaigns' node serves every task's routed model but analyze's.
+NODE_MODELS = ("code-llama-7b", "wizardcoder-13b", "mistral-7b", "starcoder2-15b", "wizardcoder-python-34b")
 QUIET_SERVER = (
     "import os, runpy, sys; os.dup2(os.open(os.devnull, os.O_WRONLY), 2); "
     "sys.argv = ['freescode-lsp']; runpy.run_module('freescode_lsp.lsp.server', run_name='__main__')"
@@ -64,22 +67,6 @@ def scratch_home() -> Any:
                     os.environ[key] = value
 
 
-def node_options(url: str, **server: object) -> dict[str, Any]:
-    """One stub node serving the routed models, remote only, diagnostics off."""
-    models = [
-        "code-llama-7b",
-        "wizardcoder-13b",
-        "mistral-7b",
-        "starcoder2-15b",
-        "wizardcoder-python-34b",
-    ]
-    return {
-        "nodes": [{"url": url, "models": models}],
-        "network": {"mode": "remote-only"},
-        "server": {"diagnostics_enabled": False, **server},
-    }
-
-
 @contextlib.asynccontextmanager
 async def editor_session(home: Path, url: str, flavour: str = "visual-studio-code") -> AsyncIterator[Editor]:
     """The real server over stdio behind an emulated editor, initialized against one node."""
@@ -91,7 +78,7 @@ async def editor_session(home: Path, url: str, flavour: str = "visual-studio-cod
     client = await config.start()
     editor = Editor(client, flavour)
     try:
-        await asyncio.wait_for(editor.initialize(node_options(url)), 60)
+        await asyncio.wait_for(editor.initialize(node_options(url, NODE_MODELS)), 60)
         yield editor
     finally:
         with contextlib.suppress(Exception):
@@ -110,8 +97,3 @@ def rss_kb(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def pieces(text: str, size: int) -> list[str]:
-    """The text cut into stream chunks of a given size."""
-    return [text[i : i + size] for i in range(0, len(text), size)]

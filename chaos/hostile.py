@@ -8,15 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chaos.common import (
-    CampaignResult,
-    editor_session,
-    pieces,
-    rss_kb,
-    scratch_home,
-    server_pid,
-)
-from freescode_lsp.testing.lsp_harness import FIXED, SOURCE, Editor, run_command
+from chaos.common import CampaignResult, editor_session, rss_kb, scratch_home, server_pid
+from freescode_lsp.testing.answers import pieces
+from freescode_lsp.testing.lsp_harness import Editor, run_command
+from freescode_lsp.testing.samples import FIXED, SOURCE
 from freescode_lsp.testing.stub_node import start_stub_node
 
 HEAD = "import math\n\n\n"

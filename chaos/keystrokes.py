@@ -7,11 +7,12 @@ import random
 import time
 from pathlib import Path
 
-from chaos.common import CampaignResult, editor_session, pieces, scratch_home
-from freescode_lsp.testing.lsp_harness import FIXED, SOURCE, Editor, run_command
+from chaos.common import CampaignResult, editor_session, scratch_home
+from freescode_lsp.testing.answers import pieces
+from freescode_lsp.testing.lsp_harness import Editor, run_command
+from freescode_lsp.testing.samples import FIXED, FIXED_SOURCE, SOURCE
 from freescode_lsp.testing.stub_node import StubNode, start_stub_node
 
-FIXED_SOURCE = SOURCE.replace("math.pi * radius\n", "math.pi * radius ** 2\n")
 TAIL = "\n\ndef untouched():\n    return 42\n"
 HEAD = "import math\n\n\n"
 

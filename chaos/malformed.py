@@ -11,8 +11,10 @@ from typing import Any
 
 from lsprotocol import types
 
-from chaos.common import CampaignResult, editor_session, node_options, scratch_home
-from freescode_lsp.testing.lsp_harness import SOURCE, Editor
+from chaos.common import NODE_MODELS, CampaignResult, editor_session, scratch_home
+from freescode_lsp.testing.lsp_harness import Editor
+from freescode_lsp.testing.node_options import node_options
+from freescode_lsp.testing.samples import SOURCE
 from freescode_lsp.testing.stub_node import start_stub_node
 
 BATCH = 250
@@ -156,7 +158,7 @@ HOSTILE_SETTINGS: list[Any] = [
 def _settings_push(rng: random.Random, url: str) -> bytes:
     """didChangeConfiguration with one hostile settings value over the good ones (remote only: no model loads)."""
     hostile = rng.choice(HOSTILE_SETTINGS)
-    pushed = {**node_options(url), **hostile} if isinstance(hostile, dict) else hostile
+    pushed = {**node_options(url, NODE_MODELS), **hostile} if isinstance(hostile, dict) else hostile
     params = {"settings": {"freescode": pushed}}
     body = {"jsonrpc": "2.0", "method": types.WORKSPACE_DID_CHANGE_CONFIGURATION, "params": params}
     return json.dumps(body).encode()

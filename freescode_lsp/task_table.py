@@ -51,7 +51,10 @@ class TaskSpec:
     headings: tuple[str, str] | None = None
     second_stage: str | None = None
     answers_diagnostics: bool = False
+    verifiable: bool = False
     surface: Surface = "code_action"
+    near_line: str = ""
+    retry_note: str = ""
 
     @property
     def rewrites_code(self) -> bool:
@@ -98,6 +101,11 @@ TASKS: tuple[TaskSpec, ...] = (
         headings=("The following {language} code has a bug", "The same code with the bug fixed"),
         second_stage="fix_helper",
         answers_diagnostics=True,
+        verifiable=True,
+        near_line="The bug is probably on or near this line: `{line}`",
+        retry_note=(
+            "A first answer gave this code back unchanged, but the bug is still there: find it and change the code to fix it."
+        ),
     ),
     TaskSpec(
         id="debug",
@@ -193,6 +201,11 @@ def task_spec(task_id: str) -> TaskSpec:
 def task_shown_in(surface: Surface) -> TaskSpec:
     """The task whose answers the editor shows in this place (hover, diagnostics, inline completion)."""
     return next(spec for spec in TASKS if spec.surface == surface)
+
+
+def verified_task() -> TaskSpec:
+    """The task whose candidates "Fix and verify" checks against the user's own check."""
+    return next(spec for spec in TASKS if spec.verifiable)
 
 
 def default_routing() -> dict[str, str]:

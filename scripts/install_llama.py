@@ -187,7 +187,7 @@ def up_to_date(version: str, key: str, plan: dict) -> bool:
         if importlib.metadata.version("llama-cpp-python") != version:
             return False
         _, features = installed_features()
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure to inspect the installed build means it is rebuilt
         return False
     return not unexpected_features(plan, features)
 

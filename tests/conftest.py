@@ -1,4 +1,6 @@
-"""Shared fixtures: an isolated user environment, the embedded gemma model and the code model, each assembled once."""
+"""Shared fixtures (an isolated user environment, the embedded gemma model, a stub node, the real server behind an
+emulated editor) and the markers: `slow` and `code_model` on every test that asks for a real model's fixture,
+`editor` on every test of tests/editors/. With FREESCODE_TEST_NO_MODELS set, a test that loads a model fails."""
 
 from __future__ import annotations
 
@@ -10,9 +12,39 @@ import pytest
 import pytest_lsp
 from pytest_lsp import LanguageClient
 
+from freescode_lsp.engines.local.fast_tests import NO_MODELS_ENV
 from freescode_lsp.testing.lsp_harness import Editor, server_config
 
-REPO = Path(__file__).resolve().parent.parent
+EDITORS = Path(__file__).resolve().parent / "editors"
+# A test that asks for one of these fixtures, itself or through another, loads that real model.
+MODEL_FIXTURES = {"gemma_path": "slow", "code_model_dir": "code_model"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that load a real model (by the fixtures they use) or run a real editor (by their folder),
+    before `-m` selects: the markers follow from what a test does, not from what its author remembered."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for fixture, marker in MODEL_FIXTURES.items():
+            if fixture in used:
+                item.add_marker(marker)
+        if EDITORS in item.path.parents:
+            item.add_marker("editor")
+
+
+@pytest.fixture(autouse=True)
+def no_unmarked_model_loads(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """With FREESCODE_TEST_NO_MODELS set (the fast run), any llama.cpp load fails, in this process or in a server it
+    starts, and is written to a file named for this test: the test then fails, saying it loads a real model."""
+    if not os.environ.get(NO_MODELS_ENV):
+        yield
+        return
+    attempts = tmp_path_factory.mktemp("model-loads") / "attempts.txt"
+    monkeypatch.setenv(NO_MODELS_ENV, str(attempts))
+    yield
+    if attempts.exists():
+        pytest.fail(attempts.read_text(encoding="utf-8"), pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -64,35 +96,6 @@ def gemma_path(models_dir: Path) -> Iterator[Path]:
     yield weights.ensure_embedded(models_dir)
 
 
-@pytest.fixture(scope="session")
-def code_model_dir(shared_models_dir: Path) -> Path:
-    """A models directory holding only the code model (qwen2.5-coder-1.5b), assembled from its installed packages
-    once across runs; a verified copy in the shared directory is linked rather than assembled again."""
-    from freescode_lsp.models import mirror, verified
-    from freescode_lsp.models.mirrored import CODE_MODEL_MIRROR
-
-    directory = shared_models_dir / "code-model-only"
-    directory.mkdir(parents=True, exist_ok=True)
-    shared, target = shared_models_dir / CODE_MODEL_MIRROR.filename, directory / CODE_MODEL_MIRROR.filename
-    if verified.matches(shared, CODE_MODEL_MIRROR.sha256) and not target.exists():
-        try:
-            os.link(shared, target)
-            verified.record(target, CODE_MODEL_MIRROR.sha256)
-        except OSError:
-            target.unlink(missing_ok=True)
-    mirror.assemble(CODE_MODEL_MIRROR, directory)
-    return directory
-
-
-@pytest.fixture
-def code_model(code_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The code model's file, in the models directory this test sees (which holds no other model)."""
-    from freescode_lsp.models.mirrored import CODE_MODEL_MIRROR
-
-    monkeypatch.setenv("FREESCODE_MODELS_DIR", str(code_model_dir))
-    return code_model_dir / CODE_MODEL_MIRROR.filename
-
-
 @pytest.fixture
 def stub_node() -> Iterator[object]:
     """A scripted OpenAI-compatible node process on 127.0.0.1; see freescode_lsp/testing/stub_node.py for the script format."""
@@ -114,14 +117,6 @@ async def lsp(lsp_client: LanguageClient, request: pytest.FixtureRequest):
 @pytest_lsp.fixture(config=server_config(), params=["visual-studio-code"])
 async def vscode(lsp_client: LanguageClient, request: pytest.FixtureRequest):
     """The real server behind a client with VS Code's capabilities only."""
-    lsp_client.flavour = request.param  # type: ignore[attr-defined]
-    yield
-    await lsp_client.shutdown_session()
-
-
-@pytest_lsp.fixture(config=server_config(), params=["neovim"])
-async def neovim(lsp_client: LanguageClient, request: pytest.FixtureRequest):
-    """The real server behind a client with Neovim's capabilities only."""
     lsp_client.flavour = request.param  # type: ignore[attr-defined]
     yield
     await lsp_client.shutdown_session()

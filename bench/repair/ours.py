@@ -42,11 +42,12 @@ def freescode_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "freescode_lsp.cli"]
 
 
-def fix_with_cli(path: Path, line: int, model: str, env: dict[str, str]) -> CliRun:
-    """Run the fix through the command line, applying it to the file."""
+def fix_with_cli(path: Path, line: int, model: str, env: dict[str, str], why: str | None = None) -> CliRun:
+    """Run the fix through the command line, applying it to the file (with --why, the error the user saw)."""
     command = [
         *freescode_command(),
         *("run", "fix", str(path), "--line", str(line), "--apply", "--model", model, "--allow-fallback", "--quiet"),
+        *(("--why", why) if why else ()),
     ]
     started = time.perf_counter()
     try:

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from attrs import define
+
 from bench.common import Row
 from bench.repair import publish
 from bench.repair.checks import Tally, run_tests
@@ -34,15 +36,34 @@ BENCH_CONFIG = f'[network]\nmode = "local-only"\n[local]\nthreads = {THREADS}\n'
 Record = dict[str, Any]
 
 
+@define(frozen=True)
+class Variant:
+    """What a run varies: both sides or ours alone, the failing test passed as --why, a model's prompt style."""
+
+    raw: bool = True
+    why: bool = False
+    prompt_style: str | None = None
+
+    def config(self, models: list[str]) -> str:
+        """The bench config, with the prompt style set for every model when one is asked for."""
+        styles = "".join(f'[models."{model}"]\nprompt_style = "{self.prompt_style}"\n' for model in models)
+        return BENCH_CONFIG + (styles if self.prompt_style else "")
+
+
+def first_failure(tally: Tally) -> str | None:
+    """The first failing test's line from the run of the buggy program, as the error a user would pass as --why."""
+    return next((line.removeprefix("FAIL ") for line in tally.output.splitlines() if line.startswith("FAIL ")), None)
+
+
 @contextmanager
-def local_only() -> Iterator[dict[str, str]]:
+def local_only(config_text: str = BENCH_CONFIG) -> Iterator[dict[str, str]]:
     """The environment for the run: a config file (FREESCODE_CONFIG, replacing the user's own named one) that keeps
     every model call on this machine, with the default 4 threads or fewer on fewer cores; set in this process too, so
     that model files and threads resolve as the command's do."""
     saved = os.environ.get("FREESCODE_CONFIG")
     with tempfile.TemporaryDirectory(prefix="repair-config-") as folder:
         config = Path(folder) / "bench.toml"
-        config.write_text(BENCH_CONFIG)
+        config.write_text(config_text)
         os.environ["FREESCODE_CONFIG"] = str(config)
         try:
             yield {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -67,11 +88,11 @@ def model_file(settings: Settings, model: str) -> tuple[Path | None, str]:
         return None, f"{model}: {exc}"
 
 
-async def ours(program: Program, before: Tally, model: str, env: dict[str, str]) -> Attempt:
+async def ours(program: Program, before: Tally, model: str, env: dict[str, str], why: bool = False) -> Attempt:
     """Fix a scratch copy through `freescode run fix --apply` and judge the file it leaves."""
     with tempfile.TemporaryDirectory(prefix="repair-cli-") as scratch:
         path = program.copy_to(Path(scratch))
-        done = fix_with_cli(path, program.line, model, env)
+        done = fix_with_cli(path, program.line, model, env, first_failure(before) if why else None)
         after = path.read_text(encoding="utf-8")
     refusal = None if done.said_no_change() else done.refusal()
     attempt = await judge(program, before, after, done.seconds, refusal)
@@ -97,7 +118,9 @@ def tests_before(programs: list[Program]) -> dict[str, Tally]:
     return found
 
 
-async def run_model(model: str, programs: list[Program], before: dict[str, Tally], env: dict[str, str]) -> Record:
+async def run_model(
+    model: str, programs: list[Program], before: dict[str, Tally], env: dict[str, str], variant: Variant
+) -> Record:
     """Both sides on every program for one model: ours first, then the raw baseline with the model loaded once."""
     settings = load_settings(Path(tempfile.gettempdir())).settings
     path, missing = model_file(settings, model)
@@ -106,7 +129,7 @@ async def run_model(model: str, programs: list[Program], before: dict[str, Tally
         return {"model": model, "missing": missing, "programs": []}
     records: list[Record] = []
     for program in programs:
-        attempt = await ours(program, before[program.name], model, env)
+        attempt = await ours(program, before[program.name], model, env, variant.why)
         print(f"   ours {model} {program.name}: {attempt.outcome} ({attempt.seconds:.1f} s)", flush=True)
         start, end = program.unit()
         records.append(
@@ -124,6 +147,10 @@ async def run_model(model: str, programs: list[Program], before: dict[str, Tally
     stand_ins = sum(1 for record in records if "answered instead of" in record["ours"]["note"])
     if stand_ins:
         print(f"   warning: another model answered {stand_ins} of the {model} runs (see the notes in {RESULTS_JSON})")
+    if not variant.raw:
+        for record in records:
+            record["raw"] = record["ours"]
+        return {"model": model, "model_file": str(path), "missing": None, "programs": records}
     spec = build_catalog(settings)[model]
     llama = RawModel(path, spec.threads or settings.local.threads)
     try:
@@ -182,17 +209,20 @@ def table(result: Record, programs: list[Program]) -> str:
     return "\n".join(lines)
 
 
-async def bench(programs: list[Program], models: list[str]) -> tuple[list[Row], list[Record]]:
+async def bench(
+    programs: list[Program], models: list[str], variant: Variant | None = None, results_json: Path = RESULTS_JSON
+) -> tuple[list[Row], list[Record]]:
     """Every model on every program; the rows and the per-program results (also written to results.json)."""
+    variant = variant or Variant()
     before = tests_before(programs)
     results: list[Record] = []
     rows: list[Row] = []
-    with local_only() as env:
+    with local_only(variant.config(models)) as env:
         for model in models:
-            result = await run_model(model, programs, before, env)
+            result = await run_model(model, programs, before, env, variant)
             results.append(result)
             rows += rows_for(result, programs)
-            RESULTS_JSON.write_text(json.dumps({"results": results}, indent=2, ensure_ascii=False) + "\n")
+            results_json.write_text(json.dumps({"results": results}, indent=2, ensure_ascii=False) + "\n")
             print(table(result, programs), flush=True)
     return rows, results
 
@@ -209,16 +239,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--limit", type=int, help="only the first N programs (by name)")
     parser.add_argument("--only", help="comma-separated program names (folders of bench/repair/programs)")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated model ids (default: {','.join(MODELS)})")
+    parser.add_argument("--ours-only", action="store_true", help="skip the raw baseline (its column repeats ours)")
+    parser.add_argument("--why", action="store_true", help="pass the buggy program's first failing test as --why")
+    parser.add_argument("--prompt-style", choices=("chat", "completion"), help="override the models' prompt style")
+    parser.add_argument("--results", type=Path, default=RESULTS_JSON, help=f"per-program results (default: {RESULTS_JSON})")
     args = parser.parse_args(argv)
+    variant = Variant(raw=not args.ours_only, why=args.why, prompt_style=args.prompt_style)
     try:
         programs = select(all_programs(), args.only.split(",") if args.only else None, args.limit)
     except ValueError as exc:
         parser.error(str(exc))
     models = [model.strip() for model in args.models.split(",") if model.strip()]
     started = time.perf_counter()
-    rows, _ = asyncio.run(bench(programs, models))
-    if args.limit is None and not args.only:
+    rows, _ = asyncio.run(bench(programs, models, variant, args.results))
+    if args.limit is None and not args.only and variant == Variant():
         publish.replace_rows(rows, models, time.perf_counter() - started)
         print(f"updated {publish.RESULTS_MD} and {publish.RESULTS_JSON}")
-    print(f"per-program results: {RESULTS_JSON}")
+    print(f"per-program results: {args.results}")
     return 0

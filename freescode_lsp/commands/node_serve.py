@@ -115,7 +115,7 @@ def _engine_key(args: argparse.Namespace) -> str | None:
 def require_node_extras() -> None:
     """Refuse, with the install hint, when the gateway's optional packages are missing."""
     try:
-        import freescode_lsp.mesh.node.server  # noqa: F401
+        import freescode_lsp.mesh.node.server
         import freescode_lsp.mesh.registry.app  # noqa: F401
     except ModuleNotFoundError as exc:
         raise Refused(f"the node gateway needs {exc.name}: {INSTALL_HINT}", 1) from None

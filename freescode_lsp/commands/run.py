@@ -13,6 +13,7 @@ from typing import Any
 
 from attrs import define
 
+from freescode_lsp.commands.run_verify import add_arguments, run_verified, verify_problem
 from freescode_lsp.config import LoadedSettings, find_workspace, load_settings
 from freescode_lsp.edits import lines_with_ends
 from freescode_lsp.edits.line_endings import keep_line_endings, usual_ending
@@ -22,6 +23,7 @@ from freescode_lsp.system.files import UnreadableFile, read_regular
 from freescode_lsp.task_table import RUNNABLE_TASKS, Produces, task_spec
 from freescode_lsp.tasks.inputs import InDocstring, TaskRegion, task_input, task_region
 from freescode_lsp.tasks.languages import language_of
+from freescode_lsp.tasks.repair_context import Problem, with_clues
 from freescode_lsp.tasks.runner import Stage, TaskOutcome, run_task
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="do not stream the model's text")
     parser.add_argument("--verbose", action="store_true", help="say which config files were read")
+    parser.add_argument("--why", help="the error you saw (a failing test, an exception), told to the model")
+    add_arguments(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -53,7 +57,7 @@ def handle(args: argparse.Namespace) -> int:
         return asyncio.run(_run(args))
     except (KeyboardInterrupt, BrokenPipeError):
         raise
-    except Exception as exc:  # noqa: BLE001 - the command line's boundary: say what broke, in one line
+    except Exception as exc:
         log.debug("freescode run failed", exc_info=True)
         return _fail(f"internal error: {type(exc).__name__}: {str(exc)[:300]}")
 
@@ -82,6 +86,8 @@ def _settings_for(path: Path, verbose: bool) -> LoadedSettings:
 
 async def _run(args: argparse.Namespace) -> int:
     path: Path = args.file
+    if (problem := verify_problem(args, task_spec(args.task).produces == "rewrite")) is not None:
+        return _fail(problem, 2)
     loaded = _settings_for(path, args.verbose)
     try:
         raw_bytes = read_regular(path, loaded.settings.server.max_file_bytes)
@@ -109,7 +115,7 @@ async def _run(args: argparse.Namespace) -> int:
             "choose a line inside a function or statement",
             2,
         )
-    item = task_input(text, language, args.task, region)
+    item = with_clues(task_input(text, language, args.task, region), [Problem(args.why)] if args.why else [], args.line - 1)
     async with Router.from_settings(loaded.settings) as router:
         router.on_fallback = lambda label, why: print(f"\nfreescode: {label} could not answer: {why}", file=sys.stderr)
         model = args.model or router.model_for(args.task)
@@ -119,6 +125,8 @@ async def _run(args: argparse.Namespace) -> int:
         print(f"freescode: {args.task} on {where} with {model}", file=sys.stderr)
         for reason in _skipped(router, model):
             print(f"freescode: {reason}; falling back", file=sys.stderr)
+        if args.verify:
+            return await run_verified(args, loaded, router, item, region, raw_bytes, model)
         outcome = await run_task(router, item, model, None if args.quiet else _echo, loaded.settings.server.max_tokens)
     print(file=sys.stderr)
     print(f"freescode: {outcome.summary()}", file=sys.stderr)
@@ -222,7 +230,7 @@ def _report_rewrite(report: Report) -> int:
     new_region = keep_line_endings(lines[start:end], outcome.text or "", usual_ending(lines))
     new_text = "".join(lines[:start]) + new_region + "".join(lines[end:])
     if new_text == report.text:
-        print(f"{path}: the model proposes no change")
+        print(f"{path}: the model proposes no change" + (" (asked twice)" if outcome.tries > 1 else ""))
         return 0
     if _same_code(old_region, new_region):
         print(f"{path}: the model proposed no real change (only blank lines or trailing spaces differ); left alone")

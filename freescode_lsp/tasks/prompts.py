@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import define
 
@@ -16,6 +16,9 @@ from freescode_lsp.engines.base import (
     SurroundingCode,
 )
 from freescode_lsp.task_table import task_spec
+
+if TYPE_CHECKING:
+    from freescode_lsp.tasks.repair_context import Clues
 
 SYSTEM = (
     "You are an expert programmer inside the user's editor. Answer with code only, in one fenced "
@@ -46,13 +49,14 @@ DEBUG_SCHEMA: dict[str, Any] = {
 
 @define(frozen=True)
 class TaskInput:
-    """The code a task works on: the target lines and the file around them."""
+    """The code a task works on: the target lines, the file around them, and what else is known about it."""
 
     task: str
     code: str
     language: str
     surrounding: SurroundingCode | None = None
     extra: str | None = None
+    clues: Clues | None = None
 
 
 def _fence(language: str, code: str) -> str:
@@ -163,13 +167,16 @@ def merge_request(model: str, item: TaskInput, ceiling: int) -> GenerationReques
 
 
 def rewrite_request(model: str, item: TaskInput, ceiling: int) -> GenerationRequest:
-    """Fix, clean up or refactor: the task's instruction, answered with the whole rewritten code."""
+    """Fix, clean up or refactor: the task's instruction (and `item.extra`, a note such as a failed check), answered
+    with the whole rewritten code."""
     language = item.language or "text"
     context = _context_block(language, item.surrounding)
-    user = f"{context}{_instruction(item, language)}\n\n{_fence(language, item.code)}"
+    known = [item.clues.render(language) if item.clues else "", item.extra or ""]
+    note = "".join(f"\n\n{part}" for part in known if part)
+    user = f"{context}{_instruction(item, language)}\n\n{_fence(language, item.code)}{note}"
     before, after = task_spec(item.task).headings or ("The following {language} code", "The same code, rewritten")
     prompt = (
-        f"{before.format(language=language)}:\n{_fence(language, item.code)}\n\n"
+        f"{before.format(language=language)}:\n{_fence(language, item.code)}{note}\n\n"
         f"{after.format(language=language)}:\n```{language}\n"
     )
     return _rewrite_request(model, user, prompt, item, ceiling)

@@ -18,6 +18,7 @@ from freescode_lsp.routing.router import AllCandidatesFailed, Router
 from freescode_lsp.task_table import Produces, task_spec
 from freescode_lsp.tasks.parse_check import unparsable_reason
 from freescode_lsp.tasks.prompts import TaskInput, build_request, cut_off_reason, first_line
+from freescode_lsp.tasks.retry import sampled, second_try
 
 ChunkHook = Callable[[Chunk], None]
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class TaskOutcome:
     finish_reason: str | None = None
     findings: list[Finding] = field(factory=list)
     stages: list[Stage] = field(factory=list)
+    tries: int = 1
 
     def summary(self) -> str:
         """One line for logs and status bars: model, engine, tokens, time."""
@@ -107,16 +109,35 @@ async def run_rewrite(
     on_chunk: ChunkHook | None = None,
     max_tokens: int = 1024,
 ) -> TaskOutcome:
-    """fix / clean / refactor: the cleaned replacement for the target, or a problem saying why not."""
+    """fix / clean / refactor: the cleaned replacement for the target, or a problem saying why not; an answer that
+    is the code unchanged is asked once more, sampled, when the task table gives a note for that."""
+    outcome = TaskOutcome(item.task, model or router.model_for(item.task))
+    await _rewrite_once(router, item, outcome, on_chunk, max_tokens)
+    again = second_try(item, outcome.text) if outcome.problem is None else None
+    if again is None:
+        return outcome
+    first = outcome.text
+    outcome.tries += 1
+    await _rewrite_once(router, again, outcome, None, max_tokens, retry=True)
+    if outcome.text is None:
+        log.warning("the second answer was not usable either (%s); keeping the first", outcome.problem)
+        outcome.text, outcome.problem = first, None
+    return outcome
+
+
+async def _rewrite_once(
+    router: Router, item: TaskInput, outcome: TaskOutcome, on_chunk: ChunkHook | None, max_tokens: int, retry: bool = False
+) -> None:
+    """One answer to a rewrite, cleaned, merged by the second stage when it is a fragment, and checked."""
     from freescode_lsp.edits import clean_output, is_patch_or_fragment
 
-    chosen = model or router.model_for(item.task)
-    outcome = TaskOutcome(item.task, chosen)
+    outcome.text, outcome.problem, outcome.finish_reason = None, None, None
+    request = build_request(outcome.requested_model, item, max_tokens)
     try:
-        outcome.raw = await stream_request(router, build_request(chosen, item, max_tokens), outcome, on_chunk)
+        outcome.raw = await stream_request(router, sampled(request) if retry else request, outcome, on_chunk)
     except EngineError as exc:
         outcome.problem = str(exc)
-        return outcome
+        return
     outcome.stages.append(Stage(item.task, outcome.model))
     cleaned = clean_output(outcome.raw, item.code)
     second = task_spec(item.task).second_stage
@@ -126,7 +147,7 @@ async def run_rewrite(
             merged_raw = await stream_request(router, build_request(router.model_for(second), helper, max_tokens), outcome)
         except EngineError as exc:
             outcome.problem = f"the answer was a fragment and merging it failed: {exc}"
-            return outcome
+            return
         outcome.stages.append(Stage(second, outcome.model))
         cleaned = clean_output(merged_raw, item.code)
     outcome.text = trim_to_unit(cleaned.text, item.code, item.language) if cleaned.text else cleaned.text
@@ -135,7 +156,6 @@ async def run_rewrite(
         outcome.problem = await unparsable_reason(item, outcome.text)
     if outcome.problem:
         outcome.text = None
-    return outcome
 
 
 def unusable_reason(outcome: TaskOutcome, item: TaskInput, ceiling: int = 1024) -> str | None:

@@ -6,6 +6,7 @@ changedtick, checks nothing for version 0, and drops an edit only when the buffe
 silently: it answers "applied" all the same. Changes are reported at once (VS Code) or, in Neovim,
 150 ms after the last report (150 ms after the first change before any), coalesced. `type()` is the user.
 Positions count in the encoding the server negotiated; `perform()` runs a code action as the editor does.
+Tests wait on events, not time: `flushed()` until the changes are reported, `settled()` until the server answered after.
 """
 
 from __future__ import annotations
@@ -27,23 +28,6 @@ from pygls.workspace import PositionCodec, TextDocument
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 SERVER_COMMAND = [sys.executable, "-m", "freescode_lsp.lsp.server"]
-SOURCE = '''import math
-
-
-def area(radius):
-    """Area of a circle."""
-    result = math.pi * radius
-    return result
-
-
-def untouched():
-    return 42
-'''
-FIXED = '''def area(radius):
-    """Area of a circle."""
-    result = math.pi * radius ** 2
-    return result
-'''
 
 
 class EditorBuffer(TextDocument):
@@ -99,6 +83,7 @@ class Editor:
         self._pending: dict[str, list[types.TextDocumentContentChangePartial]] = {}
         self._flush: dict[str, asyncio.TimerHandle] = {}
         self._last_flush: dict[str, float] = {}
+        self._reported = asyncio.Event()
 
         async def on_apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
             return await self._on_apply_edit(params)
@@ -203,6 +188,7 @@ class Editor:
 
     def _send_changes(self, uri: str) -> None:
         self._flush.pop(uri, None)
+        self._reported.set()
         changes = self._pending.pop(uri, [])
         if not changes or uri not in self.documents:
             return
@@ -212,6 +198,25 @@ class Editor:
             types.DidChangeTextDocumentParams(
                 text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=self.version(uri)),
                 content_changes=changes,
+            )
+        )
+
+    async def flushed(self) -> None:
+        """Until every change made so far is reported to the server (at once in VS Code, after Neovim's debounce)."""
+        while self._flush:
+            self._reported.clear()
+            await self._reported.wait()
+
+    async def settled(self, uri: str) -> None:
+        """Until the changes are reported and a request about the document is answered: the server has read every
+        message sent before it, and whatever it sent before answering (an edit, a notification) has arrived here."""
+        await self.flushed()
+        here = types.Position(0, 0)
+        await self.client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri),
+                range=types.Range(here, here),
+                context=types.CodeActionContext(diagnostics=[]),
             )
         )
 

@@ -5,14 +5,9 @@ from __future__ import annotations
 import select
 import subprocess
 import time
-from collections.abc import Callable
-from typing import TypeVar
-
-import pytest
 
 from freescode_lsp.mesh import serving
-
-T = TypeVar("T")
+from freescode_lsp.testing.waiting import wait_for as wait_for
 
 
 def read_port(process: subprocess.Popen[str], deadline: float, what: str) -> int:
@@ -33,15 +28,3 @@ def stop_process(process: subprocess.Popen[str], grace_s: float = 5.0) -> int:
     if process.stdout is not None:
         process.stdout.close()
     return code
-
-
-def wait_for(check: Callable[[], T], what: str, timeout: float = 30.0) -> T:
-    """Poll `check` until it returns something truthy; fail after a generous timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}; last value {value!r}")
-        time.sleep(0.05)

@@ -23,6 +23,7 @@ from typing import Any
 from attrs import define
 
 from freescode_lsp.testing.lsp_harness import Editor, run_command
+from freescode_lsp.testing.node_options import node_options
 
 HEAD = "import math\n\n\n"
 BUGGY = '''def summary(values):
@@ -81,11 +82,7 @@ def node_script(line_s: float) -> dict[str, Any]:
 
 def node_settings(url: str) -> dict[str, Any]:
     """Settings for one stub node serving the fix models, remote only, diagnostics off."""
-    return {
-        "nodes": [{"url": url, "models": MODELS}],
-        "network": {"mode": "remote-only"},
-        "server": {"diagnostics_enabled": False},
-    }
+    return node_options(url, MODELS)
 
 
 def stream_seconds(line_s: float) -> float:
@@ -164,7 +161,7 @@ async def _emulated(editor: Editor, path: Path, trial: Trial) -> None:
         line = 0 if trial.side == "top" else len(editor.text(uri).splitlines())
         editor.type(uri, line, 0, TYPED + "\n")
     result = await asyncio.wait_for(command, 60)
-    await asyncio.sleep(editor.debounce_s + 0.05)
+    await editor.settled(uri)
     trial.applied, trial.message = result.get("applied"), str(result.get("message"))
     trial.text = editor.text(uri)
     trial.dropped = sum(1 for change in editor.dropped[dropped:] if change.text_document.uri == uri)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from freescode_lsp import trust
+from freescode_lsp.config import trust
+from freescode_lsp.testing.cli_runner import run_cli
 
 PYTHON_SOURCE = '''"""Greetings."""
 
@@ -33,17 +31,6 @@ module.exports = { greet };
 """
 JS_BROKEN = 'function greet(name) {\n  return "Hello, + name;\n}\n'
 JS_FIXED = 'function greet(name) {\n  return "Hello, " + name;\n}\n'
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "freescode_lsp.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-    )
 
 
 def workspace_file(folder: Path, name: str, text: str, node_url: str) -> Path:

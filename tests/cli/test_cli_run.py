@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from freescode_lsp import trust
-from freescode_lsp.config import settings_from_dict
+from freescode_lsp.config import settings_from_dict, trust
 from freescode_lsp.mesh import get_model_response, model_registry  # noqa: F401 - the brief's import path
 from freescode_lsp.mesh.api import ModelRegistry
+from freescode_lsp.testing.answers import fenced, pieces
+from freescode_lsp.testing.cli_runner import run_cli
 from freescode_lsp.testing.samples import GCD
 
 BUGGY = '''"""Stats."""
@@ -36,17 +34,6 @@ FIXED_FUNCTION = """def average(values):
 """
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "freescode_lsp.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-    )
-
-
 def workspace(tmp_path: Path, config: str = "") -> Path:
     """stats.py in a workspace whose freescode.toml (if any) the user has trusted."""
     (tmp_path / "stats.py").write_text(BUGGY)
@@ -66,13 +53,13 @@ def node_config(url: str, models: list[str]) -> str:
     return f'[network]\nmode = "remote-first"\n[[nodes]]\nurl = "{url}/v1"\nmodels = [{listed}]\n'
 
 
-def fenced(code: str) -> list[str]:
-    text = f"Here is the fixed function:\n\n```python\n{code}```\nThe bug was the + 1."
-    return [text[i : i + 7] for i in range(0, len(text), 7)]
+def answered(code: str) -> list[str]:
+    """Stub chunks of an answer that wraps the fenced code in prose."""
+    return pieces(f"Here is the fixed function:\n\n{fenced(code)}The bug was the + 1.", 7)
 
 
 def test_fix_streams_and_applies_the_exact_answer(tmp_path: Path, stub_node) -> None:
-    stub_node.set_script({"default": {"chunks": fenced(FIXED_FUNCTION)}})
+    stub_node.set_script({"default": {"chunks": answered(FIXED_FUNCTION)}})
     path = workspace(tmp_path, node_config(stub_node.url, ["code-llama-7b"]))
     result = run_cli("run", "fix", str(path), "--line", "6", "--apply", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -90,7 +77,7 @@ def test_a_fragment_goes_through_the_fix_helper(tmp_path: Path, stub_node) -> No
         {
             "by_model": {
                 "code-llama-7b": {"chunks": ["```python\n    return total / len(values)\n```\n"]},
-                "wizardcoder-13b": {"chunks": fenced(FIXED_FUNCTION)},
+                "wizardcoder-13b": {"chunks": answered(FIXED_FUNCTION)},
             }
         }
     )
@@ -172,7 +159,7 @@ def crlf_case(kind: str) -> tuple[bytes, bytes]:
 
 @pytest.mark.parametrize("kind", ["crlf", "mixed", "cr"])
 def test_apply_keeps_each_lines_own_ending(tmp_path: Path, stub_node, kind: str) -> None:
-    stub_node.set_script({"default": {"chunks": fenced(FIXED_FUNCTION)}})
+    stub_node.set_script({"default": {"chunks": answered(FIXED_FUNCTION)}})
     path = workspace(tmp_path, node_config(stub_node.url, ["code-llama-7b"]))
     before, expected = crlf_case(kind)
     path.write_bytes(before)
@@ -183,7 +170,7 @@ def test_apply_keeps_each_lines_own_ending(tmp_path: Path, stub_node, kind: str)
 
 
 def test_config_at_the_project_root_applies_to_files_in_subfolders(tmp_path: Path, stub_node) -> None:
-    stub_node.set_script({"default": {"chunks": fenced(FIXED_FUNCTION)}})
+    stub_node.set_script({"default": {"chunks": answered(FIXED_FUNCTION)}})
     trusted_config(tmp_path, node_config(stub_node.url, ["code-llama-7b"]))
     (tmp_path / "pkg" / "sub").mkdir(parents=True)
     path = tmp_path / "pkg" / "sub" / "stats.py"
@@ -197,7 +184,7 @@ def test_config_at_the_project_root_applies_to_files_in_subfolders(tmp_path: Pat
 def test_a_cut_off_answer_names_the_limit_that_applied(tmp_path: Path, stub_node) -> None:
     unit = "".join(BUGGY.splitlines(keepends=True)[3:8])
     budget = 2 * len(unit.encode()) + 128
-    cut = {"chunks": fenced(FIXED_FUNCTION * 6), "finish_reason": "length"}
+    cut = {"chunks": answered(FIXED_FUNCTION * 6), "finish_reason": "length"}
     stub_node.set_script(
         {
             "queue": [
@@ -224,7 +211,7 @@ def test_a_cut_off_answer_names_the_limit_that_applied(tmp_path: Path, stub_node
 def test_a_whitespace_only_rewrite_is_not_applied(tmp_path: Path, stub_node) -> None:
     same = BUGGY.splitlines(keepends=True)[3:8]
     answer = "".join(same[:2]) + "\n" + "".join(line.rstrip("\n") + "   \n" for line in same[2:])
-    stub_node.set_script({"default": {"chunks": fenced(answer)}})
+    stub_node.set_script({"default": {"chunks": answered(answer)}})
     path = workspace(tmp_path, node_config(stub_node.url, ["code-llama-7b"]))
     result = run_cli("run", "fix", str(path), "--line", "6", "--apply", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -233,7 +220,7 @@ def test_a_whitespace_only_rewrite_is_not_applied(tmp_path: Path, stub_node) -> 
 
 
 def test_line_on_the_blank_after_a_function_picks_that_function(tmp_path: Path, stub_node) -> None:
-    stub_node.set_script({"default": {"chunks": fenced(GCD.split("\n\n\n")[0] + "\n")}})
+    stub_node.set_script({"default": {"chunks": answered(GCD.split("\n\n\n")[0] + "\n")}})
     trusted_config(tmp_path, node_config(stub_node.url, ["code-llama-7b"]))
     path = tmp_path / "gcd.py"
     path.write_text(GCD)
@@ -241,11 +228,11 @@ def test_line_on_the_blank_after_a_function_picks_that_function(tmp_path: Path, 
     assert f"fix on {path}:1-5 (function gcd) with code-llama-7b" in result.stderr, result.stderr
     docstring = run_cli("run", "fix", str(path), "--line", "9", cwd=tmp_path)
     assert docstring.returncode == 2 and "is in a docstring" in docstring.stderr
-    assert len(stub_node.requests()) == 1
+    assert len(stub_node.requests()) == 2  # the first run's unchanged answer is asked once more
 
 
 def test_apply_refuses_an_answer_from_a_fallback_model_unless_allowed(tmp_path: Path, stub_node) -> None:
-    stub_node.set_script({"models": ["gemma-3-270m"], "default": {"chunks": fenced(FIXED_FUNCTION)}})
+    stub_node.set_script({"models": ["gemma-3-270m"], "default": {"chunks": answered(FIXED_FUNCTION)}})
     config = node_config(stub_node.url, ["gemma-3-270m"]).replace("remote-first", "remote-only")
     path = workspace(tmp_path, config)
     refused = run_cli("run", "fix", str(path), "--line", "6", "--apply", cwd=tmp_path)
@@ -265,11 +252,12 @@ def test_apply_refuses_an_answer_from_a_fallback_model_unless_allowed(tmp_path: 
     [
         ("[local]\nmemory_budget_gb = inf\n", "local.memory_budget_gb: expected a number above 0"),
         ("[local]\nthreads = 100000\n", "local.threads: expected a whole number from 1 to 256"),
-        ('nodes = "abc"\n', "nodes: expected a list, got 'abc'"),
+        # With no node left, the fix falls back to the embedded model and runs it.
+        pytest.param('nodes = "abc"\n', "nodes: expected a list, got 'abc'", marks=pytest.mark.slow),
     ],
 )
 def test_hostile_settings_cost_one_key_and_one_message(tmp_path: Path, stub_node, config: str, problem: str) -> None:
-    stub_node.set_script({"default": {"chunks": fenced(FIXED_FUNCTION)}})
+    stub_node.set_script({"default": {"chunks": answered(FIXED_FUNCTION)}})
     top_level = config.startswith("nodes")
     good = '[network]\nmode = "remote-first"\n' if top_level else node_config(stub_node.url, ["code-llama-7b"])
     path = workspace(tmp_path, config + good if top_level else good + config)

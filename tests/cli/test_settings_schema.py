@@ -10,11 +10,10 @@ from typing import Any, get_args, get_origin, get_type_hints
 import attrs
 import pytest
 
-from freescode_lsp import trust
 from freescode_lsp.cli import main
 from freescode_lsp.commands.settings import DIALECT, USER_ONLY, schema_of, settings_schema
-from freescode_lsp.config import CONVERTER, LocalSettings, Mode, PromptStyleSetting, Settings, settings_from_dict
-from freescode_lsp.config_values import BOUNDS, Threads
+from freescode_lsp.config import CONVERTER, LocalSettings, Mode, PromptStyleSetting, Settings, settings_from_dict, trust
+from freescode_lsp.config.values import BOUNDS, Threads
 
 SCHEMA = settings_schema()
 KINDS = {
@@ -111,7 +110,7 @@ def test_the_defaults_are_the_settings_defaults_and_valid() -> None:
 def test_every_field_of_every_settings_class_appears_and_no_other() -> None:
     found = dict(nodes(SCHEMA))
     classes = dict(settings_classes(Settings))
-    assert set(classes) == {(), ("models", "*"), ("nodes",), ("local",), ("network",), ("server",), ("completion",)}
+    assert set(classes) == {(), ("models", "*"), ("nodes",), ("local",), ("network",), ("server",), ("completion",), ("verify",)}
     for path, cls in classes.items():
         table = found[path]["items"] if "items" in found[path] else found[path]
         assert list(table["properties"]) == [field.name for field in attrs.fields(cls)], path

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.editors.test_neovim import FIXED, FIXED_SOURCE, REPO, SERVER, fenced, pieces, write_source
+from freescode_lsp.testing.answers import fenced, pieces
+from freescode_lsp.testing.real_editors import REPO, SERVER, write_source
+from freescode_lsp.testing.samples import FIXED, FIXED_SOURCE
 
 SETUP = REPO / "editors" / "emacs" / "setup.sh"
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from test_neovim import FIXED_SOURCE, SOURCE_LINES, lua_value, node_settings, run_nvim, write_source
+from freescode_lsp.testing.neovim import lua_value, node_settings, run_nvim
+from freescode_lsp.testing.real_editors import write_source
+from freescode_lsp.testing.samples import FIXED_SOURCE, SOURCE
+
+SOURCE_LINES = SOURCE.splitlines()
 
 SUGGESTION = [" **", " 2"]
 LINE = 6  # "    result = math.pi * radius", completed to "... radius ** 2"

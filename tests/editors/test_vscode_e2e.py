@@ -32,35 +32,25 @@ from typing import Any
 import httpx
 import pytest
 
-from freescode_lsp.testing.lsp_harness import FIXED, SOURCE
+from freescode_lsp.testing.answers import fenced
+from freescode_lsp.testing.node_options import ROUTED_MODELS
+from freescode_lsp.testing.ports import free_port
+from freescode_lsp.testing.real_editors import REPO
+from freescode_lsp.testing.samples import FIXED, FIXED_SOURCE, SOURCE
 
-REPO = Path(__file__).resolve().parents[2]
 EXTENSION = REPO / "editors" / "vscode"
 SETUP = EXTENSION / "e2e" / "setup.sh"
 CACHE = Path(os.environ.get("FREESCODE_E2E_CACHE", REPO / ".cache" / "vscode-e2e"))
 SHOTS = CACHE / "screenshots"
 VSIX = EXTENSION / "freescode.vsix"
 SERVER = Path(sys.executable).parent / "freescode-lsp"
-NODE_MODELS = [
-    "code-llama-7b",
-    "wizardcoder-13b",
-    "mistral-7b",
-    "wizardcoder-python-34b",
-    "starcoder2-15b",
-    "deepseek-coder-6.7b",
-]
 PRICE_PER_1K = 0.5
-FIXED_SOURCE = SOURCE.replace("math.pi * radius\n", "math.pi * radius ** 2\n")
 EXPLANATION = "Computes the area of a circle from its radius."
 BUG_MESSAGE = "radius is not squared"
 VIEWPORT = {"width": 1100, "height": 640}
 UI_TIMEOUT_MS = 30_000
 
 pytestmark = pytest.mark.timeout(1500)
-
-
-def fenced(code: str) -> str:
-    return f"```python\n{code}```\n"
 
 
 def by_line(text: str) -> list[str]:
@@ -135,7 +125,7 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def node_toml(url: str) -> str:
-    models = ", ".join(f'"{m}"' for m in NODE_MODELS)
+    models = ", ".join(f'"{m}"' for m in ROUTED_MODELS)
     return (
         f'[[nodes]]\nurl = "{url}"\nmodels = [{models}]\nprice_per_1k = {PRICE_PER_1K}\n\n'
         '[network]\nmode = "remote-only"\n\n'
@@ -220,7 +210,7 @@ class CodeServer:
         assert installed.returncode == 0, installed.stdout + installed.stderr
         self.install_s = time.monotonic() - started
         self.log = (root / "code-server.log").open("w")
-        self.port = _free_port()
+        self.port = free_port()
         self.process = subprocess.Popen(
             [
                 *self.base,
@@ -278,14 +268,6 @@ class CodeServer:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
         self.log.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the browser ---------------------------------------------------------------------------------------

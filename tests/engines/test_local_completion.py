@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-llama_cpp = pytest.importorskip("llama_cpp")
-
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.base import GenerationRequest, Infill
 from freescode_lsp.engines.local.engine import LocalEngine
 from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
+from freescode_lsp.testing.answers import collect
+
+llama_cpp = pytest.importorskip("llama_cpp")
 
 PREFIX = 'import math\n\n\ndef area(radius):\n    """Area of a circle."""\n' + "    # area = pi r squared\n" * 30
 COUNTING = "Numbers from one to one thousand: 1, 2, 3, 4, 5, 6,"
@@ -104,10 +105,6 @@ async def test_a_completion_and_a_task_loading_the_model_at_once_both_answer(gem
             assert all(chunks and chunks[-1].usage is not None for chunks in both)
         finally:
             await engine.aclose()
-
-
-async def collect(stream: Any) -> list[Any]:
-    return [chunk async for chunk in stream]
 
 
 async def test_the_lane_and_the_engine_share_one_memory_budget(gemma_path: Path) -> None:

@@ -22,6 +22,7 @@ from freescode_lsp.engines.local.engine import BATCH, LocalEngine, render_prompt
 from freescode_lsp.models import footprint
 from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
 from freescode_lsp.routing.router import AllCandidatesFailed, Router
+from freescode_lsp.testing.answers import collect
 
 COUNTING = "Numbers from one to one hundred: 1, 2, 3, 4, 5, 6,"
 
@@ -29,10 +30,6 @@ COUNTING = "Numbers from one to one hundred: 1, 2, 3, 4, 5, 6,"
 def engine_for(raw: dict) -> LocalEngine:
     settings = settings_from_dict(raw).settings
     return LocalEngine(build_catalog(settings), settings.local)
-
-
-async def collect(engine, request):
-    return [chunk async for chunk in engine.stream(request)]
 
 
 @pytest.fixture
@@ -44,7 +41,7 @@ async def test_loads_lazily_and_streams_several_chunks(gemma_settings: dict) -> 
     engine = engine_for(gemma_settings)
     try:
         assert engine.pool.loaded() == []
-        chunks = await collect(engine, GenerationRequest(DEFAULT_MODEL, prompt=COUNTING, max_tokens=24, temperature=0))
+        chunks = await collect(engine.stream(GenerationRequest(DEFAULT_MODEL, prompt=COUNTING, max_tokens=24, temperature=0)))
         assert engine.pool.loaded() == [DEFAULT_MODEL]
         texts = [c.text for c in chunks if c.text]
         assert len(texts) >= 5
@@ -78,7 +75,9 @@ async def test_cancelling_the_consumer_stops_generation_within_a_token(gemma_set
         assert stats["tokens"] <= len(seen) + 2, stats
         model = next(iter(engine.pool._models.values()))
         assert model.in_use == 0
-        follow_up = await collect(engine, GenerationRequest(DEFAULT_MODEL, prompt="def add(a, b):", max_tokens=8, temperature=0))
+        follow_up = await collect(
+            engine.stream(GenerationRequest(DEFAULT_MODEL, prompt="def add(a, b):", max_tokens=8, temperature=0))
+        )
         assert follow_up[-1].usage is not None
     finally:
         await engine.aclose()
@@ -98,7 +97,7 @@ async def test_lru_eviction_under_a_small_budget(gemma_path: Path, tmp_path: Pat
     engine = engine_for(raw)
     try:
         for name in ("alpha", "beta", "alpha", "gamma"):
-            await collect(engine, GenerationRequest(name, prompt="x = ", max_tokens=2, temperature=0))
+            await collect(engine.stream(GenerationRequest(name, prompt="x = ", max_tokens=2, temperature=0)))
         assert engine.pool.loaded() == ["alpha", "gamma"]
         assert engine.pool.evictions == ["beta"]
         assert engine.pool.used_bytes() <= engine.pool.budget_bytes
@@ -112,7 +111,7 @@ async def test_a_model_larger_than_the_budget_runs_alone_and_says_so(gemma_path:
     engine.warn = told.append
     try:
         for _ in range(2):
-            chunks = await collect(engine, GenerationRequest(DEFAULT_MODEL, prompt="x = ", max_tokens=2))
+            chunks = await collect(engine.stream(GenerationRequest(DEFAULT_MODEL, prompt="x = ", max_tokens=2)))
             assert chunks[-1].usage is not None
         assert engine.pool.loaded() == [DEFAULT_MODEL]
         assert len(told) == 1
@@ -128,7 +127,7 @@ async def test_a_model_larger_than_the_budget_runs_alone_and_says_so(gemma_path:
 async def test_idle_models_are_unloaded(gemma_settings: dict) -> None:
     engine = engine_for({**gemma_settings, "local": {**gemma_settings["local"], "idle_unload_s": 0.3}})
     try:
-        await collect(engine, GenerationRequest(DEFAULT_MODEL, prompt="x = ", max_tokens=2))
+        await collect(engine.stream(GenerationRequest(DEFAULT_MODEL, prompt="x = ", max_tokens=2)))
         assert engine.pool.loaded() == [DEFAULT_MODEL]
         for _ in range(100):
             if not engine.pool.loaded():
@@ -150,7 +149,7 @@ async def test_prompt_is_cut_to_the_window_keeping_the_target(gemma_settings: di
         DEFAULT_MODEL, prompt=f"Context:\n{CONTEXT_PLACEHOLDER}\nThe end.\n", max_tokens=64, surrounding=surrounding
     )
     try:
-        chunks = await collect(engine, request)
+        chunks = await collect(engine.stream(request))
         prompt = engine.last_run["prompt"]
         assert "# TARGET" in prompt and "value_199" in prompt and "value_202" in prompt
         assert "value_0 " not in prompt and "value_399" not in prompt
@@ -175,7 +174,7 @@ async def test_json_schema_output_parses(gemma_settings: dict) -> None:
         temperature=0,
     )
     try:
-        text = "".join(c.text for c in await collect(engine, request))
+        text = "".join(c.text for c in await collect(engine.stream(request)))
         data = json.loads(text)
         assert isinstance(data["bugs"], list)
         for bug in data["bugs"]:
@@ -200,7 +199,7 @@ async def test_corrupt_file_falls_back_along_the_chain(gemma_path: Path, tmp_pat
         assert {c.model for c in chunks} == {DEFAULT_MODEL}
         assert fallbacks and fallbacks[0][0] == "broken@local" and "failed while loading" in fallbacks[0][1]
         with pytest.raises(ModelLoadError):
-            await collect(router.local, GenerationRequest("broken", prompt="x", max_tokens=2))
+            await collect(router.local.stream(GenerationRequest("broken", prompt="x", max_tokens=2)))
     finally:
         await router.local.aclose()
 
@@ -234,13 +233,13 @@ async def test_a_request_cancelled_during_the_load_leaves_the_model_loading_for_
     engine.pool._loader = held_loader
     request = GenerationRequest(DEFAULT_MODEL, prompt="def add(a, b):", max_tokens=4, temperature=0)
     try:
-        superseded = asyncio.create_task(collect(engine, request))
+        superseded = asyncio.create_task(collect(engine.stream(request)))
         assert await asyncio.to_thread(loading.wait, 60)
         superseded.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(superseded, 5)
         assert engine.pool.loaded() == []
-        following = asyncio.create_task(collect(engine, request))
+        following = asyncio.create_task(collect(engine.stream(request)))
         await asyncio.sleep(0.2)
         gate.set()
         chunks = await asyncio.wait_for(following, 120)
@@ -256,8 +255,8 @@ async def test_two_requests_on_one_model_run_one_at_a_time(gemma_settings: dict)
     engine = engine_for(gemma_settings)
     try:
         first, second = await asyncio.gather(
-            collect(engine, GenerationRequest(DEFAULT_MODEL, prompt=COUNTING, max_tokens=12, temperature=0)),
-            collect(engine, GenerationRequest(DEFAULT_MODEL, prompt=COUNTING, max_tokens=12, temperature=0)),
+            collect(engine.stream(GenerationRequest(DEFAULT_MODEL, prompt=COUNTING, max_tokens=12, temperature=0))),
+            collect(engine.stream(GenerationRequest(DEFAULT_MODEL, prompt=COUNTING, max_tokens=12, temperature=0))),
         )
         assert "".join(c.text for c in first) == "".join(c.text for c in second)
     finally:
@@ -272,13 +271,13 @@ async def test_chat_models_get_the_gguf_chat_template(gemma_path: Path) -> None:
         DEFAULT_MODEL, messages=[Message("user", "Say hi.")], prompt="RAW PROMPT", max_tokens=4, temperature=0
     )
     try:
-        await collect(engine, request)
+        await collect(engine.stream(request))
         assert engine.last_run["prompt"] == "User: Say hi.\n\nAssistant:"
         model = next(iter(engine.pool._models.values()))
         model.llama.metadata["tokenizer.chat_template"] = (
             "{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}<start_of_turn>model\n"
         )
-        chunks = await collect(engine, request)
+        chunks = await collect(engine.stream(request))
         assert engine.last_run["prompt"] == "<start_of_turn>user\nSay hi.<end_of_turn>\n<start_of_turn>model"
         assert chunks[-1].usage is not None
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,12 +15,13 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from freescode_lsp.testing.lsp_harness import SOURCE, Editor, run_command
+from freescode_lsp.testing.cli_runner import run_cli
+from freescode_lsp.testing.lsp_harness import Editor, run_command
+from freescode_lsp.testing.samples import SOURCE
 
 pytest.importorskip("llama_cpp")
 
-from freescode_lsp import trust
-from freescode_lsp.config import settings_from_dict
+from freescode_lsp.config import settings_from_dict, trust
 from freescode_lsp.engines import local as local_module
 from freescode_lsp.engines.base import GenerationRequest, Message
 from freescode_lsp.engines.local.trial import ModelProbe, Verdict
@@ -138,17 +138,6 @@ async def test_a_template_that_hangs_in_process_is_abandoned_and_the_engine_clos
     assert time.monotonic() - started < 60
 
 
-def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "freescode_lsp.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env={**os.environ, **env},
-    )
-
-
 @pytest.mark.parametrize("name", ["block_count", "looping_template"])
 def test_the_cli_survives_a_hostile_model_and_answers_from_the_fallback(name: str, hostile_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "stats.py").write_text("def average(values):\n    return sum(values) / len(values) + 1\n")
@@ -159,7 +148,7 @@ def test_the_cli_survives_a_hostile_model_and_answers_from_the_fallback(name: st
     )
     assert trust.trust(tmp_path)
     started = time.monotonic()
-    done = run_cli(["run", "fix", "stats.py", "--line", "2"], tmp_path, {})
+    done = run_cli("run", "fix", "stats.py", "--line", "2", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("mine cannot run") >= 1 and f"{name}.gguf" in done.stderr
     assert DEFAULT_MODEL in done.stderr + done.stdout

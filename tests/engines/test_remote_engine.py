@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -32,7 +31,10 @@ from freescode_lsp.engines.remote import (
     NodeUnreachable,
     RemoteEngine,
 )
+from freescode_lsp.testing.answers import collect
+from freescode_lsp.testing.ports import free_port
 from freescode_lsp.testing.stub_node import StubNode, start_stub_node
+from freescode_lsp.testing.waiting import until
 from freescode_lsp.wire import normalize_base_url
 
 MakeEngine = Callable[..., RemoteEngine]
@@ -74,32 +76,19 @@ def chat(text: str = "fix this", **options: Any) -> GenerationRequest:
     return GenerationRequest(model="stub-model", messages=[Message("user", text)], **options)
 
 
-async def collect(engine: RemoteEngine, request: GenerationRequest) -> list[Chunk]:
-    """Every chunk of one stream."""
-    return [chunk async for chunk in engine.stream(request)]
-
-
 def texts(chunks: list[Chunk]) -> list[str]:
     """The non-empty texts of a stream."""
     return [chunk.text for chunk in chunks if chunk.text]
 
 
-def free_port() -> int:
-    """A loopback port with nothing listening on it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+async def wait_for_outcome(stub: StubNode, index: int, outcome: str) -> None:
+    """Until request `index` to the stub has the outcome."""
 
-
-async def wait_for_outcome(stub: StubNode, index: int, outcome: str, within_s: float = 10.0) -> None:
-    """Poll the stub until request `index` has the outcome."""
-    give_up = time.monotonic() + within_s
-    while time.monotonic() < give_up:
+    def reached() -> bool:
         records = stub.records()
-        if len(records) > index and records[index]["outcome"] == outcome:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"request {index} never reached {outcome!r}: {stub.records()}")
+        return len(records) > index and records[index]["outcome"] == outcome
+
+    await until(reached, f"request {index} to end {outcome!r}")
 
 
 def test_normalize_base_url() -> None:
@@ -120,7 +109,7 @@ async def test_chat_streams_pieces_then_usage(stub: StubNode, make_engine: MakeE
         }
     )
     engine = make_engine()
-    chunks = await collect(engine, chat())
+    chunks = await collect(engine.stream(chat()))
     assert texts(chunks) == ["def ", "f():", "\n    pass"]
     assert len(chunks) == 4
     assert all(chunk.usage is None and chunk.finish_reason is None for chunk in chunks[:-1])
@@ -141,7 +130,7 @@ async def test_chat_request_body(stub: StubNode, make_engine: MakeEngine) -> Non
         temperature=0.5,
         stop=["\n\n"],
     )
-    await collect(make_engine(), request)
+    await collect(make_engine().stream(request))
     [record] = stub.records()
     assert record["path"] == "/v1/chat/completions"
     assert record["body"] == {
@@ -157,7 +146,7 @@ async def test_chat_request_body(stub: StubNode, make_engine: MakeEngine) -> Non
 
 async def test_prompt_goes_to_completions(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"chunks": ["x = ", "1"]}})
-    chunks = await collect(make_engine(), GenerationRequest(model="stub-model", prompt="one two three"))
+    chunks = await collect(make_engine().stream(GenerationRequest(model="stub-model", prompt="one two three")))
     assert texts(chunks) == ["x = ", "1"]
     assert chunks[-1].usage == Usage(prompt_tokens=3, completion_tokens=2)
     [record] = stub.records()
@@ -169,7 +158,7 @@ async def test_prompt_goes_to_completions(stub: StubNode, make_engine: MakeEngin
 
 async def test_usage_counted_when_node_reports_none(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"chunks": ["a", "b", "c"], "format": "llama-cpp-python"}})
-    chunks = await collect(make_engine(), chat("x" * 9))
+    chunks = await collect(make_engine().stream(chat("x" * 9)))
     assert texts(chunks) == ["a", "b", "c"]
     assert chunks[-1].usage == EstimatedUsage(prompt_tokens=3, completion_tokens=3)
     assert isinstance(chunks[-1].usage, EstimatedUsage)
@@ -185,7 +174,7 @@ async def test_usage_on_the_finish_chunk_of_llama_server(stub: StubNode, make_en
             }
         }
     )
-    chunks = await collect(make_engine(), chat())
+    chunks = await collect(make_engine().stream(chat()))
     assert texts(chunks) == ["ok"]
     assert chunks[-1].usage == Usage(prompt_tokens=5, completion_tokens=1)
     assert type(chunks[-1].usage) is Usage
@@ -201,14 +190,14 @@ async def test_ollama_dialect(stub: StubNode, make_engine: MakeEngine) -> None:
             }
         }
     )
-    chunks = await collect(make_engine(), chat())
+    chunks = await collect(make_engine().stream(chat()))
     assert texts(chunks) == ["a", "b"]
     assert chunks[-1].usage == Usage(prompt_tokens=2, completion_tokens=2)
 
 
 async def test_length_finish_reason_passed_on(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"chunks": ["a", "b", "c", "d"]}})
-    chunks = await collect(make_engine(), chat(max_tokens=2))
+    chunks = await collect(make_engine().stream(chat(max_tokens=2)))
     assert texts(chunks) == ["a", "b"]
     assert chunks[-1].finish_reason == "length"
 
@@ -216,8 +205,8 @@ async def test_length_finish_reason_passed_on(stub: StubNode, make_engine: MakeE
 async def test_retry_without_stream_options_and_remember(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"chunks": ["a", "b"], "reject_stream_options": True, "format": "llama-server"}})
     engine = make_engine()
-    assert texts(await collect(engine, chat())) == ["a", "b"]
-    assert texts(await collect(engine, chat())) == ["a", "b"]
+    assert texts(await collect(engine.stream(chat()))) == ["a", "b"]
+    assert texts(await collect(engine.stream(chat()))) == ["a", "b"]
     bodies = stub.requests()
     assert len(bodies) == 3
     assert "stream_options" in bodies[0]
@@ -229,26 +218,26 @@ async def test_retry_without_stream_options_and_remember(stub: StubNode, make_en
 async def test_other_client_error_is_not_retried(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"status": 404, "error_message": "model 'stub-model' not found"}})
     with pytest.raises(NodeError) as caught:
-        await collect(make_engine(), chat())
+        await collect(make_engine().stream(chat()))
     assert "model 'stub-model' not found" in str(caught.value)
     assert caught.value.status == 404
     assert len(stub.requests()) == 2
     stub.set_script({"default": {"status": 422, "error_message": "bad max_tokens"}})
     engine = make_engine()
     with pytest.raises(NodeError):
-        await collect(engine, chat())
+        await collect(engine.stream(chat()))
     assert engine.sends_stream_options is True
 
 
 async def test_pings_are_ignored(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"chunks": ["a", "b", "c"], "pings": True, "delay_s": 0.02}})
-    chunks = await collect(make_engine(), chat())
+    chunks = await collect(make_engine().stream(chat()))
     assert texts(chunks) == ["a", "b", "c"]
 
 
 async def test_missing_done_is_fine(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"chunks": ["a", "b"], "no_done": True, "format": "vllm"}})
-    chunks = await collect(make_engine(), chat())
+    chunks = await collect(make_engine().stream(chat()))
     assert texts(chunks) == ["a", "b"]
     assert chunks[-1].finish_reason == "stop"
 
@@ -256,7 +245,7 @@ async def test_missing_done_is_fine(stub: StubNode, make_engine: MakeEngine) -> 
 async def test_empty_stream_is_an_error(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"raw": [": hello\n\n"]}})
     with pytest.raises(NodeError) as caught:
-        await collect(make_engine(), chat())
+        await collect(make_engine().stream(chat()))
     assert "without an answer" in str(caught.value)
     assert caught.value.after_first_token is False
 
@@ -285,7 +274,7 @@ async def test_in_band_error(stub: StubNode, make_engine: MakeEngine, style: str
 async def test_in_band_error_before_text(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"chunks": ["a"], "error_after": 0, "error_message": "out of memory"}})
     with pytest.raises(EngineError) as caught:
-        await collect(make_engine(), chat())
+        await collect(make_engine().stream(chat()))
     assert isinstance(caught.value, NodeError)
     assert "out of memory" in str(caught.value)
     assert caught.value.after_first_token is False
@@ -294,25 +283,25 @@ async def test_in_band_error_before_text(stub: StubNode, make_engine: MakeEngine
 async def test_bad_json_event(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"raw": ["data: {not json\n\n"]}})
     with pytest.raises(NodeError) as caught:
-        await collect(make_engine(), chat())
+        await collect(make_engine().stream(chat()))
     assert "not JSON" in str(caught.value)
 
 
 async def test_wrong_key_is_refused(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"api_key": "right"})
     with pytest.raises(NodeError) as caught:
-        await collect(make_engine(api_key="wrong"), chat())
+        await collect(make_engine(api_key="wrong").stream(chat()))
     assert "refused the API key" in str(caught.value)
     assert caught.value.status == 401
     assert len(stub.requests()) == 1
     with pytest.raises(NodeError) as missing:
-        await collect(make_engine(), chat())
+        await collect(make_engine().stream(chat()))
     assert "needs an API key" in str(missing.value)
 
 
 async def test_bearer_key_is_sent(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"api_key": "s3cret", "default": {"chunks": ["ok"]}})
-    chunks = await collect(make_engine(api_key="s3cret"), chat())
+    chunks = await collect(make_engine(api_key="s3cret").stream(chat()))
     assert texts(chunks) == ["ok"]
     assert stub.records()[0]["headers"]["authorization"] == "Bearer s3cret"
 
@@ -320,7 +309,7 @@ async def test_bearer_key_is_sent(stub: StubNode, make_engine: MakeEngine) -> No
 async def test_connection_refused(make_engine: MakeEngine) -> None:
     engine = make_engine(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(NodeUnreachable) as caught:
-        await collect(engine, chat())
+        await collect(engine.stream(chat()))
     assert caught.value.after_first_token is False
     assert await engine.health() is False
 
@@ -328,7 +317,7 @@ async def test_connection_refused(make_engine: MakeEngine) -> None:
 async def test_server_error_before_text(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"status": 503, "error_message": "loading model"}})
     with pytest.raises(NodeUnreachable) as caught:
-        await collect(make_engine(), chat())
+        await collect(make_engine().stream(chat()))
     assert "loading model" in str(caught.value)
     assert caught.value.status == 503
     assert caught.value.after_first_token is False
@@ -339,7 +328,7 @@ async def test_first_token_timeout(stub: StubNode, make_engine: MakeEngine) -> N
     stub.set_script({"default": {"chunks": ["late"], "first_delay_s": 30}})
     started = time.monotonic()
     with pytest.raises(NodeTimeout) as caught:
-        await collect(make_engine(first_token_timeout_s=0.5), chat())
+        await collect(make_engine(first_token_timeout_s=0.5).stream(chat()))
     assert time.monotonic() - started < 10
     assert caught.value.phase == "first_token"
     assert caught.value.after_first_token is False
@@ -349,7 +338,7 @@ async def test_first_token_timeout_covers_late_headers(stub: StubNode, make_engi
     stub.set_script({"default": {"chunks": ["late"], "first_delay_s": 30, "delay_headers": True}})
     started = time.monotonic()
     with pytest.raises(NodeTimeout) as caught:
-        await collect(make_engine(first_token_timeout_s=0.5), chat())
+        await collect(make_engine(first_token_timeout_s=0.5).stream(chat()))
     assert time.monotonic() - started < 10
     assert caught.value.phase == "first_token"
 
@@ -370,7 +359,7 @@ async def test_gap_timeout(stub: StubNode, make_engine: MakeEngine) -> None:
 async def test_total_timeout(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"chunks": ["a"] * 40, "delay_s": 0.1}})
     with pytest.raises(NodeTimeout) as caught:
-        await collect(make_engine(total_timeout_s=0.6), chat())
+        await collect(make_engine(total_timeout_s=0.6).stream(chat()))
     assert caught.value.phase == "total"
     assert caught.value.after_first_token is True
 
@@ -379,7 +368,7 @@ async def test_request_deadline(stub: StubNode, make_engine: MakeEngine) -> None
     stub.set_script({"default": {"chunks": ["late"], "first_delay_s": 30}})
     started = time.monotonic()
     with pytest.raises(GenerationTimeout) as caught:
-        await collect(make_engine(), chat(deadline=time.monotonic() + 0.5))
+        await collect(make_engine().stream(chat(deadline=time.monotonic() + 0.5)))
     assert time.monotonic() - started < 10
     assert isinstance(caught.value, NodeDeadline)
     assert caught.value.after_first_token is False
@@ -398,7 +387,7 @@ async def test_node_dies_mid_stream(stub: StubNode, make_engine: MakeEngine) -> 
 async def test_node_dies_before_text(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"chunks": ["a"], "die_after": 0}})
     with pytest.raises(NodeUnreachable) as caught:
-        await collect(make_engine(), chat())
+        await collect(make_engine().stream(chat()))
     assert caught.value.after_first_token is False
 
 
@@ -407,13 +396,13 @@ async def test_url_with_or_without_v1(stub: StubNode, make_engine: MakeEngine, s
     stub.set_script({"default": {"chunks": ["ok"]}})
     engine = make_engine(stub.url + suffix)
     assert engine.name == f"node:{stub.url}"
-    assert texts(await collect(engine, chat())) == ["ok"]
+    assert texts(await collect(engine.stream(chat()))) == ["ok"]
     assert stub.records()[0]["path"] == "/v1/chat/completions"
 
 
 async def test_json_schema_for_chat(stub: StubNode, make_engine: MakeEngine) -> None:
     schema = {"type": "object", "properties": {"bugs": {"type": "array"}}, "required": ["bugs"]}
-    await collect(make_engine(), chat(json_schema=schema))
+    await collect(make_engine().stream(chat(json_schema=schema)))
     body = stub.requests()[0]
     assert body["response_format"] == {
         "type": "json_schema",
@@ -424,7 +413,7 @@ async def test_json_schema_for_chat(stub: StubNode, make_engine: MakeEngine) -> 
 
 async def test_json_schema_for_completions(stub: StubNode, make_engine: MakeEngine) -> None:
     schema = {"type": "object"}
-    await collect(make_engine(), GenerationRequest(model="stub-model", prompt="p", json_schema=schema))
+    await collect(make_engine().stream(GenerationRequest(model="stub-model", prompt="p", json_schema=schema)))
     body = stub.requests()[0]
     assert body["response_format"]["json_schema"]["schema"] == schema
     assert body["json_schema"] == schema
@@ -434,8 +423,8 @@ async def test_json_object_fallback_for_llama_cpp_python(stub: StubNode, make_en
     schema = {"type": "object", "required": ["ok"]}
     stub.set_script({"default": {"chunks": ['{"ok": true}'], "reject_json_schema": True}})
     engine = make_engine()
-    assert texts(await collect(engine, chat(json_schema=schema))) == ['{"ok": true}']
-    assert texts(await collect(engine, chat(json_schema=schema))) == ['{"ok": true}']
+    assert texts(await collect(engine.stream(chat(json_schema=schema)))) == ['{"ok": true}']
+    assert texts(await collect(engine.stream(chat(json_schema=schema)))) == ['{"ok": true}']
     formats = [body["response_format"] for body in stub.requests()]
     assert [f["type"] for f in formats] == ["json_schema", "json_object", "json_object"]
     assert formats[1] == {"type": "json_object", "schema": schema}
@@ -448,7 +437,7 @@ async def test_both_fallbacks(stub: StubNode, make_engine: MakeEngine) -> None:
     answer = {"chunks": ["{}"], "reject_json_schema": True, "reject_stream_options": True}
     stub.set_script({"default": answer})
     engine = make_engine()
-    assert texts(await collect(engine, chat(json_schema=schema))) == ["{}"]
+    assert texts(await collect(engine.stream(chat(json_schema=schema)))) == ["{}"]
     assert [("stream_options" in b, b["response_format"]["type"]) for b in stub.requests()] == [
         (True, "json_schema"),
         (False, "json_schema"),
@@ -461,7 +450,7 @@ async def test_plain_server_error_is_not_a_schema_problem(stub: StubNode, make_e
     stub.set_script({"default": {"status": 500, "error_message": "out of memory"}})
     engine = make_engine()
     with pytest.raises(NodeUnreachable):
-        await collect(engine, chat(json_schema={"type": "object"}))
+        await collect(engine.stream(chat(json_schema={"type": "object"})))
     assert len(stub.requests()) == 1
     assert engine.schema_style == "json_schema"
 
@@ -469,7 +458,7 @@ async def test_plain_server_error_is_not_a_schema_problem(stub: StubNode, make_e
 async def test_surrounding_code_fills_placeholder(stub: StubNode, make_engine: MakeEngine) -> None:
     code = SurroundingCode(lines=("import os", "def f():", "    pass", "print(1)"), target_start=1, target_end=3, marker="# HERE")
     request = chat(f"Context:\n{CONTEXT_PLACEHOLDER}\nFix it.", surrounding=code)
-    await collect(make_engine(), request)
+    await collect(make_engine().stream(request))
     content = stub.requests()[0]["messages"][0]["content"]
     assert content == "Context:\nimport os\n# HERE\nprint(1)\nFix it."
 
@@ -533,7 +522,7 @@ async def test_list_models_needs_the_key(stub: StubNode, make_engine: MakeEngine
 async def test_shared_client_is_used_and_left_open(stub: StubNode) -> None:
     async with httpx.AsyncClient() as client:
         engine = RemoteEngine(stub.url, client=client)
-        assert texts(await collect(engine, chat())) == ["Hello", " world"]
+        assert texts(await collect(engine.stream(chat()))) == ["Hello", " world"]
         await engine.aclose()
         assert not client.is_closed
 
@@ -601,7 +590,7 @@ def test_stub_queue_then_by_model_then_default(stub: StubNode) -> None:
 async def test_conftest_fixture_starts_a_fresh_node(stub_node: StubNode) -> None:
     async with RemoteEngine(stub_node.url) as engine:
         assert await engine.list_models() == ["stub-model"]
-        assert texts(await collect(engine, chat())) == ["Hello", " world"]
+        assert texts(await collect(engine.stream(chat()))) == ["Hello", " world"]
     assert stub_node.requests()[0]["messages"] == [{"role": "user", "content": "fix this"}]
 
 
@@ -638,7 +627,7 @@ async def test_one_huge_line_is_refused_without_holding_it(stub: StubNode, make_
     tracemalloc.start()
     try:
         with pytest.raises(NodeError) as caught:
-            await collect(engine, chat())
+            await collect(engine.stream(chat()))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -651,17 +640,17 @@ async def test_the_answer_on_the_wire_is_bounded(stub: StubNode, make_engine: Ma
     answer = 'data: {"choices": [{"index": 0, "text": "ok", "finish_reason": "stop"}]}\n\ndata: [DONE]\n\n'
     stub.set_script({"default": {"raw": [filler] * 40 + [answer]}})
     with pytest.raises(NodeError) as caught:
-        await collect(make_engine(), GenerationRequest("m", prompt="x", max_tokens=16))
+        await collect(make_engine().stream(GenerationRequest("m", prompt="x", max_tokens=16)))
     assert "more than" in str(caught.value) and "bytes" in str(caught.value)
 
 
 async def test_a_usage_claim_beyond_what_was_sent_and_received_is_cut(stub: StubNode, make_engine: MakeEngine) -> None:
     stub.set_script({"default": {"chunks": ["a", "b"], "usage": {"prompt_tokens": 10**9, "completion_tokens": 10**9}}})
-    usage = (await collect(make_engine(), chat("fix this")))[-1].usage
+    usage = (await collect(make_engine().stream(chat("fix this"))))[-1].usage
     assert isinstance(usage, CappedUsage)
     assert usage.prompt_tokens <= len("fix this") + 256 + 16 and usage.completion_tokens <= 2 + 16
     assert (usage.claimed_prompt_tokens, usage.claimed_completion_tokens) == (10**9, 10**9)
     assert "claimed 1000000000 prompt + 1000000000 completion" in usage.note()
     stub.set_script({"default": {"chunks": ["a", "b"], "usage": {"prompt_tokens": 7, "completion_tokens": 2}}})
-    honest = (await collect(make_engine(), chat("fix this")))[-1].usage
+    honest = (await collect(make_engine().stream(chat("fix this"))))[-1].usage
     assert honest == Usage(prompt_tokens=7, completion_tokens=2) and not isinstance(honest, CappedUsage)

@@ -15,7 +15,8 @@ from lsprotocol import types
 
 from freescode_lsp.cli import main as cli_main
 from freescode_lsp.config import load_settings
-from freescode_lsp.testing.lsp_harness import SOURCE, Editor, neovim_uri, vscode_uri
+from freescode_lsp.testing.lsp_harness import Editor, neovim_uri, vscode_uri
+from freescode_lsp.testing.samples import SOURCE
 
 KEYS = {
     "": ["routing", "models", "local", "nodes", "network", "server"],

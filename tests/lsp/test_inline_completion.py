@@ -5,8 +5,6 @@ keystrokes starts one generation, and ranges and line ends are right under multi
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +13,12 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from freescode_lsp.testing.lsp_harness import Editor
+from freescode_lsp.testing.node_options import node_options
+from freescode_lsp.testing.waiting import until
 
 SOURCE = 'import math\n\n\ndef area(radius):\n    """Area of a circle."""\n    return \n'
 END_OF_RETURN = types.Position(5, 11)
+MODEL_BOUND_S = 120.0  # the model may be loading on a busy machine
 LOCAL = {"network": {"mode": "local-only"}, "local": {"threads": 2, "max_context": 2048}}
 
 
@@ -46,15 +47,6 @@ async def complete(editor: Editor, uri: str, position: types.Position, invoked: 
 def states(editor: Editor) -> list[str]:
     """The completion statuses the server sent, in order."""
     return [status["state"] for status in editor.statuses if status.get("task") == "complete"]
-
-
-async def until(check: Callable[[], Any], timeout: float = 120.0) -> Any:
-    """Poll until `check()` is truthy (a generous bound: the model may be loading on a busy machine)."""
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.02)
-    return value
 
 
 def items_of(answer: Any) -> list[types.InlineCompletionItem]:
@@ -92,7 +84,7 @@ async def test_a_newer_request_supersedes_the_older_one(editor: Editor, gemma_pa
     await warmed(editor, tmp_path)
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     older = asyncio.ensure_future(complete(editor, uri, END_OF_RETURN))
-    await until(lambda: states(editor) == ["running"])
+    await until(lambda: states(editor) == ["running"], "the suggestion to start", MODEL_BOUND_S)
     newer = await complete(editor, uri, END_OF_RETURN)
     assert items_of(await older) == []
     assert len(items_of(newer)) == 1
@@ -111,12 +103,12 @@ async def test_cancel_request_stops_the_generation(vscode: Any, gemma_path: Path
             types.TEXT_DOCUMENT_INLINE_COMPLETION, params(uri, END_OF_RETURN), msg_id="to-cancel"
         )
     )
-    await until(lambda: states(editor) == ["running"])
+    await until(lambda: states(editor) == ["running"], "the suggestion to start", MODEL_BOUND_S)
     editor.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="to-cancel"))
     with pytest.raises(JsonRpcException) as raised:
         await pending
     assert raised.value.code == types.LSPErrorCodes.RequestCancelled
-    await until(lambda: states(editor) == ["running", "cancelled"])
+    await until(lambda: states(editor) == ["running", "cancelled"], "the cancelled status", MODEL_BOUND_S)
     assert len(items_of(await complete(editor, uri, END_OF_RETURN))) == 1
     assert states(editor) == ["running", "cancelled", "running", "done"]
 
@@ -126,11 +118,6 @@ def after_typing(position: types.Position, typed: str, codec: Any) -> types.Posi
     if "\n" in typed:
         return types.Position(position.line + typed.count("\n"), codec.client_num_units(typed.rsplit("\n", 1)[1]))
     return types.Position(position.line, position.character + codec.client_num_units(typed))
-
-
-async def delivered(editor: Editor) -> None:
-    """Let the editor report the change first, as Neovim does before it sends a request."""
-    await asyncio.sleep(editor.debounce_s + 0.05)
 
 
 @pytest.mark.slow
@@ -145,13 +132,13 @@ async def test_typing_the_start_of_the_suggestion_needs_no_model_call(editor: Ed
     codec = editor.documents[uri].position_codec
     typed = suggestion[:1]
     editor.type(uri, END_OF_RETURN.line, END_OF_RETURN.character, typed)
-    await delivered(editor)
+    await editor.flushed()
     cursor = after_typing(END_OF_RETURN, typed, codec)
     rest = items_of(await complete(editor, uri, cursor, invoked=False))
     assert [(item.insert_text, item.range) for item in rest] == [(suggestion[1:], types.Range(cursor, cursor))]
     assert states(editor) == ["running", "done"]
     editor.type(uri, cursor.line, cursor.character, "#")
-    await delivered(editor)
+    await editor.flushed()
     after_hash = after_typing(cursor, "#", codec)
     await complete(editor, uri, after_hash, invoked=False)
     assert states(editor).count("running") == 2
@@ -165,7 +152,7 @@ async def test_a_burst_of_keystrokes_starts_one_generation(editor: Editor, gemma
     cursor, answers = END_OF_RETURN, []
     for key in "math.pi":
         editor.type(uri, cursor.line, cursor.character, key)
-        await delivered(editor)
+        await editor.flushed()
         cursor = after_typing(cursor, key, codec)
         answers.append(asyncio.ensure_future(complete(editor, uri, cursor, invoked=False)))
     done = [items_of(answer) for answer in await asyncio.gather(*answers)]
@@ -173,13 +160,10 @@ async def test_a_burst_of_keystrokes_starts_one_generation(editor: Editor, gemma
     assert states(editor).count("running") == 1
 
 
-def node_options(url: str, model: str = "gemma-3-270m") -> dict[str, Any]:
-    return {
-        "nodes": [{"url": url, "models": [model]}],
-        "network": {"mode": "remote-only"},
-        "server": {"diagnostics_enabled": False, "hover_enabled": False},
-        "completion": {"debounce_ms": 0, "max_tokens": 24, "max_lines": 4},
-    }
+def completion_options(url: str, model: str = "gemma-3-270m") -> dict[str, Any]:
+    """One node serving the completion model, remote only; suggestions asked at once, short."""
+    completion = {"debounce_ms": 0, "max_tokens": 24, "max_lines": 4}
+    return {**node_options(url, [model], hover_enabled=False), "completion": completion}
 
 
 STORM = 40
@@ -188,7 +172,7 @@ CRLF_SOURCE = "s = 'é😀'\r\nprint('é😀', )\r\nx = \r\n"
 
 async def test_mid_line_under_multi_byte_text_the_repeated_bracket_is_dropped(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": {"chunks": ["len", "(s))", "\n", "more()"]}})
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(completion_options(stub_node.url))
     uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
     codec = editor.documents[uri].position_codec
     at = types.Position(1, codec.client_num_units("print('é😀', "))
@@ -201,7 +185,7 @@ async def test_mid_line_under_multi_byte_text_the_repeated_bracket_is_dropped(ed
 
 async def test_the_routed_fim_model_on_a_node_gets_its_fim_prompt(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": {"chunks": ["len(s)"]}})
-    await editor.initialize(node_options(stub_node.url, model="deepseek-coder-1.3b"))
+    await editor.initialize(completion_options(stub_node.url, model="deepseek-coder-1.3b"))
     uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
     items = items_of(await complete(editor, uri, types.Position(2, 4)))
     assert [item.insert_text for item in items] == ["len(s)"]
@@ -213,7 +197,7 @@ async def test_the_routed_fim_model_on_a_node_gets_its_fim_prompt(editor: Editor
 
 async def test_a_multi_line_suggestion_takes_the_files_crlf_endings(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": {"chunks": ["1\n", "y = 2\n", "z = 3\n"]}})
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(completion_options(stub_node.url))
     uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
     at = types.Position(2, 4)
     items = items_of(await complete(editor, uri, at))
@@ -222,7 +206,7 @@ async def test_a_multi_line_suggestion_takes_the_files_crlf_endings(editor: Edit
 
 
 async def test_a_disabled_language_gets_nothing_and_asks_no_model(editor: Editor, stub_node, tmp_path: Path) -> None:
-    settings = node_options(stub_node.url)
+    settings = completion_options(stub_node.url)
     settings["completion"]["disabled_languages"] = ["python"]
     await editor.initialize(settings)
     uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
@@ -233,10 +217,10 @@ async def test_a_disabled_language_gets_nothing_and_asks_no_model(editor: Editor
 async def asked_a_slow_node(editor: Editor, stub_node: Any, tmp_path: Path) -> tuple[str, asyncio.Future[Any]]:
     """A document and a completion request the node has received and takes a second to answer."""
     stub_node.set_script({"default": {"chunks": ["1"], "first_delay_s": 1.0}})
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(completion_options(stub_node.url))
     uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
     pending = asyncio.ensure_future(complete(editor, uri, types.Position(2, 4)))
-    await until(lambda: stub_node.requests(), timeout=30)
+    await until(lambda: stub_node.requests(), "the request to reach the node")
     return uri, pending
 
 
@@ -274,7 +258,7 @@ async def test_invoked_requests_cancelled_in_a_storm_never_reach_the_node(editor
     """Invoked requests wait the debounce too: of a storm of invoked requests each cancelled at once, none
     reaches the node; the one request left standing does, once."""
     stub_node.set_script({"default": {"chunks": ["len(s)"]}})
-    settings = node_options(stub_node.url)
+    settings = completion_options(stub_node.url)
     settings["completion"]["debounce_ms"] = 150
     await editor.initialize(settings)
     uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)

@@ -4,45 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from freescode_lsp.testing.lsp_harness import SOURCE, Editor, run_command
+from freescode_lsp.testing.answers import bugs
+from freescode_lsp.testing.lsp_harness import Editor, run_command
+from freescode_lsp.testing.node_options import node_options
+from freescode_lsp.testing.samples import SOURCE
+from freescode_lsp.testing.waiting import until
 
 PUBLISH = types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS
-
-
-def bugs(*found: tuple[int, str]) -> dict[str, Any]:
-    """A stub answer reporting bugs at absolute 1-based lines."""
-    items = [{"line": line, "end_line": line, "severity": "error", "message": message} for line, message in found]
-    return {"chunks": [json.dumps({"bugs": items})]}
 
 
 NO_BUGS = bugs()
 
 
-def node_options(url: str, **server: object) -> dict[str, Any]:
-    return {
-        "nodes": [{"url": url, "models": ["starcoder2-15b", "code-llama-7b", "deepseek-coder-6.7b"]}],
-        "network": {"mode": "remote-only"},
-        "server": {"diagnostics_idle_s": 60, **server},
-    }
+MODELS = ["starcoder2-15b", "code-llama-7b", "deepseek-coder-6.7b"]
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """Poll until the predicate is true; fail after a generous timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
+def diagnostics_options(url: str, **server: object) -> dict[str, Any]:
+    """One node serving the debug model, remote only; diagnostics on, idle runs only when a test asks."""
+    return node_options(url, MODELS, **{"diagnostics_enabled": True, "diagnostics_idle_s": 60, **server})
 
 
 def save(editor: Editor, uri: str) -> None:
@@ -84,7 +69,7 @@ async def code_actions_for(client: LanguageClient, uri: str, diagnostic: types.D
 
 
 async def test_syntax_error_is_published_at_once_with_a_fix(editor: Editor, stub_node, tmp_path: Path) -> None:
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(diagnostics_options(stub_node.url))
     uri = editor.open(tmp_path / "shapes.py", SOURCE.replace("def area(radius):", "def area(radius)"))
     published = await asyncio.wait_for(editor.client.wait_for_notification(PUBLISH), 10)
     assert published.uri == uri
@@ -107,7 +92,7 @@ async def test_syntax_error_is_published_at_once_with_a_fix(editor: Editor, stub
 
 async def test_save_publishes_the_models_findings(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"queue": [bugs((6, "radius is not squared")), NO_BUGS], "default": NO_BUGS})
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(diagnostics_options(stub_node.url))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     save(editor, uri)
     [diagnostic] = await until(lambda: model_diagnostics(editor.client, uri))
@@ -129,7 +114,7 @@ async def test_save_publishes_the_models_findings(editor: Editor, stub_node, tmp
 
 async def test_cache_and_moves_send_only_changed_units(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"queue": [bugs((6, "radius is not squared")), NO_BUGS], "default": NO_BUGS})
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(diagnostics_options(stub_node.url))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     save(editor, uri)
     await until(lambda: model_diagnostics(editor.client, uri) and len(stub_node.requests()) == 2)
@@ -158,17 +143,23 @@ async def test_cache_and_moves_send_only_changed_units(editor: Editor, stub_node
     assert len(stub_node.requests()) == 3
 
 
+def on_the_last_version(stub_node: Any) -> bool:
+    """Whether a run on the text with all five keystrokes has finished: a run per keystroke would have started first."""
+    records = stub_node.records()
+    last = [r for r in records if '"""xxxxxArea' in as_text(r["body"]).replace('\\"', '"')]
+    return bool(last) and all(r["outcome"] == "done" for r in records)
+
+
 async def test_quick_changes_make_one_run_after_the_idle_time(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": NO_BUGS})
-    await editor.initialize(node_options(stub_node.url, diagnostics_idle_s=0.8))
+    await editor.initialize(diagnostics_options(stub_node.url, diagnostics_idle_s=0.8))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     await until(lambda: len(stub_node.records()) == 2 and all(r["outcome"] == "done" for r in stub_node.records()))
     stub_node.clear()
     for _ in range(5):
         editor.type(uri, 4, 7, "x")
         await asyncio.sleep(0.05)
-    await until(lambda: stub_node.records() and stub_node.records()[-1]["outcome"] == "done")
-    await asyncio.sleep(1.0)
+    await until(lambda: on_the_last_version(stub_node), "a finished run on the text with every keystroke")
     requests = stub_node.requests()
     assert len(requests) == 1
     assert '"""xxxxxArea of a circle."""' in as_text(requests[0]).replace('\\"', '"')
@@ -178,7 +169,7 @@ async def test_a_new_version_cancels_the_running_check(editor: Editor, stub_node
     stale = {**bugs((6, "stale finding")), "hold": True}
     fresh = bugs((6, "fresh finding"))
     stub_node.set_script({"queue": [stale, fresh, NO_BUGS], "default": NO_BUGS})
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(diagnostics_options(stub_node.url))
     published: list[types.PublishDiagnosticsParams] = []
 
     def record(params: types.PublishDiagnosticsParams) -> None:
@@ -196,7 +187,7 @@ async def test_a_new_version_cancels_the_running_check(editor: Editor, stub_node
     first = await until(lambda: stub_node.records()[0]["outcome"])
     assert first == "disconnected"
     await until(lambda: len(stub_node.records()) == 3 and stub_node.records()[-1]["outcome"] == "done")
-    await asyncio.sleep(0.3)
+    await editor.settled(uri)
     messages = [d.message for params in published for d in params.diagnostics]
     assert "fresh finding (starcoder2-15b)" in messages
     assert not any("stale" in message for message in messages)
@@ -204,7 +195,7 @@ async def test_a_new_version_cancels_the_running_check(editor: Editor, stub_node
 
 async def test_find_bugs_command_publishes_findings(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"queue": [bugs((6, "radius is not squared"))], "default": NO_BUGS})
-    await editor.initialize(node_options(stub_node.url, diagnostics_enabled=False))
+    await editor.initialize(diagnostics_options(stub_node.url, diagnostics_enabled=False))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     result = await run_command(editor.client, {"uri": uri, "task": "debug", "line": 5, "endLine": 5})
     assert result["applied"] is False and result["findings"] == 1 and result["model"] == "starcoder2-15b"
@@ -222,7 +213,7 @@ async def test_find_bugs_command_publishes_findings(editor: Editor, stub_node, t
 
 
 async def test_find_bugs_on_a_file_over_the_limit_tells_the_user(editor: Editor, stub_node, tmp_path: Path) -> None:
-    await editor.initialize(node_options(stub_node.url, max_file_bytes=40))
+    await editor.initialize(diagnostics_options(stub_node.url, max_file_bytes=40))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     save(editor, uri)
     result = await run_command(editor.client, {"uri": uri, "task": "debug", "line": 5, "endLine": 5})
@@ -233,7 +224,7 @@ async def test_find_bugs_on_a_file_over_the_limit_tells_the_user(editor: Editor,
 
 async def test_ranges_count_in_the_clients_position_encoding(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"queue": [bugs((6, "radius is not squared"))], "default": NO_BUGS})
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(diagnostics_options(stub_node.url))
     commented = SOURCE.replace("math.pi * radius\n", "math.pi * radius  # «½» 🙂\n")
     broken = commented.replace("    return 42\n", '    return "🙂é" + )\n')
     uri = editor.open(tmp_path / "shapes.py", broken)

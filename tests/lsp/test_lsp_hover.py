@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from freescode_lsp.testing.lsp_harness import SOURCE, Editor
+from freescode_lsp.testing.lsp_harness import Editor
+from freescode_lsp.testing.node_options import node_options
+from freescode_lsp.testing.samples import SOURCE
+from freescode_lsp.testing.waiting import until, until_answered
 
 EXPLAINED = {"chunks": ["Computes the ", "area of a circle."]}
 HEADER = "**Free-S_Code** · deepseek-coder-6.7b\n\n"
 AREA = types.Range(types.Position(3, 0), types.Position(6, 17))
 
 
-def node_options(url: str, **server: object) -> dict[str, Any]:
-    return {
-        "nodes": [{"url": url, "models": ["deepseek-coder-6.7b", "starcoder2-15b"]}],
-        "network": {"mode": "remote-only"},
-        "server": {"diagnostics_enabled": False, **server},
-    }
+MODELS = ["deepseek-coder-6.7b", "starcoder2-15b"]
 
 
 async def hover(client: LanguageClient, uri: str, line: int, character: int) -> types.Hover | None:
@@ -32,28 +27,9 @@ async def hover(client: LanguageClient, uri: str, line: int, character: int) -> 
     )
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """Poll until the predicate is true; fail after a generous timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
-
-
-async def hover_until_answered(client: LanguageClient, uri: str, line: int, character: int) -> types.Hover | None:
-    """Hover again until the background explanation has landed in the cache (generous bound)."""
-    deadline = time.monotonic() + 15.0
-    while (answer := await hover(client, uri, line, character)) is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    return answer
-
-
 async def test_a_fast_model_answers_within_the_timeout(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": EXPLAINED})
-    await editor.initialize(node_options(stub_node.url, hover_timeout_s=10))
+    await editor.initialize(node_options(stub_node.url, MODELS, hover_timeout_s=10))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     answer = await hover(editor.client, uri, 5, 10)
     assert answer is not None and isinstance(answer.contents, types.MarkupContent)
@@ -76,14 +52,14 @@ async def test_a_fast_model_answers_within_the_timeout(editor: Editor, stub_node
 
 async def test_a_slow_model_answers_the_next_hover_from_the_cache(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": {**EXPLAINED, "hold": True}})
-    await editor.initialize(node_options(stub_node.url, hover_timeout_s=0.3))
+    await editor.initialize(node_options(stub_node.url, MODELS, hover_timeout_s=0.3))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     assert await hover(editor.client, uri, 5, 10) is None
     assert await hover(editor.client, uri, 6, 8) is None
     assert stub_node.records()[0]["outcome"] is None, "the hovers must have answered while the model was still held"
     stub_node.release()
-    await until(lambda: stub_node.records() and stub_node.records()[0]["outcome"] == "done")
-    answer = await hover_until_answered(editor.client, uri, 5, 10)
+    await until(lambda: stub_node.records() and stub_node.records()[0]["outcome"] == "done", "the explanation to finish")
+    answer = await until_answered(lambda: hover(editor.client, uri, 5, 10), "the explanation in the cache")
     assert answer is not None and isinstance(answer.contents, types.MarkupContent)
     assert answer.contents.value == HEADER + "Computes the area of a circle."
     assert answer.range == AREA
@@ -92,7 +68,7 @@ async def test_a_slow_model_answers_the_next_hover_from_the_cache(editor: Editor
 
 async def test_hover_disabled_asks_no_model(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": EXPLAINED})
-    await editor.initialize(node_options(stub_node.url, hover_enabled=False, hover_timeout_s=10))
+    await editor.initialize(node_options(stub_node.url, MODELS, hover_enabled=False, hover_timeout_s=10))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     assert await hover(editor.client, uri, 5, 10) is None
     await asyncio.sleep(0.3)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-from freescode_lsp.testing.lsp_harness import SOURCE, Editor, run_command
+from freescode_lsp.testing.answers import fenced, pieces
+from freescode_lsp.testing.lsp_harness import Editor, run_command
+from freescode_lsp.testing.node_options import node_options
+from freescode_lsp.testing.samples import SOURCE
 
 BROKEN = '''def area(radius):
     """Area of a circle."""
@@ -14,21 +16,13 @@ BROKEN = '''def area(radius):
 '''
 
 
-def node_options(url: str) -> dict:
-    return {
-        "nodes": [{"url": url, "models": ["code-llama-7b"]}],
-        "network": {"mode": "remote-only"},
-        "server": {"diagnostics_enabled": False},
-    }
-
-
 async def test_an_unparsable_answer_is_taken_back_out_and_explained(editor: Editor, stub_node, tmp_path: Path) -> None:
-    text = f"```python\n{BROKEN}```\n"
-    stub_node.set_script({"default": {"chunks": [text[i : i + 9] for i in range(0, len(text), 9)], "delay_s": 0.02}})
-    await editor.initialize(node_options(stub_node.url))
+    text = fenced(BROKEN)
+    stub_node.set_script({"default": {"chunks": pieces(text), "delay_s": 0.02}})
+    await editor.initialize(node_options(stub_node.url, ["code-llama-7b"]))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     result = await run_command(editor.client, {"uri": uri, "task": "fix", "line": 5, "endLine": 5})
-    await asyncio.sleep(editor.debounce_s + 0.2)
+    await editor.settled(uri)
     assert result["applied"] is False, result
     assert "would leave the file unparsable (line 7: unterminated string literal" in result["message"], result
     assert len(editor.applied) >= 2, "the stream applied no line before the end, so nothing had to be taken back"

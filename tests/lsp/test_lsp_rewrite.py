@@ -9,21 +9,22 @@ import pytest
 from lsprotocol import types
 
 from freescode_lsp.testing import typing_sweep
-from freescode_lsp.testing.lsp_harness import FIXED, SOURCE, Editor, run_command
+from freescode_lsp.testing.answers import fenced, pieces
+from freescode_lsp.testing.lsp_harness import Editor, run_command
+from freescode_lsp.testing.node_options import node_options
+from freescode_lsp.testing.samples import FIXED, FIXED_SOURCE, SOURCE
+from freescode_lsp.testing.waiting import until
 
 SWEEP_LINE_S = 0.3
 
 
-def node_options(url: str, **server: object) -> dict:
-    return {
-        "nodes": [{"url": url, "models": ["code-llama-7b", "wizardcoder-13b", "mistral-7b"]}],
-        "network": {"mode": "remote-only"},
-        "server": {"diagnostics_enabled": False, **server},
-    }
+MODELS = ["code-llama-7b", "wizardcoder-13b", "mistral-7b"]
 
 
-def pieces(text: str, size: int = 9) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)]
+def tokens_reported(editor: Editor, token: types.ProgressToken) -> bool:
+    """Whether the rewrite's progress has reported tokens from the model."""
+    reports = editor.client.progress_reports.get(token, [])
+    return any(isinstance(r, types.WorkDoneProgressReport) and " tokens from " in (r.message or "") for r in reports)
 
 
 def fix_args(uri: str, line: int = 5, version: int | None = None) -> dict:
@@ -31,7 +32,7 @@ def fix_args(uri: str, line: int = 5, version: int | None = None) -> dict:
 
 
 async def test_code_actions_name_the_routed_model(editor: Editor, stub_node, tmp_path: Path) -> None:
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(node_options(stub_node.url, MODELS))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     actions = await editor.client.text_document_code_action_async(
         types.CodeActionParams(
@@ -55,13 +56,13 @@ async def test_code_actions_name_the_routed_model(editor: Editor, stub_node, tmp
 
 
 async def test_fix_streams_several_edits_and_ends_exact(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n"), "delay_s": 0.02}})
-    await editor.initialize(node_options(stub_node.url))
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED)), "delay_s": 0.02}})
+    await editor.initialize(node_options(stub_node.url, MODELS))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     result = await run_command(editor.client, fix_args(uri))
     assert result["applied"] is True, result
-    await asyncio.sleep(editor.debounce_s + 0.1)
-    assert editor.text(uri) == SOURCE.replace("math.pi * radius\n", "math.pi * radius ** 2\n")
+    await editor.settled(uri)
+    assert editor.text(uri) == FIXED_SOURCE
     assert len(editor.applied) >= 1 and editor.refused == []
     for params in editor.applied:
         for change in params.edit.document_changes:
@@ -70,25 +71,23 @@ async def test_fix_streams_several_edits_and_ends_exact(editor: Editor, stub_nod
 
 
 async def test_typing_outside_the_region_keeps_both(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n", 4), "delay_s": 0.03}})
-    await editor.initialize(node_options(stub_node.url))
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED), 4), "delay_s": 0.03}})
+    await editor.initialize(node_options(stub_node.url, MODELS))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     command = asyncio.create_task(run_command(editor.client, fix_args(uri)))
-    await asyncio.sleep(0.25)
+    await until(lambda: editor.applied, "the first streamed edit")
     editor.type(uri, 0, 0, "# typed above\n")
     editor.type(uri, len(editor.text(uri).splitlines()) - 1, 0, "    # typed below\n")
     result = await command
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(uri)
     assert result["applied"] is True, result
-    expected = "# typed above\n" + SOURCE.replace("math.pi * radius\n", "math.pi * radius ** 2\n").replace(
-        "    return 42\n", "    # typed below\n    return 42\n"
-    )
+    expected = "# typed above\n" + FIXED_SOURCE.replace("    return 42\n", "    # typed below\n    return 42\n")
     assert editor.text(uri) == expected
 
 
 async def test_a_change_crossing_an_edit_in_flight_is_rebased(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n"), "delay_s": 0.02}})
-    await editor.initialize(node_options(stub_node.url))
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED)), "delay_s": 0.02}})
+    await editor.initialize(node_options(stub_node.url, MODELS))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     typed = []
 
@@ -100,7 +99,7 @@ async def test_a_change_crossing_an_edit_in_flight_is_rebased(editor: Editor, st
     editor.before_apply = type_first
     result = await run_command(editor.client, fix_args(uri))
     assert result["applied"] is True, result
-    assert editor.text(uri) == "# user\n" + SOURCE.replace("math.pi * radius\n", "math.pi * radius ** 2\n")
+    assert editor.text(uri) == "# user\n" + FIXED_SOURCE
     if editor.flavour == "visual-studio-code":
         assert len(editor.refused) == 1
 
@@ -122,17 +121,18 @@ async def test_a_line_typed_outside_at_any_moment_of_the_stream_lets_the_fix_lan
 
 
 async def test_typing_inside_the_region_stops_and_keeps_the_users_text(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n", 3), "delay_s": 0.05}})
-    await editor.initialize(node_options(stub_node.url))
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED), 3), "delay_s": 0.05}})
+    await editor.initialize(node_options(stub_node.url, MODELS))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     command = asyncio.create_task(run_command(editor.client, fix_args(uri)))
-    await asyncio.sleep(0.3)
+    await until(lambda: stub_node.requests(), "the model to be asked")
     line = next(i for i, text in enumerate(editor.text(uri).splitlines()) if "Area of a circle" in text)
     editor.type(uri, line, 4, "USER ")
     result = await command
     assert result["applied"] is False and "you edited the code being rewritten" in result["message"]
     after = editor.text(uri)
-    await asyncio.sleep(0.4)
+    await until(lambda: stub_node.records()[0]["outcome"], "the model's stream to end")
+    await editor.settled(uri)
     assert editor.text(uri) == after
     assert "USER " in after and "def untouched():\n    return 42\n" in after
     assert any("you edited the code" in m.message for m in editor.client.messages)
@@ -141,8 +141,8 @@ async def test_typing_inside_the_region_stops_and_keeps_the_users_text(editor: E
 async def test_a_word_typed_inside_just_before_an_edit_is_never_overwritten(editor: Editor, stub_node, tmp_path: Path) -> None:
     """Typed inside the function as the first edit reaches the editor: Neovim drops that edit (answering
     "applied"), VS Code refuses it; either way the rewrite stops and sends nothing over the user's word."""
-    stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n", 6), "delay_s": 0.005}})
-    await editor.initialize(node_options(stub_node.url))
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED), 6), "delay_s": 0.005}})
+    await editor.initialize(node_options(stub_node.url, MODELS))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     typed = []
 
@@ -153,15 +153,15 @@ async def test_a_word_typed_inside_just_before_an_edit_is_never_overwritten(edit
 
     editor.before_apply = type_inside
     result = await run_command(editor.client, fix_args(uri))
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(uri)
     assert result["applied"] is False and "you edited the code being rewritten" in result["message"], result
     assert editor.text(uri) == SOURCE.replace("    result = math.pi", "    USER result = math.pi")
     assert editor.applied == []
 
 
 async def test_refused_edit_without_a_user_change_stops(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n")}})
-    await editor.initialize(node_options(stub_node.url))
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED))}})
+    await editor.initialize(node_options(stub_node.url, MODELS))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     editor.refuse_next = 100
     result = await run_command(editor.client, fix_args(uri))
@@ -182,7 +182,7 @@ async def test_an_edit_refused_midway_puts_the_original_back_and_says_so(editor:
     editor.before_apply = refuse_the_second
     line = typing_sweep.CURSOR_LINE
     result = await run_command(editor.client, {"uri": uri, "task": "fix", "line": line, "endLine": line})
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(uri)
     assert result["applied"] is False and "refused" in result["message"], result
     assert result["message"].endswith("the original code is back")
     assert len(editor.applied) == 2 and len(editor.refused) == 1
@@ -206,7 +206,7 @@ async def test_typing_across_every_edit_gives_up_after_a_few_tries_and_undoes(ed
     editor.before_apply = type_before
     line = typing_sweep.CURSOR_LINE
     result = await run_command(editor.client, {"uri": uri, "task": "fix", "line": line, "endLine": line})
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(uri)
     assert result["applied"] is False and "9 times in a row" in result["message"], result
     assert result["message"].endswith("the original code is back")
     assert len(calls) == 11
@@ -227,13 +227,13 @@ async def test_answers_are_cleaned_or_refused(
     editor: Editor, stub_node, tmp_path: Path, answer: str, expected_change: bool
 ) -> None:
     stub_node.set_script({"default": {"chunks": pieces(answer) if answer else []}})
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(node_options(stub_node.url, MODELS))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     result = await run_command(editor.client, fix_args(uri))
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(uri)
     if expected_change:
         assert result["applied"] is True
-        assert editor.text(uri) == SOURCE.replace("math.pi * radius\n", "math.pi * radius ** 2\n")
+        assert editor.text(uri) == FIXED_SOURCE
     else:
         assert result["applied"] is False and "model" in result["message"]
         assert editor.text(uri) == SOURCE
@@ -242,48 +242,45 @@ async def test_answers_are_cleaned_or_refused(
 async def test_oversized_answer_is_refused(editor: Editor, stub_node, tmp_path: Path) -> None:
     huge = "```python\n" + "x = 1\n" * 400 + "```\n"
     stub_node.set_script({"default": {"chunks": pieces(huge, 300)}})
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(node_options(stub_node.url, MODELS))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     result = await run_command(editor.client, fix_args(uri))
-    await asyncio.sleep(editor.debounce_s + 0.2)
+    await editor.settled(uri)
     assert result["applied"] is False and "far larger" in result["message"]
     assert editor.text(uri) == SOURCE
 
 
 async def test_streaming_off_gives_one_edit(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n"), "delay_s": 0.01}})
-    await editor.initialize(node_options(stub_node.url, streaming=False))
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED)), "delay_s": 0.01}})
+    await editor.initialize(node_options(stub_node.url, MODELS, streaming=False))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     result = await run_command(editor.client, fix_args(uri))
     assert result["applied"] is True
     assert len(editor.applied) == 1
-    await asyncio.sleep(editor.debounce_s + 0.1)
-    assert editor.text(uri) == SOURCE.replace("math.pi * radius\n", "math.pi * radius ** 2\n")
+    await editor.settled(uri)
+    assert editor.text(uri) == FIXED_SOURCE
 
 
 async def test_cancel_from_progress_stops_generation(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n", 2), "delay_s": 0.1}})
-    await editor.initialize(node_options(stub_node.url))
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED), 2), "delay_s": 0.1}})
+    await editor.initialize(node_options(stub_node.url, MODELS))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     command = asyncio.create_task(run_command(editor.client, fix_args(uri)))
-    for _ in range(50):
-        if editor.client.progress_reports:
-            break
-        await asyncio.sleep(0.05)
-    token = next(iter(editor.client.progress_reports))
-    await asyncio.sleep(0.3)
+    token = next(iter(await until(lambda: editor.client.progress_reports, "the progress to begin")))
+    await until(lambda: tokens_reported(editor, token), "tokens to stream")
     editor.client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
     result = await command
     assert result["applied"] is False and "cancelled" in result["message"]
     count = len(editor.applied)
-    await asyncio.sleep(0.5)
+    await until(lambda: stub_node.records()[-1]["outcome"], "the model's stream to end")
+    await editor.settled(uri)
     assert len(editor.applied) == count
     records = stub_node.records()
     assert records[-1]["outcome"] in ("disconnected", "died", "done")
 
 
 async def test_bad_command_arguments_are_answered(editor: Editor, stub_node, tmp_path: Path) -> None:
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(node_options(stub_node.url, MODELS))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     result = await run_command(editor.client, {"uri": uri, "task": "teleport", "line": 1})
     assert result["applied"] is False and "task must be one of" in result["message"]
@@ -293,25 +290,25 @@ async def test_bad_command_arguments_are_answered(editor: Editor, stub_node, tmp
 
 async def test_an_answer_cut_off_at_the_token_limit_is_not_applied(editor: Editor, stub_node, tmp_path: Path) -> None:
     stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}"), "finish_reason": "length"}})
-    await editor.initialize(node_options(stub_node.url))
+    await editor.initialize(node_options(stub_node.url, MODELS))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     result = await run_command(editor.client, fix_args(uri))
-    await asyncio.sleep(editor.debounce_s + 0.2)
+    await editor.settled(uri)
     assert result["applied"] is False and "cut off at the token limit" in result["message"]
     assert editor.text(uri) == SOURCE
 
 
 async def test_form_feeds_and_unicode_separators_do_not_shift_lines(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": {"chunks": pieces(f"```python\n{FIXED}```\n")}})
-    await editor.initialize(node_options(stub_node.url))
+    stub_node.set_script({"default": {"chunks": pieces(fenced(FIXED))}})
+    await editor.initialize(node_options(stub_node.url, MODELS))
     header = "import math\n\x0c\n# note:\u2028still one line\x1c\x85\n"
     source = SOURCE.replace("import math\n", header)
     uri = editor.open(tmp_path / "separators.py", source)
     editor.type(uri, 3, 0, "# typed\n")
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.flushed()
     line = next(i for i, text in enumerate(editor.text(uri).split("\n")) if "math.pi" in text)
     result = await run_command(editor.client, fix_args(uri, line=line, version=editor.version(uri)))
     assert result["applied"] is True, result
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(uri)
     expected = source.replace("\x1c\x85\n", "\x1c\x85\n# typed\n").replace("math.pi * radius\n", "math.pi * radius ** 2\n")
     assert editor.text(uri) == expected

@@ -7,8 +7,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +19,13 @@ from pygls.exceptions import (
 )
 from pytest_lsp import LanguageClient
 
-from freescode_lsp.testing.lsp_harness import (
-    FIXED,
-    SERVER_COMMAND,
-    SOURCE,
-    Editor,
-    raw_request,
-    run_command,
-    send_raw,
-)
+from freescode_lsp.testing.answers import fenced, streamed
+from freescode_lsp.testing.lsp_harness import SERVER_COMMAND, Editor, raw_request, run_command, send_raw
+from freescode_lsp.testing.node_options import node_options
+from freescode_lsp.testing.ports import free_port
+from freescode_lsp.testing.samples import FIXED, FIXED_SOURCE, SOURCE
+from freescode_lsp.testing.waiting import until, until_answered, wait_for
 
-FIXED_SOURCE = SOURCE.replace("math.pi * radius\n", "math.pi * radius ** 2\n")
 BEFORE_AREA = "import math\n\n\n"
 AFTER_AREA = "\n\ndef untouched():\n    return 42\n"
 KINDS = {
@@ -39,21 +33,14 @@ KINDS = {
     "debug": "source.freescode.debug",
     "clean": "refactor.rewrite.freescode.clean",
     "refactor": "refactor.rewrite.freescode.refactor",
+    "fix_verified": "quickfix.freescode.fixVerified",
 }
-NODE_MODELS = [
-    "code-llama-7b",
-    "starcoder2-15b",
-    "mistral-7b",
-    "wizardcoder-13b",
-    "wizardcoder-python-34b",
-    "deepseek-coder-33b",
-    "starcoder-15b",
-]
 ROUTED_TITLES = {
     KINDS["fix"]: "Fix with code-llama-7b",
     KINDS["debug"]: "Find bugs with starcoder2-15b",
     KINDS["clean"]: "Clean up with mistral-7b",
     KINDS["refactor"]: "Refactor with wizardcoder-python-34b",
+    KINDS["fix_verified"]: "Fix and verify with code-llama-7b",
 }
 UNICODE_SOURCE = (
     "# café ☕ — 数据 😀\n"
@@ -67,25 +54,6 @@ UNICODE_SOURCE = (
 )
 GREET_FIXED = 'def greet(name):\n    """Say hi to naïve users 😀."""\n    return "héllo 😀ü " + name + " 🎉"\n'
 LAST_FIXED = 'def last():\n    return "末尾 é 😀 ✓"\n'
-
-
-def node_options(url: str, price: float = 0.0, **server: object) -> dict[str, Any]:
-    """Settings for one stub node serving every routed model, remote only, diagnostics off."""
-    return {
-        "nodes": [{"url": url, "models": NODE_MODELS, "price_per_1k": price}],
-        "network": {"mode": "remote-only"},
-        "server": {"diagnostics_enabled": False, **server},
-    }
-
-
-def pieces(text: str, size: int = 9) -> list[str]:
-    """The text cut into stream chunks."""
-    return [text[i : i + size] for i in range(0, len(text), size)]
-
-
-def fenced(code: str) -> dict[str, Any]:
-    """A stub answer streaming the code in a Markdown fence."""
-    return {"chunks": pieces(f"```python\n{code}```\n")}
 
 
 def fix_args(uri: str, line: int = 5) -> dict[str, Any]:
@@ -104,16 +72,6 @@ def units(editor: Editor, uri: str, line: int, prefix: str) -> int:
     text = editor.documents[uri].lines[line]
     assert text.startswith(prefix), (text, prefix)
     return editor.documents[uri].position_codec.client_num_units(prefix)
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    """Poll until `check()` is truthy and return it, or return its last value when time runs out."""
-    deadline = time.monotonic() + timeout
-    value = check()
-    while not value and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        value = check()
-    return value
 
 
 async def code_actions(
@@ -148,14 +106,13 @@ async def fix_title(editor: Editor, uri: str) -> str:
     return (await fix_action(editor, uri, 5)).title
 
 
-async def title_becomes(editor: Editor, uri: str, expected: str, timeout: float = 5.0) -> str:
-    """The Fix title, polled until it is `expected` or time runs out (settings apply asynchronously)."""
-    deadline = time.monotonic() + timeout
-    title = await fix_title(editor, uri)
-    while title != expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        title = await fix_title(editor, uri)
-    return title
+async def title_becomes(editor: Editor, uri: str, expected: str) -> None:
+    """Until the Fix action's title is `expected` (settings apply asynchronously)."""
+
+    async def titled() -> bool:
+        return await fix_title(editor, uri) == expected
+
+    await until_answered(titled, f"the Fix title {expected!r}")
 
 
 def shown(editor: Editor, text: str) -> list[str]:
@@ -168,7 +125,7 @@ async def test_bad_initialization_options_are_named_and_defaults_used(editor: Ed
     options["local"] = {"threads": "many"}
     options["network"] = {"mode": "sometimes"}
     await editor.initialize(options)
-    warnings = await eventually(lambda: shown(editor, "settings"))
+    warnings = await until(lambda: shown(editor, "settings"), "the settings warning")
     assert len(warnings) == 1, editor.client.messages
     warning = warnings[0]
     assert "local.threads" in warning and "'many'" in warning
@@ -189,13 +146,13 @@ async def test_hostile_workspace_settings_cost_their_keys_and_are_shown_briefly(
     huge = "z" * 3_000_000
     result = await editor.initialize({"server": {"diagnostics_enabled": False, "max_tokens": huge}, huge: 1}, root=tmp_path)
     assert result.capabilities.code_action_provider is not None
-    warnings = await eventually(lambda: shown(editor, "settings"))
+    warnings = await until(lambda: shown(editor, "settings"), "the settings warning")
     assert len(warnings) == 1 and len(warnings[0]) < 5000, [len(w) for w in warnings]
     for key in ("local.memory_budget_gb", "local.threads", "network.nodes", "server.max_tokens", "(3,000,000 characters)"):
         assert key in warnings[0], (key, warnings[0][:2000])
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     assert (await fix_action(editor, uri, 5)).title in ("Fix with mistral-7b", "Fix with gemma-3-270m")
-    questions = await eventually(lambda: editor.questions)
+    questions = await until(lambda: editor.questions, "the trust question")
     assert len(questions) == 1 and "network.mode" in questions[0].message and "trust" in questions[0].message
 
 
@@ -210,33 +167,33 @@ async def test_a_rewrite_on_a_docstring_is_refused(editor: Editor, stub_node, tm
 
 
 async def test_configuration_is_pulled_and_followed_without_restart(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": fenced(FIXED)})
+    stub_node.set_script({"default": streamed(fenced(FIXED))})
     settings = node_options(stub_node.url)
     editor.client.set_configuration({**settings, "routing": {"fix": "mistral-7b"}}, section="freescode")
     await editor.initialize()
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
-    assert await title_becomes(editor, uri, "Fix with mistral-7b") == "Fix with mistral-7b"
+    await title_becomes(editor, uri, "Fix with mistral-7b")
 
     editor.client.set_configuration({**settings, "routing": {"fix": "deepseek-coder-33b"}}, section="freescode")
     editor.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
-    assert await title_becomes(editor, uri, "Fix with deepseek-coder-33b") == "Fix with deepseek-coder-33b"
+    await title_becomes(editor, uri, "Fix with deepseek-coder-33b")
     result = await run_command(editor.client, fix_args(uri))
     assert result["applied"] is True, result
     assert [body["model"] for body in stub_node.requests()] == ["deepseek-coder-33b"]
 
     pushed = {"freescode": {**settings, "routing": {"fix": "starcoder-15b"}}}
     editor.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=pushed))
-    assert await title_becomes(editor, uri, "Fix with starcoder-15b") == "Fix with starcoder-15b"
+    await title_becomes(editor, uri, "Fix with starcoder-15b")
     assert shown(editor, "settings") == []
 
 
 async def test_status_names_model_engine_tokens_and_cost(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": {**fenced(FIXED), "usage": {"prompt_tokens": 321, "completion_tokens": 45}}})
+    stub_node.set_script({"default": {**streamed(fenced(FIXED)), "usage": {"prompt_tokens": 321, "completion_tokens": 45}}})
     await editor.initialize(node_options(stub_node.url, price=0.002))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     result = await run_command(editor.client, fix_args(uri))
     assert result["applied"] is True, result
-    finals = await eventually(lambda: [s for s in editor.statuses if s["state"] in ("done", "failed")])
+    finals = await until(lambda: [s for s in editor.statuses if s["state"] in ("done", "failed")], "the final status")
     assert len(finals) == 1, editor.statuses
     final = finals[0]
     engine = f"node:{stub_node.url}"
@@ -259,15 +216,8 @@ async def test_status_names_model_engine_tokens_and_cost(editor: Editor, stub_no
     assert "321 prompt + 45 completion tokens" in logs[0] and "$0.000732" in logs[0]
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_the_user_is_told_once_why_the_routed_model_was_not_used(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"models": ["gemma-3-270m"], "default": fenced(FIXED)})
+    stub_node.set_script({"models": ["gemma-3-270m"], "default": streamed(fenced(FIXED))})
     dead = f"http://127.0.0.1:{free_port()}"
     options = node_options(stub_node.url)
     options["nodes"] = [{"url": dead, "models": ["code-llama-7b"]}, {"url": stub_node.url, "models": ["gemma-3-270m"]}]
@@ -276,7 +226,7 @@ async def test_the_user_is_told_once_why_the_routed_model_was_not_used(editor: E
         uri = editor.open(tmp_path / name, SOURCE)
         result = await run_command(editor.client, fix_args(uri))
         assert result["applied"] is True, result
-    finals = await eventually(lambda: [s for s in editor.statuses if s["state"] in ("done", "failed")][1:])
+    finals = await until(lambda: [s for s in editor.statuses if s["state"] in ("done", "failed")][1:], "two final statuses")
     reasons = [s["fallbackReason"] for s in editor.statuses if s["state"] == "done"]
     assert len(reasons) == 2 and all(r and r.startswith(f"code-llama-7b@node:{dead} failed") for r in reasons), finals
     told = shown(editor, "code-llama-7b was not used, gemma-3-270m answered instead")
@@ -316,7 +266,7 @@ async def test_unknown_methods_and_unreadable_params_get_errors(editor: Editor, 
 
 
 async def test_garbage_on_the_wire_does_not_stop_the_server(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": fenced(FIXED)})
+    stub_node.set_script({"default": streamed(fenced(FIXED))})
     await editor.initialize(node_options(stub_node.url))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     bodies = [
@@ -337,7 +287,7 @@ async def test_garbage_on_the_wire_does_not_stop_the_server(editor: Editor, stub
     assert {action.kind: action.title for action in await code_actions(editor, uri, 5)} == ROUTED_TITLES
     result = await run_command(editor.client, fix_args(uri))
     assert result["applied"] is True, result
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(uri)
     assert editor.text(uri) == FIXED_SOURCE
     server = editor.client._server
     assert server is not None and server.returncode is None
@@ -375,7 +325,7 @@ async def test_a_request_that_is_not_utf8_is_answered_with_its_id(editor: Editor
 
 
 async def test_an_unreadable_change_pauses_tasks_until_the_file_is_reopened(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": fenced(FIXED)})
+    stub_node.set_script({"default": streamed(fenced(FIXED))})
     await editor.initialize(node_options(stub_node.url))
     path = tmp_path / "shapes.py"
     uri = editor.open(path, SOURCE)
@@ -389,7 +339,7 @@ async def test_an_unreadable_change_pauses_tasks_until_the_file_is_reopened(edit
     )
     send_raw(editor.client, body)
     offset = body.index(b"\xff")
-    warnings = await eventually(lambda: shown(editor, "could not be read"))
+    warnings = await until(lambda: shown(editor, "could not be read"), "the warning")
     assert warnings == [
         "Free-S_Code: a change from the editor could not be read (the message is not valid UTF-8 (byte 0xff at "
         f"offset {offset})) in shapes.py. Tasks on shapes.py are paused until you close and reopen it."
@@ -401,14 +351,14 @@ async def test_an_unreadable_change_pauses_tasks_until_the_file_is_reopened(edit
     uri = editor.open(path, SOURCE)
     result = await run_command(editor.client, fix_args(uri))
     assert result["applied"] is True, result
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(uri)
     assert editor.text(uri) == FIXED_SOURCE
 
 
 async def test_an_action_chosen_after_typing_works_on_the_code_it_was_offered_for(
     editor: Editor, stub_node, tmp_path: Path
 ) -> None:
-    stub_node.set_script({"default": fenced(FIXED)})
+    stub_node.set_script({"default": streamed(fenced(FIXED))})
     await editor.initialize(node_options(stub_node.url))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     fix = next(a for a in await code_actions(editor, uri, 5) if a.kind == KINDS["fix"])
@@ -416,11 +366,11 @@ async def test_an_action_chosen_after_typing_works_on_the_code_it_was_offered_fo
     header = "".join(f"# note {n}\n" for n in range(8))
     editor.type(uri, 0, 0, header)
     editor.type(uri, 20, 0, "\n# appended\n")
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.flushed()
     assert editor.version(uri) != offered_at
     result = await editor.perform(fix)
     assert result["applied"] is True, result
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(uri)
     assert editor.text(uri) == header + FIXED_SOURCE + "\n# appended\n"
     assert "def area(radius):" in stub_node.requests()[0]["messages"][-1]["content"]
 
@@ -435,7 +385,7 @@ async def test_a_budget_too_small_for_the_model_is_explained(editor: Editor, gem
     )
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     await run_command(editor.client, {"uri": uri, "task": "analyze", "line": 5})
-    told = await eventually(lambda: shown(editor, "memory_budget_gb"))
+    told = await until(lambda: shown(editor, "memory_budget_gb"), "the budget message")
     assert len(told) == 1 and told[0].startswith("Free-S_Code: gemma-3-270m needs about ")
     assert "more than [local] memory_budget_gb = 0.05; it runs alone" in told[0]
 
@@ -479,7 +429,7 @@ WINDOWS_FILES = ["C:\\Users\\me\\my project\\shapes.py", "D:\\café\\c#d\\shapes
 
 async def test_files_in_awkward_folders_are_found_under_the_editors_own_uri(editor: Editor, stub_node, tmp_path: Path) -> None:
     """Each editor percent-encodes in its own way; the server finds the document whatever it sent."""
-    stub_node.set_script({"default": fenced(FIXED)})
+    stub_node.set_script({"default": streamed(fenced(FIXED))})
     await editor.initialize(node_options(stub_node.url))
     files: list[Path | str] = [tmp_path / folder / "shapes.py" for folder in AWKWARD_FOLDERS]
     for path in [*files, *WINDOWS_FILES]:
@@ -489,7 +439,7 @@ async def test_files_in_awkward_folders_are_found_under_the_editors_own_uri(edit
         assert all(action.data["version"] == editor.version(uri) for action in actions), actions
         result = await editor.perform(await fix_action(editor, uri, 5))
         assert result["applied"] is True, (uri, result)
-        assert await eventually(lambda uri=uri: editor.text(uri) == FIXED_SOURCE), (uri, editor.text(uri))
+        await until(lambda uri=uri: editor.text(uri) == FIXED_SOURCE, f"the fix in {uri}")
         editor.close(uri)
     assert len(stub_node.requests()) == len(files) + len(WINDOWS_FILES)
 
@@ -497,7 +447,7 @@ async def test_files_in_awkward_folders_are_found_under_the_editors_own_uri(edit
 @pytest.mark.parametrize("kind", ["crlf", "mixed", "cr"])
 @pytest.mark.parametrize("streaming", [True, False])
 async def test_rewrites_keep_each_lines_own_ending(editor: Editor, stub_node, tmp_path: Path, kind: str, streaming: bool) -> None:
-    stub_node.set_script({"default": fenced(FIXED)})
+    stub_node.set_script({"default": streamed(fenced(FIXED))})
     await editor.initialize(node_options(stub_node.url, streaming=streaming))
 
     def ended(text: str) -> str:
@@ -510,7 +460,7 @@ async def test_rewrites_keep_each_lines_own_ending(editor: Editor, stub_node, tm
     uri = editor.open(tmp_path / f"{kind}.py", ended(SOURCE))
     result = await editor.perform(await fix_action(editor, uri, 5))
     assert result is None or result["applied"] is True, result
-    assert await eventually(lambda: editor.text(uri) == ended(FIXED_SOURCE)), repr(editor.text(uri))
+    await until(lambda: editor.text(uri) == ended(FIXED_SOURCE), "the fix")
 
 
 async def test_diagnostics_of_awkward_folders_go_to_the_editors_own_uri(editor: Editor, stub_node, tmp_path: Path) -> None:
@@ -526,12 +476,12 @@ async def test_diagnostics_of_awkward_folders_go_to_the_editors_own_uri(editor: 
     options = node_options(stub_node.url, diagnostics_enabled=True, diagnostics_idle_s=0, diagnostics_on_save=False)
     await editor.initialize(options)
     broken = editor.open(tmp_path / "my project" / "c#d" / "broken.py", SOURCE.replace("def area(radius):", "def area(radius)"))
-    published = await eventually(lambda: editor.client.diagnostics.get(broken))
+    published = await until(lambda: editor.client.diagnostics.get(broken), "the syntax diagnostic")
     assert [d.code for d in published] == ["syntax"], editor.client.diagnostics
     uri = editor.open(tmp_path / "café" / "a^b" / "shapes.py", SOURCE)
     result = await run_command(editor.client, {"uri": uri, "task": "debug", "line": 5, "endLine": 5})
     assert result["findings"] == 1, result
-    found = await eventually(lambda: editor.client.diagnostics.get(uri))
+    found = await until(lambda: editor.client.diagnostics.get(uri), "the findings")
     assert [(d.code, d.range.start.line) for d in found] == [("debug", 5)]
 
 
@@ -539,32 +489,32 @@ async def test_diagnostics_of_awkward_folders_go_to_the_editors_own_uri(editor: 
 async def test_non_ascii_text_ends_exact_in_the_negotiated_encoding(
     editor: Editor, stub_node, tmp_path: Path, encoding: str
 ) -> None:
-    stub_node.set_script({"queue": [fenced(GREET_FIXED), fenced(LAST_FIXED)]})
+    stub_node.set_script({"queue": [streamed(fenced(GREET_FIXED)), streamed(fenced(LAST_FIXED))]})
     result = await editor.initialize(node_options(stub_node.url), position_encodings=[encoding])
     assert result.capabilities.position_encoding == encoding
     uri = editor.open(tmp_path / "greet.py", UNICODE_SOURCE)
     editor.type(uri, 3, units(editor, uri, 3, '    return "héllo 😀'), "ü")
     editor.type(uri, 3, units(editor, uri, 3, '    return "héllo 😀ü" + nam'), "e")
     editor.type(uri, 7, units(editor, uri, 7, '    return "末尾 é 😀" + 1'), "0")
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.flushed()
 
     fix = await fix_action(editor, uri, 3, units(editor, uri, 3, '    return "héllo 😀'))
     result = await editor.perform(fix)
     assert result["applied"] is True, result
     assert '    return "héllo 😀ü" + name\n' in prompt_of(stub_node.requests()[0])
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(uri)
 
     result = await run_command(editor.client, fix_args(uri, 7))
     assert result["applied"] is True, result
     assert '    return "末尾 é 😀" + 10\n' in prompt_of(stub_node.requests()[1])
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(uri)
     assert editor.text(uri) == ("# café ☕ — 数据 😀\n" + GREET_FIXED + "\n\n" + LAST_FIXED.removesuffix("\n"))
     assert editor.refused == []
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
 async def test_resolve_at_the_end_of_a_file_without_newline(editor: Editor, stub_node, tmp_path: Path, encoding: str) -> None:
-    stub_node.set_script({"default": fenced(LAST_FIXED)})
+    stub_node.set_script({"default": streamed(fenced(LAST_FIXED))})
     await editor.initialize(node_options(stub_node.url, streaming=False), position_encodings=[encoding])
     uri = editor.open(tmp_path / "greet.py", UNICODE_SOURCE)
     fix = await fix_action(editor, uri, 7, units(editor, uri, 7, '    return "末尾 é 😀'))
@@ -576,7 +526,7 @@ async def test_resolve_at_the_end_of_a_file_without_newline(editor: Editor, stub
 
 
 async def test_a_5mb_file_is_refused_and_the_server_goes_on(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": fenced(FIXED)})
+    stub_node.set_script({"default": streamed(fenced(FIXED))})
     await editor.initialize(node_options(stub_node.url))
     big = SOURCE + "x = 1\n" * ((5_000_000 - len(SOURCE)) // 6 + 1)
     uri = editor.open(tmp_path / "big.py", big)
@@ -596,15 +546,9 @@ async def test_a_5mb_file_is_refused_and_the_server_goes_on(editor: Editor, stub
     small = editor.open(tmp_path / "shapes.py", SOURCE)
     result = await run_command(editor.client, fix_args(small))
     assert result["applied"] is True, result
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(small)
     assert editor.text(small) == FIXED_SOURCE
     assert editor.text(uri) == big
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _frame(message: dict[str, Any]) -> bytes:
@@ -633,21 +577,23 @@ def _answer_to(stream: Any, request_id: int) -> dict[str, Any]:
             return message
 
 
-def _connect(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> socket.socket:
-    deadline = time.monotonic() + timeout
-    while True:
+def _connect(port: int, process: subprocess.Popen[bytes]) -> socket.socket:
+    """A connection to the server's TCP port, once it listens."""
+
+    def attempt() -> socket.socket | None:
         try:
             return socket.create_connection(("127.0.0.1", port), timeout=10)
         except OSError:
             assert process.poll() is None, process.stderr.read() if process.stderr else process.returncode
-            assert time.monotonic() < deadline, "the TCP server did not start listening"
-            time.sleep(0.1)
+            return None
+
+    return wait_for(attempt, "the TCP server to listen")
 
 
 def test_tcp_transport_initializes_and_exits() -> None:
     script = Path(sys.executable).with_name("freescode-lsp")
     command = [str(script)] if script.exists() else list(SERVER_COMMAND)
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([*command, "--tcp", f"127.0.0.1:{port}"], stderr=subprocess.PIPE)
     try:
         with _connect(port, process) as connection, connection.makefile("rb") as stream:
@@ -658,7 +604,7 @@ def test_tcp_transport_initializes_and_exits() -> None:
             capabilities = answer["result"]["capabilities"]
             assert capabilities["codeActionProvider"]["resolveProvider"] is True
             assert sorted(capabilities["codeActionProvider"]["codeActionKinds"]) == sorted(KINDS.values())
-            assert capabilities["executeCommandProvider"]["commands"] == ["freescode.runTask"]
+            assert capabilities["executeCommandProvider"]["commands"] == ["freescode.runTask", "freescode.fixVerified"]
             assert answer["result"]["serverInfo"]["name"] == "freescode-lsp"
             connection.sendall(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
             connection.sendall(_frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}))
@@ -674,11 +620,11 @@ def test_tcp_transport_initializes_and_exits() -> None:
 
 
 async def test_resolve_with_streaming_off_returns_the_versioned_edit(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": fenced(FIXED)})
+    stub_node.set_script({"default": streamed(fenced(FIXED))})
     await editor.initialize(node_options(stub_node.url, streaming=False))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     editor.type(uri, 0, 0, "# typed first\n")
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.flushed()
     fix = await fix_action(editor, uri, 6)
     resolved = await editor.client.code_action_resolve_async(fix)
     assert resolved.command is None and resolved.edit is not None
@@ -694,7 +640,7 @@ async def test_resolve_with_streaming_off_returns_the_versioned_edit(editor: Edi
 async def test_a_fix_chosen_in_the_editor_calls_the_model_once(
     editor: Editor, stub_node, tmp_path: Path, streaming: bool
 ) -> None:
-    stub_node.set_script({"default": fenced(FIXED)})
+    stub_node.set_script({"default": streamed(fenced(FIXED))})
     await editor.initialize(node_options(stub_node.url, streaming=streaming))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     fix = await fix_action(editor, uri, 5)
@@ -705,17 +651,17 @@ async def test_a_fix_chosen_in_the_editor_calls_the_model_once(
     else:
         assert fix.command is None and fix.data is not None
     await editor.perform(fix)
-    await asyncio.sleep(editor.debounce_s + 0.1)
+    await editor.settled(uri)
     assert editor.text(uri) == FIXED_SOURCE
     assert len(stub_node.requests()) == 1
 
 
 async def test_listing_does_not_wait_for_a_slow_model(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": {**fenced(FIXED), "hold": True}})
+    stub_node.set_script({"default": {**streamed(fenced(FIXED)), "hold": True}})
     await editor.initialize(node_options(stub_node.url))
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     command = asyncio.create_task(run_command(editor.client, fix_args(uri)))
-    assert await eventually(lambda: len(stub_node.records()) == 1, 10)
+    assert await until(lambda: len(stub_node.records()) == 1, "the request to reach the node")
     for n in range(20):
         actions = await asyncio.wait_for(code_actions(editor, uri, n % 11), 30)
         assert {action.kind: action.title for action in actions} == ROUTED_TITLES
@@ -766,11 +712,11 @@ async def test_fix_on_the_real_local_model(gemma_path: Path, vscode: LanguageCli
     )
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     result = await asyncio.wait_for(run_command(editor.client, fix_args(uri)), 240)
-    await asyncio.sleep(0.2)
+    await editor.settled(uri)
     text = editor.text(uri)
     assert text.startswith(BEFORE_AREA) and text.endswith(AFTER_AREA), text
     assert len(text) > len(BEFORE_AREA) + len(AFTER_AREA)
-    finals = await eventually(lambda: [s for s in editor.statuses if s["state"] in ("done", "failed")])
+    finals = await until(lambda: [s for s in editor.statuses if s["state"] in ("done", "failed")], "the final status")
     assert len(finals) == 1, editor.statuses
     assert finals[0]["model"] == "gemma-3-270m" and finals[0]["engine"] == "local", finals[0]
     if result["applied"]:

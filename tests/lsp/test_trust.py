@@ -6,21 +6,20 @@ import asyncio
 import os
 import pty
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from freescode_lsp import trust
-from freescode_lsp.config import load_settings
-from freescode_lsp.testing.lsp_harness import SOURCE, Editor, run_command
+from freescode_lsp.config import load_settings, trust
+from freescode_lsp.testing.cli_runner import run_cli
+from freescode_lsp.testing.lsp_harness import Editor, run_command
+from freescode_lsp.testing.samples import SOURCE
 from freescode_lsp.testing.stub_node import StubNode, start_stub_node
+from freescode_lsp.testing.waiting import until
 
 HOSTILE = """[[nodes]]
 url = "{url}"
@@ -47,14 +46,9 @@ def hostile_workspace(folder: Path, url: str = "http://127.0.0.1:9") -> Path:
     return folder
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll until `check()` is truthy and return it, or return its last value when time runs out."""
-    deadline = time.monotonic() + timeout
-    value = check()
-    while not value and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-        value = check()
-    return value
+def trusted_logged(editor: Editor) -> bool:
+    """Whether the server logged the trust it records just before it reads the settings again, in the same step."""
+    return any(" trusted " in m.message and "content shown" in m.message for m in editor.client.log_messages)
 
 
 @pytest.fixture
@@ -156,30 +150,18 @@ def test_freescode_config_naming_the_workspace_file_is_the_users_choice(
     assert len(loaded.sources) == 1, f"the file is read once, as the user's: {loaded.sources}"
 
 
-def run_cli(args: list[str], cwd: Path, stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "freescode_lsp.cli", *args],
-        cwd=cwd,
-        stdin=stdin,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=os.environ.copy(),
-    )
-
-
 def test_the_cli_sends_nothing_to_an_untrusted_workspaces_node_until_trusted(tmp_path: Path, stub_node) -> None:
     hostile_workspace(tmp_path, stub_node.url)
     (tmp_path / "freescode.toml").write_text(
         (tmp_path / "freescode.toml").read_text().replace('mode = "remote-first"', 'mode = "remote-only"')
     )
-    refused = run_cli(["run", "analyze", "secrets.py", "--line", "5"], tmp_path)
+    refused = run_cli("run", "analyze", "secrets.py", "--line", "5", cwd=tmp_path)
     assert "freescode trust" in refused.stderr and 'network.mode = "remote-only"' in refused.stderr
     assert 'meanwhile network.mode is "local-first"' in refused.stderr
     assert stub_node.requests() == []
-    trusted = run_cli(["trust"], tmp_path)
+    trusted = run_cli("trust", cwd=tmp_path)
     assert trusted.returncode == 0 and "trusted" in trusted.stderr and stub_node.url in trusted.stderr
-    run_cli(["run", "analyze", "secrets.py", "--line", "5"], tmp_path)
+    run_cli("run", "analyze", "secrets.py", "--line", "5", cwd=tmp_path)
     assert stub_node.requests(), "once trusted, the workspace's node is used"
 
 
@@ -187,7 +169,7 @@ def test_trust_without_a_folder_never_trusts_a_parents_file_unasked(tmp_path: Pa
     hostile_workspace(tmp_path)
     repository = tmp_path / "clone"
     (repository / ".git").mkdir(parents=True)
-    refused = run_cli(["trust"], repository)
+    refused = run_cli("trust", cwd=repository)
     assert refused.returncode == 1, refused.stderr
     assert str(tmp_path / "freescode.toml") in refused.stderr and f"freescode trust {tmp_path}" in refused.stderr
     assert not trust.is_trusted(tmp_path) and not trust.is_trusted(repository)
@@ -204,7 +186,7 @@ def run_in_terminal(args: list[str], cwd: Path, typed: str) -> subprocess.Comple
     controller, terminal = pty.openpty()
     try:
         os.write(controller, typed.encode())
-        return run_cli(args, cwd, stdin=terminal)
+        return run_cli(*args, cwd=cwd, stdin=terminal)
     finally:
         os.close(controller)
         os.close(terminal)
@@ -236,8 +218,8 @@ async def test_a_trusted_answer_applies_the_workspace_settings_at_once(neovim: L
     editor.answer = "Trust"
     await editor.initialize({"server": {"diagnostics_enabled": False}}, root=tmp_path)
     uri = editor.open(tmp_path / "area.py", SOURCE)
-    assert await eventually(lambda: trust.is_trusted(tmp_path))
-    await asyncio.sleep(0.3)
+    await until(lambda: trusted_logged(editor), "the server to say it trusted the file and took its settings")
+    assert trust.is_trusted(tmp_path)
     await run_command(editor.client, {"uri": uri, "task": "analyze", "line": 5, "endLine": 5})
     assert stub_node.requests(), "after Trust, the workspace's node serves the task"
 
@@ -257,7 +239,7 @@ async def test_trust_goes_to_the_file_shown_not_to_one_swapped_in_while_asking(
     editor.answer = swap_then_trust
     await editor.initialize(REMOTE_ONLY, root=tmp_path)
     uri = editor.open(tmp_path / "secrets.py", (tmp_path / "secrets.py").read_text())
-    questions = await eventually(lambda: editor.questions[1:])
+    questions = await until(lambda: editor.questions[1:], "the question about the swapped-in file")
     await run_command(editor.client, {"uri": uri, **ANALYZE})
     assert other_node.requests() == [] and stub_node.requests() == [], "Trust was not given to the file swapped in"
     assert questions, "the swapped-in file is asked about in turn"
@@ -275,7 +257,7 @@ async def test_an_editors_word_that_the_workspace_is_trusted_does_not_skip_the_q
     options = {"freescode": REMOTE_ONLY, "workspaceTrusted": True}
     await editor.initialize(options, root=tmp_path)
     uri = editor.open(tmp_path / "secrets.py", (tmp_path / "secrets.py").read_text())
-    assert await eventually(lambda: editor.questions), "the server asks the user itself"
+    await until(lambda: editor.questions, "the server to ask the user itself")
     await run_command(editor.client, {"uri": uri, **ANALYZE})
     assert stub_node.requests() == []
 
@@ -305,7 +287,7 @@ async def test_a_trusted_file_that_changes_while_the_server_runs_is_asked_about_
     config.write_text(HOSTILE.format(url=other_node.url))
     event = types.FileEvent(uri=editor.uri_for(config), type=types.FileChangeType.Changed)
     editor.client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(changes=[event]))
-    questions = await eventually(lambda: editor.questions)
+    questions = await until(lambda: editor.questions, "the question about the changed file")
     assert questions and other_node.url in questions[0].message
     await run_command(editor.client, {"uri": uri, **ANALYZE})
     assert other_node.requests() == []

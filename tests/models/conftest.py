@@ -1,7 +1,8 @@
-"""Fixtures of the model-file tests: an isolated user with a models directory, and a fake hub on loopback."""
+"""Fixtures of the model-file tests: an isolated user with a models directory, a fake hub on loopback, the code model."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,3 +42,32 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
     monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
     yield fake
     fake.close()
+
+
+@pytest.fixture(scope="session")
+def code_model_dir(shared_models_dir: Path) -> Path:
+    """A models directory holding only the code model (qwen2.5-coder-1.5b), assembled from its installed packages
+    once across runs; a verified copy in the shared directory is linked rather than assembled again."""
+    from freescode_lsp.models import mirror, verified
+    from freescode_lsp.models.mirrored import CODE_MODEL_MIRROR
+
+    directory = shared_models_dir / "code-model-only"
+    directory.mkdir(parents=True, exist_ok=True)
+    shared, target = shared_models_dir / CODE_MODEL_MIRROR.filename, directory / CODE_MODEL_MIRROR.filename
+    if verified.matches(shared, CODE_MODEL_MIRROR.sha256) and not target.exists():
+        try:
+            os.link(shared, target)
+            verified.record(target, CODE_MODEL_MIRROR.sha256)
+        except OSError:
+            target.unlink(missing_ok=True)
+    mirror.assemble(CODE_MODEL_MIRROR, directory)
+    return directory
+
+
+@pytest.fixture
+def code_model(code_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The code model's file, in the models directory this test sees (which holds no other model)."""
+    from freescode_lsp.models.mirrored import CODE_MODEL_MIRROR
+
+    monkeypatch.setenv("FREESCODE_MODELS_DIR", str(code_model_dir))
+    return code_model_dir / CODE_MODEL_MIRROR.filename

@@ -4,22 +4,20 @@ assembled from its pinned packages, within the memory budget, and fixing a plant
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
 
-from freescode_lsp import cli
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.local.completion import LANE_CONTEXT, fim_for
 from freescode_lsp.models import footprint, gguf_header, verified, weights
 from freescode_lsp.models.catalog import CODE_MODEL, DEFAULT_MODEL, build_catalog
 from freescode_lsp.models.mirrored import CODE_MODEL_MIRROR
 from freescode_lsp.task_table import CODE_ACTION_TASKS, TASK_IDS
-from freescode_lsp.testing.lsp_harness import SOURCE, Editor
+from freescode_lsp.testing.cli_runner import run_cli, run_cli_in_process
+from freescode_lsp.testing.lsp_harness import Editor
+from freescode_lsp.testing.samples import SOURCE
 
 PLANTED = '''"""Small helpers."""
 
@@ -74,23 +72,23 @@ def answering_column(table: str) -> list[str]:
     return [line[column:].split()[0] for line in lines[1:]]
 
 
-def answers(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
-    assert cli.main(list(argv)) == 0
-    return capsys.readouterr().out
+def answers(*argv: str) -> str:
+    """What `freescode ARGV...` prints, run in this process; it must succeed."""
+    ran = run_cli_in_process(*argv)
+    assert ran.returncode == 0, ran.stderr
+    return ran.stdout
 
 
-def test_the_command_line_names_the_model_that_answers(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_command_line_names_the_model_that_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert answers(capsys, "models").splitlines()[-1] == f"answering now: {DEFAULT_MODEL} for {EVERY_TASK}"
-    assert answering_column(answers(capsys, "tasks")) == [DEFAULT_MODEL] * len(TASK_IDS)
+    assert answers("models").splitlines()[-1] == f"answering now: {DEFAULT_MODEL} for {EVERY_TASK}"
+    assert answering_column(answers("tasks")) == [DEFAULT_MODEL] * len(TASK_IDS)
     monkeypatch.setenv("FREESCODE_MODELS_DIR", str(stand_in_models_dir(tmp_path)))
-    assert answers(capsys, "models").splitlines()[-1] == f"answering now: {CODE_MODEL} for {EVERY_TASK}"
-    records = {record["id"]: record for record in json.loads(answers(capsys, "models", "--json"))}
+    assert answers("models").splitlines()[-1] == f"answering now: {CODE_MODEL} for {EVERY_TASK}"
+    records = {record["id"]: record for record in json.loads(answers("models", "--json"))}
     assert records[CODE_MODEL]["answers"] == EVERY_TASK.split(", ") and records[DEFAULT_MODEL]["answers"] == []
     assert records[CODE_MODEL]["available"] == "local"
-    assert answering_column(answers(capsys, "tasks")) == [CODE_MODEL] * len(TASK_IDS)
+    assert answering_column(answers("tasks")) == [CODE_MODEL] * len(TASK_IDS)
 
 
 async def test_code_actions_name_the_code_model(code_model_stand_in: Path, editor: Editor, tmp_path: Path) -> None:
@@ -146,20 +144,12 @@ def test_the_default_budget_fits_the_code_model_beside_its_completion_lane(code_
 def test_the_code_model_fixes_a_planted_bug(code_model: Path, tmp_path: Path) -> None:
     source = tmp_path / "helpers.py"
     source.write_text(PLANTED)
-    result = subprocess.run(
-        [sys.executable, "-m", "freescode_lsp.cli", "run", "fix", str(source), "--line", "6", "--apply", "--allow-fallback"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ.copy(),
-        check=False,
-    )
+    result = run_cli("run", "fix", str(source), "--line", "6", "--apply", "--allow-fallback", cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr
     assert f"fix: {CODE_MODEL} (local), asked for code-llama-7b" in result.stderr
     fixed = source.read_text()
     assert fixed.endswith("def total(values):\n    return sum(values)\n") and fixed.startswith('"""Small helpers."""\n')
     namespace: dict[str, object] = {}
-    exec(compile(fixed, str(source), "exec"), namespace)  # noqa: S102 - the test's own planted file, rewritten
+    exec(compile(fixed, str(source), "exec"), namespace)
     last = namespace["last"]
     assert callable(last) and last([1, 2, 3]) == 3 and last(["only"]) == "only"

@@ -10,10 +10,10 @@ from attrs import evolve
 
 from freescode_lsp.models import download, mirror, mirrored, weights
 from freescode_lsp.models.catalog import ModelSpec, build_catalog
-from freescode_lsp.testing.processes import wait_for
+from freescode_lsp.testing.cli_runner import run_cli_in_process
+from freescode_lsp.testing.waiting import wait_for
 from tests.models.fake_hub import BLOB, Behaviour, FakeHub
 from tests.models.fake_packages import install_all, pinned, whole
-from tests.models.test_weights import run_cli, write_config
 
 TINY = ("acme/tiny-GGUF", "tiny.Q4_K_M.gguf")
 BIG = ("acme/big-GGUF", "big.Q4_K_M.gguf")
@@ -138,18 +138,16 @@ def test_the_mirror_is_left_alone_when_switched_off(
 
 
 @pytest.mark.parametrize("name", ["/etc/passwd", "../outside.gguf", "sub/../../outside.gguf"])
-def test_a_hub_file_name_that_leaves_the_models_directory_is_refused(
-    env: dict[str, Path], hub: FakeHub, capsys: pytest.CaptureFixture[str], name: str
-) -> None:
+def test_a_hub_file_name_that_leaves_the_models_directory_is_refused(env: dict[str, Path], hub: FakeHub, name: str) -> None:
     outside = env["models"].parent / "outside.gguf"
     outside.write_bytes(b"GGUF")
     target = outside if name != "/etc/passwd" else Path(name)
-    write_config(env, f'[models."evil"]\nhf = "acme/tiny-GGUF:{name}"\n')
-    code, out, err = run_cli(capsys, "models", "path", "evil")
-    assert (code, out) == (1, "") and str(target) not in out
-    assert "is absolute or leaves the models directory; refused" in err
-    code, out, err = run_cli(capsys, "models", "pull", "evil")
-    assert (code, out) == (1, "") and "leaves the models directory" in err
+    env["toml"].write_text(f'[models."evil"]\nhf = "acme/tiny-GGUF:{name}"\n', encoding="utf-8")
+    ran = run_cli_in_process("models", "path", "evil")
+    assert (ran.returncode, ran.stdout) == (1, "") and str(target) not in ran.stdout
+    assert "is absolute or leaves the models directory; refused" in ran.stderr
+    ran = run_cli_in_process("models", "pull", "evil")
+    assert (ran.returncode, ran.stdout) == (1, "") and "leaves the models directory" in ran.stderr
     assert hub.requests == []
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,20 +11,13 @@ import huggingface_hub.constants
 import huggingface_hub.utils
 import pytest
 
-from freescode_lsp import cli
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.models import weights
 from freescode_lsp.models.catalog import build_catalog
+from freescode_lsp.testing.cli_runner import run_cli, run_cli_in_process
 from tests.models.fake_hub import BLOB, FakeHub
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run `freescode ARGV...` in-process and return (exit code, stdout, stderr)."""
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def write_config(env: dict[str, Path], text: str) -> None:
@@ -33,17 +25,17 @@ def write_config(env: dict[str, Path], text: str) -> None:
     env["toml"].write_text(text, encoding="utf-8")
 
 
-def listing(capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:
+def listing() -> dict[str, dict[str, object]]:
     """`freescode models --json` as a mapping from model id to record."""
-    code, out, _ = run_cli(capsys, "models", "--json")
-    assert code == 0
-    return {record["id"]: record for record in json.loads(out)}
+    ran = run_cli_in_process("models", "--json")
+    assert ran.returncode == 0
+    return {record["id"]: record for record in json.loads(ran.stdout)}
 
 
-def test_table_lists_the_catalog(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(capsys, "models")
-    assert code == 0 and err == ""
-    lines = out.splitlines()
+def test_table_lists_the_catalog(env: dict[str, Path]) -> None:
+    ran = run_cli_in_process("models")
+    assert ran.returncode == 0 and ran.stderr == ""
+    lines = ran.stdout.splitlines()
     assert lines[0].split() == ["id", "context", "price/1K", "memory", "specialties", "available"]
     assert lines.pop() == "answering now: gemma-3-270m for fix, debug, clean, refactor, analyze, fix_helper, complete"
     rows = {line.split()[0]: line for line in lines[1:]}
@@ -57,8 +49,8 @@ def test_table_lists_the_catalog(env: dict[str, Path], capsys: pytest.CaptureFix
     assert all(line[column - 2 : column] == "  " and line[column] != " " for line in lines[1:])
 
 
-def test_json_has_every_field(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    records = listing(capsys)
+def test_json_has_every_field(env: dict[str, Path]) -> None:
+    records = listing()
     starcoder = records["starcoder-15b"]
     assert starcoder["context"] == 8192 and starcoder["price_per_1k"] == 0.002
     assert starcoder["specialties"] == ["Python", "JavaScript", "Rust", "code optimization"]
@@ -69,21 +61,13 @@ def test_json_has_every_field(env: dict[str, Path], capsys: pytest.CaptureFixtur
 
 
 def test_json_as_a_subprocess(env: dict[str, Path]) -> None:
-    process_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-m", "freescode_lsp.cli", "models", "--json"],
-        capture_output=True,
-        text=True,
-        env=process_env,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli("models", "--json", env={"PYTHONPATH": str(REPO_ROOT)}, timeout=60)
     assert result.returncode == 0, result.stderr
     ids = [record["id"] for record in json.loads(result.stdout)]
     assert ids == list(build_catalog())
 
 
-def test_availability_from_config(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_availability_from_config(env: dict[str, Path]) -> None:
     gguf = env["home"] / "mine.gguf"
     gguf.write_bytes(b"GGUF")
     write_config(
@@ -95,17 +79,17 @@ def test_availability_from_config(env: dict[str, Path], capsys: pytest.CaptureFi
             '[models."gone"]\ngguf = "~/missing.gguf"\n'
         ),
     )
-    records = listing(capsys)
+    records = listing()
     assert records["x"]["available"] == "local" and records["x"]["local_path"] == str(gguf)
     assert records["y"]["available"] == "pullable"
     assert records["z"]["available"] == "none"
     assert records["gone"]["available"] == "none"
-    code, out, _ = run_cli(capsys, "models", "path", "x")
-    assert (code, out.strip()) == (0, str(gguf))
-    code, _, err = run_cli(capsys, "models", "path", "gone")
-    assert code == 1 and "missing.gguf does not exist" in err and "gguf =" in err
-    code, _, err = run_cli(capsys, "models", "path", "y")
-    assert code == 1 and "freescode models pull y" in err
+    ran = run_cli_in_process("models", "path", "x")
+    assert (ran.returncode, ran.stdout.strip()) == (0, str(gguf))
+    ran = run_cli_in_process("models", "path", "gone")
+    assert ran.returncode == 1 and "missing.gguf does not exist" in ran.stderr and "gguf =" in ran.stderr
+    ran = run_cli_in_process("models", "path", "y")
+    assert ran.returncode == 1 and "freescode models pull y" in ran.stderr
 
 
 def test_availability_of_specs(env: dict[str, Path]) -> None:
@@ -118,27 +102,25 @@ def test_availability_of_specs(env: dict[str, Path]) -> None:
     assert weights.availability(catalog["mistral-7b"]) == "local"
 
 
-def test_models_dir_from_config(
-    env: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_models_dir_from_config(env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FREESCODE_MODELS_DIR")
     write_config(env, '[local]\nmodels_dir = "~/ggufs"\n')
     filename = build_catalog()["mistral-7b"].hf_file or ""
     (env["home"] / "ggufs").mkdir()
     (env["home"] / "ggufs" / filename).write_bytes(b"GGUF")
-    assert listing(capsys)["mistral-7b"]["local_path"] == str(env["home"] / "ggufs" / filename)
+    assert listing()["mistral-7b"]["local_path"] == str(env["home"] / "ggufs" / filename)
     monkeypatch.setenv("FREESCODE_MODELS_DIR", str(env["models"]))
-    assert listing(capsys)["mistral-7b"]["available"] == "pullable"
+    assert listing()["mistral-7b"]["available"] == "pullable"
 
 
-def test_config_problems_go_to_stderr(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_problems_go_to_stderr(env: dict[str, Path]) -> None:
     write_config(env, '[local]\nthreads = "many"\n[models."x"]\ncontext = -1\n')
-    code, out, err = run_cli(capsys, "models")
-    assert code == 0 and "starcoder-15b" in out
-    assert "threads" in err and "context" in err
+    ran = run_cli_in_process("models")
+    assert ran.returncode == 0 and "starcoder-15b" in ran.stdout
+    assert "threads" in ran.stderr and "context" in ran.stderr
     write_config(env, "this is = = not toml")
-    code, out, err = run_cli(capsys, "models", "--json")
-    assert code == 0 and json.loads(out) and "not valid TOML" in err
+    ran = run_cli_in_process("models", "--json")
+    assert ran.returncode == 0 and json.loads(ran.stdout) and "not valid TOML" in ran.stderr
 
 
 def test_sources_column() -> None:
@@ -149,17 +131,17 @@ def test_sources_column() -> None:
     assert available_cell(["local", "node-a", "local"], pullable=True) == "local, node-a"
 
 
-def test_pull_downloads_from_hf_endpoint(env: dict[str, Path], hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pull_downloads_from_hf_endpoint(env: dict[str, Path], hub: FakeHub) -> None:
     write_config(env, '[models."tiny"]\nhf = "acme/tiny-GGUF:tiny.Q4_K_M.gguf"\n')
-    code, out, err = run_cli(capsys, "models", "pull", "tiny")
-    assert code == 0, err
-    path = Path(out.strip())
+    ran = run_cli_in_process("models", "pull", "tiny")
+    assert ran.returncode == 0, ran.stderr
+    path = Path(ran.stdout.strip())
     assert path == env["models"] / "tiny.Q4_K_M.gguf"
     assert path.read_bytes() == BLOB
     assert ("HEAD", "/acme/tiny-GGUF/resolve/main/tiny.Q4_K_M.gguf") in hub.requests
-    assert listing(capsys)["tiny"]["available"] == "local"
-    code, out, _ = run_cli(capsys, "models", "path", "tiny")
-    assert (code, out.strip()) == (0, str(path))
+    assert listing()["tiny"]["available"] == "local"
+    ran = run_cli_in_process("models", "path", "tiny")
+    assert (ran.returncode, ran.stdout.strip()) == (0, str(path))
 
 
 def test_pull_follows_a_redirect_to_file_storage(env: dict[str, Path], hub: FakeHub, tmp_path: Path) -> None:
@@ -171,12 +153,12 @@ def test_pull_follows_a_redirect_to_file_storage(env: dict[str, Path], hub: Fake
     assert not huggingface_hub.utils.are_progress_bars_disabled()
 
 
-def test_pull_with_dir_option(env: dict[str, Path], hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+def test_pull_with_dir_option(env: dict[str, Path], hub: FakeHub) -> None:
     write_config(env, '[models."tiny"]\nhf = "acme/tiny-GGUF:tiny.Q4_K_M.gguf"\n')
     target = env["home"] / "ggufs"
-    code, out, err = run_cli(capsys, "models", "pull", "tiny", "--dir", str(target))
-    assert code == 0, err
-    assert Path(out.strip()).read_bytes() == BLOB and Path(out.strip()).parent == target
+    ran = run_cli_in_process("models", "pull", "tiny", "--dir", str(target))
+    assert ran.returncode == 0, ran.stderr
+    assert Path(ran.stdout.strip()).read_bytes() == BLOB and Path(ran.stdout.strip()).parent == target
 
 
 @pytest.mark.parametrize(
@@ -186,13 +168,11 @@ def test_pull_with_dir_option(env: dict[str, Path], hub: FakeHub, capsys: pytest
         ("acme/absent-GGUF:tiny.Q4_K_M.gguf", "repository acme/absent-GGUF was not found"),
     ],
 )
-def test_pull_missing_file_is_a_clear_error(
-    env: dict[str, Path], hub: FakeHub, capsys: pytest.CaptureFixture[str], ref: str, expected: str
-) -> None:
+def test_pull_missing_file_is_a_clear_error(env: dict[str, Path], hub: FakeHub, ref: str, expected: str) -> None:
     write_config(env, f'[models."m"]\nhf = "{ref}"\n')
-    code, out, err = run_cli(capsys, "models", "pull", "m")
-    assert code == 1 and out == ""
-    assert expected in err and hub.endpoint in err and "Traceback" not in err
+    ran = run_cli_in_process("models", "pull", "m")
+    assert ran.returncode == 1 and ran.stdout == ""
+    assert expected in ran.stderr and hub.endpoint in ran.stderr and "Traceback" not in ran.stderr
     assert not list(env["models"].glob("*.gguf"))
 
 
@@ -210,12 +190,12 @@ def test_pull_offline_says_so(env: dict[str, Path], hub: FakeHub, monkeypatch: p
     assert hub.requests == []
 
 
-def test_pull_unknown_id_lists_known_ids(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(capsys, "models", "pull", "no-such-model")
-    assert code == 2 and out == ""
-    assert "no-such-model" in err and "mistral-7b" in err and "gemma-3-270m" in err
-    code, _, err = run_cli(capsys, "models", "path", "no-such-model")
-    assert code == 2 and "code-llama-7b" in err
+def test_pull_unknown_id_lists_known_ids(env: dict[str, Path]) -> None:
+    ran = run_cli_in_process("models", "pull", "no-such-model")
+    assert ran.returncode == 2 and ran.stdout == ""
+    assert "no-such-model" in ran.stderr and "mistral-7b" in ran.stderr and "gemma-3-270m" in ran.stderr
+    ran = run_cli_in_process("models", "path", "no-such-model")
+    assert ran.returncode == 2 and "code-llama-7b" in ran.stderr
 
 
 def test_pull_without_source(env: dict[str, Path]) -> None:
@@ -282,23 +262,23 @@ def test_embedded_without_marker_is_verified_not_rewritten(embedded_dir: Path) -
     assert (embedded_dir / f"{gemma.MODEL_NAME}.sha256").is_file()
 
 
-def test_embedded_path_command(env: dict[str, Path], embedded_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run_cli(capsys, "models", "path", "gemma-3-270m")
-    assert code == 1 and "freescode models pull gemma-3-270m" in err
-    code, out, _ = run_cli(capsys, "models", "path", "gemma-3-270m", "--dir", str(embedded_dir))
-    assert (code, Path(out.strip()).parent) == (0, embedded_dir)
+def test_embedded_path_command(env: dict[str, Path], embedded_dir: Path) -> None:
+    ran = run_cli_in_process("models", "path", "gemma-3-270m")
+    assert ran.returncode == 1 and "freescode models pull gemma-3-270m" in ran.stderr
+    ran = run_cli_in_process("models", "path", "gemma-3-270m", "--dir", str(embedded_dir))
+    assert (ran.returncode, Path(ran.stdout.strip()).parent) == (0, embedded_dir)
 
 
-def test_memory_forecast_for_a_file_on_disk(env: dict[str, Path], capsys: pytest.CaptureFixture[str], gemma_path: Path) -> None:
+def test_memory_forecast_for_a_file_on_disk(env: dict[str, Path], gemma_path: Path) -> None:
     from freescode_lsp.models import footprint
 
     write_config(env, f'[local]\nmax_context = 2048\n[models."mine"]\ngguf = "{gemma_path}"\ncontext = 4096\n')
-    records = listing(capsys)
+    records = listing()
     mine = records["mine"]
     assert mine["window"] == 2048
     assert mine["memory_bytes"] == footprint.predict(gemma_path, 2048, footprint.DEFAULT_BATCH).total
     assert gemma_path.stat().st_size < mine["memory_bytes"] < 2 * gemma_path.stat().st_size
     assert records["mistral-7b"]["memory_bytes"] is None
-    code, out, _ = run_cli(capsys, "models")
-    row = next(line for line in out.splitlines() if line.startswith("mine "))
+    ran = run_cli_in_process("models")
+    row = next(line for line in ran.stdout.splitlines() if line.startswith("mine "))
     assert footprint.human_bytes(mine["memory_bytes"]) in row

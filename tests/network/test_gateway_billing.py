@@ -10,8 +10,8 @@ import pytest
 from freescode_lsp.mesh.node.ledger import NodeLedger
 from freescode_lsp.mesh.node.tally import MAX_WHOLE_BODY
 from freescode_lsp.testing.node_process import NodeProcess, start_gateway
-from freescode_lsp.testing.processes import wait_for
 from freescode_lsp.testing.stub_node import StubNode, start_stub_node
+from freescode_lsp.testing.waiting import wait_for
 
 MILLION = 1_000_000
 

@@ -20,9 +20,9 @@ import pytest
 
 from freescode_lsp.mesh.serving_guard import ACCEPT_BATCHES, MIN_WAIT_S, OWN_FILES, ConnectionLimits
 from freescode_lsp.testing.node_process import NodeProcess, start_gateway
-from freescode_lsp.testing.processes import wait_for
 from freescode_lsp.testing.slow_clients import hold, request_head
 from freescode_lsp.testing.stub_node import StubNode, start_stub_node
+from freescode_lsp.testing.waiting import wait_for
 
 HOSTILE = "127.0.0.2"
 CHAT = {"model": "stub-model", "messages": [{"role": "user", "content": "hi"}], "stream": False}

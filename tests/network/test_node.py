@@ -26,9 +26,10 @@ from freescode_lsp.engines.remote import NodeUnreachable, RemoteEngine
 from freescode_lsp.mesh.node.limits import Busy, Limiter
 from freescode_lsp.mesh.node.tally import Tally
 from freescode_lsp.testing.node_process import NodeProcess, start_gateway
-from freescode_lsp.testing.processes import wait_for
+from freescode_lsp.testing.ports import free_port
 from freescode_lsp.testing.registry_process import RegistryProcess, start_registry
 from freescode_lsp.testing.stub_node import StubNode, start_stub_node
+from freescode_lsp.testing.waiting import wait_for
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +52,7 @@ def sse_data(text: str) -> list[Any]:
     return [event if event == "[DONE]" else json.loads(event) for event in events]
 
 
-def pieces(events: list[Any]) -> list[str]:
+def event_texts(events: list[Any]) -> list[str]:
     """The text pieces of streamed chat or completion events."""
     found = []
     for event in events:
@@ -110,13 +111,6 @@ def answers(url: str) -> bool:
     return True
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def stub() -> Iterator[StubNode]:
     """A stub node of the test's own, so that a test may stop it."""
@@ -164,7 +158,7 @@ def test_stream_passes_through_chunk_by_chunk(gateway: NodeProcess, stub: StubNo
                 seen_while_streaming.append(stub.records()[-1]["outcome"])
     assert seen_while_streaming == [None], "the first piece arrived only after the stub had sent the last"
     events = sse_data("\n".join(lines))
-    assert pieces(events) == ["one", " two", " three"]
+    assert event_texts(events) == ["one", " two", " three"]
     assert events[-1] == "[DONE]"
     assert events[-2]["usage"]["completion_tokens"] == 3
     record = stub.records()[-1]
@@ -190,7 +184,7 @@ def test_an_engine_refusing_stream_options_gets_the_clients_body(gateway: NodePr
     for _ in range(2):
         response = gateway.http.post("/v1/chat/completions", json=chat(), headers=ALICE)
         assert response.status_code == 200
-        assert pieces(sse_data(response.text)) == ["ok"]
+        assert event_texts(sse_data(response.text)) == ["ok"]
     sent = stub.requests()
     assert sent == [{**chat(), "stream_options": {"include_usage": True}}, chat(), chat()]
     assert "refused stream_options" in gateway.log()
@@ -380,7 +374,7 @@ def test_an_engine_ending_early_breaks_the_clients_stream(gateway: NodeProcess, 
     ):
         assert response.status_code == 200
         lines.extend(response.iter_lines())
-    assert pieces(sse_data("\n".join(lines))) == ["a\n", "b\n"]
+    assert event_texts(sse_data("\n".join(lines))) == ["a\n", "b\n"]
     assert stub.records()[-1]["outcome"] == "ended_early"
     assert wait_for(lambda: metrics(gateway)['freescode_node_errors_total{kind="engine_stream_broken"}'] == 1, "it")
 
@@ -388,7 +382,7 @@ def test_an_engine_ending_early_breaks_the_clients_stream(gateway: NodeProcess, 
 def test_an_engine_ending_after_its_finish_reason_ends_cleanly(gateway: NodeProcess, stub: StubNode) -> None:
     stub.set_script({"default": {"chunks": ["a", "b"], "no_done": True, "format": "llama-server"}})
     response = gateway.http.post("/v1/chat/completions", json=chat(), headers=ALICE)
-    assert response.status_code == 200 and pieces(sse_data(response.text)) == ["a", "b"]
+    assert response.status_code == 200 and event_texts(sse_data(response.text)) == ["a", "b"]
     assert metrics(gateway)['freescode_node_errors_total{kind="engine_stream_broken"}'] == 0
 
 
@@ -667,7 +661,7 @@ def test_serves_the_real_gemma_and_stops_its_engine(tmp_path: Path, gemma_path: 
         body = {"model": GEMMA, "prompt": "def add(a, b):", "max_tokens": 16, "temperature": 0, "stream": True}
         with gateway.http.stream("POST", "/v1/completions", json=body) as response:
             assert response.status_code == 200
-            text = "".join(pieces(sse_data(response.read().decode())))
+            text = "".join(event_texts(sse_data(response.read().decode())))
         assert text.strip(), "the real model streamed no text"
         samples = wait_for(
             lambda: (s := metrics(gateway))['freescode_node_tokens_total{model="gemma-3-270m",kind="completion"}'] > 0 and s,

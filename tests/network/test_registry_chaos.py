@@ -1,4 +1,7 @@
-"""A small run of the registry replicas' fault campaign: a killed replica, a restarted database, dropped connections, a slowed database."""
+"""A small run of the registry replicas' fault campaign.
+
+A killed replica, a restarted database, dropped connections, a slowed database.
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import socket
 import time
 from pathlib import Path
 
@@ -15,13 +14,8 @@ from freescode_lsp.engines.base import GenerationRequest, Message
 from freescode_lsp.routing.hosts import HostBook, order_near_best
 from freescode_lsp.routing.repeats import RepeatFilter
 from freescode_lsp.routing.router import AllCandidatesFailed, Router
+from freescode_lsp.testing.ports import free_port
 from freescode_lsp.testing.stub_node import start_stub_node
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def router_for(nodes: list[dict], **network: object) -> Router:

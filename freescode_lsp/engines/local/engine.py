@@ -25,6 +25,7 @@ from freescode_lsp.engines.base import (
     Usage,
 )
 from freescode_lsp.engines.fitting import fit_text
+from freescode_lsp.engines.local.fast_tests import refuse_in_fast_tests
 from freescode_lsp.engines.local.llama_log import route_llama_cpp_logs
 from freescode_lsp.engines.local.pool import LoadedModel, ModelPool
 from freescode_lsp.engines.local.templates import chat_template, plain_chat_prompt
@@ -113,6 +114,7 @@ class LocalEngine:
         return footprint.predict(path, self.context_size(model_id), BATCH)
 
     def _load(self, model_id: str, path: Path) -> Any:
+        refuse_in_fast_tests(model_id)
         from llama_cpp import Llama
 
         route_llama_cpp_logs()
@@ -241,7 +243,7 @@ def _run_generation(
         emit(_STARTED)
         try:
             prompt, stop = render_prompt(llama, spec, request, context_size)
-        except Exception as exc:  # noqa: BLE001 - a template can raise anything
+        except Exception as exc:
             raise PromptRenderError(f"{spec.id}: its chat template failed: {type(exc).__name__}: {exc}") from exc
         emit(_RENDERED)
         stats["prompt"] = prompt

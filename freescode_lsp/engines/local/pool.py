@@ -162,7 +162,7 @@ class ModelPool:
                 llama = await asyncio.to_thread(self._loader, model_id, path)
             except ModelLoadError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - llama.cpp raises ValueError/RuntimeError/MemoryError
+            except Exception as exc:
                 raise ModelLoadError(f"{model_id}: could not load {path.name}: {exc}") from exc
             after = resident_anonymous_bytes()
             growth = after - before if before is not None and after is not None else None
@@ -194,7 +194,7 @@ class ModelPool:
             return self._predictor(model_id, path)
         except OSError as exc:
             raise ModelLoadError(f"{path} cannot be read: {exc.strerror or exc}") from exc
-        except Exception as exc:  # noqa: BLE001 - a damaged header can fail in many ways
+        except Exception as exc:
             raise ModelLoadError(f"{model_id}: {path} is not a usable GGUF file: {exc}") from exc
 
     async def _evict_for(self, incoming: int) -> None:

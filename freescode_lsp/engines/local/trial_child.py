@@ -12,6 +12,7 @@ import signal
 import sys
 from typing import Any
 
+from freescode_lsp.engines.local.fast_tests import refuse_in_fast_tests
 from freescode_lsp.errors import FreescodeError
 
 PROBE_CONTEXT = 512
@@ -61,6 +62,7 @@ def main(argv: list[str]) -> int:
     stage = "load"
     try:
         say(stage=stage)
+        refuse_in_fast_tests(path)
         from llama_cpp import Llama
 
         llama = Llama(model_path=path, n_ctx=PROBE_CONTEXT, n_batch=PROBE_BATCH, n_threads=threads, verbose=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -17,9 +18,13 @@ from freescode_lsp.lsp.features.documents import (
 )
 from freescode_lsp.lsp.features.rewrite import eol_of
 from freescode_lsp.lsp.features.run_task import COMMAND
+from freescode_lsp.lsp.features.verified_fix import KIND as VERIFIED_KIND
+from freescode_lsp.lsp.features.verified_fix import verified_actions
 from freescode_lsp.lsp.protocol.text_documents import find_document
-from freescode_lsp.task_table import CODE_ACTION_TASKS, task_spec
+from freescode_lsp.task_table import CODE_ACTION_TASKS, task_spec, verified_task
+from freescode_lsp.tasks.repair_context import MAX_PROBLEMS, Problem, with_clues
 from freescode_lsp.tasks.requests import BadTaskArgs, TaskArgs
+from freescode_lsp.tasks.retry import no_change_message, same_code
 from freescode_lsp.tasks.runner import run_task
 
 if TYPE_CHECKING:
@@ -51,6 +56,7 @@ def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> lis
     version = document.version if document is not None else None
     router = server.get_router()
     ours = [d for d in params.context.diagnostics if d.source == "freescode" or (d.source or "").startswith("freescode")]
+    seen = problems_of(params.context.diagnostics)
     # With streaming off a rewrite is one edit, resolved on demand; a command too would run it twice in
     # VS Code, which applies the resolved edit and then runs the listed action's command.
     edit_on_resolve = not server.settings.server.streaming and _resolves_edits(server)
@@ -61,7 +67,8 @@ def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> lis
             continue
         task, title = spec.id, spec.action_title(router.effective_model(spec.id))
         anchor = ours[0].range if spec.answers_diagnostics and ours else selection
-        args = TaskArgs(uri, task, anchor.start.line, anchor.end.line, anchor.end.character, version)
+        problems = seen if spec.rewrites_code else ()
+        args = TaskArgs(uri, task, anchor.start.line, anchor.end.line, anchor.end.character, version, problems)
         command = types.Command(title=title, command=COMMAND, arguments=[args.to_json()])
         action = types.CodeAction(
             title=title,
@@ -73,12 +80,22 @@ def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> lis
             action.diagnostics = ours
             action.is_preferred = True
         actions.append(action)
+    if _wanted(VERIFIED_KIND, only):
+        anchor = ours[0].range if ours else selection
+        actions += verified_actions(router.effective_model(verified_task().id), uri, version, anchor, seen)
     return actions
+
+
+def problems_of(diagnostics: Sequence[types.Diagnostic]) -> tuple[Problem, ...]:
+    """The diagnostics the editor sent with the request (any source), as the problems a rewrite's prompt names."""
+    return tuple(
+        Problem(d.message, d.range.start.line, d.range.end.line, d.source) for d in diagnostics[:MAX_PROBLEMS] if d.message
+    )
 
 
 async def resolve_edit(server: FreescodeServer, action: types.CodeAction) -> types.CodeAction:
     """codeAction/resolve: with streaming off, the whole versioned edit; otherwise the action as it is."""
-    if server.settings.server.streaming or action.edit is not None:
+    if server.settings.server.streaming or action.edit is not None or action.kind == VERIFIED_KIND:
         return action
     try:
         args = TaskArgs.from_json(action.data)
@@ -91,11 +108,15 @@ async def resolve_edit(server: FreescodeServer, action: types.CodeAction) -> typ
         server.tell_user(str(exc))
         return action
     version = document.version
-    item = task_input(document, args.task, start, end)
+    item = with_clues(task_input(document, args.task, start, end), args.problems, args.line, bool(args.selected_lines()))
     outcome = await run_task(server.get_router(), item, None, None, server.settings.server.max_tokens)
     status.report(server, outcome, "done" if outcome.text else "failed")
     if outcome.text is None:
         server.tell_user(outcome.problem or "the model's answer could not be used")
+        return action
+    if same_code(item.code, outcome.text):
+        model = outcome.model or outcome.requested_model
+        server.tell_user(no_change_message(task_spec(args.task).title, model, outcome.tries))
         return action
     action.edit = types.WorkspaceEdit(
         document_changes=[
@@ -128,7 +149,7 @@ class CodeActions:
 
     def register(self) -> None:
         """Register textDocument/codeAction and codeAction/resolve."""
-        kinds = [spec.code_action_kind or "" for spec in CODE_ACTION_TASKS]
+        kinds = [spec.code_action_kind or "" for spec in CODE_ACTION_TASKS] + [VERIFIED_KIND]
         options = types.CodeActionOptions(code_action_kinds=kinds, resolve_provider=True)
 
         @self.server.feature(types.TEXT_DOCUMENT_CODE_ACTION, options)

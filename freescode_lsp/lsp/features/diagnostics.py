@@ -175,7 +175,7 @@ class Diagnostics(DocumentSubscriber):
             await self._check_changed_units(uri)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a failed run must not take the server down
+        except Exception as exc:
             log.exception("diagnostics run failed for %s", uri)
             self.server.log_info(f"Free-S_Code diagnostics failed: {exc}")
 

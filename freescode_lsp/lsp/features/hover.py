@@ -96,7 +96,7 @@ class Hover:
             explanation = Explanation(outcome.model or model, outcome.text)
             self.cache[key] = explanation
             return explanation
-        except Exception as exc:  # noqa: BLE001 - a failed explanation is no hover, not a server error
+        except Exception as exc:
             log.exception("hover explanation failed")
             self.failed[key] = str(exc)
             return None

@@ -22,10 +22,13 @@ from freescode_lsp.lsp.features.progress import Progress
 from freescode_lsp.lsp.features.rewrite import RewriteSession, RewriteStopped
 from freescode_lsp.lsp.features.task_result import TaskResult
 from freescode_lsp.task_table import task_spec
+from freescode_lsp.tasks.repair_context import with_clues
+from freescode_lsp.tasks.retry import no_change_message, same_code
 from freescode_lsp.tasks.runner import TaskOutcome, run_task
 
 if TYPE_CHECKING:
     from freescode_lsp.lsp.server import FreescodeServer
+    from freescode_lsp.tasks.requests import TaskArgs
 
 
 class JobState(enum.Enum):
@@ -63,11 +66,13 @@ def moved(current: JobState, to: JobState) -> JobState:
 class RewriteJob:
     """Rewrites lines [start, end) of a document with the task's routed model, streaming into the buffer."""
 
-    def __init__(self, server: FreescodeServer, uri: str, task: str, start: int, end: int) -> None:
+    def __init__(self, server: FreescodeServer, args: TaskArgs, start: int, end: int) -> None:
         self.server = server
+        uri, task = args.uri, args.task
         self.task = task
         self.title = task_spec(task).title
-        self.item = task_input(server.workspace.get_text_document(uri), task, start, end)
+        item = task_input(server.workspace.get_text_document(uri), task, start, end)
+        self.item = with_clues(item, args.problems, args.line, args.selected_lines() is not None)
         self.model = server.get_router().effective_model(task)
         self.session = RewriteSession(server, uri, start, end, f"Free-S_Code: {self.title}")
         self.stream = StreamingRewrite(self.item.code, self.item.language)
@@ -164,6 +169,13 @@ class RewriteJob:
             if session.expected != session.original:
                 await session.apply(session.original)
             raise RewriteStopped(outcome.problem or "the model's answer could not be used")
+        if same_code(self.item.code, outcome.text):
+            if session.expected != session.original:
+                await session.apply(session.original)
+            self.message = no_change_message(self.title, outcome.model or outcome.requested_model, outcome.tries)
+            self.server.tell_user(self.message)
+            self.state = moved(self.state, JobState.FAILED)
+            return
         await session.apply(split_lines(outcome.text))
         self.message = f"{self.title} done by {outcome.model}"
         self.state = moved(self.state, JobState.APPLIED)

@@ -57,30 +57,31 @@ class RunTask(DocumentSubscriber):
             server.tell_user(str(exc))
             return TaskResult.refused(str(exc))
         deliver = {"findings": self._publish_findings, "text": self._explain, "rewrite": self._stream_rewrite}
-        return await deliver[task_spec(args.task).produces](args.uri, args.task, start, end)
+        return await deliver[task_spec(args.task).produces](args, start, end)
 
-    async def _publish_findings(self, uri: str, task: str, start: int, end: int) -> TaskResult:
+    async def _publish_findings(self, args: TaskArgs, start: int, end: int) -> TaskResult:
         """Findings land as diagnostics, through the diagnostics feature that owns them."""
-        return await self.server.features.diagnostics.debug_region(uri, start, end)
+        return await self.server.features.diagnostics.debug_region(args.uri, start, end)
 
-    async def _stream_rewrite(self, uri: str, task: str, start: int, end: int) -> TaskResult:
+    async def _stream_rewrite(self, args: TaskArgs, start: int, end: int) -> TaskResult:
         """A rewrite streams into the buffer as a RewriteJob; one per document at a time."""
         server = self.server
+        uri = args.uri
         if uri in self.rewrites:
             message = "a rewrite is already running in this file; wait for it or cancel it"
             server.tell_user(message)
             return TaskResult.refused(message)
-        job = self.rewrites[uri] = RewriteJob(server, uri, task, start, end)
+        job = self.rewrites[uri] = RewriteJob(server, args, start, end)
         try:
             return await job.run()
         finally:
             self.rewrites.pop(uri, None)
 
-    async def _explain(self, uri: str, task: str, start: int, end: int) -> TaskResult:
+    async def _explain(self, args: TaskArgs, start: int, end: int) -> TaskResult:
         """An explanation comes back as Markdown in the command's answer."""
         server = self.server
         try:
-            item = task_input(open_document(server, uri), task, start, end)
+            item = task_input(open_document(server, args.uri), args.task, start, end)
         except UnusableDocument as exc:
             server.tell_user(str(exc))
             return TaskResult.refused(str(exc))

@@ -19,6 +19,7 @@ from freescode_lsp.lsp.features.progress import Progress
 from freescode_lsp.lsp.features.rewrite import eol_of
 from freescode_lsp.lsp.features.task_result import TaskResult
 from freescode_lsp.lsp.protocol.text_documents import find_document
+from freescode_lsp.task_table import verified_task
 from freescode_lsp.tasks.repair_context import Problem, with_clues
 from freescode_lsp.tasks.requests import BadTaskArgs, TaskArgs
 from freescode_lsp.verify.detect import ChosenCheck, choose_check
@@ -75,11 +76,13 @@ class VerifiedFix:
             server.tell_user(str(exc))
             return TaskResult.refused(str(exc))
         version = document.version
-        item = with_clues(task_input(document, "fix", start, end), args.problems, args.line, bool(args.selected_lines()))
+        item = with_clues(
+            task_input(document, verified_task().id, start, end), args.problems, args.line, bool(args.selected_lines())
+        )
         verify = server.settings.verify
         limits = CheckLimits(verify.attempts, verify.timeout_s, verify.max_output_bytes)
         router = server.get_router()
-        model = router.effective_model("fix")
+        model = router.effective_model(verified_task().id)
 
         def report(message: str) -> None:
             progress.report(message)
@@ -190,7 +193,7 @@ def verified_actions(
     problems: tuple[Problem, ...],
 ) -> list[types.CodeAction]:
     """The "Fix and verify" action, listed next to "Fix" without running anything."""
-    args = TaskArgs(uri, "fix", anchor.start.line, anchor.end.line, anchor.end.character, version, problems)
+    args = TaskArgs(uri, verified_task().id, anchor.start.line, anchor.end.line, anchor.end.character, version, problems)
     title = action_title(model)
     command = types.Command(title=title, command=COMMAND, arguments=[args.to_json()])
     return [types.CodeAction(title=title, kind=KIND, command=command, data=args.to_json())]

@@ -150,7 +150,7 @@ class Prober:
                     last_purge = time.monotonic()
                     await self.purge()
                 await self.probe_due()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a failed round is logged and the next one runs
                 _log(f"probing failed: {type(exc).__name__}: {exc}")
             tick = min(TICK_S, self.settings.probe_interval_s / 2)
             try:
@@ -213,7 +213,7 @@ class Prober:
         """Probe a leased node and record what was found, which also hands the lease back."""
         try:
             await self._probe(node, holder)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one node's failed probe must not stop the others
             _log(f"probing {node.node_id} failed: {type(exc).__name__}: {exc}")
         finally:
             self._running.discard(node.node_id)
