@@ -22,8 +22,8 @@ from freescode_lsp.testing.samples import SOURCE
 pytest.importorskip("llama_cpp")
 
 from freescode_lsp.config import settings_from_dict, trust
-from freescode_lsp.engines import local as local_module
 from freescode_lsp.engines.base import GenerationRequest, Message
+from freescode_lsp.engines.local import engine as local_module
 from freescode_lsp.engines.local.trial import ModelProbe, Verdict
 from freescode_lsp.models.catalog import DEFAULT_MODEL
 from freescode_lsp.routing.router import Router

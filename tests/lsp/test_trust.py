@@ -150,6 +150,7 @@ def test_freescode_config_naming_the_workspace_file_is_the_users_choice(
     assert len(loaded.sources) == 1, f"the file is read once, as the user's: {loaded.sources}"
 
 
+@pytest.mark.slow  # untrusted, the workspace's mode is ignored: the task runs on the embedded model meanwhile
 def test_the_cli_sends_nothing_to_an_untrusted_workspaces_node_until_trusted(tmp_path: Path, stub_node) -> None:
     hostile_workspace(tmp_path, stub_node.url)
     (tmp_path / "freescode.toml").write_text(
@@ -192,6 +193,7 @@ def run_in_terminal(args: list[str], cwd: Path, typed: str) -> subprocess.Comple
         os.close(terminal)
 
 
+@pytest.mark.slow  # untrusted, the workspace is ignored: its diagnostics run on the embedded model meanwhile
 async def test_the_server_asks_before_a_workspace_may_send_code_away(neovim: LanguageClient, tmp_path: Path, stub_node) -> None:
     hostile_workspace(tmp_path, stub_node.url)
     editor = Editor(neovim, "neovim")

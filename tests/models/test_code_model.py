@@ -102,7 +102,8 @@ async def test_code_actions_name_the_code_model(code_model_stand_in: Path, edito
         )
     )
     titles = sorted(action.title for action in actions or [])
-    assert titles == sorted(spec.action_title(CODE_MODEL) for spec in CODE_ACTION_TASKS)
+    expected = [spec.action_title(CODE_MODEL) for spec in CODE_ACTION_TASKS] + [f"Fix and verify with {CODE_MODEL}"]
+    assert titles == sorted(expected)
 
 
 @pytest.mark.code_model

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from freescode_lsp.config import settings_from_dict
-from freescode_lsp.engines.base import ModelLoadError
+from freescode_lsp.engines.base import GenerationRequest, ModelLoadError
 from freescode_lsp.engines.local.engine import LocalEngine
 from freescode_lsp.engines.local.fast_tests import NO_MODELS_ENV, refuse_in_fast_tests
 from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
+from freescode_lsp.testing.answers import collect
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = "not slow and not code_model and not editor"
@@ -32,14 +33,23 @@ def test_a_test_module_of_model_fixtures_and_one_of_a_real_editor_are_left_out_o
     assert " deselected" in collected.stdout, collected.stdout[-3000:]
 
 
-def test_under_the_fast_run_loading_a_model_fails_and_is_written_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_under_the_fast_run_a_model_is_refused_before_its_trial_and_the_refusal_written_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before the trial run, so no verdict is kept that would hide the next test that loads it."""
     attempts = tmp_path / "attempts.txt"
     monkeypatch.setenv(NO_MODELS_ENV, str(attempts))
-    settings = settings_from_dict({}).settings
+    gguf = tmp_path / "mine.gguf"
+    gguf.write_bytes(b"GGUF")
+    settings = settings_from_dict({"models": {"mine": {"gguf": str(gguf), "context": 512}}}).settings
     engine = LocalEngine(build_catalog(settings), settings.local)
-    with pytest.raises(ModelLoadError, match=f"this test loads a real model \\({DEFAULT_MODEL}\\): mark it slow"):
-        engine._load(DEFAULT_MODEL, tmp_path / "model.gguf")
-    assert attempts.read_text(encoding="utf-8") == f"this test loads a real model ({DEFAULT_MODEL}): mark it slow\n"
+    try:
+        with pytest.raises(ModelLoadError, match=r"this test loads a real model \(mine\): mark it slow"):
+            await collect(engine.stream(GenerationRequest("mine", prompt="x = ", max_tokens=1)))
+        assert engine.probe.runs == 0 and engine.probe.known(gguf) is None
+    finally:
+        await engine.aclose()
+    assert attempts.read_text(encoding="utf-8") == "this test loads a real model (mine): mark it slow\n"
 
 
 def test_outside_the_fast_run_the_switch_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
