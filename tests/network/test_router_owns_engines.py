@@ -153,10 +153,13 @@ def test_every_error_has_the_one_root_and_says_whether_it_rests_the_host() -> No
     assert [kind.__name__ for kind in found if not issubclass(kind, FreescodeError)] == []
     from freescode_lsp.engines.remote import NodeBusy, NodeDeadline, NodeTimeout, NodeUnreachable
 
-    assert {kind.__name__ for kind in found if kind.rests_host} == {
+    assert {kind.__name__ for kind in found if getattr(kind, "rests_host", False)} == {
         kind.__name__ for kind in (NodeBusy, NodeDeadline, NodeTimeout, NodeUnreachable)
     }
     assert NodeBusy("busy", retry_after=3.0).retry_after == 3.0
+    from freescode_lsp.engines.base import EngineError
+
+    assert [kind.__name__ for kind in found if hasattr(kind, "rests_host") and not issubclass(kind, EngineError)] == []
 
 
 def test_the_api_exports_the_errors_a_caller_may_catch() -> None:
