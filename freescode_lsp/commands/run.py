@@ -14,6 +14,7 @@ from typing import Any
 from attrs import define
 
 from freescode_lsp.commands.run_verify import add_arguments, run_verified, verify_problem
+from freescode_lsp.commands.writing import write_if_unchanged
 from freescode_lsp.config import LoadedSettings, find_workspace, load_settings
 from freescode_lsp.edits import lines_with_ends
 from freescode_lsp.edits.line_endings import keep_line_endings, usual_ending
@@ -248,26 +249,7 @@ def _report_rewrite(report: Report) -> int:
             f"not applied: {stand_in}; pass --allow-fallback to apply an answer from another model",
             EXIT_FALLBACK_REFUSED,
         )
-    return _write(path, report.raw_bytes, new_text, stand_in)
-
-
-def _write(path: Path, raw_bytes: bytes, new_text: str, stand_in: str | None) -> int:
-    """Write the new text, unless the file changed since it was read."""
-    try:
-        now: bytes | None = read_regular(path, len(raw_bytes))
-    except UnreadableFile:
-        now = None
-    except OSError as exc:
-        return _fail(f"cannot read {path} again: {exc.strerror or exc}; not applied")
-    if now != raw_bytes:
-        return _fail(f"{path} changed while the model was working; not applied")
-    try:
-        path.write_bytes(new_text.encode("utf-8"))
-    except OSError as exc:
-        return _fail(f"cannot write {path}: {exc.strerror or exc}")
-    suffix = f" ({stand_in})" if stand_in is not None else ""
-    print(f"freescode: applied to {path}{suffix}", file=sys.stderr)
-    return 0
+    return write_if_unchanged(path, report.raw_bytes, new_text, stand_in)
 
 
 REPORTERS: dict[Produces, Callable[[Report], int]] = {

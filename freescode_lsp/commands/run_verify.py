@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from freescode_lsp.commands.writing import write_if_unchanged
 from freescode_lsp.config import LoadedSettings, find_workspace
 from freescode_lsp.config.values import BOUNDS, Attempts
 from freescode_lsp.edits import lines_with_ends
 from freescode_lsp.routing.router import Router
-from freescode_lsp.system.files import UnreadableFile, read_regular
 from freescode_lsp.tasks.inputs import TaskRegion
 from freescode_lsp.tasks.prompts import TaskInput
 from freescode_lsp.verify.detect import ChosenCheck, NoCheck, choose_check
@@ -116,25 +116,7 @@ def _finish(args: argparse.Namespace, path: Path, raw_bytes: bytes, target: FixT
         return _fail(
             "not applied: no candidate passed the check (pass --apply-unverified to write the best one)", EXIT_NOT_VERIFIED
         )
-    return _write(path, raw_bytes, new_text)
-
-
-def _write(path: Path, raw_bytes: bytes, new_text: str) -> int:
-    """Write the new text, unless the file changed since it was read."""
-    try:
-        now: bytes | None = read_regular(path, len(raw_bytes))
-    except UnreadableFile:
-        now = None
-    except OSError as exc:
-        return _fail(f"cannot read {path} again: {exc.strerror or exc}; not applied")
-    if now != raw_bytes:
-        return _fail(f"{path} changed while the model was working; not applied")
-    try:
-        path.write_bytes(new_text.encode("utf-8"))
-    except OSError as exc:
-        return _fail(f"cannot write {path}: {exc.strerror or exc}")
-    _say(f"applied to {path}")
-    return 0
+    return write_if_unchanged(path, raw_bytes, new_text)
 
 
 def verify_problem(args: argparse.Namespace, rewrites: bool) -> str | None:

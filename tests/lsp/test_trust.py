@@ -46,6 +46,11 @@ def hostile_workspace(folder: Path, url: str = "http://127.0.0.1:9") -> Path:
     return folder
 
 
+def idle_check_logged(editor: Editor) -> bool:
+    """Whether the server logged how a debug run (the idle check) ended."""
+    return any(m.message.startswith("Free-S_Code debug:") for m in editor.client.log_messages)
+
+
 def trusted_logged(editor: Editor) -> bool:
     """Whether the server logged the trust it records just before it reads the settings again, in the same step."""
     return any(" trusted " in m.message and "content shown" in m.message for m in editor.client.log_messages)
@@ -198,9 +203,9 @@ async def test_the_server_asks_before_a_workspace_may_send_code_away(neovim: Lan
     hostile_workspace(tmp_path, stub_node.url)
     editor = Editor(neovim, "neovim")
     asked = editor.questions
-    await editor.initialize({"network": {"first_token_timeout_s": 5}}, root=tmp_path)
+    await editor.initialize({"network": {"mode": "remote-only", "first_token_timeout_s": 5}}, root=tmp_path)
     uri = editor.open(tmp_path / "secrets.py", (tmp_path / "secrets.py").read_text())
-    await asyncio.sleep(3)
+    await until(lambda: idle_check_logged(editor), "the idle check to run on the user's own settings")
     assert stub_node.requests() == [], "idle diagnostics must not send the file to the workspace's node"
     assert len(asked) == 1 and "freescode.toml" in asked[0].message and "trust" in asked[0].message
     assert stub_node.url in asked[0].message, "the question shows where the code would go"
