@@ -198,7 +198,6 @@ def run_in_terminal(args: list[str], cwd: Path, typed: str) -> subprocess.Comple
         os.close(terminal)
 
 
-@pytest.mark.slow  # untrusted, the workspace is ignored: its diagnostics run on the embedded model meanwhile
 async def test_the_server_asks_before_a_workspace_may_send_code_away(neovim: LanguageClient, tmp_path: Path, stub_node) -> None:
     hostile_workspace(tmp_path, stub_node.url)
     editor = Editor(neovim, "neovim")
