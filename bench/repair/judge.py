@@ -29,6 +29,7 @@ class Attempt:
     seconds: float
     note: str = ""
     diff: str = ""
+    attempts: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         """The attempt as plain JSON values."""
@@ -71,6 +72,11 @@ async def judge(program: Program, before: Tally, after: str, seconds: float, ref
         note="" if fixed else tally.output[-600:],
         diff=diff_of(program, after),
     )
+
+
+def attempts_used(attempts: list[Attempt]) -> float:
+    """The mean number of candidates asked for per program (nan when there are no programs)."""
+    return statistics.mean(a.attempts for a in attempts) if attempts else float("nan")
 
 
 def summary(attempts: list[Attempt]) -> dict[str, float]:

@@ -1,14 +1,20 @@
-"""Our side: `freescode run fix FILE --line N --apply` as a real process on a scratch copy of the program."""
+"""Our side: `freescode run fix FILE --line N --apply` as a real process on a scratch copy of the program, once as a
+single attempt and once with `--verify` against the program's own tests."""
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 CLI_TIMEOUT_S = 900.0
+VERIFY_ATTEMPTS = 3
+ASKED = re.compile(r"^freescode: attempt (\d+) of \d+: asking the model$", re.MULTILINE)
 
 
 @dataclass
@@ -35,6 +41,10 @@ class CliRun:
         """'X answered instead of Y' when another model answered."""
         return next((line for line in self.stderr.splitlines() if "answered instead of" in line), None)
 
+    def attempts_used(self) -> int:
+        """How many candidates a `--verify` run asked the model for (0 when the loop never started)."""
+        return max((int(number) for number in ASKED.findall(self.stderr)), default=0)
+
 
 def freescode_command() -> list[str]:
     """The `freescode` script of this environment, or the module when the script is not next to the interpreter."""
@@ -42,18 +52,35 @@ def freescode_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "freescode_lsp.cli"]
 
 
-def fix_with_cli(path: Path, line: int, model: str, env: dict[str, str], why: str | None = None) -> CliRun:
-    """Run the fix through the command line, applying it to the file (with --why, the error the user saw)."""
-    command = [
-        *freescode_command(),
-        *("run", "fix", str(path), "--line", str(line), "--apply", "--model", model, "--allow-fallback", "--quiet"),
-        *(("--why", why) if why else ()),
-    ]
+def run_cli(path: Path, arguments: Sequence[str], env: dict[str, str]) -> CliRun:
+    """Run `freescode` with the arguments in the file's folder, timed, killed after CLI_TIMEOUT_S."""
     started = time.perf_counter()
     try:
         done = subprocess.run(
-            command, cwd=path.parent, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, env=env, errors="replace"
+            [*freescode_command(), *arguments],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT_S,
+            env=env,
+            errors="replace",
         )
     except subprocess.TimeoutExpired:
         return CliRun(-1, "", f"freescode: killed after {CLI_TIMEOUT_S:g} s", time.perf_counter() - started)
     return CliRun(done.returncode, done.stdout, done.stderr, time.perf_counter() - started)
+
+
+def fix_arguments(path: Path, line: int, model: str) -> list[str]:
+    """`run fix FILE --line N --apply --model M`, falling back when the model cannot answer, without streaming."""
+    return ["run", "fix", str(path), "--line", str(line), "--apply", "--model", model, "--allow-fallback", "--quiet"]
+
+
+def fix_with_cli(path: Path, line: int, model: str, env: dict[str, str], why: str | None = None) -> CliRun:
+    """Run the fix through the command line, applying it to the file (with --why, the error the user saw)."""
+    return run_cli(path, [*fix_arguments(path, line, model), *(("--why", why) if why else ())], env)
+
+
+def verify_with_cli(path: Path, line: int, model: str, env: dict[str, str], check: Sequence[str]) -> CliRun:
+    """Run the verified fix: each candidate checked with the program's own tests, written only when it passed."""
+    verify = ["--verify", "--check", shlex.join(check), "--attempts", str(VERIFY_ATTEMPTS)]
+    return run_cli(path, [*fix_arguments(path, line, model), *verify], env)

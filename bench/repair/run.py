@@ -1,5 +1,6 @@
-"""`python -m bench repair`: each buggy program fixed by each model through `freescode run fix --apply`, against the
-same model file through raw llama-cpp-python with a plain prompt, in the same run; counts per model and side."""
+"""`python -m bench repair`: each buggy program fixed by each model through `freescode run fix --apply`, once as a
+single attempt and once with `--verify` (the program's own tests as the check, up to 3 attempts), against the same
+model file through raw llama-cpp-python with a plain prompt, in the same run; counts per model and side."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from bench.repair.judge import COLUMNS, Attempt, judge, summary
 from bench.repair.ours import fix_with_cli
 from bench.repair.programs import Program, all_programs, select
 from bench.repair.raw import RawModel, code_in, put_in_place
+from bench.repair.verified import LABEL, goal_line, verified, verify_rows
 from freescode_lsp.config import Settings, load_settings
 from freescode_lsp.edits import lines_with_ends
 from freescode_lsp.models import weights
@@ -38,11 +40,13 @@ Record = dict[str, Any]
 
 @define(frozen=True)
 class Variant:
-    """What a run varies: both sides or ours alone, the failing test passed as --why, a model's prompt style."""
+    """What a run varies: the raw side or not, the verified side or not, the failing test passed as --why, a model's
+    prompt style."""
 
     raw: bool = True
     why: bool = False
     prompt_style: str | None = None
+    verify: bool = True
 
     def config(self, models: list[str]) -> str:
         """The bench config, with the prompt style set for every model when one is asked for."""
@@ -144,7 +148,15 @@ async def run_model(
                 "ours": attempt.as_dict(),
             }
         )
-    stand_ins = sum(1 for record in records if "answered instead of" in record["ours"]["note"])
+    if variant.verify:
+        for program, record in zip(programs, records, strict=True):
+            checked = await verified(program, before[program.name], model, env)
+            said = f"{checked.outcome}, {checked.attempts} attempts ({checked.seconds:.1f} s)"
+            print(f"   verify {model} {program.name}: {said}", flush=True)
+            record["verify"] = checked.as_dict()
+    stand_ins = sum(
+        1 for record in records for side in ("ours", "verify") if "answered instead of" in record.get(side, {}).get("note", "")
+    )
     if stand_ins:
         print(f"   warning: another model answered {stand_ins} of the {model} runs (see the notes in {RESULTS_JSON})")
     if not variant.raw:
@@ -164,8 +176,8 @@ async def run_model(
 
 
 def attempts_of(result: Record, side: str) -> list[Attempt]:
-    """One side's attempts of a model's result."""
-    return [Attempt(**record[side]) for record in result["programs"]]
+    """One side's attempts of a model's result (none when that side did not run)."""
+    return [Attempt(**record[side]) for record in result["programs"] if side in record]
 
 
 def rows_for(result: Record, programs: list[Program]) -> list[Row]:
@@ -181,7 +193,7 @@ def rows_for(result: Record, programs: list[Program]) -> list[Row]:
         "load); baseline = the same model file through raw llama-cpp-python, plain prompt, greedy, same token budget, "
         "loaded once; changed-failing counts every changed file whose tests do not all pass"
     )
-    return [
+    rows = [
         Row(
             f"repair {model}: {column} of {len(programs)}",
             ours_counts[column],
@@ -193,6 +205,9 @@ def rows_for(result: Record, programs: list[Program]) -> list[Row]:
         )
         for column in COLUMNS
     ]
+    if checked := attempts_of(result, "verify"):
+        rows += verify_rows(model, attempts_of(result, "ours"), checked, len(programs))
+    return rows
 
 
 def table(result: Record, programs: list[Program]) -> str:
@@ -202,10 +217,15 @@ def table(result: Record, programs: list[Program]) -> str:
         return f"repair, {model}: not run: {result['missing']}"
     head = f"| repair, {model} ({len(programs)} programs) | " + " | ".join(COLUMNS) + " |"
     lines = [head, "|---" * (len(COLUMNS) + 1) + "|"]
-    for side, label in (("ours", "ours (freescode run fix --apply)"), ("raw", "raw llama-cpp-python")):
-        counts = summary(attempts_of(result, side))
+    sides = (("ours", "ours (freescode run fix --apply)"), ("verify", LABEL), ("raw", "raw llama-cpp-python"))
+    for side, label in sides:
+        if not (attempts := attempts_of(result, side)):
+            continue
+        counts = summary(attempts)
         cells = [f"{counts[c]:.1f}" if c == "median s" else f"{counts[c]:.0f}" for c in COLUMNS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if checked := attempts_of(result, "verify"):
+        lines.append(goal_line(attempts_of(result, "ours"), checked))
     return "\n".join(lines)
 
 
@@ -234,17 +254,19 @@ async def run() -> list[Row]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m bench repair [--limit N] [--only NAME,...] [--models A,B]`; a full run updates RESULTS.md."""
+    """`python -m bench repair [--limit N] [--only NAME,...] [--models A,B] [--no-verify]`; a full run updates
+    RESULTS.md."""
     parser = argparse.ArgumentParser(prog="python -m bench repair", description=__doc__)
     parser.add_argument("--limit", type=int, help="only the first N programs (by name)")
     parser.add_argument("--only", help="comma-separated program names (folders of bench/repair/programs)")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated model ids (default: {','.join(MODELS)})")
     parser.add_argument("--ours-only", action="store_true", help="skip the raw baseline (its column repeats ours)")
+    parser.add_argument("--no-verify", action="store_true", help="skip the with-verify side (--verify --attempts 3)")
     parser.add_argument("--why", action="store_true", help="pass the buggy program's first failing test as --why")
     parser.add_argument("--prompt-style", choices=("chat", "completion"), help="override the models' prompt style")
     parser.add_argument("--results", type=Path, default=RESULTS_JSON, help=f"per-program results (default: {RESULTS_JSON})")
     args = parser.parse_args(argv)
-    variant = Variant(raw=not args.ours_only, why=args.why, prompt_style=args.prompt_style)
+    variant = Variant(raw=not args.ours_only, why=args.why, prompt_style=args.prompt_style, verify=not args.no_verify)
     try:
         programs = select(all_programs(), args.only.split(",") if args.only else None, args.limit)
     except ValueError as exc:

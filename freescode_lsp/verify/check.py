@@ -36,13 +36,20 @@ class CheckResult:
         """Whether the check passed: exit 0, in time, within the output cap."""
         return self.exit_code == 0 and not self.timed_out and not self.flooded
 
+    def _summary(self) -> dict[str, int]:
+        """The counts of the last summary line (`3 passed, 1 failed`), empty when there is none."""
+        for line in reversed(self.output.splitlines()):
+            if counts := {kind.rstrip("s"): int(number) for number, kind in SUMMARY_COUNT.findall(line)}:
+                return counts
+        return {}
+
     def tests_passed(self) -> int:
         """Tests passed per pytest's last summary line (0 when there is none)."""
-        for line in reversed(self.output.splitlines()):
-            counts = {kind: int(number) for number, kind in SUMMARY_COUNT.findall(line)}
-            if counts:
-                return counts.get("passed", 0)
-        return 0
+        return self._summary().get("passed", 0)
+
+    def tests_counted(self) -> int:
+        """Tests the last summary line counts: passed, failed and errors (0 when there is none)."""
+        return sum(self._summary().values())
 
     def verdict(self) -> str:
         """The result in a few words, for progress and the command line."""

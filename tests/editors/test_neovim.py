@@ -112,6 +112,79 @@ def test_rewrite_commands_change_the_text(stub_node, tmp_path: Path, task: str) 
     assert {"msg": f"freescode: {verb} done by {model}", "level": 2} in result["notes"]
 
 
+AVERAGE = "def average(values):\n    return sum(values) / len(values) + 1\n"
+AVERAGE_WRONG = "def average(values):\n    return sum(values) / len(values) + 2\n"
+AVERAGE_RIGHT = "def average(values):\n    return sum(values) / len(values) if values else 0.0\n"
+AVERAGE_HALF = "def average(values):\n    return sum(values) / len(values)\n"
+AVERAGE_TESTS = (
+    "from stats import average\n\n\ndef test_mean():\n    assert average([1, 2, 3]) == 2\n\n\n"
+    "def test_empty():\n    assert average([]) == 0.0\n"
+)
+
+
+def average_project(tmp_path: Path) -> Path:
+    """stats.py and tests/test_stats.py that imports it, in a project of its own."""
+    path = write_source(tmp_path, AVERAGE, "stats.py")
+    (path.parent / "tests").mkdir()
+    (path.parent / "tests" / "test_stats.py").write_text(AVERAGE_TESTS)
+    return path
+
+
+def test_fix_verify_command_lands_only_the_candidate_that_passed(stub_node, tmp_path: Path) -> None:
+    """:FreescodeFixVerify runs the project's tests on each candidate: the wrong one goes back to the model, the one
+    that passed lands, and the progress says which attempt ran and what its check said."""
+    stub_node.set_script({"queue": [{"chunks": [fenced(AVERAGE_WRONG)]}, {"chunks": [fenced(AVERAGE_RIGHT)]}]})
+    path = average_project(tmp_path)
+    result = run_nvim(
+        tmp_path,
+        node_settings(stub_node.url),
+        f"""
+        T.open({lua_value(str(path))})
+        vim.api.nvim_win_set_cursor(0, {{2, 4}})
+        vim.cmd("FreescodeFixVerify")
+        T.task_done(1, 50000)
+        vim.wait(300)
+        """,
+        timeout=90,
+    )
+    [done] = result["done"]
+    assert done["command"] == "freescode.fixVerified" and done["result"]["applied"] is True, done
+    assert result["lines"] == AVERAGE_RIGHT.splitlines()
+    assert path.read_text() == AVERAGE
+    said = [p["message"] for p in result["progress"] if p.get("message")]
+    assert any(m.startswith("attempt 1 of 3: `") and "failed (exit 1)" in m for m in said), said
+    verdict = done["result"]["message"]
+    assert verdict.startswith("verified: `") and verdict.endswith("passed (attempt 2 of 3)"), verdict
+    assert {"msg": f"freescode: {verdict}", "level": 2} in result["notes"]
+    assert "failed the project's check" in json.dumps(stub_node.requests()[1])
+
+
+def test_the_best_unverified_candidate_is_a_code_action(stub_node, tmp_path: Path) -> None:
+    """When no candidate passed, nothing lands; the code action "Apply best unverified candidate" applies the best."""
+    stub_node.set_script({"default": {"chunks": [fenced(AVERAGE_HALF)]}})
+    path = average_project(tmp_path)
+    result = run_nvim(
+        tmp_path,
+        node_settings(stub_node.url),
+        f"""
+        T.open({lua_value(str(path))})
+        vim.api.nvim_win_set_cursor(0, {{2, 4}})
+        vim.cmd("FreescodeFixVerify")
+        T.task_done(1, 50000)
+        T.results.after_loop = T.lines()
+        vim.lsp.buf.code_action({{ context = {{ only = {{ "quickfix.freescode.fixVerified.unverified" }} }}, apply = true }})
+        T.wait("the candidate", function() return T.lines()[2] == {lua_value(AVERAGE_HALF.splitlines()[1])} end)
+        vim.wait(300)
+        """,
+        timeout=90,
+    )
+    [done] = result["done"]
+    assert done["result"]["applied"] is False and done["result"]["message"].startswith("not verified"), done
+    assert result["results"]["after_loop"] == AVERAGE.splitlines()
+    assert result["lines"] == AVERAGE_HALF.splitlines()
+    assert any('"Apply best unverified candidate (1 of 2 tests passed)"' in note["msg"] for note in result["notes"])
+
+
 def test_debug_command_publishes_diagnostics(stub_node, tmp_path: Path) -> None:
     """:FreescodeDebug turns the model's findings into diagnostics on the buffer."""
     stub_node.set_script({"by_model": {"starcoder2-15b": bugs((6, "radius is not squared"))}})
@@ -551,7 +624,8 @@ def test_help_file_has_tags_for_every_command(tmp_path: Path) -> None:
     """:helptags accepts doc/freescode.txt and :help finds each command."""
     doc = tmp_path / "plugin" / "doc"
     shutil.copytree(PLUGIN / "doc", doc)
-    commands = [name for name, _ in server_task_commands()] + ["FreescodeCancel", "FreescodeStatus", "FreescodeUsage"]
+    others = ["FreescodeFixVerify", "FreescodeCancel", "FreescodeStatus", "FreescodeUsage"]
+    commands = [name for name, _ in server_task_commands()] + others
     found = nvim_lua(
         tmp_path,
         f"vim.cmd.helptags({lua_value(str(doc))})\n"

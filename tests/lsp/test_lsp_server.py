@@ -604,7 +604,8 @@ def test_tcp_transport_initializes_and_exits() -> None:
             capabilities = answer["result"]["capabilities"]
             assert capabilities["codeActionProvider"]["resolveProvider"] is True
             assert sorted(capabilities["codeActionProvider"]["codeActionKinds"]) == sorted(KINDS.values())
-            assert capabilities["executeCommandProvider"]["commands"] == ["freescode.runTask", "freescode.fixVerified"]
+            commands = ["freescode.runTask", "freescode.fixVerified", "freescode.applyCandidate"]
+            assert capabilities["executeCommandProvider"]["commands"] == commands
             assert answer["result"]["serverInfo"]["name"] == "freescode-lsp"
             connection.sendall(_frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
             connection.sendall(_frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}))

@@ -104,3 +104,84 @@ async def test_cancel_during_a_check_stops_its_processes(editor: Editor, stub_no
     for pid in map(int, pid_file.read_text().split()):
         await until(lambda pid=pid: not alive(pid), f"process {pid} of the cancelled check to be gone")
     assert editor.text(uri) == SOURCE and stub_node.requests() == []
+
+
+TWO_TESTS = TESTS + "\n\ndef test_empty():\n    assert average([]) == 0.0\n"
+CANDIDATE_KIND = "quickfix.freescode.fixVerified.unverified"
+
+
+async def candidate_actions(editor: Editor, uri: str) -> list[types.CodeAction]:
+    actions = await editor.client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri),
+            range=types.Range(types.Position(1, 4), types.Position(1, 4)),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    return [a for a in actions or [] if isinstance(a, types.CodeAction) and a.kind == CANDIDATE_KIND]
+
+
+async def test_the_best_unverified_candidate_is_offered_as_its_own_action(editor: Editor, stub_node, tmp_path: Path) -> None:
+    stub_node.set_script({"default": answer(RIGHT)})
+    await editor.initialize(node_options(stub_node.url), root=tmp_path)
+    path = project(tmp_path)
+    (tmp_path / "tests" / "test_stats.py").write_text(TWO_TESTS)
+    uri = editor.open(path, SOURCE)
+    result = await editor.perform(await verified_action(editor, uri))
+    assert result["applied"] is False and result["message"].startswith("not verified"), result
+    assert editor.text(uri) == SOURCE and len(stub_node.requests()) == 3
+    title = "Apply best unverified candidate (1 of 2 tests passed)"
+    assert any(f'use the code action "{title}"' in m.message for m in editor.client.messages)
+    [action] = await candidate_actions(editor, uri)
+    assert action.title == title
+    applied = await editor.perform(action)
+    assert applied["applied"] is True and "not verified" in applied["message"], applied
+    await editor.settled(uri)
+    assert editor.text(uri) == SOURCE.replace(" + 1\n", "\n")
+    assert await candidate_actions(editor, uri) == []
+    assert (tmp_path / "stats.py").read_text() == SOURCE
+
+
+async def test_an_unverified_candidate_is_not_applied_once_the_file_changed(editor: Editor, stub_node, tmp_path: Path) -> None:
+    stub_node.set_script({"default": answer(RIGHT)})
+    await editor.initialize(node_options(stub_node.url), root=tmp_path)
+    path = project(tmp_path)
+    (tmp_path / "tests" / "test_stats.py").write_text(TWO_TESTS)
+    uri = editor.open(path, SOURCE)
+    await editor.perform(await verified_action(editor, uri))
+    [action] = await candidate_actions(editor, uri)
+    editor.type(uri, 4, 0, "# typed\n")
+    await editor.settled(uri)
+    assert await candidate_actions(editor, uri) == []
+    refused = await editor.perform(action)
+    assert refused["applied"] is False and "run Fix and verify again" in refused["message"], refused
+    assert editor.text(uri) == SOURCE.replace("def untouched", "# typed\ndef untouched")
+
+
+async def test_a_verified_fix_lands_in_place_when_the_user_types_above_it(editor: Editor, stub_node, tmp_path: Path) -> None:
+    body = "import math\n\n\n" + SOURCE
+    stub_node.set_script({"queue": [answer(RIGHT)]})
+    await editor.initialize(node_options(stub_node.url), root=tmp_path)
+    path = project(tmp_path)
+    path.write_text(body)
+    uri = editor.open(path, body)
+    typed: list[bool] = []
+
+    def type_first(_params: types.ApplyWorkspaceEditParams) -> None:
+        if not typed:
+            typed.append(True)
+            editor.type(uri, 0, 0, "# typed\n")
+
+    editor.before_apply = type_first
+    action = await editor.client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri),
+            range=types.Range(types.Position(4, 4), types.Position(4, 4)),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
+    [verified] = [a for a in action or [] if isinstance(a, types.CodeAction) and a.kind == "quickfix.freescode.fixVerified"]
+    result = await editor.perform(verified)
+    assert result["applied"] is True, result
+    await editor.settled(uri)
+    assert editor.text(uri) == "# typed\n" + body.replace(" + 1\n", "\n")

@@ -12,6 +12,11 @@ for _, spec in ipairs(require("freescode.task_commands")) do
   end, { range = true, desc = spec.desc })
 end
 
+vim.api.nvim_create_user_command("FreescodeFixVerify", function(opts)
+  local tasks = require("freescode.tasks")
+  tasks.fix_verified(tasks.command_range(opts))
+end, { range = true, desc = "Fix, checking each candidate with the project's tests first; apply only one that passed" })
+
 vim.api.nvim_create_user_command("FreescodeStatus", function()
   require("freescode.status").show()
 end, { desc = "Show the last Free-S_Code task: model, engine, tokens, time, cost" })

@@ -31,7 +31,7 @@ import { CrashLimiter } from "./restart";
 import { answerConfiguration, documentSelectorFor } from "./settings";
 import { STATUS_METHOD } from "./status";
 import type { StatusBar } from "./statusBar";
-import { RUN_TASK_COMMAND, type RunTaskArgs } from "./tasks";
+import { FIX_VERIFIED_COMMAND, RUN_TASK_COMMAND, type RunTaskArgs } from "./tasks";
 import {
   clientSettings,
   initializationOptions,
@@ -206,6 +206,14 @@ export class ServerController implements vscode.Disposable {
       throw new Error("the language server is not running");
     }
     return this.client.sendRequest(ExecuteCommandRequest.type, { command: RUN_TASK_COMMAND, arguments: [args] });
+  }
+
+  /** Runs `freescode.fixVerified` on the server and returns its answer. */
+  async fixVerified(args: RunTaskArgs): Promise<unknown> {
+    if (this.client === undefined || !this.running) {
+      throw new Error("the language server is not running");
+    }
+    return this.client.sendRequest(ExecuteCommandRequest.type, { command: FIX_VERIFIED_COMMAND, arguments: [args] });
   }
 
   async stop(): Promise<void> {

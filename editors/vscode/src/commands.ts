@@ -14,7 +14,7 @@ import {
   type CliResult,
   type Report,
 } from "./reports";
-import { outcomeOf, runTaskArgs, TASK_COMMANDS, type RunTaskArgs, type Task } from "./tasks";
+import { FIX_AND_VERIFY, outcomeOf, parseResult, runTaskArgs, TASK_COMMANDS, type RunTaskArgs, type Task } from "./tasks";
 import type { ClientSettings } from "./vscodeSettings";
 
 /** The server as the commands use it (the real one is ServerController). */
@@ -24,6 +24,7 @@ export interface TaskServer {
   asServerUri(uri: vscode.Uri): string;
   covers(document: vscode.TextDocument): boolean;
   runTask(args: RunTaskArgs): Promise<unknown>;
+  fixVerified(args: RunTaskArgs): Promise<unknown>;
 }
 
 /** Where results go. */
@@ -41,12 +42,12 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Runs a task on the active editor's selection, or on the code unit at the cursor. */
-export async function runTaskOnEditor(task: Task, server: TaskServer, ui: Ui): Promise<void> {
+/** The active editor, once the server that covers its language runs; undefined after telling the user why not. */
+async function readyEditor(title: string, server: TaskServer): Promise<vscode.TextEditor | undefined> {
   const editor = vscode.window.activeTextEditor;
   if (editor === undefined) {
-    void vscode.window.showWarningMessage(`Free-S_Code: ${titleOf(task)} works on the active editor; open a file first.`);
-    return;
+    void vscode.window.showWarningMessage(`Free-S_Code: ${title} works on the active editor; open a file first.`);
+    return undefined;
   }
   const document = editor.document;
   if (!server.covers(document)) {
@@ -54,13 +55,57 @@ export async function runTaskOnEditor(task: Task, server: TaskServer, ui: Ui): P
       `Free-S_Code is not enabled for ${document.languageId} files. ` +
         `Add "${document.languageId}" to the "freescode.languages" setting, then restart the server.`,
     );
-    return;
+    return undefined;
   }
   await server.start();
   if (!server.running) {
     void vscode.window.showWarningMessage('Free-S_Code: the language server is not running. Run "Free-S_Code: Restart Server".');
+    return undefined;
+  }
+  return editor;
+}
+
+/**
+ * Runs "Fix and verify" on the active editor's selection, or on the code unit at the cursor. The server shows
+ * which attempt runs and what the last check said as cancellable progress, and says itself when none passed.
+ */
+export async function fixAndVerifyOnEditor(server: TaskServer, ui: Ui): Promise<void> {
+  const editor = await readyEditor(FIX_AND_VERIFY.title, server);
+  if (editor === undefined) {
     return;
   }
+  const args = runTaskArgs(server.asServerUri(editor.document.uri), editor.document.version, "fix", editor.selection);
+  let answer: unknown;
+  try {
+    answer = await server.fixVerified(args);
+  } catch (error) {
+    const message = `Free-S_Code: ${FIX_AND_VERIFY.title} failed: ${errorText(error)}`;
+    ui.output.appendLine(message);
+    void vscode.window.showErrorMessage(message);
+    return;
+  }
+  const result = parseResult(answer);
+  if (result === undefined) {
+    const message = `Free-S_Code: the server gave no answer for ${FIX_AND_VERIFY.title}.`;
+    ui.output.appendLine(message);
+    void vscode.window.showErrorMessage(message);
+  } else if (result.applied) {
+    const notice = `Free-S_Code: ${result.message ?? "verified"}`;
+    ui.output.appendLine(notice);
+    vscode.window.setStatusBarMessage(notice, 5000);
+  } else {
+    // The server has already shown why: the check's output, the best candidate and how to apply it anyway.
+    ui.output.appendLine(`${FIX_AND_VERIFY.title}: ${result.message ?? "nothing was changed"}`);
+  }
+}
+
+/** Runs a task on the active editor's selection, or on the code unit at the cursor. */
+export async function runTaskOnEditor(task: Task, server: TaskServer, ui: Ui): Promise<void> {
+  const editor = await readyEditor(titleOf(task), server);
+  if (editor === undefined) {
+    return;
+  }
+  const document = editor.document;
   const args = runTaskArgs(server.asServerUri(document.uri), document.version, task, editor.selection);
   let answer: unknown;
   try {

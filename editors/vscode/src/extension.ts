@@ -4,12 +4,12 @@ import * as vscode from "vscode";
 
 import { runCli } from "./cli";
 import { localEnvironment, ServerController } from "./client";
-import { runTaskOnEditor, showCliReport, type CliReportKind } from "./commands";
+import { fixAndVerifyOnEditor, runTaskOnEditor, showCliReport, type CliReportKind } from "./commands";
 import { ExplainPanel } from "./explainPanel";
 import { CompletionHint } from "./inlineCompletion";
 import { languageIds, RESTART_SETTINGS } from "./settings";
 import { SHOW_OUTPUT_COMMAND, StatusBar } from "./statusBar";
-import { TASK_COMMANDS } from "./tasks";
+import { FIX_AND_VERIFY, TASK_COMMANDS } from "./tasks";
 import { clientSettings, SECTION } from "./vscodeSettings";
 
 let controller: ServerController | undefined;
@@ -38,6 +38,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     explainPanel,
     server,
     ...TASK_COMMANDS.map(({ command, task }) => vscode.commands.registerCommand(command, () => runTaskOnEditor(task, server, ui))),
+    vscode.commands.registerCommand(FIX_AND_VERIFY.command, () => fixAndVerifyOnEditor(server, ui)),
     vscode.commands.registerCommand("freescode.showNetworkStatus", () => report("models")),
     vscode.commands.registerCommand("freescode.showUsage", () => report("usage")),
     vscode.commands.registerCommand("freescode.runDoctor", () => report("doctor")),

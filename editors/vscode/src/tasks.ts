@@ -13,6 +13,12 @@ export const TASK_COMMANDS: readonly { command: string; task: Task; title: strin
   { command: "freescode.explain", task: "analyze", title: "Explain" },
 ];
 
+/** The server command of "Fix and verify": a fix's arguments, the candidate checked before it lands. */
+export const FIX_VERIFIED_COMMAND = "freescode.fixVerified";
+
+/** The palette command that runs it on the selection or the code unit at the cursor. */
+export const FIX_AND_VERIFY = { command: "freescode.fixAndVerify", title: "Fix and Verify" } as const;
+
 export interface Position {
   readonly line: number;
   readonly character: number;

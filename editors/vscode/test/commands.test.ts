@@ -3,7 +3,7 @@ import { beforeEach, describe, test } from "node:test";
 
 import type * as vscode from "vscode";
 
-import { runTaskOnEditor, showCliReport, type TaskServer } from "../src/commands";
+import { fixAndVerifyOnEditor, runTaskOnEditor, showCliReport, type TaskServer } from "../src/commands";
 import type { Environment } from "../src/executable";
 import type { CliResult } from "../src/reports";
 import type { RunTaskArgs } from "../src/tasks";
@@ -15,6 +15,7 @@ class FakeServer implements TaskServer {
   started = 0;
   coversAll = true;
   requests: RunTaskArgs[] = [];
+  verified: RunTaskArgs[] = [];
   answer: unknown = { applied: true, message: "Fix done by code-llama-7b", model: "code-llama-7b" };
 
   start(): Promise<void> {
@@ -32,6 +33,11 @@ class FakeServer implements TaskServer {
 
   runTask(args: RunTaskArgs): Promise<unknown> {
     this.requests.push(args);
+    return this.answer instanceof Error ? Promise.reject(this.answer) : Promise.resolve(this.answer);
+  }
+
+  fixVerified(args: RunTaskArgs): Promise<unknown> {
+    this.verified.push(args);
     return this.answer instanceof Error ? Promise.reject(this.answer) : Promise.resolve(this.answer);
   }
 }
@@ -131,6 +137,48 @@ describe("runTaskOnEditor", () => {
     await runTaskOnEditor("clean", server, ui());
     assert.equal(mock.messages[0].level, "error");
     assert.match(mock.messages[0].text, /Clean Up failed: Request workspace\/executeCommand failed\./);
+  });
+});
+
+describe("fixAndVerifyOnEditor", () => {
+  beforeEach(() => mock.reset());
+
+  const passed = "verified: `pytest -x -q tests/test_stats.py` passed (attempt 2 of 3)";
+
+  test("at the cursor: freescode.fixVerified with a fix's arguments, and the verdict in the status bar", async () => {
+    editorAt(4, 7, 4, 7);
+    const server = new FakeServer();
+    server.answer = { applied: true, message: passed, model: "code-llama-7b", edits: 1 };
+    const out = ui();
+    await fixAndVerifyOnEditor(server, out);
+    assert.deepEqual(server.verified, [{ uri: "file:///p/stats.py", task: "fix", line: 4, endLine: 4, endCharacter: 0, version: 12 }]);
+    assert.deepEqual(server.requests, [], "not the plain fix");
+    assert.deepEqual(mock.statusMessages, [`Free-S_Code: ${passed}`]);
+    assert.deepEqual(out.output.lines, [`Free-S_Code: ${passed}`]);
+    assert.deepEqual(mock.messages, []);
+  });
+
+  test("on a selection: its lines; none passed: a line in the output only, the server has shown why", async () => {
+    editorAt(2, 0, 9, 3);
+    const server = new FakeServer();
+    server.answer = { applied: false, message: "not verified: no candidate passed `pytest` in 3 attempts", edits: 0 };
+    const out = ui();
+    await fixAndVerifyOnEditor(server, out);
+    assert.deepEqual(server.verified[0], { uri: "file:///p/stats.py", task: "fix", line: 2, endLine: 9, endCharacter: 3, version: 12 });
+    assert.deepEqual(out.output.lines, ["Fix and Verify: not verified: no candidate passed `pytest` in 3 attempts"]);
+    assert.deepEqual(mock.messages, []);
+    assert.deepEqual(mock.statusMessages, []);
+  });
+
+  test("no editor: a warning naming the command; a failed request: an error", async () => {
+    const server = new FakeServer();
+    await fixAndVerifyOnEditor(server, ui());
+    assert.match(mock.messages[0].text, /Fix and Verify works on the active editor/);
+    editorAt(1, 0, 1, 0);
+    server.answer = new Error("Request workspace/executeCommand failed.");
+    await fixAndVerifyOnEditor(server, ui());
+    assert.equal(mock.messages[1].level, "error");
+    assert.match(mock.messages[1].text, /Fix and Verify failed: Request workspace\/executeCommand failed\./);
   });
 });
 

@@ -18,6 +18,7 @@ from freescode_lsp.lsp.features.documents import (
 )
 from freescode_lsp.lsp.features.rewrite import eol_of
 from freescode_lsp.lsp.features.run_task import COMMAND
+from freescode_lsp.lsp.features.verified_candidate import KIND as CANDIDATE_KIND
 from freescode_lsp.lsp.features.verified_fix import KIND as VERIFIED_KIND
 from freescode_lsp.lsp.features.verified_fix import verified_actions
 from freescode_lsp.lsp.protocol.text_documents import find_document
@@ -83,6 +84,8 @@ def list_actions(server: FreescodeServer, params: types.CodeActionParams) -> lis
     if _wanted(VERIFIED_KIND, only):
         anchor = ours[0].range if ours else selection
         actions += verified_actions(router.effective_model(verified_task().id), uri, version, anchor, seen)
+    if _wanted(CANDIDATE_KIND, only):
+        actions += server.features.verified_fix.candidate_actions(uri, version, selection)
     return actions
 
 
@@ -95,7 +98,7 @@ def problems_of(diagnostics: Sequence[types.Diagnostic]) -> tuple[Problem, ...]:
 
 async def resolve_edit(server: FreescodeServer, action: types.CodeAction) -> types.CodeAction:
     """codeAction/resolve: with streaming off, the whole versioned edit; otherwise the action as it is."""
-    if server.settings.server.streaming or action.edit is not None or action.kind == VERIFIED_KIND:
+    if server.settings.server.streaming or action.edit is not None or (action.kind or "").startswith(VERIFIED_KIND):
         return action
     try:
         args = TaskArgs.from_json(action.data)

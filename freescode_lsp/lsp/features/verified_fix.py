@@ -1,9 +1,15 @@
-"""freescode.fixVerified: a fix checked against the user's own check in a scratch copy before it lands."""
+"""freescode.fixVerified: a fix checked against the user's own check in a scratch copy before it lands.
+
+A candidate that passed goes into the buffer the way a streamed rewrite's finished answer does (a RewriteSession:
+versioned, seen landing in a didChange, re-based past the user's typing, undone if the editor keeps it out). When
+none passed, the best one that passed more tests than the original is offered as its own code action.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import difflib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,13 +17,14 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from freescode_lsp.config import find_workspace
-from freescode_lsp.edits import lines_with_ends
-from freescode_lsp.edits.line_endings import keep_line_endings
+from freescode_lsp.edits import lines_with_ends, split_lines
 from freescode_lsp.errors import FreescodeError
+from freescode_lsp.lsp.features.document_sync import DocumentSubscriber
 from freescode_lsp.lsp.features.documents import UnusableDocument, current_lines, open_document, task_input, task_region
 from freescode_lsp.lsp.features.progress import Progress
-from freescode_lsp.lsp.features.rewrite import eol_of
+from freescode_lsp.lsp.features.rewrite import RewriteSession, RewriteStopped
 from freescode_lsp.lsp.features.task_result import TaskResult
+from freescode_lsp.lsp.features.verified_candidate import APPLY_COMMAND, Candidate, better_candidate, candidate_action
 from freescode_lsp.lsp.protocol.text_documents import find_document
 from freescode_lsp.task_table import verified_task
 from freescode_lsp.tasks.repair_context import Problem, with_clues
@@ -34,6 +41,7 @@ COMMAND = "freescode.fixVerified"
 KIND = "quickfix.freescode.fixVerified"
 UNTRUSTED_CHECK = "verify.command"
 SHOWN_DIFF_CHARS = 2_000
+NO_CANDIDATE = "no unverified candidate to apply in this file any more; run Fix and verify again"
 
 
 def action_title(model: str) -> str:
@@ -45,20 +53,30 @@ class Refused(FreescodeError):
     """The verified fix cannot start; the message says why, for the user."""
 
 
-class VerifiedFix:
-    """The verified-fix feature: one loop per document at a time, cancellable from its progress."""
+class VerifiedFix(DocumentSubscriber):
+    """The verified-fix feature: one loop per document at a time, cancellable from its progress; the best unverified
+    candidate of each document kept for its code action while the document is unchanged."""
 
     def __init__(self, server: FreescodeServer) -> None:
         self.server = server
         self.running: dict[str, asyncio.Task[VerifyResult]] = {}
+        self.landing: dict[str, RewriteSession] = {}
+        self.candidates: dict[str, Candidate] = {}
 
     def register(self) -> None:
-        """Register the command."""
+        """Register the commands and follow document sync while an edit lands."""
+        self.server.features.documents.subscribe(self)
 
         @self.server.command(COMMAND)
         async def fix_verified_command(ls: Any, *args: Any) -> dict[str, Any]:
             """Fix and verify; arguments: one TaskArgs object."""
             result = await self.run(args[0] if args else None)
+            return result.to_json()
+
+        @self.server.command(APPLY_COMMAND)
+        async def apply_candidate_command(ls: Any, *args: Any) -> dict[str, Any]:
+            """Apply the kept unverified candidate; arguments: one {uri, version} object."""
+            result = await self.apply_candidate(args[0] if args else None)
             return result.to_json()
 
     async def run(self, raw_args: object) -> TaskResult:
@@ -70,11 +88,12 @@ class VerifiedFix:
             args = current_lines(server, args, document.version)
             start, end = task_region(document, args)
             target, check = self._target(document, start, end)
-            if args.uri in self.running:
+            if args.uri in self.running or args.uri in self.landing:
                 raise Refused("a verified fix is already running in this file; wait for it or cancel it")
         except (BadTaskArgs, UnusableDocument, Refused) as exc:
             server.tell_user(str(exc))
             return TaskResult.refused(str(exc))
+        self.candidates.pop(args.uri, None)
         version = document.version
         item = with_clues(
             task_input(document, verified_task().id, start, end), args.problems, args.line, bool(args.selected_lines())
@@ -104,7 +123,7 @@ class VerifiedFix:
         finally:
             self.running.pop(args.uri, None)
         progress.end(result.status())
-        return await self._deliver(args.uri, version, document, target, result)
+        return await self._deliver(args.uri, version, target, result)
 
     def _target(self, document: TextDocument, start: int, end: int) -> tuple[FixTarget, ChosenCheck]:
         """The file in its workspace and the check to run, or Refused saying why not."""
@@ -125,29 +144,83 @@ class VerifiedFix:
             raise Refused(f"cannot verify: {exc}") from exc
         return FixTarget(workspace, relative, document.source, start, end), check
 
-    async def _deliver(
-        self, uri: str, version: int | None, document: TextDocument, target: FixTarget, result: VerifyResult
-    ) -> TaskResult:
-        """A verified candidate as one versioned edit of the region; otherwise the best one shown, nothing applied."""
-        server = self.server
+    async def _deliver(self, uri: str, version: int | None, target: FixTarget, result: VerifyResult) -> TaskResult:
+        """A verified candidate lands in the region; otherwise the best one is shown and kept for its code action."""
         won = result.passed
         if won is None or won.candidate is None:
-            server.tell_user(_not_verified(result, target))
+            candidate = better_candidate(uri, version, target, result)
+            if candidate is not None:
+                self.candidates[uri] = candidate
+            self.server.tell_user(_not_verified(result, target, candidate))
             return TaskResult("rewrite", result.status(), model=_model(result))
-        now = find_document(server.workspace, uri)
+        return await self._land(uri, version, target.start, target.end, won.candidate, result.status(), won.outcome.model)
+
+    async def _land(
+        self, uri: str, version: int | None, start: int, end: int, text: str, done: str, model: str | None
+    ) -> TaskResult:
+        """Put `text` in place of lines [start, end) if the document is still at `version`; say how it ended."""
+        now = find_document(self.server.workspace, uri)
         if now is None or now.version != version:
-            message = f"{result.status()}, but the file changed meanwhile; not applied"
-            server.tell_user(message)
+            message = f"{done}, but the file changed since the check ran; not applied"
+            self.server.tell_user(message)
             return TaskResult("rewrite", message)
-        edit = types.TextDocumentEdit(
-            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version),
-            edits=[_replacement(document, target.start, target.end, won.candidate)],
+        session = RewriteSession(self.server, uri, start, end, f"Free-S_Code: {done}")
+        self.landing[uri] = session
+        try:
+            await session.apply(split_lines(text))
+        except RewriteStopped as exc:
+            message = await session.settle(f"{done}, but {exc}")
+            self.server.tell_user(message)
+            return TaskResult("rewrite", message, edits=session.edits_sent)
+        finally:
+            self.landing.pop(uri, None)
+        self.server.tell_user(done, types.MessageType.Info)
+        return TaskResult("rewrite", done, applied=True, model=model, edits=session.edits_sent)
+
+    async def apply_candidate(self, raw_args: object) -> TaskResult:
+        """Apply the kept best unverified candidate, refused when the document changed since it was checked."""
+        uri = raw_args.get("uri") if isinstance(raw_args, dict) else None
+        candidate = self.candidates.get(uri) if isinstance(uri, str) else None
+        if candidate is None or not isinstance(raw_args, dict) or raw_args.get("version") != candidate.version:
+            self.server.tell_user(NO_CANDIDATE)
+            return TaskResult.refused(NO_CANDIDATE)
+        if candidate.uri in self.landing or candidate.uri in self.running:
+            message = "a verified fix is running in this file; wait for it or cancel it"
+            self.server.tell_user(message)
+            return TaskResult.refused(message)
+        del self.candidates[candidate.uri]
+        done = f"applied the best unverified candidate ({candidate.passed} of {candidate.counted} tests passed; not verified)"
+        return await self._land(
+            candidate.uri, candidate.version, candidate.start, candidate.end, candidate.text, done, candidate.model
         )
-        answer = await server.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(types.WorkspaceEdit(document_changes=[edit]), label=result.status())
-        )
-        server.tell_user(result.status(), types.MessageType.Info)
-        return TaskResult("rewrite", result.status(), applied=bool(answer.applied), model=won.outcome.model, edits=1)
+
+    def candidate_actions(self, uri: str, version: int | None, selection: types.Range) -> list[types.CodeAction]:
+        """The "Apply best unverified candidate" action, while the document is as it was checked."""
+        candidate = self.candidates.get(uri)
+        if candidate is None or candidate.version != version or not candidate.overlaps(selection):
+            return []
+        return [candidate_action(candidate)]
+
+    def changed(self, uri: str, version: int, changes: Sequence[types.TextDocumentContentChangeEvent]) -> None:
+        """A landing edit follows the change; a kept candidate is for an older version now, so it goes."""
+        session = self.landing.get(uri)
+        if session is not None:
+            session.on_change(changes)
+        candidate = self.candidates.get(uri)
+        if candidate is not None and candidate.version != version:
+            del self.candidates[uri]
+
+    def closed(self, uri: str) -> None:
+        """A closed document's loop stops, its landing edit too, and its candidate goes."""
+        if (loop := self.running.get(uri)) is not None:
+            loop.cancel()
+        self.lost(uri, "the document was closed")
+
+    def lost(self, uri: str, reason: str) -> None:
+        """A document out of sync gets no edit and keeps no candidate."""
+        if (session := self.landing.get(uri)) is not None:
+            session.stop(reason)
+        self.candidates.pop(uri, None)
 
 
 def _cancel(loop: asyncio.Future[VerifyResult]) -> None:
@@ -159,7 +232,7 @@ def _model(result: VerifyResult) -> str | None:
     return result.attempts[-1].outcome.model if result.attempts else None
 
 
-def _not_verified(result: VerifyResult, target: FixTarget) -> str:
+def _not_verified(result: VerifyResult, target: FixTarget, offered: Candidate | None) -> str:
     """The message when none passed: the status, the best candidate as a diff, and the last check's output."""
     best = result.best
     last = result.last_check.output.strip()[-SHOWN_DIFF_CHARS:]
@@ -168,21 +241,11 @@ def _not_verified(result: VerifyResult, target: FixTarget) -> str:
     counts = f"{best.check.tests_passed()} tests passed, the original {result.original.tests_passed()}"
     after = target.with_region(best.candidate)
     diff = "".join(difflib.unified_diff(lines_with_ends(target.text), lines_with_ends(after), "before", "after"))
+    how = f' To apply it anyway, use the code action "{offered.title}".' if offered is not None else ""
     return (
-        f"{result.status()}; nothing applied. Best candidate (attempt {best.number}, {counts}):\n"
+        f"{result.status()}; nothing applied. Best candidate (attempt {best.number}, {counts}):{how}\n"
         f"{diff[:SHOWN_DIFF_CHARS]}\nLast check output:\n{last}"
     )
-
-
-def _replacement(document: TextDocument, start: int, end: int, text: str) -> types.TextEdit:
-    """One edit putting `text` in place of lines [start, end), with the document's line endings."""
-    eol = eol_of(document)
-    new_text = keep_line_endings(document.lines[start:end], text, eol)
-    end_position = types.Position(end, 0)
-    if end >= len(document.lines) and not document.lines[-1].endswith(("\n", "\r")):
-        end_position = types.Position(len(document.lines) - 1, document.position_codec.client_num_units(document.lines[-1]))
-        new_text = new_text[: -len(eol)] if new_text.endswith(eol) else new_text
-    return types.TextEdit(range=types.Range(types.Position(start, 0), end_position), new_text=new_text)
 
 
 def verified_actions(

@@ -1,7 +1,8 @@
--- The :Freescode* commands: run freescode.runTask on the cursor's code unit or a line range.
+-- The :Freescode* commands: run freescode.runTask (or freescode.fixVerified) on the cursor's code unit or a line range.
 local M = {}
 
 local COMMAND = "freescode.runTask"
+M.FIX_VERIFIED = "freescode.fixVerified"
 
 --- JSON null (vim.NIL) as nil.
 local function value(x)
@@ -53,7 +54,7 @@ function M.show_explanation(result)
 end
 
 --- Report a finished task. The server already shows its own message when a task fails.
-local function finish(task, bufnr, err, result)
+local function finish(task, command, bufnr, err, result)
   result = result or {}
   if err then
     vim.notify(("freescode: %s failed: %s"):format(task, err.message or vim.inspect(err)), vim.log.levels.ERROR)
@@ -69,12 +70,20 @@ local function finish(task, bufnr, err, result)
   vim.api.nvim_exec_autocmds("User", {
     pattern = "FreescodeTaskDone",
     modeline = false,
-    data = { task = task, bufnr = bufnr, error = err and (err.message or vim.inspect(err)), result = result },
+    data = {
+      task = task,
+      command = command,
+      bufnr = bufnr,
+      error = err and (err.message or vim.inspect(err)),
+      result = result,
+    },
   })
 end
 
---- Run a task; `range` as in task_args. Returns false when no freescode client is attached.
-function M.run(task, range, on_done)
+--- Run a task; `range` as in task_args; `command` is freescode.runTask unless given (M.FIX_VERIFIED takes the
+--- same arguments). Returns false when no freescode client is attached.
+function M.run(task, range, on_done, command)
+  command = command or COMMAND
   local bufnr = vim.api.nvim_get_current_buf()
   local client = require("freescode").client(bufnr)
   if not client then
@@ -84,13 +93,20 @@ function M.run(task, range, on_done)
   end
   local args = M.task_args(bufnr, task, range)
   -- Passing bufnr makes the client send pending didChange first, so the server sees the text we see.
-  client:request("workspace/executeCommand", { command = COMMAND, arguments = { args } }, function(err, result)
-    finish(task, bufnr, err, result)
+  client:request("workspace/executeCommand", { command = command, arguments = { args } }, function(err, result)
+    finish(task, command, bufnr, err, result)
     if on_done then
       on_done(err, result)
     end
   end, bufnr)
   return true
+end
+
+--- Fix and verify (:FreescodeFixVerify): each candidate runs the project's check in a scratch copy, and only one
+--- that passed lands. Progress says which attempt runs; when none passed, the server says so and offers the best
+--- candidate as the code action "Apply best unverified candidate".
+function M.fix_verified(range, on_done)
+  return M.run("fix", range, on_done, M.FIX_VERIFIED)
 end
 
 --- Output of `freescode usage` in a scratch window; an error is shown as it was printed.
