@@ -32,12 +32,13 @@ test: $(STAMP)
 	$(BIN)/python -m mypy freescode_lsp
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-# No real editor, no model: FREESCODE_TEST_NO_MODELS makes a test that loads one fail, saying to mark it slow.
+# No real editor, no model, no fault campaign: FREESCODE_TEST_NO_MODELS makes a test that loads a model fail, saying
+# to mark it slow. Four workers on any machine: most of these tests wait on a process or a deadline, not on a core.
 check: $(STAMP)
 	$(BIN)/python -m ruff check freescode_lsp tests bench chaos scripts
 	$(BIN)/python -m ruff format --check freescode_lsp tests bench chaos scripts
 	$(BIN)/python -m mypy freescode_lsp
-	FREESCODE_TEST_NO_MODELS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not code_model and not editor"
+	FREESCODE_TEST_NO_MODELS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n 4 --dist worksteal -m "not slow and not code_model and not editor and not campaign"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -7,6 +7,8 @@ import pytest
 from chaos import gateway, gateway_siege, hostile, keystrokes, kills, malformed, registry, sweeps
 from chaos.common import CampaignResult
 
+pytestmark = pytest.mark.campaign
+
 
 def _nothing_lost(result: CampaignResult, trials: int) -> None:
     assert result.tried == trials, result

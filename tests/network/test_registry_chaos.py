@@ -5,8 +5,12 @@ A killed replica, a restarted database, dropped connections, a slowed database.
 
 from __future__ import annotations
 
+import pytest
+
 from chaos import registry_replicas
 from freescode_lsp.testing.postgres import PostgresServer
+
+pytestmark = pytest.mark.campaign
 
 
 async def test_replicas_lose_nothing_through_faults(postgres: PostgresServer) -> None:

@@ -21,7 +21,7 @@ FAST = "not slow and not code_model and not editor"
 
 def test_a_test_module_of_model_fixtures_and_one_of_a_real_editor_are_left_out_of_the_fast_run() -> None:
     """Their tests carry no marker of their own: the markers come from the gemma_path fixture and the folder."""
-    files = ["tests/engines/test_local_engine.py", "tests/editors/test_emacs.py"]
+    files = ["tests/models/test_local_engine.py", "tests/editors/test_emacs.py"]
     collected = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-m", FAST, *files],
         cwd=REPO,
