@@ -122,6 +122,12 @@ AVERAGE_TESTS = (
 )
 
 
+def command_at(path: Path, line: int, column: int, command: str, done_ms: int | None = None) -> str:
+    """Lua that opens the file, puts the cursor at (line, column), runs the command and waits for its task to end."""
+    done = f"T.task_done(1, {done_ms})" if done_ms else "T.task_done()"
+    return f'T.open({lua_value(str(path))}) vim.api.nvim_win_set_cursor(0, {{{line}, {column}}}) vim.cmd("{command}") {done}'
+
+
 def average_project(tmp_path: Path) -> Path:
     """stats.py and tests/test_stats.py that imports it, in a project of its own."""
     path = write_source(tmp_path, AVERAGE, "stats.py")
@@ -139,10 +145,7 @@ def test_fix_verify_command_lands_only_the_candidate_that_passed(stub_node, tmp_
         tmp_path,
         node_settings(stub_node.url),
         f"""
-        T.open({lua_value(str(path))})
-        vim.api.nvim_win_set_cursor(0, {{2, 4}})
-        vim.cmd("FreescodeFixVerify")
-        T.task_done(1, 50000)
+        {command_at(path, 2, 4, "FreescodeFixVerify", 50000)}
         vim.wait(300)
         """,
         timeout=90,
@@ -167,10 +170,7 @@ def test_the_best_unverified_candidate_is_a_code_action(stub_node, tmp_path: Pat
         tmp_path,
         node_settings(stub_node.url),
         f"""
-        T.open({lua_value(str(path))})
-        vim.api.nvim_win_set_cursor(0, {{2, 4}})
-        vim.cmd("FreescodeFixVerify")
-        T.task_done(1, 50000)
+        {command_at(path, 2, 4, "FreescodeFixVerify", 50000)}
         T.results.after_loop = T.lines()
         vim.lsp.buf.code_action({{ context = {{ only = {{ "quickfix.freescode.fixVerified.unverified" }} }}, apply = true }})
         T.wait("the candidate", function() return T.lines()[2] == {lua_value(AVERAGE_HALF.splitlines()[1])} end)
@@ -193,10 +193,7 @@ def test_debug_command_publishes_diagnostics(stub_node, tmp_path: Path) -> None:
         tmp_path,
         node_settings(stub_node.url),
         f"""
-        T.open({lua_value(str(path))})
-        vim.api.nvim_win_set_cursor(0, {{5, 0}})
-        vim.cmd("FreescodeDebug")
-        T.task_done()
+        {command_at(path, 5, 0, "FreescodeDebug")}
         T.wait("diagnostics", function() return #vim.diagnostic.get(0) > 0 end)
         T.results.diagnostics = T.diagnostics()
         """,
@@ -264,10 +261,7 @@ def test_explain_opens_a_float_with_the_markdown(stub_node, tmp_path: Path) -> N
         tmp_path,
         node_settings(stub_node.url),
         f"""
-        T.open({lua_value(str(path))})
-        vim.api.nvim_win_set_cursor(0, {{6, 4}})
-        vim.cmd("FreescodeExplain")
-        T.task_done()
+        {command_at(path, 6, 4, "FreescodeExplain")}
         T.results.floats = T.floats()
         """,
     )
@@ -557,10 +551,7 @@ def test_fix_on_the_real_local_model(gemma_path: Path, tmp_path: Path) -> None:
         tmp_path,
         settings,
         f"""
-        T.open({lua_value(str(path))})
-        vim.api.nvim_win_set_cursor(0, {{5, 4}})
-        vim.cmd("FreescodeFix")
-        T.task_done(1, 100000)
+        {command_at(path, 5, 4, "FreescodeFix", 100000)}
         vim.wait(300)
         """,
         timeout=150,

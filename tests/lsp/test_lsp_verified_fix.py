@@ -121,12 +121,17 @@ async def candidate_actions(editor: Editor, uri: str) -> list[types.CodeAction]:
     return [a for a in actions or [] if isinstance(a, types.CodeAction) and a.kind == CANDIDATE_KIND]
 
 
-async def test_the_best_unverified_candidate_is_offered_as_its_own_action(editor: Editor, stub_node, tmp_path: Path) -> None:
+async def half_right_project(editor: Editor, stub_node, tmp_path: Path) -> str:
+    """A project with two tests, open in the editor, whose model answers a fix that passes only one of them."""
     stub_node.set_script({"default": answer(RIGHT)})
     await editor.initialize(node_options(stub_node.url), root=tmp_path)
     path = project(tmp_path)
     (tmp_path / "tests" / "test_stats.py").write_text(TWO_TESTS)
-    uri = editor.open(path, SOURCE)
+    return editor.open(path, SOURCE)
+
+
+async def test_the_best_unverified_candidate_is_offered_as_its_own_action(editor: Editor, stub_node, tmp_path: Path) -> None:
+    uri = await half_right_project(editor, stub_node, tmp_path)
     result = await editor.perform(await verified_action(editor, uri))
     assert result["applied"] is False and result["message"].startswith("not verified"), result
     assert editor.text(uri) == SOURCE and len(stub_node.requests()) == 3
@@ -143,11 +148,7 @@ async def test_the_best_unverified_candidate_is_offered_as_its_own_action(editor
 
 
 async def test_an_unverified_candidate_is_not_applied_once_the_file_changed(editor: Editor, stub_node, tmp_path: Path) -> None:
-    stub_node.set_script({"default": answer(RIGHT)})
-    await editor.initialize(node_options(stub_node.url), root=tmp_path)
-    path = project(tmp_path)
-    (tmp_path / "tests" / "test_stats.py").write_text(TWO_TESTS)
-    uri = editor.open(path, SOURCE)
+    uri = await half_right_project(editor, stub_node, tmp_path)
     await editor.perform(await verified_action(editor, uri))
     [action] = await candidate_actions(editor, uri)
     editor.type(uri, 4, 0, "# typed\n")
