@@ -5,23 +5,28 @@ python -m bench registry [--nodes 10000] [--seconds 60] [--setups sqlite,postgre
 The nodes live in one node farm process (each answers the registry's probes at its own path); every node
 heartbeats every --heartbeat-s, spread evenly; --clients clients list `/v1/models` and one model's hosts in
 a loop. Per setup: listing and heartbeat latency (p50, p99), how often each node was probed (rounds per
-minute), the CPU the registry processes and PostgreSQL used per 1,000 nodes, and the heartbeat rate reached
-(the load comes from this one process, on the same cores as the registry).
+minute), the CPU the registry processes (answering, and their probing children) and PostgreSQL used per 1,000
+nodes, and the heartbeat rate reached (the load comes from this one process, on the same cores as the registry).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
+import h11
 import httpx
 
 from bench.common import Row, machine, table
+from bench.keepalive import KeepAlivePool
 from freescode_lsp.testing.node_farm import NodeFarm, start_node_farm
 from freescode_lsp.testing.postgres import PostgresServer, start_postgres
 from freescode_lsp.testing.registry_process import RegistryProcess, start_registry
@@ -30,6 +35,7 @@ MODELS = ["mistral-7b", "code-llama-7b", "starcoder2-15b", "deepseek-coder-6.7b"
 NODES_PER_OPERATOR = 100
 IN_FLIGHT = 64
 SETUPS = ("sqlite", "postgres-1", "postgres-2")
+REQUEST_TIMEOUT_S = 30.0
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -52,12 +58,19 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    """The ids of a process's children (none once it ended)."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def postgres_pids(server: PostgresServer) -> list[int]:
     """The server process and its children."""
     if server.process is None:
         return []
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-    return [server.process.pid, *(int(pid) for pid in children.read_text().split())]
+    return [server.process.pid, *children(server.process.pid)]
 
 
 class Setup:
@@ -102,24 +115,30 @@ class Setup:
     async def load(self, seconds: float, heartbeat_s: float, clients: int) -> float:
         """Heartbeat every node every heartbeat_s, and list with `clients` clients, for `seconds`; heartbeats sent a second."""
         stop = time.monotonic() + seconds
-        limits = httpx.Limits(max_connections=IN_FLIGHT + clients, max_keepalive_connections=IN_FLIGHT + clients)
-        async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        beating = [KeepAlivePool("127.0.0.1", replica.port, IN_FLIGHT) for replica in self.replicas]
+        listing = [[KeepAlivePool("127.0.0.1", replica.port, 1) for replica in self.replicas] for _ in range(clients)]
+        try:
             sent = await asyncio.gather(
-                self._beats(http, stop, heartbeat_s), *(self._lists(http, stop, n) for n in range(clients))
+                self._beats(beating, stop, heartbeat_s), *(self._lists(listing[n], stop, n) for n in range(clients))
             )
+        finally:
+            for pool in [*beating, *(pool for pools in listing for pool in pools)]:
+                await pool.close()
         return sent[0] / seconds
 
-    async def _beats(self, http: httpx.AsyncClient, stop: float, heartbeat_s: float) -> int:
+    async def _beats(self, pools: list[KeepAlivePool], stop: float, heartbeat_s: float) -> int:
         gate = asyncio.Semaphore(IN_FLIGHT)
         tasks: set[asyncio.Task[None]] = set()
         start, sent = time.monotonic(), 0
+        body = json.dumps({"load": 0.25, "ttft_ms": 90.0, "tokens_per_s": 40.0}).encode()
         while time.monotonic() < stop:
             due = int((time.monotonic() - start) / heartbeat_s * len(self.nodes))
             while sent < due and time.monotonic() < stop:
                 node_id, operator = self.nodes[sent % len(self.nodes)]
-                replica = self.replicas[sent % len(self.replicas)]
+                headers = {"authorization": f"Bearer {self.farm.token(operator)}"}
+                request = pools[sent % len(pools)].request("POST", f"/v1/nodes/{node_id}/heartbeat", body, headers)
                 await gate.acquire()
-                task = asyncio.create_task(self._beat(http, gate, replica.url, node_id, operator))
+                task = asyncio.create_task(self._timed(request, self.beats, gate))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 sent += 1
@@ -127,37 +146,29 @@ class Setup:
         await asyncio.gather(*tasks)
         return sent
 
-    async def _beat(self, http: httpx.AsyncClient, gate: asyncio.Semaphore, url: str, node_id: str, operator: int) -> None:
+    async def _timed(
+        self, request: Coroutine[Any, Any, tuple[int, bytes]], times: list[float], gate: asyncio.Semaphore | None = None
+    ) -> None:
+        """Run one request and keep its time when it answered 200; count it as failed otherwise."""
         try:
             started = time.perf_counter()
-            response = await http.post(
-                f"{url}/v1/nodes/{node_id}/heartbeat",
-                json={"load": 0.25, "ttft_ms": 90.0, "tokens_per_s": 40.0},
-                headers={"Authorization": f"Bearer {self.farm.token(operator)}"},
-            )
-            if response.status_code == 200:
-                self.beats.append(time.perf_counter() - started)
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                status, _ = await request
+            if status == 200:
+                times.append(time.perf_counter() - started)
             else:
                 self.failed += 1
-        except httpx.HTTPError:
+        except (OSError, TimeoutError, h11.ProtocolError):
             self.failed += 1
         finally:
-            gate.release()
+            if gate is not None:
+                gate.release()
 
-    async def _lists(self, http: httpx.AsyncClient, stop: float, number: int) -> int:
+    async def _lists(self, pools: list[KeepAlivePool], stop: float, number: int) -> int:
         paths = ["/v1/models", f"/v1/models/{MODELS[number % len(MODELS)]}"]
         count = 0
         while time.monotonic() < stop:
-            replica = self.replicas[count % len(self.replicas)]
-            started = time.perf_counter()
-            try:
-                response = await http.get(replica.url + paths[count % 2])
-                if response.status_code == 200:
-                    self.listing.append(time.perf_counter() - started)
-                else:
-                    self.failed += 1
-            except httpx.HTTPError:
-                self.failed += 1
+            await self._timed(pools[count % len(pools)].request("GET", paths[count % 2]), self.listing)
             count += 1
             await asyncio.sleep(0.02)
         return count
@@ -187,11 +198,15 @@ async def measure(
         await setup.register(args.nodes)
         registering = time.monotonic() - began
         pids = [replica.process.pid for replica in replicas]
-        cpu_before, db_before = cpu_seconds(pids), cpu_seconds(postgres_pids(postgres)) if postgres else 0.0
-        probes_before = farm.probe_count()
+        probers = [child for pid in pids for child in children(pid)]
+        cpu_before, probing_before = cpu_seconds(pids), cpu_seconds(probers)
+        db_before = cpu_seconds(postgres_pids(postgres)) if postgres else 0.0
+        probes_before, own_before = farm.probe_count(), time.process_time()
+        farm_before = cpu_seconds([farm.process.pid])
         rate = await setup.load(args.seconds, args.heartbeat_s, args.clients)
+        own, farm_cpu = time.process_time() - own_before, cpu_seconds([farm.process.pid]) - farm_before
         probes = farm.probe_count() - probes_before
-        cpu = cpu_seconds(pids) - cpu_before
+        cpu, probing = cpu_seconds(pids) - cpu_before, cpu_seconds(probers) - probing_before
         db_cpu = (cpu_seconds(postgres_pids(postgres)) - db_before) if postgres else 0.0
     finally:
         for replica in replicas:
@@ -211,10 +226,12 @@ async def measure(
         Row(f"{label}: heartbeat p99", percentile(setup.beats, 0.99) * 1000, None, "ms", digits=1),
         Row(f"{label}: heartbeats sent", rate, None, "/s", digits=0),
         Row(f"{label}: probe rounds", probes / args.nodes / (args.seconds / 60), None, "per node per minute", digits=2),
-        Row(f"{label}: registry CPU per 1,000 nodes", cpu * per_thousand, None, "cores", digits=3),
+        Row(f"{label}: registry CPU per 1,000 nodes, answering", cpu * per_thousand, None, "cores", digits=3),
+        Row(f"{label}: registry CPU per 1,000 nodes, probing", probing * per_thousand, None, "cores", digits=3),
     ]
     if postgres:
         rows.append(Row(f"{label}: PostgreSQL CPU per 1,000 nodes", db_cpu * per_thousand, None, "cores", digits=3))
+    rows.append(Row(f"{label}: load generator and node farm CPU", (own + farm_cpu) / args.seconds, None, "cores", digits=2))
     return rows
 
 
@@ -230,8 +247,9 @@ async def run_all(args: argparse.Namespace) -> list[Row]:
             for setup in setups:
                 print(f"== registry: {setup}, {args.nodes} nodes", flush=True)
                 db = str(folder / f"{setup}.sqlite3") if setup == "sqlite" else postgres.create_database(setup.replace("-", "_"))  # type: ignore[union-attr]
-                rows += await measure(setup, db, farm, folder, args, postgres if setup != "sqlite" else None)
-                print(table(rows[-9:], with_machine=False), flush=True)
+                found = await measure(setup, db, farm, folder, args, postgres if setup != "sqlite" else None)
+                rows += found
+                print(table(found, with_machine=False), flush=True)
     finally:
         farm.stop()
         if postgres is not None:

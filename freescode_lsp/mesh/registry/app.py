@@ -27,10 +27,12 @@ connects only to the addresses its AddressPolicy allows: public ones, plus loopb
 registry was started to allow them, never other special-purpose ones. Every answer carries the
 `x-freescode-registry` header, so a registry is never probed as a node.
 
-Any number of replicas may serve one PostgreSQL database: model listings come from a view at most a second
-old (freshly read after any change this replica or, through NOTIFY, another one makes), every other answer
-reads the database, and the replicas share the probing (see prober.py). When the database cannot be
-reached the answer is a 503, so that clients try another replica.
+Any number of replicas may serve one PostgreSQL database: model listings come from a view about a second
+old at most (read again soon after any change this replica or, through NOTIFY, another one makes; see
+directory.py), heartbeats are written in batches (heartbeats.py), every other answer reads the database, and
+the replicas share the probing (probe_rounds.py). A served replica runs its periodic probe rounds in a child
+process of lower priority (probe_process.py), so that probing never slows the answers. When the database
+cannot be reached the answer is a 503, so that clients try another replica.
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ from freescode_lsp.mesh.registry.auth import OperatorTokens, bearer_token
 from freescode_lsp.mesh.registry.bodies import ApiError, error_response, read_json
 from freescode_lsp.mesh.registry.database import StoreUnavailable
 from freescode_lsp.mesh.registry.directory import Directory, model_json
+from freescode_lsp.mesh.registry.heartbeats import HeartbeatBatcher
 from freescode_lsp.mesh.registry.node_probe import REGISTRY_HEADER
+from freescode_lsp.mesh.registry.probe_process import ProbeProcess
 from freescode_lsp.mesh.registry.probe_rounds import ChallengesBusy, Prober, RegistrySettings
 from freescode_lsp.mesh.registry.records import (
     CatalogModel,
@@ -90,12 +94,15 @@ class RegistryApp:
         tokens: OperatorTokens,
         settings: RegistrySettings,
         resolver: Resolver = system_resolver,
+        probe_process: bool = False,
     ) -> None:
         self.store = store
         self.tokens = tokens
         self.settings = settings
         self.resolver = resolver
+        self.probe_process = ProbeProcess(store.target, settings, tokens.key_table()) if probe_process else None
         self.directory = Directory(store, settings.lease_s, settings.listing_max_age_s)
+        self.heartbeats = HeartbeatBatcher(store.heartbeats)
         self.prober = Prober(store, settings, tokens.ownership_keys, resolver, self.directory.changed)
 
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
@@ -211,7 +218,7 @@ class RegistryApp:
         node_id = request.path_params["node_id"]
         beat = Heartbeat.from_json(await read_json(request, allow_empty=True))
         now = time.time()
-        node = await self._db(self.store.heartbeat, node_id, operator, beat, now)
+        node = await self.heartbeats.beat(node_id, operator, beat, now)
         if node is None:
             await self.owned_node(request)
             raise ApiError(404, f"no node {node_id!r} is registered (it may have been purged); register again")
@@ -228,15 +235,20 @@ class RegistryApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        """Run the prober, and listen for other replicas' changes, while the server runs."""
-        await self.prober.start()
-        watching = asyncio.create_task(self.store.database.watch(self.directory.changed))
+        """Run the prober (its rounds in a child process, when asked), and listen for other writers' changes."""
+        rounds = self.probe_process
+        await self.prober.start(periodic=rounds is None)
+        tasks = [asyncio.create_task(self.store.database.watch(self.directory.changed))]
+        if rounds is not None:
+            tasks.append(asyncio.create_task(rounds.run()))
         try:
             yield
         finally:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
+            if rounds is not None:
+                await rounds.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.prober.stop()
 
     def starlette(self) -> Starlette:
@@ -323,6 +335,6 @@ def serve(
         print(f"freescode registry: {line}", file=sys.stderr, flush=True)
 
     protocol = deadline_protocol(Deadlines(settings.header_timeout_s, settings.body_timeout_s, log))
-    app = RegistryApp(store, tokens, settings).starlette()
+    app = RegistryApp(store, tokens, settings, probe_process=True).starlette()
     config = uvicorn.Config(app, http=protocol, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     asyncio.run(Server(config).serve(sockets=[sock]))

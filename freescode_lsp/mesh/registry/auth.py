@@ -37,6 +37,10 @@ class OperatorTokens:
         """The keys a node of this operator may prove ownership with: one per token the operator holds."""
         return list(self._keys.get(operator, ()))
 
+    def key_table(self) -> dict[str, list[bytes]]:
+        """Every operator's ownership keys: what a probing process needs, without the tokens themselves."""
+        return {operator: list(keys) for operator, keys in self._keys.items()}
+
 
 def secret_owner(entries: Iterable[tuple[bytes, str]], secret: str) -> str | None:
     """Whose secret this is among (sha256 digest, owner) entries; every entry is compared, in constant time."""

@@ -1,17 +1,26 @@
 """The listings a registry replica answers from: one view of the catalog and its listed hosts, at most MAX_AGE_S old.
 
-A view is read from the store in one go and serves every listing until it goes stale: at once after a
-client's own deletion or catalog change, MIN_REFRESH_S after a registration, a probe that changed a node's
-listing or another replica's NOTIFY (so a burst of them costs one read), and after MAX_AGE_S, which bounds
-how old another replica's heartbeats may look (this replica's own are shown in place at once) and how long a
-node whose lease ran out may still be listed. Requests that find it stale share one read.
+A view is read from the store and serves every listing; a newer one is read, while the current one still
+answers, MIN_REFRESH_S after a registration, a probe that changed a node's listing or another replica's NOTIFY
+(so a burst of them costs one read), and after MAX_AGE_S, which bounds how old another replica's heartbeats
+may look (this replica's own are shown in place at once) and how long a node whose lease ran out may still be
+listed. A client's own deletion or catalog change is shown at once: its listings wait for a view read after
+it, as do all listings when no read succeeded for twice MAX_AGE_S. Requests that wait share one read.
+
+Most reads fetch only what changed: the ids of the nodes listable now (the database alone judges leases and
+probes), and the rows heard from or probed since the last read (less SLACK_S, for writes that committed
+late), plus any listable node not known yet. So such a read costs one short row per node and a full row per
+change, and each host is serialized to JSON once per change; every FULL_READ_EVERY-th read fetches every row,
+which bounds how stale a host's metrics can look whatever the writers' clocks say.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from freescode_lsp.mesh.registry.records import CatalogModel, Node
@@ -19,6 +28,8 @@ from freescode_lsp.mesh.registry.store import RegistryStore
 
 MAX_AGE_S = 1.0
 MIN_REFRESH_S = 0.2
+SLACK_S = 1.0
+FULL_READ_EVERY = 30
 
 
 def model_json(model: CatalogModel, hosts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -34,10 +45,16 @@ def model_json(model: CatalogModel, hosts: list[dict[str, Any]]) -> dict[str, An
 
 
 class View:
-    """The catalog and, per model, the hosts listed at one moment, cheapest first, each host serialized once."""
+    """The catalog and, per model, the hosts listed at one moment, cheapest first; `nodes` are the listable ones."""
 
     def __init__(
-        self, catalog: list[CatalogModel], nodes: list[Node], taken_at: float, lease_s: float, max_age_s: float, generation: int
+        self,
+        catalog: list[CatalogModel],
+        nodes: Mapping[str, Node],
+        hosts: Mapping[str, bytes],
+        taken_at: float,
+        max_age_s: float,
+        generation: int,
     ) -> None:
         self.catalog = catalog
         self.by_id = {model.id: model for model in catalog}
@@ -45,24 +62,25 @@ class View:
         self.generation = generation
         self.expires_at = taken_at + max_age_s
         found: dict[str, list[Node]] = {}
-        for node in nodes:
+        for node in nodes.values():
             for model in node.models:
-                if node.unlisted_reason(model, taken_at, lease_s, False) is None:
+                if node.unlisted_reason(model, taken_at, math.inf, False) is None:
                     found.setdefault(model, []).append(node)
-        self.order = {
-            model: [node.node_id for node in sorted(hosts, key=lambda n: (n.price_per_1k, n.url))]
-            for model, hosts in found.items()
-        }
-        self.models_of = {node.node_id: node.models for hosts in found.values() for node in hosts}
-        self.listed = set(self.models_of)
-        self.hosts = {node.node_id: _compact(node.host_json()) for hosts in found.values() for node in hosts}
+        self.parts: dict[str, list[bytes]] = {}
+        self.places: dict[str, list[tuple[str, int]]] = {}
+        for model, listed in found.items():
+            listed.sort(key=lambda n: (n.price_per_1k, n.url))
+            self.parts[model] = [hosts[node.node_id] for node in listed]
+            for index, node in enumerate(listed):
+                self.places.setdefault(node.node_id, []).append((model, index))
+        self.listed = set(self.places)
         self._bodies: dict[str, bytes] = {}
         self._all: bytes | None = None
 
-    def renew(self, node: Node) -> None:
-        """Show a heartbeat this replica just stored (metrics, last_seen): one host serialized again."""
-        self.hosts[node.node_id] = _compact(node.host_json())
-        for model in self.models_of.get(node.node_id, ()):
+    def renew(self, node_id: str, host: bytes) -> None:
+        """Show a heartbeat this replica just stored (metrics, last_seen): one host replaced in place."""
+        for model, index in self.places.get(node_id, ()):
+            self.parts[model][index] = host
             self._bodies.pop(model, None)
         self._all = None
 
@@ -71,8 +89,7 @@ class View:
         body = self._bodies.get(model.id)
         if body is None:
             head = _compact(model_json(model, []))
-            hosts = b",".join(self.hosts[node_id] for node_id in self.order.get(model.id, ()))
-            body = self._bodies[model.id] = head[: -len(b"[]}")] + b"[" + hosts + b"]}"
+            body = self._bodies[model.id] = head[: -len(b"[]}")] + b"[" + b",".join(self.parts.get(model.id, ())) + b"]}"
         return body
 
     def models_body(self) -> bytes:
@@ -82,22 +99,31 @@ class View:
         return self._all
 
 
+def host_bytes(node: Node) -> bytes:
+    """A node as one entry of `available_hosts`, serialized."""
+    return _compact(node.host_json())
+
+
 def _compact(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
 class Directory:
-    """Keeps the current view and reads a new one from the store when it is stale."""
+    """Keeps the current view and reads what changed from the store when it is stale."""
 
     def __init__(self, store: RegistryStore, lease_s: float, max_age_s: float = MAX_AGE_S) -> None:
         self.store = store
         self.lease_s = lease_s
         self.max_age_s = max_age_s
         self.reads = 0
+        self.rows_read = 0
         self._view: View | None = None
         self._generation = 0
         self._changed_at = 0.0
         self._reading: asyncio.Future[View] | None = None
+        self._nodes: dict[str, Node] = {}
+        self._hosts: dict[str, bytes] = {}
+        self._read_at: float | None = None
 
     def invalidate(self) -> None:
         """A client's own change (a deletion, a catalog model): listings from now on come from a view read after it."""
@@ -111,29 +137,46 @@ class Directory:
         """A heartbeat this replica stored: shown in place when the view lists the node, else soon if it is now listed."""
         view = self._view
         if view is not None and node.node_id in view.listed:
-            view.renew(node)
+            host = host_bytes(node)
+            view.renew(node.node_id, host)
+            if node.node_id in self._nodes:
+                self._nodes[node.node_id] = node
+                self._hosts[node.node_id] = host
         elif listed:
             self.changed()
 
-    def _stale(self, view: View | None, wanted: int) -> bool:
-        if view is None or view.generation < wanted:
-            return True
-        now = time.time()
+    def _stale(self, view: View, now: float) -> bool:
+        """Whether a view is due to be read again: too old, or older than a change and MIN_REFRESH_S."""
         return now >= view.expires_at or (self._changed_at >= view.taken_at and now >= view.taken_at + MIN_REFRESH_S)
 
+    def _usable(self, view: View | None, wanted: int, now: float) -> bool:
+        """Whether a view may answer while a newer one is read: it shows the caller's own changes and is not too old."""
+        return view is not None and view.generation >= wanted and now < view.expires_at + self.max_age_s
+
     async def view(self) -> View:
-        """A view not stale now: the current one, or a new one read once for every caller waiting."""
+        """A view for one listing: the current one (a newer one read meanwhile when it is due), else one read for it.
+
+        Callers wait for a read only for their own changes (a deletion, a catalog model) or when no read
+        succeeded for twice the maximum age; a read is shared by everyone who waits for it.
+        """
         wanted = self._generation
         view = self._view
-        while self._stale(view, wanted):
-            if self._reading is None:
-                self._reading = asyncio.ensure_future(self._read())
-                self._reading.add_done_callback(self._done)
-            view = await asyncio.shield(self._reading)
+        now = time.time()
+        if view is not None and self._stale(view, now):
+            self._start_read()
+        while not self._usable(view, wanted, now):
+            view = await asyncio.shield(self._start_read())
             if view.generation >= wanted:
                 break
         assert view is not None
         return view
+
+    def _start_read(self) -> asyncio.Future[View]:
+        """The read under way, or a new one."""
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._read())
+            self._reading.add_done_callback(self._done)
+        return self._reading
 
     def _done(self, future: asyncio.Future[View]) -> None:
         self._reading = None
@@ -143,10 +186,19 @@ class Directory:
     async def _read(self) -> View:
         generation = self._generation
         now = time.time()
+        since = None if self._read_at is None or self.reads % FULL_READ_EVERY == 0 else self._read_at - SLACK_S
         catalog = await asyncio.to_thread(self.store.catalog)
-        nodes = await asyncio.to_thread(self.store.listable, now - self.lease_s)
-        view = View(catalog, nodes, now, self.lease_s, self.max_age_s, generation)
+        listable, changed = await asyncio.to_thread(self.store.listable_changes, now - self.lease_s, since, set(self._nodes))
+        for node_id in set(self._nodes) - listable:
+            del self._nodes[node_id]
+            del self._hosts[node_id]
+        for node in changed:
+            self._nodes[node.node_id] = node
+            self._hosts[node.node_id] = host_bytes(node)
+        self._read_at = now
+        view = View(catalog, self._nodes, self._hosts, now, self.max_age_s, generation)
         self.reads += 1
+        self.rows_read += len(changed)
         if self._view is None or self._view.generation <= generation:
             self._view = view
         return view

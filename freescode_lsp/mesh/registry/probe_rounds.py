@@ -2,7 +2,8 @@
 
 Probing is shared by every replica on one database: a replica leases the nodes that are due (the store hands
 different nodes to replicas claiming at once), probes each, and makes it due again one probe interval after
-the probe started, so each node is probed once per interval whatever the number of replicas. A lease runs
+the probe ended, so each node is probed at most once per interval whatever the number of replicas (and however
+long a busy machine kept the probe from sending its first request). A lease runs
 out after LEASE_TIMEOUTS probe timeouts and a second, so the nodes of a replica that dies mid-probe are
 claimed by the others; a replica that stops gives its leases back.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
+import ssl
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -87,20 +89,24 @@ class Prober:
         self._operators: dict[str, asyncio.Semaphore] = {}
         self._challenges: dict[str, asyncio.Semaphore] = {}
         self._client: httpx.AsyncClient | None = None
+        self._tls: ssl.SSLContext | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[str] = set()
         self._owners: dict[str, int] = {}
         self._wake = asyncio.Event()
 
-    async def start(self) -> None:
-        """Open the HTTP client and start the periodic loop."""
+    async def start(self, periodic: bool = True) -> None:
+        """Open the HTTP client and, unless another process runs them (`periodic` False), start the periodic rounds."""
+        self._tls = httpx.create_ssl_context(trust_env=False)
         self._client = httpx.AsyncClient(
+            verify=self._tls,
             follow_redirects=False,
             timeout=self.settings.probe_timeout_s,
             limits=httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=0),
             trust_env=False,
         )
-        self._spawn(self._loop())
+        if periodic:
+            self._spawn(self._loop())
 
     async def stop(self) -> None:
         """Cancel every probe, give this replica's leases back and close the client."""
@@ -223,11 +229,20 @@ class Prober:
             if not self._owners[node.owner]:
                 del self._owners[node.owner]
 
+    def _one_node_client(self) -> httpx.AsyncClient:
+        """A client for one probe: its requests share one connection to the node, which no other node's probe uses."""
+        assert self._tls is not None, "the prober is not running"
+        return httpx.AsyncClient(
+            verify=self._tls,
+            follow_redirects=False,
+            timeout=self.settings.probe_timeout_s,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            trust_env=False,
+        )
+
     async def _probe(self, node: Node, holder: str) -> None:
-        assert self._client is not None
         operator = self._operators.setdefault(node.owner, asyncio.Semaphore(PER_OPERATOR))
-        async with operator, self._slots:
-            started = time.time()
+        async with operator, self._slots, self._one_node_client() as client:
             result = await probe_node(
                 node.url,
                 node.models,
@@ -235,13 +250,15 @@ class Prober:
                 ownership_keys=self.keys(node.owner),
                 policy=self.settings.addresses,
                 resolver=self.resolver,
-                client=self._client,
+                client=client,
                 timeout_s=self.settings.probe_timeout_s,
             )
         self.probes += 1
         changed = node.probed_at is None or node.probe_ok != result.ok or node.served != result.served
-        next_due = started + self.settings.probe_interval_s
-        await asyncio.to_thread(self.store.record_probe, node, holder, result, time.time(), next_due, changed)
+        ended = time.time()
+        await asyncio.to_thread(
+            self.store.record_probe, node, holder, result, ended, ended + self.settings.probe_interval_s, changed
+        )
         if changed:
             self.changed()
 

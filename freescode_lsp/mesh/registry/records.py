@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -129,8 +130,8 @@ class Node:
     def from_row(cls, row: Mapping[str, Any]) -> Node:
         """A node from its `nodes` row."""
         values = dict(row)
-        values["models"] = tuple(json.loads(values["models"]))
-        values["served"] = tuple(json.loads(values["served"] or "[]"))
+        values["models"] = _id_list(values["models"])
+        values["served"] = _id_list(values["served"] or "[]")
         values["probe_ok"] = bool(values["probe_ok"])
         return cls(**values)
 
@@ -194,3 +195,9 @@ class ProbeResult:
     ok: bool
     served: tuple[str, ...] = ()
     error: str | None = None
+
+
+@functools.lru_cache(maxsize=4096)
+def _id_list(text: str) -> tuple[str, ...]:
+    """A stored JSON list of model ids; the same few lists recur on thousands of rows, so each is parsed once."""
+    return tuple(json.loads(text))

@@ -1,4 +1,8 @@
-"""The registry's database in one SQLite file: the default, for one registry process on one machine."""
+"""The registry's database in one SQLite file: the default, for one registry (and its probing process) on one machine.
+
+Processes on the same file tell each other that listings changed through a counter in `meta`: `notify()`
+raises it inside the writing transaction, and `watch()` reads it every WATCH_S.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from typing import Any
 from freescode_lsp.mesh.registry.database import Rows, StoreUnavailable
 
 BUSY_TIMEOUT_MS = 5000
+WATCH_S = 0.1
+CHANGES = "changes"
 
 
 class SqliteSession:
@@ -33,11 +39,15 @@ class SqliteSession:
         """Nothing to do: a write transaction already holds SQLite's one write lock."""
 
     def notify(self) -> None:
-        """Nothing to do: an SQLite file has one registry process."""
+        """Raise the file's change counter, for the other processes on the file (they read it every WATCH_S)."""
+        self._db.execute(
+            "INSERT INTO meta VALUES (?, '1') ON CONFLICT (key) DO UPDATE SET value = CAST(meta.value AS INTEGER) + 1",
+            (CHANGES,),
+        )
 
 
 class SqliteDatabase:
-    """One connection to one SQLite file, shared by threads under a lock; writes are `BEGIN IMMEDIATE` transactions."""
+    """Two connections to one SQLite file under a lock each: one writes, one reads, so a long read never holds up a write."""
 
     kind = "sqlite"
     skip_locked = ""
@@ -45,14 +55,13 @@ class SqliteDatabase:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._db = _connect(path)
         try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open the SQLite database {path}: {exc}") from exc
+            self._reader = _connect(path)
+        except StoreUnavailable:
+            self._db.close()
+            raise
 
     def describe(self) -> str:
         """The file's path."""
@@ -72,18 +81,51 @@ class SqliteDatabase:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[SqliteSession]:
-        """Statements run one by one under the lock, each seeing the last commit."""
-        with self._lock, _unavailable():
-            yield SqliteSession(self._db)
+        """A read transaction on the reading connection: one consistent state, the last commit when it began."""
+        with self._read_lock, _unavailable():
+            self._reader.execute("BEGIN")
+            try:
+                yield SqliteSession(self._reader)
+            finally:
+                self._reader.execute("COMMIT")
 
     def close(self) -> None:
         """Close the file."""
-        with self._lock:
+        with self._lock, self._read_lock:
             self._db.close()
+            self._reader.close()
+
+    def changes(self) -> str | None:
+        """The file's change counter (None before the first change)."""
+        with self.read() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (CHANGES,)).fetchone()
+        return None if row is None else str(row["value"])
 
     async def watch(self, changed: Callable[[], None]) -> None:
-        """No other replica writes an SQLite file, so nothing ever comes."""
-        await asyncio.Event().wait()
+        """Call `changed` whenever the change counter moved since the last look, every WATCH_S."""
+        seen = await asyncio.to_thread(self.changes)
+        while True:
+            await asyncio.sleep(WATCH_S)
+            try:
+                now = await asyncio.to_thread(self.changes)
+            except StoreUnavailable:
+                continue
+            if now != seen:
+                seen = now
+                changed()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are begun explicitly), rows by name, WAL, waiting for locks."""
+    try:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"cannot open the SQLite database {path}: {exc}") from exc
+    return db
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from freescode_lsp.errors import FreescodeError
@@ -41,6 +42,8 @@ NODE_COLUMNS = (
     " load, ttft_ms, tokens_per_s, probed_at, probe_ok, served, probe_error"
 )
 CATALOG_COLUMNS = "id, context, price_per_1k, specialties, added_by"
+LISTABLE_IDS = "SELECT node_id FROM nodes WHERE probe_ok = 1 AND last_seen >= ?"
+BATCH = 500
 
 
 def open_database(target: str | Path) -> Database:
@@ -62,6 +65,7 @@ class RegistryStore:
     """The catalog and node registrations in an SQLite file or a postgresql:// database, migrated when opened."""
 
     def __init__(self, target: str | Path) -> None:
+        self.target = target
         self.database: Database = open_database(target)
         try:
             migrate(self.database)
@@ -139,6 +143,30 @@ class RegistryStore:
             rows = db.execute(f"SELECT {NODE_COLUMNS} FROM nodes WHERE probe_ok = 1 AND last_seen >= ?", (seen_since,)).fetchall()
         return [Node.from_row(row) for row in rows]
 
+    def listable_changes(self, seen_since: float, changed_since: float | None, known: set[str]) -> tuple[set[str], list[Node]]:
+        """The ids of the listable nodes, and the full rows of those heard from or probed since `changed_since` or not `known`.
+
+        With `changed_since` None every listable row is read.
+        """
+        with self.database.read() as db:
+            if changed_since is None:
+                every = db.execute(f"SELECT {NODE_COLUMNS} FROM nodes WHERE probe_ok = 1 AND last_seen >= ?", (seen_since,))
+                nodes = [Node.from_row(row) for row in every.fetchall()]
+                return {node.node_id for node in nodes}, nodes
+            listable = {row["node_id"] for row in db.execute(LISTABLE_IDS, (seen_since,)).fetchall()}
+            rows = db.execute(
+                f"SELECT {NODE_COLUMNS} FROM nodes WHERE probe_ok = 1 AND last_seen >= ? AND (last_seen >= ? OR probed_at >= ?)",
+                (seen_since, changed_since, changed_since),
+            ).fetchall()
+            nodes = [Node.from_row(row) for row in rows]
+            unknown = sorted(listable - known - {node.node_id for node in nodes})
+            for start in range(0, len(unknown), BATCH):
+                batch = unknown[start : start + BATCH]
+                marks = ",".join("?" * len(batch))
+                found = db.execute(f"SELECT {NODE_COLUMNS} FROM nodes WHERE node_id IN ({marks})", batch).fetchall()
+                nodes += [Node.from_row(row) for row in found]
+        return listable, nodes
+
     def node(self, node_id: str) -> Node | None:
         """One registration, or None."""
         with self.database.read() as db:
@@ -197,6 +225,26 @@ class RegistryStore:
                 (now, beat.load, beat.ttft_ms, beat.tokens_per_s, node_id, owner),
             ).fetchone()
         return Node.from_row(row) if row else None
+
+    def heartbeats(self, beats: Sequence[tuple[str, str, Heartbeat, float]]) -> dict[str, Node]:
+        """Several heartbeats (node id, owner, metrics, time; one per node) in one statement: the nodes renewed, by id.
+
+        A beat whose node is unknown, or owned by another operator, renews nothing and is missing from the answer.
+        """
+        if not beats:
+            return {}
+        row = "(?, ?, CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION),"
+        row += " CAST(? AS DOUBLE PRECISION))"
+        params = [value for n, o, b, t in beats for value in (n, o, t, b.load, b.ttft_ms, b.tokens_per_s)]
+        with self.database.transaction() as db:
+            rows = db.execute(
+                "UPDATE nodes SET last_seen = v.column3, load = COALESCE(v.column4, load),"
+                " ttft_ms = COALESCE(v.column5, ttft_ms), tokens_per_s = COALESCE(v.column6, tokens_per_s)"
+                f" FROM (VALUES {','.join([row] * len(beats))}) AS v"
+                f" WHERE nodes.node_id = v.column1 AND nodes.owner = v.column2 RETURNING {NODE_COLUMNS}",
+                params,
+            ).fetchall()
+        return {node.node_id: node for node in map(Node.from_row, rows)}
 
     def delete(self, node_id: str) -> None:
         """Forget a registration."""

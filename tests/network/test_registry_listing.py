@@ -1,0 +1,145 @@
+"""What keeps listings and heartbeats cheap with thousands of nodes: incremental reads, batched heartbeats, a probing child."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from freescode_lsp.mesh.registry.addresses import endpoint_keys, parse_node_url
+from freescode_lsp.mesh.registry.directory import Directory
+from freescode_lsp.mesh.registry.heartbeats import Beat, HeartbeatBatcher
+from freescode_lsp.mesh.registry.records import Heartbeat, Node, ProbeResult, Registration
+from freescode_lsp.mesh.registry.store import RegistryStore
+from freescode_lsp.testing.processes import wait_for
+from freescode_lsp.testing.registry_process import start_registry
+
+MODEL = "mistral-7b"
+LEASE_S = 30.0
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RegistryStore]:
+    """A store on a new SQLite file or a new database on the session's PostgreSQL server."""
+    target = tmp_path / "registry.sqlite3" if request.param == "sqlite" else str(request.getfixturevalue("postgres_url"))
+    opened = RegistryStore(target)
+    yield opened
+    opened.close()
+
+
+def listed_node(store: RegistryStore, owner: str, port: int, now: float) -> str:
+    """Register a node and record a successful probe of it, as the prober would: its id."""
+    url = f"http://127.0.0.1:{port}"
+    registration = Registration(url=url, models=(MODEL,), price_per_1k=0.001, context=4096, operator=None, probe_key=None)
+    node_id, _ = store.register(owner, registration, endpoint_keys(parse_node_url(url), ()), now, 100)
+    node = store.claim_probe(node_id, "test:1", now, now + 5)
+    assert node is not None
+    store.record_probe(node, "test:1", ProbeResult(True, (MODEL,)), now, now + 10)
+    return node_id
+
+
+def hosts(body: bytes) -> dict[str, dict[str, object]]:
+    """The hosts of a `/v1/models` answer, by URL."""
+    return {host["url"]: host for model in json.loads(body)["data"] for host in model["available_hosts"]}
+
+
+def test_heartbeats_in_one_batch_renew_only_their_owners_nodes(store: RegistryStore) -> None:
+    now = 1_000_000.0
+    alice = listed_node(store, "alice", 9001, now)
+    bob = listed_node(store, "bob", 9002, now)
+    renewed = store.heartbeats(
+        [
+            (alice, "alice", Heartbeat(load=0.5), now + 5),
+            (bob, "alice", Heartbeat(load=9.0), now + 5),
+            ("node-missing", "alice", Heartbeat(), now + 5),
+        ]
+    )
+    assert list(renewed) == [alice]
+    assert (renewed[alice].last_seen, renewed[alice].load, renewed[alice].ttft_ms) == (now + 5, 0.5, None)
+    later = store.heartbeats([(alice, "alice", Heartbeat(ttft_ms=80.0), now + 6), (bob, "bob", Heartbeat(), now + 6)])
+    assert (later[alice].load, later[alice].ttft_ms, later[bob].last_seen) == (0.5, 80.0, now + 6)
+    untouched = store.node(bob)
+    assert untouched is not None and untouched.load is None
+
+
+async def test_a_listing_refresh_reads_only_the_rows_that_changed_and_shows_what_a_full_read_shows(
+    store: RegistryStore,
+) -> None:
+    now = time.time()
+    ids = [listed_node(store, "alice", 9000 + number, now - 10) for number in range(20)]
+    directory = Directory(store, LEASE_S)
+    first = await directory.view()
+    assert directory.rows_read == 20 and len(hosts(first.models_body())) == 20
+
+    store.heartbeats([(ids[0], "alice", Heartbeat(load=0.75), now)])
+    store.delete(ids[1])
+    failed = store.claim_probe(ids[2], "test:2", now, now + 5)
+    assert failed is not None
+    store.record_probe(failed, "test:2", ProbeResult(False, (), "cannot connect"), now, now + 10)
+    listed_node(store, "alice", 9100, now)
+    directory.invalidate()
+    second = await directory.view()
+
+    assert directory.rows_read == 22, "only the node that sent a heartbeat and the new one are read again"
+    listed = hosts(second.models_body())
+    assert listed == hosts((await Directory(store, LEASE_S).view()).models_body())
+    assert listed["http://127.0.0.1:9000"]["load"] == 0.75
+    assert "http://127.0.0.1:9001" not in listed and "http://127.0.0.1:9002" not in listed
+    assert "http://127.0.0.1:9100" in listed and len(listed) == 19
+
+
+async def test_heartbeats_that_arrive_while_one_is_written_are_written_together() -> None:
+    release = threading.Event()
+    batches: list[list[str]] = []
+
+    def write(beats: Sequence[Beat]) -> dict[str, Node]:
+        batches.append([node_id for node_id, *_ in beats])
+        release.wait(10)
+        return {}
+
+    batcher = HeartbeatBatcher(write)
+    beats = [asyncio.ensure_future(batcher.beat("node-0", "alice", Heartbeat(), 1.0))]
+    while not batches:
+        await asyncio.sleep(0.01)
+    beats += [asyncio.ensure_future(batcher.beat(f"node-{n}", "alice", Heartbeat(), 1.0)) for n in range(1, 20)]
+    beats.append(asyncio.ensure_future(batcher.beat("node-3", "alice", Heartbeat(), 2.0)))
+    while batcher.waiting < 20:
+        await asyncio.sleep(0.01)
+    release.set()
+    assert await asyncio.gather(*beats) == [None] * 21
+    assert batches == [["node-0"], [f"node-{n}" for n in range(1, 20)], ["node-3"]]
+    assert batcher.batches == 3
+
+
+def children(pid: int) -> list[int]:
+    """The ids of a process's children."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def gone(pid: int) -> bool:
+    """Whether a process has ended (exited, or a zombie waiting to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from /proc")
+def test_a_registry_probes_in_a_lower_priority_child_process_that_dies_with_it(tmp_path: Path) -> None:
+    registry = start_registry(tmp_path / "registry.sqlite3", tokens={"alice": "a-token"})
+    with registry:
+        [child] = wait_for(lambda: children(registry.process.pid), "the probing process")
+        command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        assert b"freescode_lsp.mesh.registry.probe_process" in command
+        niceness = wait_for(lambda: os.getpriority(os.PRIO_PROCESS, child) or None, "the child to lower its priority")
+        assert niceness > os.getpriority(os.PRIO_PROCESS, registry.process.pid)
+        registry.process.send_signal(signal.SIGKILL)
+        registry.process.wait(timeout=10)
+        wait_for(lambda: gone(child), "the probing process to end with its parent")
