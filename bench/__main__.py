@@ -11,7 +11,19 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import cache, code_model, completion, local_engine, long_lines, lsp, memory, network, probe, prompt_cache
+from bench import (
+    cache,
+    code_model,
+    completion,
+    completion_files,
+    local_engine,
+    long_lines,
+    lsp,
+    memory,
+    network,
+    probe,
+    prompt_cache,
+)
 from bench.common import Row, cpu_model, machine, stamp, table
 from bench.repair import run as repair
 
@@ -26,6 +38,7 @@ def shorten() -> None:
     lsp.REQUESTS, lsp.ROUNDS = 1000, 3
     network.ROUNDS = 60
     completion.ROUNDS = 5
+    completion_files.LIMIT, completion_files.BASELINE = 4, 1
     code_model.ROUNDS = 3
 
 
@@ -37,6 +50,7 @@ BENCHES: list[tuple[str, Bench]] = [
     ("local_engine", local_engine.run),
     ("code_model", code_model.run),
     ("completion", completion.run),
+    ("completion_files", completion_files.run),
     ("long_lines", long_lines.run),
     ("probe", probe.run),
     ("memory", memory.run),
@@ -113,4 +127,6 @@ if __name__ == "__main__":
         from bench import registry
 
         sys.exit(registry.main(sys.argv[2:]))
+    if sys.argv[1:2] == ["completion_files"]:
+        sys.exit(completion_files.main(sys.argv[2:]))
     sys.exit(repair.main(sys.argv[2:]) if sys.argv[1:2] == ["repair"] else main())

@@ -30,8 +30,19 @@ def trim(suggestion: str) -> str:
     return "\n".join(lines).rstrip("\n")
 
 
-def polish(suggestion: str, after: str) -> str:
-    """The suggestion as the editor should show it, given all the text `after` the cursor."""
+def repeats_next_line(suggestion: str, line_before: str, line_after: str, after_lines: list[str]) -> bool:
+    """Whether the cursor's line, finished as the suggestion's first line says, is the next line of code again."""
+    following = next((line for line in after_lines if line.strip()), "")
+    finished = (line_before + suggestion.split("\n", 1)[0] + line_after).rstrip()
+    return bool(finished.strip()) and finished == following.rstrip()
+
+
+def polish(suggestion: str, after: str, line_before: str = "") -> str:
+    """The suggestion as the editor should show it, given all the text `after` the cursor and the cursor's line
+    before it; none when it is blank or writes out the next line of code again."""
     line_after, _, rest = after.partition("\n")
-    text = trim(drop_repeated_tail(trim(suggestion), line_after, rest.split("\n")[:20]))
-    return "" if not text.strip() else text
+    following = rest.split("\n")[:20]
+    text = trim(drop_repeated_tail(trim(suggestion), line_after, following))
+    if not text.strip() or repeats_next_line(text, line_before, line_after, following):
+        return ""
+    return text

@@ -16,13 +16,14 @@ def render(prefix: str, suffix: str, fim: FimFormat | None) -> str:
     return fim.render(prefix, suffix) if fim is not None else prefix
 
 
-def fitted(prefix: str, suffix: str, fim: FimFormat | None, fits: Callable[[str], bool]) -> str:
-    """The prompt, its window shrunk (at line boundaries, 3:1 kept) until `fits` accepts it."""
+def fitted(prefix: str, suffix: str, fim: FimFormat | None, fits: Callable[[str], bool], keep_suffix: bool = False) -> str:
+    """The prompt, its window shrunk (at line boundaries, 3:1 kept, or the prefix alone when `keep_suffix`) until
+    `fits` accepts it."""
     prompt = render(prefix, suffix, fim)
     share = 1.0
     while not fits(prompt) and share > MIN_SHARE:
         share *= SHRINK
-        cut = window.cut(prefix, suffix, int(len(prefix) * share), int(len(suffix) * share))
+        cut = window.cut(prefix, suffix, int(len(prefix) * share), len(suffix) if keep_suffix else int(len(suffix) * share))
         prompt = render(cut.prefix, cut.suffix, fim)
     return prompt
 

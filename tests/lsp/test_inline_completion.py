@@ -199,7 +199,7 @@ async def test_a_multi_line_suggestion_takes_the_files_crlf_endings(editor: Edit
     stub_node.set_script({"default": {"chunks": ["1\n", "y = 2\n", "z = 3\n"]}})
     await editor.initialize(completion_options(stub_node.url))
     uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
-    at = types.Position(2, 4)
+    at = types.Position(3, 0)
     items = items_of(await complete(editor, uri, at))
     assert [(item.insert_text, item.range) for item in items] == [("1\r\ny = 2\r\nz = 3", types.Range(at, at))]
     assert "stop" not in stub_node.requests()[0]
@@ -275,3 +275,29 @@ async def test_invoked_requests_cancelled_in_a_storm_never_reach_the_node(editor
     assert states(editor) == ["running", "done"]
     assert [item.insert_text for item in items_of(kept)] == ["len(s)"]
     assert all(isinstance(out, JsonRpcException) and out.code == types.LSPErrorCodes.RequestCancelled for out in outcomes)
+
+
+async def test_a_slow_stream_is_cut_at_the_generation_budget(editor: Editor, stub_node, tmp_path: Path) -> None:
+    pieces = [f"part{n}_" for n in range(12)]
+    stub_node.set_script({"default": {"chunks": pieces, "delay_s": 0.25}})
+    await editor.initialize(completion_options(stub_node.url))
+    uri = editor.open(tmp_path / "slow.py", "x = \n")
+    items = items_of(await complete(editor, uri, types.Position(0, 4)))
+    assert len(items) == 1 and isinstance(items[0].insert_text, str)
+    shown = items[0].insert_text
+    assert shown.startswith("part0_part1_") and len(shown) < len("".join(pieces)), shown
+
+
+async def test_the_prompt_holds_what_the_code_uses_from_another_open_file(editor: Editor, stub_node, tmp_path: Path) -> None:
+    stub_node.set_script({"default": {"chunks": ["scores)"]}})
+    await editor.initialize(completion_options(stub_node.url))
+    helper = 'def order_near_best(found, scores):\n    """Candidates near the best score, best first."""\n    return found\n'
+    editor.open(tmp_path / "hosts.py", helper)
+    uri = editor.open(tmp_path / "router.py", "from hosts import order_near_best\n\nranked = order_near_best(found, \n")
+    items = items_of(await complete(editor, uri, types.Position(2, 32)))
+    assert [item.insert_text for item in items] == ["scores)"]
+    prompt = stub_node.requests()[0]["prompt"]
+    assert prompt.startswith(
+        '# hosts.py:\n# def order_near_best(found, scores):\n#     """Candidates near the best score, best first."""\n'
+        "from hosts import order_near_best\n"
+    ), prompt

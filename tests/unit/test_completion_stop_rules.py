@@ -75,3 +75,11 @@ def test_trailing_whitespace_and_blank_lines_go_and_blank_suggestions_are_none()
     assert trim("x = 1   \n    y = 2  \n\n\n") == "x = 1\n    y = 2"
     assert polish("   \n  \n", "\nrest\n") == ""
     assert polish("math.pi * r ** 2)  ", ")\n") == "math.pi * r ** 2"
+
+
+def test_a_suggestion_that_writes_the_next_line_again_is_none() -> None:
+    assert polish("return total", "\n    return total\n", line_before="    ") == ""
+    assert polish("total)", "\n    return total\n", line_before="    return (") == "total)"
+    assert polish("n total", "\n    return total\n", line_before="    retur") == ""
+    assert polish("return total\nprint(1)", "\n    return total\n", line_before="    ") == ""
+    assert polish("return total + 1", "\n    return total\n", line_before="    ") == "return total + 1"

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future
 from functools import lru_cache
@@ -258,10 +259,12 @@ def _run_generation(
             kwargs["grammar"] = _grammar(json.dumps(request.json_schema, sort_keys=True))
         pieces: list[str] = []
         finish_reason = "stop"
+        started = time.perf_counter()
         stream = llama.create_completion(**kwargs)
         try:
             for part in stream:
                 stats["tokens"] += 1
+                stats.setdefault("first_token_s", time.perf_counter() - started)
                 if cancel.is_set():
                     stats["tokens_after_cancel"] += 1
                     finish_reason = "cancelled"
@@ -276,6 +279,10 @@ def _run_generation(
         finally:
             stream.close()
         completion = "".join(pieces)
+        if request.infill is not None:
+            from freescode_lsp.engines.local.completion import observe_run
+
+            observe_run(llama, stats)
         prompt_tokens = len(_tokenize(llama, prompt))
         completion_tokens = len(_tokenize(llama, completion, add_bos=False)) if completion else 0
         emit({"usage": Usage(prompt_tokens, completion_tokens), "finish_reason": finish_reason})

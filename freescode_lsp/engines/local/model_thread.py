@@ -28,6 +28,10 @@ class ModelThread(Executor):
         self._jobs.put((future, fn, args, kwargs))
         return future
 
+    def waiting(self) -> bool:
+        """Whether a job is queued behind the one running (background work then gives way)."""
+        return not self._jobs.empty()
+
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
             future, fn, args, kwargs = job

@@ -6,7 +6,9 @@ steady pace) before it starts a model, so a burst of keystrokes starts one gener
 request waits `debounce_ms` too, not longer: a $/cancelRequest sent right behind it is read during that wait,
 and a request cancelled or superseded before its wait ends never starts a model. A user typing the start of the
 last suggestion gets the rest without a model call. `$/cancelRequest` cancels the handler, and with it the
-generation it awaits.
+generation it awaits. Generation is capped by time as well as tokens: after GENERATION_BUDGET_S the suggestion is
+what has come. While the user pauses, the local model's cache is filled with the text above the cursor
+(`completion_prefill.py`); a request stops that first.
 """
 
 from __future__ import annotations
@@ -15,22 +17,26 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from attrs import define, field
 from cachetools import LRUCache
 from lsprotocol import types
 
+from freescode_lsp.completion.budget import GENERATION_BUDGET_S
 from freescode_lsp.completion.cursor import Cursor, cursor_at, in_file_endings
 from freescode_lsp.completion.debounce import Debounce
 from freescode_lsp.completion.dedupe import polish
 from freescode_lsp.completion.typing_through import ShownSuggestions
 from freescode_lsp.engines.base import EngineError
 from freescode_lsp.lsp.features import status
+from freescode_lsp.lsp.features.completion_context import request_at
+from freescode_lsp.lsp.features.completion_prefill import Prefill
 from freescode_lsp.lsp.features.document_sync import DocumentSubscriber
 from freescode_lsp.lsp.features.documents import UnusableDocument, language_for, open_document
 from freescode_lsp.lsp.protocol.text_documents import chunks_of
-from freescode_lsp.tasks.completion import TASK, completion_request, stop_rule
+from freescode_lsp.tasks.completion import TASK, stop_rule
 from freescode_lsp.tasks.runner import TaskOutcome
 
 if TYPE_CHECKING:
@@ -92,6 +98,8 @@ async def suggest(server: FreescodeServer, params: types.InlineCompletionParams)
     language = language_for(document)
     if not options.enabled_for(language):
         return None
+    prefill = server.features.inline_completion.prefill
+    prefill.stop()
     version = document.version
     cursor = cursor_at(chunks_of(document), params.position)
     state = state_of(server)
@@ -108,7 +116,7 @@ async def suggest(server: FreescodeServer, params: types.InlineCompletionParams)
         await asyncio.sleep(wait)
         if lane.ticket != ticket:
             return None
-    generation = asyncio.get_running_loop().create_task(_generate(server, cursor, options, language))
+    generation = asyncio.get_running_loop().create_task(_generate(server, uri, cursor, options, language))
     lane.generation = generation
     try:
         text = await generation
@@ -120,25 +128,27 @@ async def suggest(server: FreescodeServer, params: types.InlineCompletionParams)
     if lane.ticket != ticket or document.version != version:
         return None
     state.shown.remember(uri, cursor.before, cursor.after, text)
+    prefill.after_pause(uri, cursor.position)
     return _answer(cursor, text)
 
 
-async def _generate(server: FreescodeServer, cursor: Cursor, options: CompletionSettings, language: str) -> str:
+async def _generate(server: FreescodeServer, uri: str, cursor: Cursor, options: CompletionSettings, language: str) -> str:
     """Stream the model's suggestion until the stop rule ends it; the stream is closed (the model stops) at once."""
     router = server.get_router()
     model = router.effective_model(TASK)
-    request = completion_request(model, cursor, options.max_tokens, language)
+    request = request_at(server, uri, cursor, language, model)
     rule = stop_rule(cursor, options.max_lines)
     state = state_of(server)
     state.generations += 1
     status.report_progress(server, TASK, model, "running")
-    outcome, tokens, served_by = "cancelled", 0, model
+    outcome, tokens, served_by, first_at = "cancelled", 0, model, None
     try:
         async with contextlib.aclosing(router.stream(request, TASK)) as chunks:
             async for chunk in chunks:
                 served_by = chunk.model or served_by
                 tokens += 1 if chunk.text else 0
-                if rule.feed(chunk.text):
+                first_at = first_at or time.monotonic()
+                if rule.feed(chunk.text) or time.monotonic() - first_at > GENERATION_BUDGET_S:
                     break
         outcome = "done"
     except EngineError as exc:
@@ -151,7 +161,7 @@ async def _generate(server: FreescodeServer, cursor: Cursor, options: Completion
     finally:
         status.report_progress(server, TASK, served_by, outcome, tokens)
     server.features.fallbacks.explain(TaskOutcome(TASK, model, model=served_by), log_repeats=False)
-    return polish(rule.result(), cursor.after)
+    return polish(rule.result(), cursor.after, cursor.line_before)
 
 
 def _answer(cursor: Cursor, text: str) -> types.InlineCompletionList:
@@ -168,6 +178,15 @@ class InlineCompletion(DocumentSubscriber):
     def __init__(self, server: FreescodeServer) -> None:
         self.server = server
         self.state = CompletionState()
+        self.prefill = Prefill(server)
+
+    def opened(self, uri: str, version: int | None) -> None:
+        """Fill the model's cache with the document's top at the next pause."""
+        self.prefill.opened(uri)
+
+    def changed(self, uri: str, version: int, changes: Sequence[types.TextDocumentContentChangeEvent]) -> None:
+        """Fill the model's cache up to the change at the next pause."""
+        self.prefill.changed(uri, changes)
 
     def closed(self, uri: str) -> None:
         """Stop the document's generation and forget its last suggestion."""
