@@ -14,11 +14,11 @@ from lsprotocol import types
 
 from bench.common import Row
 from freescode_lsp.completion.cursor import cursor_at
+from freescode_lsp.completion.task.request import completion_request, stop_rule
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.local.completion import render_infill
 from freescode_lsp.models import weights
 from freescode_lsp.models.catalog import DEFAULT_MODEL, build_catalog
-from freescode_lsp.tasks.completion import completion_request, stop_rule
 from freescode_lsp.testing.lsp_harness import Editor, server_config
 from freescode_lsp.text.chunked_text import ChunkedText
 

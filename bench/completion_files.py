@@ -33,11 +33,11 @@ from bench.completion_positions import (
 from freescode_lsp.completion import neighbours, prompt, window
 from freescode_lsp.completion.cursor import cursor_at
 from freescode_lsp.completion.dedupe import polish
+from freescode_lsp.completion.task.request import one_line, stop_rule
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.local.completion import fim_for
 from freescode_lsp.models import weights
 from freescode_lsp.models.catalog import CODE_MODEL, DEFAULT_MODEL, build_catalog
-from freescode_lsp.tasks.completion import one_line, stop_rule
 from freescode_lsp.testing.in_process import InProcessServer
 from freescode_lsp.testing.waiting import until
 from freescode_lsp.text.chunked_text import ChunkedText

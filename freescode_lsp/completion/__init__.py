@@ -1,9 +1,12 @@
-"""Inline completion's pure rules: fill-in-the-middle formats, the window around the cursor, the time budget and
-where the prompt starts, stop rules, typing-through.
+"""Inline completion, one vertical in three layers.
 
-The rest of the vertical sits in the layer that runs it: the `complete` task's request in `tasks/completion.py`,
-the local lane's budgeted FIM prompt in `engines/local/completion.py` and its cache filling in
-`engines/local/prefill.py`, the remote FIM body in `engines/remote/completion.py`, and the LSP feature (debounce,
-supersede, typing-through, ghost text, filling the cache while the user pauses) in `lsp/features/inline_completion.py`
-and `lsp/features/completion_prefill.py`.
+- Here, the pure rules: fill-in-the-middle formats, the window around the cursor, the time budget and where the
+  prompt starts, stop rules, suffix dedupe, typing-through, definitions from other files.
+- `task/`: the `complete` task's request at a cursor (window, stops, deadline) and its stop rule.
+- `editor/`: the LSP feature (debounce, supersede, typing-through, ghost text), the other open files' definitions,
+  and filling the lane's cache while the user pauses.
+
+The engines render a request they are given, so their side stays with them: the local lane's budgeted FIM prompt
+and cache filling in `engines/local/completion.py` and `engines/local/prefill.py`, the remote FIM body in
+`engines/remote/completion.py`.
 """

@@ -19,13 +19,13 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import Workspace
 
 from freescode_lsp import __version__
+from freescode_lsp.completion.editor.inline_completion import InlineCompletion
 from freescode_lsp.config import LoadedSettings, Settings, load_settings, trust
 from freescode_lsp.lsp.features.code_actions import CodeActions
 from freescode_lsp.lsp.features.diagnostics import Diagnostics
 from freescode_lsp.lsp.features.document_sync import DocumentSync
 from freescode_lsp.lsp.features.fallback import Fallbacks
 from freescode_lsp.lsp.features.hover import Hover
-from freescode_lsp.lsp.features.inline_completion import InlineCompletion
 from freescode_lsp.lsp.features.lifecycle import Lifecycle
 from freescode_lsp.lsp.features.line_history import LineHistory
 from freescode_lsp.lsp.features.progress import ProgressTokens

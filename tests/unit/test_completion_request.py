@@ -5,7 +5,7 @@ from __future__ import annotations
 from lsprotocol import types
 
 from freescode_lsp.completion.cursor import cursor_at
-from freescode_lsp.tasks.completion import PREFIX_CHARS, SUFFIX_CHARS, completion_request, one_line, stop_rule
+from freescode_lsp.completion.task.request import PREFIX_CHARS, SUFFIX_CHARS, completion_request, one_line, stop_rule
 from freescode_lsp.text.chunked_text import ChunkedText
 
 ABOVE = "".join(f"def helper_{n:03d}(value):\n    return value * {n}\n\n\n" for n in range(200))

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from freescode_lsp.completion.cursor import cursor_at
+from freescode_lsp.completion.editor.context import request_at
+from freescode_lsp.completion.task.request import PREFIX_CHARS, TASK
 from freescode_lsp.engines.base import EngineError
-from freescode_lsp.lsp.features.completion_context import request_at
 from freescode_lsp.lsp.features.documents import UnusableDocument, language_for, open_document
 from freescode_lsp.lsp.protocol.text_documents import chunks_of, text_head
-from freescode_lsp.tasks.completion import PREFIX_CHARS, TASK
 
 if TYPE_CHECKING:
     from pygls.workspace import TextDocument

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 from cachetools import LRUCache
 
 from freescode_lsp.completion.neighbours import Definition, block, definitions
+from freescode_lsp.completion.task.request import completion_request, prefix_window
 from freescode_lsp.lsp.features.documents import language_for
 from freescode_lsp.lsp.protocol.text_documents import file_name, find_document, text_size
-from freescode_lsp.tasks.completion import completion_request, prefix_window
 
 if TYPE_CHECKING:
     from freescode_lsp.completion.cursor import Cursor

@@ -28,15 +28,15 @@ from freescode_lsp.completion.budget import GENERATION_BUDGET_S
 from freescode_lsp.completion.cursor import Cursor, cursor_at, in_file_endings
 from freescode_lsp.completion.debounce import Debounce
 from freescode_lsp.completion.dedupe import polish
+from freescode_lsp.completion.editor.context import request_at
+from freescode_lsp.completion.editor.prefill import Prefill
+from freescode_lsp.completion.task.request import TASK, stop_rule
 from freescode_lsp.completion.typing_through import ShownSuggestions
 from freescode_lsp.engines.base import EngineError
 from freescode_lsp.lsp.features import status
-from freescode_lsp.lsp.features.completion_context import request_at
-from freescode_lsp.lsp.features.completion_prefill import Prefill
 from freescode_lsp.lsp.features.document_sync import DocumentSubscriber
 from freescode_lsp.lsp.features.documents import UnusableDocument, language_for, open_document
 from freescode_lsp.lsp.protocol.text_documents import chunks_of
-from freescode_lsp.tasks.completion import TASK, stop_rule
 from freescode_lsp.tasks.runner import TaskOutcome
 
 if TYPE_CHECKING:
