@@ -266,6 +266,11 @@ def spread(what: str, values: list[float], unit: str, note: str, digits: int) ->
     return [Row(f"{what} {name}", quantile(values, q), None, unit, note=note, digits=digits) for name, q in PERCENTILES]
 
 
+def versus(label: str, ours_s: float, baseline_s: float | None, note: str) -> Row:
+    """A row of two times given in seconds, shown in whole milliseconds."""
+    return Row(label, ours_s * 1000, baseline_s * 1000 if baseline_s is not None else None, "ms", note=note, digits=0)
+
+
 def rows(run: ModelRun, files: list[Path]) -> list[Row]:
     """The table rows of one model: the first (cold) request kept apart from the percentiles."""
     cold, warm = run.samples[0], run.samples[1:]
@@ -283,38 +288,15 @@ def rows(run: ModelRun, files: list[Path]) -> list[Row]:
     )
     name = run.model
     return [
-        Row(
-            f"{name}: time to suggestion p50 vs naive",
-            quantile(times, 0.5) * 1000,
-            quantile(naive_times, 0.5) * 1000,
-            "ms",
-            note=note,
-            digits=0,
-        ),
-        Row(
-            f"{name}: time to suggestion p90 vs naive",
-            quantile(times, 0.9) * 1000,
-            quantile(naive_times, 0.9) * 1000,
-            "ms",
-            note=note,
-            digits=0,
-        ),
-        Row(
+        versus(f"{name}: time to suggestion p50 vs naive", quantile(times, 0.5), quantile(naive_times, 0.5), note),
+        versus(f"{name}: time to suggestion p90 vs naive", quantile(times, 0.9), quantile(naive_times, 0.9), note),
+        versus(
             f"{name}: first (cold) suggestion vs naive first",
-            cold.first.seconds * 1000,
-            run.naive[0].seconds * 1000 if run.naive else None,
-            "ms",
-            note=note,
-            digits=0,
+            cold.first.seconds,
+            run.naive[0].seconds if run.naive else None,
+            note,
         ),
-        Row(
-            f"{name}: time to suggestion p50 vs physical limit p50",
-            quantile(times, 0.5) * 1000,
-            quantile(limits, 0.5) * 1000,
-            "ms",
-            note=note,
-            digits=0,
-        ),
+        versus(f"{name}: time to suggestion p50 vs physical limit p50", quantile(times, 0.5), quantile(limits, 0.5), note),
         *spread(f"{name}: next keystroke", [s.next.seconds * 1000 for s in warm], "ms", note, 0),
         *spread(f"{name}: new prompt tokens per request", [float(s.first.new_tokens) for s in warm], "tokens", note, 0),
         *spread(f"{name}: pause the cache filling took before a request", [s.pause_s for s in warm], "s", note, 1),
