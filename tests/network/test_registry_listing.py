@@ -78,6 +78,7 @@ async def test_a_listing_refresh_reads_only_the_rows_that_changed_and_shows_what
     first = await directory.view()
     assert directory.rows_read == 20 and len(hosts(first.models_body())) == 20
 
+    now = time.time()  # the changes are stamped after the first read, however long the setup took
     store.heartbeats([(ids[0], "alice", Heartbeat(load=0.75), now)])
     store.delete(ids[1])
     failed = store.claim_probe(ids[2], "test:2", now, now + 5)
