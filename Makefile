@@ -38,7 +38,7 @@ check: $(STAMP)
 	$(BIN)/python -m ruff check freescode_lsp tests bench chaos scripts
 	$(BIN)/python -m ruff format --check freescode_lsp tests bench chaos scripts
 	$(BIN)/python -m mypy freescode_lsp
-	FREESCODE_TEST_NO_MODELS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n 4 --dist worksteal -m "not slow and not code_model and not editor and not campaign"
+	FREESCODE_TEST_NO_MODELS=1 FREESCODE_TEST_PRELOAD=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n 4 --dist worksteal -m "not slow and not code_model and not editor and not campaign"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -14,6 +14,8 @@ from pytest_lsp import LanguageClient
 
 from freescode_lsp.engines.local.fast_tests import NO_MODELS_ENV
 from freescode_lsp.testing.lsp_harness import Editor, server_config
+from freescode_lsp.testing.preload_launch import PRELOADER_ENV
+from freescode_lsp.testing.preloaded import PRELOAD_ENV, Preloader
 
 EDITORS = Path(__file__).resolve().parent / "editors"
 # A test that asks for one of these fixtures, itself or through another, loads that real model.
@@ -45,6 +47,26 @@ def no_unmarked_model_loads(tmp_path_factory: pytest.TempPathFactory, monkeypatc
     yield
     if attempts.exists():
         pytest.fail(attempts.read_text(encoding="utf-8"), pytrace=False)
+
+
+PRELOADER = pytest.StashKey[Preloader]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With FREESCODE_TEST_PRELOAD=1 (`make check`), language servers, `freescode` runs, registries, gateways and stub
+    nodes are forked from one interpreter that imported them already, started here so that every xdist worker
+    shares it; `make test` leaves it unset, so every process there imports from scratch."""
+    if os.environ.get(PRELOAD_ENV) == "1" and not hasattr(config, "workerinput") and PRELOADER_ENV not in os.environ:
+        preloader = config.stash[PRELOADER] = Preloader()
+        os.environ[PRELOADER_ENV] = preloader.path
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the preloader this run started, if any."""
+    preloader = config.stash.get(PRELOADER, None)
+    if preloader is not None:
+        os.environ.pop(PRELOADER_ENV, None)
+        preloader.stop()
 
 
 @pytest.fixture(scope="session")

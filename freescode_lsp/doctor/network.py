@@ -19,6 +19,7 @@ from freescode_lsp.config import Settings
 from freescode_lsp.config.values import SHOWN_CHARS, shown
 from freescode_lsp.doctor.check import Check, Status
 from freescode_lsp.errors import FreescodeError
+from freescode_lsp.wire.http_client import tls_context
 
 PROBE_DEADLINE_S = 5.0
 SECTION_DEADLINE_S = 15.0
@@ -96,7 +97,7 @@ async def network_checks(
     connect_s = min(settings.network.connect_timeout_s, probe_s)
     limit = asyncio.Semaphore(PROBES_AT_ONCE)
     timeout = httpx.Timeout(probe_s, connect=connect_s)
-    async with httpx.AsyncClient(follow_redirects=False, timeout=timeout) as client:
+    async with httpx.AsyncClient(verify=tls_context(), follow_redirects=False, timeout=timeout) as client:
         tasks = [asyncio.create_task(_probe_when_free(limit, client, target, probe_s)) for target in targets]
         done, pending = await asyncio.wait(tasks, timeout=section_s)
         for task in pending:

@@ -25,6 +25,7 @@ from freescode_lsp.errors import FreescodeError
 from freescode_lsp.models import verified
 from freescode_lsp.models.footprint import human_bytes
 from freescode_lsp.models.progress import Progress
+from freescode_lsp.wire.http_client import tls_context
 
 log = logging.getLogger(__name__)
 INSTALL_HINT = "pip install 'freescode-lsp[local]'"
@@ -158,7 +159,7 @@ def _fetch(published: Published, partial: Path, progress: bool) -> tuple[str, st
     timeout = httpx.Timeout(STALL_S, connect=HEAD_TIMEOUT_S)
     try:
         with (
-            httpx.Client(timeout=timeout, follow_redirects=True, max_redirects=5) as client,
+            httpx.Client(verify=tls_context(), timeout=timeout, follow_redirects=True, max_redirects=5) as client,
             client.stream("GET", published.url, headers=headers) as response,
             partial.open("wb") as out,
         ):

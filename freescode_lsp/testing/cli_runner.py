@@ -6,9 +6,10 @@ import contextlib
 import io
 import os
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
+
+from freescode_lsp.testing.preloaded import module_command
 
 CLI_TIMEOUT_S = 300.0
 
@@ -22,7 +23,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """`freescode ARGS...` as a child process, with this environment plus `env`; its exit code and output."""
     return subprocess.run(
-        [sys.executable, "-m", "freescode_lsp.cli", *args],
+        module_command("freescode_lsp.cli", *args),
         cwd=cwd,
         stdin=stdin,
         capture_output=True,

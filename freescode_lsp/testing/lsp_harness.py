@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sys
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -27,7 +26,9 @@ from lsprotocol import types
 from pygls.workspace import PositionCodec, TextDocument
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-SERVER_COMMAND = [sys.executable, "-m", "freescode_lsp.lsp.server"]
+from freescode_lsp.testing.preloaded import module_command
+
+SERVER_COMMAND = module_command("freescode_lsp.lsp.server")
 
 
 class EditorBuffer(TextDocument):

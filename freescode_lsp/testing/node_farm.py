@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from freescode_lsp.mesh.node.ownership import challenge_answer
 from freescode_lsp.testing.processes import read_port, stop_process
+from freescode_lsp.wire.http_client import tls_context
 from freescode_lsp.wire.ownership import OWNERSHIP_PATH, ownership_key
 
 STARTUP_TIMEOUT_S = 20.0
@@ -96,7 +97,7 @@ class NodeFarm:
         self.port = port
         self.secret = secret
         self.root = f"http://127.0.0.1:{port}"
-        self._http = httpx.Client(base_url=self.root, timeout=30)
+        self._http = httpx.Client(base_url=self.root, timeout=30, verify=tls_context())
 
     def url(self, operator: int, node: int) -> str:
         """The URL of one simulated node."""

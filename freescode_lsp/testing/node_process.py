@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Self
 
 import httpx
 
+from freescode_lsp.testing.preloaded import module_command, served_pid
 from freescode_lsp.testing.processes import read_port, stop_process
+from freescode_lsp.wire.http_client import tls_context
 
 STARTUP_TIMEOUT_S = 180.0
 
@@ -33,7 +34,12 @@ class NodeProcess:
         self.ledger = ledger
         self.url = f"http://127.0.0.1:{port}"
         self.base_url = f"{self.url}/v1"
-        self.http = httpx.Client(base_url=self.url, timeout=30)
+        self.http = httpx.Client(base_url=self.url, timeout=30, verify=tls_context())
+
+    @property
+    def pid(self) -> int:
+        """The pid of the gateway itself (not of a launcher in front of it), for /proc and resource limits."""
+        return served_pid(self.process)
 
     def log(self) -> str:
         """Everything the gateway wrote on stderr so far."""
@@ -61,7 +67,7 @@ def start_gateway(directory: Path, *args: str, ledger: Path | None = None, env: 
     """Start `freescode node serve --port 0 ARGS` with its ledger and log in `directory`; wait for /health."""
     ledger = ledger or directory / "node-ledger.sqlite3"
     log_file = directory / f"node-{time.monotonic_ns()}.log"
-    command = [sys.executable, "-m", "freescode_lsp.cli", "node", "serve", "--port", "0", "--ledger", str(ledger)]
+    command = module_command("freescode_lsp.cli", "node", "serve", "--port", "0", "--ledger", str(ledger))
     with log_file.open("w") as log:
         process = subprocess.Popen(
             [*command, *args], stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, **(env or {})}

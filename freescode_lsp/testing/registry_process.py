@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
+from freescode_lsp.testing.preloaded import module_command, served_pid
 from freescode_lsp.testing.processes import read_port, stop_process
+from freescode_lsp.wire.http_client import tls_context
 
 STARTUP_TIMEOUT_S = 30.0
 TOKENS_ENV = "FREESCODE_OPERATOR_TOKENS"
@@ -31,7 +32,12 @@ class RegistryProcess:
         self.port = port
         self.db = db
         self.url = f"http://127.0.0.1:{port}"
-        self.http = httpx.Client(base_url=self.url, timeout=10)
+        self.http = httpx.Client(base_url=self.url, timeout=10, verify=tls_context())
+
+    @property
+    def pid(self) -> int:
+        """The pid of the registry itself (not of a launcher in front of it), for /proc and resource limits."""
+        return served_pid(self.process)
 
     def stop(self) -> int:
         """Stop the process (SIGTERM, then SIGKILL) and return its exit code."""
@@ -61,7 +67,7 @@ def start_registry(
 
     `stderr`: a file that gets the registry's log instead of this process's stderr.
     """
-    command = [sys.executable, "-m", "freescode_lsp.cli", "registry", "serve", "--port", "0", "--db", str(db)]
+    command = module_command("freescode_lsp.cli", "registry", "serve", "--port", "0", "--db", str(db))
     if tokens is not None:
         tokens_file = db.with_name(db.name + ".tokens")
         tokens_file.write_text("".join(f"{name}:{token}\n" for name, token in tokens.items()))

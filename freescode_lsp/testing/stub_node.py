@@ -23,7 +23,6 @@ import json
 import logging
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,8 +30,10 @@ from typing import Any
 
 import httpx
 
+from freescode_lsp.testing.preloaded import module_command
 from freescode_lsp.testing.processes import read_port, stop_process
 from freescode_lsp.testing.stub_node_app import HideDeaths, StubState, create_app
+from freescode_lsp.wire.http_client import tls_context
 
 STARTUP_TIMEOUT_S = 20.0
 
@@ -46,7 +47,7 @@ class StubNode:
         self.url = f"http://127.0.0.1:{port}"
         self.base_url = f"{self.url}/v1"
         self._script_file = script_file
-        self._http = httpx.Client(base_url=self.url, timeout=10)
+        self._http = httpx.Client(base_url=self.url, timeout=10, verify=tls_context())
 
     def records(self) -> list[dict[str, Any]]:
         """Every request to a generation endpoint or to a path the stub does not serve (outcome "not_found"):
@@ -92,7 +93,7 @@ class StubNode:
 def start_stub_node(script: dict[str, Any] | None = None) -> StubNode:
     """Start a stub node process on a free loopback port and wait until it answers."""
     script_file: Path | None = None
-    command = [sys.executable, "-m", "freescode_lsp.testing.stub_node", "--port", "0"]
+    command = module_command("freescode_lsp.testing.stub_node", "--port", "0")
     if script is not None:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump(script, handle)

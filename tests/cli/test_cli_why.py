@@ -3,13 +3,12 @@ asked once more, sampled."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from freescode_lsp.config import trust
 from freescode_lsp.tasks.retry import RETRY_TEMPERATURE
+from freescode_lsp.testing.cli_runner import run_cli
 
 SOURCE = '''def scale(value, factor):
     """Multiply value by factor."""
@@ -33,8 +32,7 @@ def run_fix(tmp_path: Path, url: str, *extra: str) -> subprocess.CompletedProces
     )
     assert trust.trust(tmp_path)
     (tmp_path / "shop.py").write_text(SOURCE)
-    command = [sys.executable, "-m", "freescode_lsp.cli", "run", "fix", "shop.py", "--line", "8", "--apply", *extra]
-    return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    return run_cli("run", "fix", "shop.py", "--line", "8", "--apply", *extra, cwd=tmp_path)
 
 
 def answer(code: str) -> dict:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from freescode_lsp.config import trust
+from freescode_lsp.testing.cli_runner import run_cli
 
 BUGGY = '''"""Stats."""
 
@@ -36,17 +34,6 @@ def test_empty():
 def test_one():
     assert average([4]) == 4
 """
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "freescode_lsp.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=os.environ.copy(),
-    )
 
 
 def answer(code: str) -> dict[str, list[str]]:

@@ -48,7 +48,7 @@ def samples(gateway: NodeProcess) -> dict[str, float]:
 
 def open_files(gateway: NodeProcess) -> int:
     """How many files the gateway process holds open."""
-    return len(os.listdir(f"/proc/{gateway.process.pid}/fd"))
+    return len(os.listdir(f"/proc/{gateway.pid}/fd"))
 
 
 def closed(reason: str) -> str:
@@ -219,7 +219,7 @@ def ask_until_served(gateway: NodeProcess, attempts: int = 10) -> httpx.Response
 def test_an_idle_flood_beyond_the_open_file_limit_leaves_room_for_honest_requests(tmp_path: Path, stub: StubNode) -> None:
     gateway = start_gateway(tmp_path, "--model", "stub-model", "--engine-url", stub.url)
     limit, flood = 400, 450
-    resource.prlimit(gateway.process.pid, resource.RLIMIT_NOFILE, (limit, limit))
+    resource.prlimit(gateway.pid, resource.RLIMIT_NOFILE, (limit, limit))
     sockets = []
     try:
         for n in range(flood):

@@ -475,13 +475,13 @@ def test_stalled_uploads_are_held_under_the_body_budget(tmp_path: Path, stub: St
             pass
 
     try:
-        before = rss_mib(gateway.process.pid)
+        before = rss_mib(gateway.pid)
         threads = [threading.Thread(target=upload, args=(sock,), daemon=True) for sock in sockets]
         for thread in threads:
             thread.start()
         peak = before
         while any(thread.is_alive() for thread in threads):
-            peak = max(peak, rss_mib(gateway.process.pid))
+            peak = max(peak, rss_mib(gateway.pid))
             time.sleep(0.05)
         assert peak - before < 60, f"stalled uploads took the gateway from {before:.0f} to {peak:.0f} MiB"
         assert stub.records() == []

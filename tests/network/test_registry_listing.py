@@ -136,11 +136,11 @@ def gone(pid: int) -> bool:
 def test_a_registry_probes_in_a_lower_priority_child_process_that_dies_with_it(tmp_path: Path) -> None:
     registry = start_registry(tmp_path / "registry.sqlite3", tokens={"alice": "a-token"})
     with registry:
-        [child] = wait_for(lambda: children(registry.process.pid), "the probing process")
+        [child] = wait_for(lambda: children(registry.pid), "the probing process")
         command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
         assert b"freescode_lsp.mesh.registry.probe_process" in command
         niceness = wait_for(lambda: os.getpriority(os.PRIO_PROCESS, child) or None, "the child to lower its priority")
-        assert niceness > os.getpriority(os.PRIO_PROCESS, registry.process.pid)
+        assert niceness > os.getpriority(os.PRIO_PROCESS, registry.pid)
         registry.process.send_signal(signal.SIGKILL)
         registry.process.wait(timeout=10)
         wait_for(lambda: gone(child), "the probing process to end with its parent")

@@ -13,6 +13,7 @@ import httpx
 from freescode_lsp.errors import FreescodeError
 from freescode_lsp.mesh.serving import stop_process
 from freescode_lsp.system.exits import describe_exit
+from freescode_lsp.wire.http_client import tls_context
 
 ENGINE_HOST = "127.0.0.1"
 READY_TIMEOUT_S = 180.0
@@ -80,7 +81,7 @@ class ManagedEngine:
         """Start the engine (own session, stdin the lifeline, stdout to our stderr) and wait until it answers."""
         self.process = subprocess.Popen(self.command(), stdin=subprocess.PIPE, stdout=sys.stderr, start_new_session=True)
         deadline = time.monotonic() + timeout_s
-        with httpx.Client(timeout=5) as client:
+        with httpx.Client(verify=tls_context(), timeout=5) as client:
             while True:
                 code = self.process.poll()
                 if code is not None:

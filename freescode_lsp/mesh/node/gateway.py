@@ -66,6 +66,7 @@ from freescode_lsp.mesh.node.tally import Tally, estimate_prompt_tokens
 from freescode_lsp.mesh.registry.auth import bearer_token
 from freescode_lsp.mesh.serving_guard import ConnectionBook
 from freescode_lsp.wire import normalize_base_url
+from freescode_lsp.wire.http_client import tls_context
 from freescode_lsp.wire.registry_client import RegistryClient
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -370,6 +371,7 @@ class Gateway:
         """Open the engine client, note the engine's model list, and keep the registration alive while serving."""
         key = self.options.engine_api_key
         self._client = httpx.AsyncClient(
+            verify=tls_context(),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
             headers={"Authorization": f"Bearer {key}"} if key else None,
         )
