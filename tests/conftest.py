@@ -57,7 +57,11 @@ def pytest_configure(config: pytest.Config) -> None:
     nodes are forked from one interpreter that imported them already, started here so that every xdist worker
     shares it; `make test` leaves it unset, so every process there imports from scratch."""
     if os.environ.get(PRELOAD_ENV) == "1" and not hasattr(config, "workerinput") and PRELOADER_ENV not in os.environ:
-        preloader = config.stash[PRELOADER] = Preloader()
+        try:
+            preloader = config.stash[PRELOADER] = Preloader()
+        except (OSError, RuntimeError) as exc:  # no fork or no Unix sockets here: every process imports from scratch
+            config.issue_config_time_warning(pytest.PytestWarning(f"test processes are not preloaded: {exc}"), stacklevel=2)
+            return
         os.environ[PRELOADER_ENV] = preloader.path
 
 

@@ -1,13 +1,14 @@
 """Test processes that skip their imports: each is forked from one interpreter that imported their modules already.
 
 A test run starts hundreds of `python -m freescode_lsp...` processes (a language server per LSP test, a
-`freescode` per CLI test), and most of each one's CPU goes to imports: lsprotocol alone builds some 650 attrs
-classes. `Preloader` is an interpreter that imports those modules once; `module_command()` is the command
-tests run instead of `python -m`: a stdlib-only launcher (preload_launch.py) that hands the preloader its
-stdin, stdout, stderr, environment and folder. The preloader forks; the child runs the module as `python -m`
-does, on those pipes, and the launcher passes signals on and ends as the child ended. A launcher that dies
-takes its child with it. Without a preloader in the environment (FREESCODE_TEST_PRELOADER) the launcher is
-plain `python -m`, which is what `make test` runs: there every process imports from scratch.
+`freescode` per CLI test, registries, gateways, stub nodes), and most of each one's CPU went to imports:
+lsprotocol alone builds some 650 attrs classes. `Preloader` is an interpreter that imports the package once;
+`module_command()` is the command tests run instead of `python -m`: a launcher (preload_launch.py, built-in
+modules only) that hands the preloader its stdin, stdout, stderr, environment and folder. The preloader forks;
+the child runs the module as `python -m` does, on those pipes, and the launcher passes signals on and ends as
+the child ended. A launcher that dies takes its child with it. Without a preloader in the environment
+(FREESCODE_TEST_PRELOADER) the launcher becomes plain `python -m`, which is what `make test` runs: there every
+process imports from scratch.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import pkgutil
 import random
 import runpy
+import select
 import selectors
 import signal
 import socket
@@ -75,7 +77,8 @@ class Preloader:
             text=True,
         )
         assert self.process.stdout is not None
-        line = self.process.stdout.readline()
+        ready, _, _ = select.select([self.process.stdout], [], [], READY_TIMEOUT_S)
+        line = self.process.stdout.readline() if ready else ""
         if line.strip() != "READY":
             self.stop()
             raise RuntimeError(f"the preloader did not start (said {line!r})")
