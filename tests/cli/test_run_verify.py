@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from freescode_lsp.config import trust
 from freescode_lsp.testing.cli_runner import run_cli
+
+pytestmark = pytest.mark.usefixtures("checks_without_plugins")
 
 BUGGY = '''"""Stats."""
 

@@ -136,6 +136,7 @@ def average_project(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.usefixtures("checks_without_plugins")
 def test_fix_verify_command_lands_only_the_candidate_that_passed(stub_node, tmp_path: Path) -> None:
     """:FreescodeFixVerify runs the project's tests on each candidate: the wrong one goes back to the model, the one
     that passed lands, and the progress says which attempt ran and what its check said."""
@@ -162,6 +163,7 @@ def test_fix_verify_command_lands_only_the_candidate_that_passed(stub_node, tmp_
     assert "failed the project's check" in json.dumps(stub_node.requests()[1])
 
 
+@pytest.mark.usefixtures("checks_without_plugins")
 def test_the_best_unverified_candidate_is_a_code_action(stub_node, tmp_path: Path) -> None:
     """When no candidate passed, nothing lands; the code action "Apply best unverified candidate" applies the best."""
     stub_node.set_script({"default": {"chunks": [fenced(AVERAGE_HALF)]}})

@@ -6,11 +6,14 @@ import asyncio
 import sys
 from pathlib import Path
 
+import pytest
 from lsprotocol import types
 
 from freescode_lsp.testing.lsp_harness import Editor
 from freescode_lsp.testing.node_options import node_options
 from freescode_lsp.testing.waiting import until
+
+pytestmark = pytest.mark.usefixtures("checks_without_plugins")
 
 SOURCE = "def average(values):\n    return sum(values) / len(values) + 1\n\n\ndef untouched():\n    return 42\n"
 WRONG = "def average(values):\n    return sum(values) / len(values) + 2\n"

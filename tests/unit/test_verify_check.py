@@ -16,6 +16,8 @@ from freescode_lsp.verify.detect import NoCheck, choose_check
 from freescode_lsp.verify.feedback import trimmed_failure
 from freescode_lsp.verify.scratch import scratch_copy
 
+pytestmark = pytest.mark.usefixtures("checks_without_plugins")
+
 PY = sys.executable
 
 
