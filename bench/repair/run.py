@@ -30,6 +30,7 @@ from freescode_lsp.edits import lines_with_ends
 from freescode_lsp.models import weights
 from freescode_lsp.models.catalog import CODE_MODEL, DEFAULT_MODEL, build_catalog
 from freescode_lsp.tasks.prompts import rewrite_tokens
+from freescode_lsp.tasks.repair_context import INPUTS, LEAVE_OUT_ENV
 
 MODELS = (CODE_MODEL, DEFAULT_MODEL)
 RESULTS_JSON = Path(__file__).resolve().parent / "results.json"
@@ -41,12 +42,13 @@ Record = dict[str, Any]
 @define(frozen=True)
 class Variant:
     """What a run varies: the raw side or not, the verified side or not, the failing test passed as --why, a model's
-    prompt style."""
+    prompt style, the repair inputs left out."""
 
     raw: bool = True
     why: bool = False
     prompt_style: str | None = None
     verify: bool = True
+    leave_out: tuple[str, ...] = ()
 
     def config(self, models: list[str]) -> str:
         """The bench config, with the prompt style set for every model when one is asked for."""
@@ -60,7 +62,7 @@ def first_failure(tally: Tally) -> str | None:
 
 
 @contextmanager
-def local_only(config_text: str = BENCH_CONFIG) -> Iterator[dict[str, str]]:
+def local_only(config_text: str = BENCH_CONFIG, leave_out: tuple[str, ...] = ()) -> Iterator[dict[str, str]]:
     """The environment for the run: a config file (FREESCODE_CONFIG, replacing the user's own named one) that keeps
     every model call on this machine, with the default 4 threads or fewer on fewer cores; set in this process too, so
     that model files and threads resolve as the command's do."""
@@ -70,7 +72,7 @@ def local_only(config_text: str = BENCH_CONFIG) -> Iterator[dict[str, str]]:
         config.write_text(config_text)
         os.environ["FREESCODE_CONFIG"] = str(config)
         try:
-            yield {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+            yield {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", LEAVE_OUT_ENV: ",".join(leave_out)}
         finally:
             if saved is None:
                 os.environ.pop("FREESCODE_CONFIG", None)
@@ -237,7 +239,7 @@ async def bench(
     before = tests_before(programs)
     results: list[Record] = []
     rows: list[Row] = []
-    with local_only(variant.config(models)) as env:
+    with local_only(variant.config(models), variant.leave_out) as env:
         for model in models:
             result = await run_model(model, programs, before, env, variant)
             results.append(result)
@@ -264,9 +266,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-verify", action="store_true", help="skip the with-verify side (--verify --attempts 3)")
     parser.add_argument("--why", action="store_true", help="pass the buggy program's first failing test as --why")
     parser.add_argument("--prompt-style", choices=("chat", "completion"), help="override the models' prompt style")
+    parser.add_argument(
+        "--leave-out",
+        type=lambda text: tuple(name for name in text.split(",") if name),
+        default=(),
+        help=f"comma-separated repair inputs our side goes without, to measure each ({', '.join(INPUTS)})",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS_JSON, help=f"per-program results (default: {RESULTS_JSON})")
     args = parser.parse_args(argv)
-    variant = Variant(raw=not args.ours_only, why=args.why, prompt_style=args.prompt_style, verify=not args.no_verify)
+    unknown = set(args.leave_out) - set(INPUTS)
+    if unknown:
+        parser.error(f"--leave-out: no input named {', '.join(sorted(unknown))} (known: {', '.join(INPUTS)})")
+    variant = Variant(
+        raw=not args.ours_only, why=args.why, prompt_style=args.prompt_style, verify=not args.no_verify, leave_out=args.leave_out
+    )
     try:
         programs = select(all_programs(), args.only.split(",") if args.only else None, args.limit)
     except ValueError as exc:

@@ -25,6 +25,7 @@ from freescode_lsp.task_table import RUNNABLE_TASKS, Produces, task_spec
 from freescode_lsp.tasks.inputs import InDocstring, TaskRegion, task_input, task_region
 from freescode_lsp.tasks.languages import language_of
 from freescode_lsp.tasks.repair_context import Problem, with_clues
+from freescode_lsp.tasks.retry import same_code
 from freescode_lsp.tasks.runner import Stage, TaskOutcome, run_task
 
 log = logging.getLogger(__name__)
@@ -167,15 +168,6 @@ def _echo(chunk: Chunk) -> None:
     sys.stderr.flush()
 
 
-def _same_code(old: str, new: str) -> bool:
-    """Whether two texts differ only in blank lines and trailing spaces."""
-
-    def shape(text: str) -> list[str]:
-        return [line.rstrip() for line in lines_with_ends(text) if line.strip()]
-
-    return shape(old) == shape(new)
-
-
 @define
 class Report:
     """What the command knows when the model has answered: the file as read, the region and the outcome."""
@@ -233,7 +225,7 @@ def _report_rewrite(report: Report) -> int:
     if new_text == report.text:
         print(f"{path}: the model proposes no change" + (" (asked twice)" if outcome.tries > 1 else ""))
         return 0
-    if _same_code(old_region, new_region):
+    if same_code(old_region, new_region):
         print(f"{path}: the model proposed no real change (only blank lines or trailing spaces differ); left alone")
         return 0
     sys.stderr.flush()

@@ -4,6 +4,7 @@ signatures of the functions the code calls that the same file defines; rendered 
 from __future__ import annotations
 
 import ast
+import os
 import re
 from collections.abc import Iterable, Sequence
 
@@ -19,6 +20,9 @@ MAX_DOC_LINES = 6
 JS_FUNCTION = re.compile(r"^\s*(?:export\s+)?(?:async\s+)?function\s*\*?\s*([A-Za-z_$][\w$]*)\s*\(")
 JS_CALL = re.compile(r"([A-Za-z_$][\w$]*)\s*\(")
 JS_LANGUAGES = ("javascript", "typescript", "javascriptreact", "typescriptreact")
+# For measuring what each input gives: the repair bench's `--leave-out` sets this; users leave it unset.
+LEAVE_OUT_ENV = "FREESCODE_REPAIR_LEAVE_OUT"
+INPUTS = ("problems", "line", "callees", "retry")
 
 
 @define(frozen=True)
@@ -68,6 +72,11 @@ class Clues:
         return "\n\n".join(parts)
 
 
+def left_out() -> frozenset[str]:
+    """The repair inputs this process leaves out (FREESCODE_REPAIR_LEAVE_OUT, comma-separated names from INPUTS)."""
+    return frozenset(name.strip() for name in os.environ.get(LEAVE_OUT_ENV, "").split(",")) & frozenset(INPUTS)
+
+
 def with_clues(
     item: TaskInput, problems: Iterable[Problem] = (), pointed: int | None = None, selected: bool = False
 ) -> TaskInput:
@@ -79,12 +88,17 @@ def with_clues(
     lines = item.surrounding.lines if item.surrounding else tuple(item.code.splitlines())
     start = item.surrounding.target_start if item.surrounding else 0
     end = item.surrounding.target_end if item.surrounding else len(lines)
+    skipped = left_out()
     found = tuple(problem for problem in problems if problem.message.strip() and problem.overlaps(start, end))
     near = ""
     if spec.near_line and pointed is not None and not selected and start <= pointed < end and end - start > 1:
         text = lines[pointed].strip()
         near = spec.near_line.format(line=text) if text else ""
-    clues = Clues(found[:MAX_PROBLEMS], near, callee_signatures(lines, start, end, item.language))
+    clues = Clues(
+        () if "problems" in skipped else found[:MAX_PROBLEMS],
+        "" if "line" in skipped else near,
+        () if "callees" in skipped else callee_signatures(lines, start, end, item.language),
+    )
     return evolve(item, clues=clues) if clues.render(item.language) else item
 
 

@@ -8,7 +8,7 @@ from freescode_lsp.edits import lines_with_ends
 from freescode_lsp.engines.base import GenerationRequest
 from freescode_lsp.task_table import task_spec
 from freescode_lsp.tasks.prompts import TaskInput
-from freescode_lsp.tasks.repair_context import Clues
+from freescode_lsp.tasks.repair_context import Clues, left_out
 
 RETRY_TEMPERATURE = 0.6
 
@@ -25,7 +25,7 @@ def same_code(old: str, new: str) -> bool:
 def second_try(item: TaskInput, answer: str | None) -> TaskInput | None:
     """The item to ask again with, when the answer is the item's code unchanged and its task asks again; else None."""
     note = task_spec(item.task).retry_note
-    if not note or answer is None or not same_code(item.code, answer):
+    if not note or answer is None or not same_code(item.code, answer) or "retry" in left_out():
         return None
     return evolve(item, clues=evolve(item.clues or Clues(), retry_note=note))
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from freescode_lsp.tasks.inputs import task_input, task_region
 from freescode_lsp.tasks.prompts import TaskInput, build_request
-from freescode_lsp.tasks.repair_context import Problem, callee_signatures, with_clues
+from freescode_lsp.tasks.repair_context import LEAVE_OUT_ENV, Problem, callee_signatures, with_clues
 from freescode_lsp.tasks.requests import BadTaskArgs, TaskArgs
+from freescode_lsp.tasks.retry import second_try
 
 SOURCE = '''def scale(value, factor):
     """Multiply value by factor, rounding to two places."""
@@ -59,6 +62,19 @@ def test_callee_signatures_and_docstrings_are_given_and_the_rest_of_the_file_is_
     for text in (chat, completion):
         assert "def scale(value, factor):" in text and "Multiply value by factor" in text
     assert "Never called by the unit" not in completion
+
+
+def test_the_bench_can_leave_out_each_input_and_leaves_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    problem = Problem("prices([1, 2]) returned [1] instead of [1, 2]", 12, 12, "pytest")
+    hint = "probably on or near this line"
+    monkeypatch.setenv(LEAVE_OUT_ENV, "line,retry,unknown")
+    chat, _ = prompt_texts(with_clues(fix_item(), [problem], pointed=UNIT_LINE))
+    assert hint not in chat and "returned [1] instead of [1, 2]" in chat and "def scale(value, factor):" in chat
+    assert second_try(fix_item(), fix_item().code) is None
+    monkeypatch.setenv(LEAVE_OUT_ENV, "problems,callees")
+    chat, _ = prompt_texts(with_clues(fix_item(), [problem], pointed=UNIT_LINE))
+    assert hint in chat and "returned [1]" not in chat and "def scale(value, factor):" not in chat
+    assert second_try(fix_item(), fix_item().code) is not None
 
 
 def test_callee_signatures_stay_within_the_budget() -> None:
