@@ -1,12 +1,14 @@
 """Run the test_* functions of one test file, each under a time limit, and print `N passed, M failed`.
 
 Run as a script in the program's folder: `python harness.py test_x.py [seconds per test]`. A test that runs
-past its limit fails (an endless loop is interrupted by SIGALRM), and the next test runs.
+past its limit fails (an endless loop is interrupted by SIGALRM), and the next test runs. Each failure is told as
+pytest tells it (the test file's asserts rewritten by pytest's own rewriter, so `assert clamp(5, 0, 10) == 5` says
+`assert 10 == 5` and where 10 came from): the check output a verified fix sees from a user's pytest.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import ast
 import inspect
 import resource
 import signal
@@ -28,13 +30,30 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 
 def load(path: Path) -> ModuleType:
-    """The test file as a module, with its folder first on sys.path so it imports the program next to it."""
+    """The test file as a module with pytest's assert rewriting, its folder first on sys.path for the program."""
+    from _pytest.assertion.rewrite import rewrite_asserts
+
     sys.path.insert(0, str(path.parent.resolve()))
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    source = path.read_bytes()
+    tree = ast.parse(source, str(path))
+    rewrite_asserts(tree, source, str(path))
+    module = ModuleType(path.stem)
+    module.__file__ = str(path)
+    sys.modules[path.stem] = module
+    exec(compile(tree, str(path), "exec"), module.__dict__)
     return module
+
+
+def told(name: str, error: BaseException, test_file: Path) -> str:
+    """A failure the way pytest prints it: a `___ name ___` header, the traceback from the test on, `E` lines."""
+    frames = traceback.extract_tb(error.__traceback__)
+    first = next((i for i, frame in enumerate(frames) if Path(frame.filename).name == test_file.name), 0)
+    lines = [f"{'_' * 20} {name} {'_' * 20}"]
+    for frame in frames[first:]:
+        lines += [f"{Path(frame.filename).name}:{frame.lineno}: in {frame.name}", f">   {(frame.line or '').strip()}"]
+    message = "".join(traceback.format_exception_only(type(error), error)).rstrip()
+    lines += [f"E   {line}" for line in message.splitlines()]
+    return "\n".join(lines)
 
 
 def limited(call: object, seconds: float) -> None:
@@ -74,9 +93,10 @@ def main(argv: list[str]) -> int:
         except TimeLimit:
             failed += 1
             print(f"FAIL {name}: still running after {seconds:g} s")
-        except Exception:  # noqa: BLE001 - a test that raises anything is a failed test
+        except Exception as error:  # noqa: BLE001 - a test that raises anything is a failed test
             failed += 1
-            print(f"FAIL {name}: {traceback.format_exc(limit=-1).strip().splitlines()[-1]}")
+            print(f"FAIL {name}: {traceback.format_exception_only(type(error), error)[0].strip().splitlines()[0]}")
+            print(told(name, error, path))
     print(SUMMARY.format(passed=passed, failed=failed))
     return 0 if failed == 0 else 1
 
