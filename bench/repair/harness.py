@@ -95,8 +95,8 @@ def main(argv: list[str]) -> int:
             print(f"FAIL {name}: still running after {seconds:g} s")
         except Exception as error:  # noqa: BLE001 - a test that raises anything is a failed test
             failed += 1
-            print(f"FAIL {name}: {traceback.format_exception_only(type(error), error)[0].strip().splitlines()[0]}")
             print(told(name, error, path))
+            print(f"FAIL {name}: {traceback.format_exception_only(type(error), error)[0].strip().splitlines()[0]}")
     print(SUMMARY.format(passed=passed, failed=failed))
     return 0 if failed == 0 else 1
 

@@ -36,8 +36,14 @@ def trimmed_failure(output: str) -> str:
     return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 4] + "\n..."
 
 
-def retry_note(language: str, candidate: str, command: str, failure: str) -> str:
-    """The part of the next attempt's prompt that shows the previous candidate and how its check failed."""
+def retry_note(language: str, candidate: str, command: str, failure: str, unchanged: bool = False) -> str:
+    """The part of the next attempt's prompt that shows how the last candidate failed its check: the candidate itself,
+    or, when it was the code as it stands, that the code above fails."""
+    if unchanged:
+        return (
+            f"The code above, unchanged, fails the project's check `{command}`:\n```\n{failure}\n```\n"
+            "So the bug is real: change the code so that this check passes."
+        )
     return (
         f"A previous attempt at this fix was:\n```{language}\n{candidate.rstrip()}\n```\n"
         f"It failed the project's check `{command}`:\n```\n{failure}\n```\n"

@@ -149,5 +149,6 @@ async def verify_fix(
         if attempt.passed:
             break
         failure = trimmed_failure(attempt.check.output)
-        asked = evolve(item, extra=retry_note(item.language or "text", attempt.candidate, check.shown, failure))
+        unchanged = shape == _shape(item.code)
+        asked = evolve(item, extra=retry_note(item.language or "text", attempt.candidate, check.shown, failure, unchanged))
     return result

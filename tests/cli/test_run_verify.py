@@ -79,6 +79,19 @@ def test_a_wrong_answer_is_checked_and_the_failure_goes_into_the_next_prompt(tmp
     assert "+ 2" in retry and "failed the project's check" in retry and "assert" in retry and "test_" in retry
 
 
+def test_an_answer_that_keeps_the_code_is_told_that_the_code_fails(tmp_path: Path, stub_node) -> None:
+    unit = BUGGY.split("\n\n\n", 1)[1]
+    stub_node.set_script({"queue": [answer(unit), answer(unit), answer(RIGHT)]})
+    path = project(tmp_path, stub_node.url)
+    result = run_cli("run", "fix", str(path), "--line", "5", "--verify", "--apply", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "attempt 1 of 3: the same code as before; not run again" in result.stderr
+    assert "passed (attempt 2 of 3)" in result.stderr
+    retry = stub_node.requests()[2]["messages"][-1]["content"]
+    assert "The code above, unchanged, fails the project's check" in retry and "A previous attempt" not in retry
+    assert "assert" in retry and "test_" in retry
+
+
 def test_an_identical_answer_is_not_run_again_and_nothing_unverified_is_written(tmp_path: Path, stub_node) -> None:
     stub_node.set_script({"queue": [answer(WRONG), answer(WRONG), answer(HALF)]})
     path = project(tmp_path, stub_node.url)
