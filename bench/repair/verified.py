@@ -53,7 +53,7 @@ def goal_line(single: list[Attempt], checked: list[Attempt]) -> str:
     ours, verify = summary(single)["fixed"], summary(checked)["fixed"]
     fewer = summary(checked)["fewer-passing"]
     ratio = f"{verify / ours:.2f}x" if ours else "no single-attempt fix to compare with"
-    reached = verify >= GOAL * ours and verify > 0 and fewer == 0
+    reached = ours > 0 and verify >= GOAL * ours and fewer == 0
     return (
         f"with verify: {verify:.0f} fixed against {ours:.0f} in a single attempt ({ratio}; goal >= {GOAL}x), "
         f"{attempts_used(checked):.2f} attempts used on average, {fewer:.0f} left with fewer tests passing: "

@@ -98,3 +98,8 @@ def test_the_table_and_rows_set_verified_fixes_against_the_single_attempt() -> N
         "2 fixed against 1 in a single attempt (2.00x; goal >= 1.5x), 2.00 attempts used on average, "
         "0 left with fewer tests passing: goal reached"
     )
+    unfixed = {"model": MODEL, "missing": None, "programs": [{**records[1], "ours": side("unchanged")}]}
+    assert table(unfixed, [STRONG]).endswith(
+        "no single-attempt fix to compare with; goal >= 1.5x), 2.00 attempts "
+        "used on average, 0 left with fewer tests passing: goal not reached"
+    )
