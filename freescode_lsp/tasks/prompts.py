@@ -49,7 +49,8 @@ DEBUG_SCHEMA: dict[str, Any] = {
 
 @define(frozen=True)
 class TaskInput:
-    """The code a task works on: the target lines, the file around them, and what else is known about it."""
+    """The code a task works on: the target lines, the file around them, what else is known about it, and whether it
+    is asked sampled (a retry that should be able to answer differently) rather than near-greedy."""
 
     task: str
     code: str
@@ -57,6 +58,7 @@ class TaskInput:
     surrounding: SurroundingCode | None = None
     extra: str | None = None
     clues: Clues | None = None
+    sampled: bool = False
 
 
 def _fence(language: str, code: str) -> str:

@@ -110,10 +110,13 @@ async def run_rewrite(
     max_tokens: int = 1024,
 ) -> TaskOutcome:
     """fix / clean / refactor: the cleaned replacement for the target, or a problem saying why not; an answer that
-    is the code unchanged is asked once more, sampled, when the task table gives a note for that."""
+    is the code unchanged is asked once more, sampled, when the task table gives a note for that and the model that
+    answered is one the catalog asks twice."""
     outcome = TaskOutcome(item.task, model or router.model_for(item.task))
     await _rewrite_once(router, item, outcome, on_chunk, max_tokens)
-    again = second_try(item, outcome.text) if outcome.problem is None else None
+    answered = router.catalog.get(outcome.model or outcome.requested_model)
+    asks_twice = answered is None or answered.asks_twice
+    again = second_try(item, outcome.text) if outcome.problem is None and asks_twice else None
     if again is None:
         return outcome
     first = outcome.text
@@ -134,7 +137,7 @@ async def _rewrite_once(
     outcome.text, outcome.problem, outcome.finish_reason = None, None, None
     request = build_request(outcome.requested_model, item, max_tokens)
     try:
-        outcome.raw = await stream_request(router, sampled(request) if retry else request, outcome, on_chunk)
+        outcome.raw = await stream_request(router, sampled(request) if retry or item.sampled else request, outcome, on_chunk)
     except EngineError as exc:
         outcome.problem = str(exc)
         return

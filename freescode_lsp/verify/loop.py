@@ -150,5 +150,6 @@ async def verify_fix(
             break
         failure = trimmed_failure(attempt.check.output)
         unchanged = shape == _shape(item.code)
-        asked = evolve(item, extra=retry_note(item.language or "text", attempt.candidate, check.shown, failure, unchanged))
+        note = retry_note(item.language or "text", attempt.candidate, check.shown, failure, unchanged)
+        asked = evolve(item, extra=note, sampled=True)
     return result

@@ -28,7 +28,8 @@ WHY = "test_prices: assert prices([1, 2], 2) == [2, 4]"
 
 def run_fix(tmp_path: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "freescode.toml").write_text(
-        f'[network]\nmode = "remote-only"\n[[nodes]]\nurl = "{url}/v1"\nmodels = ["code-llama-7b", "wizardcoder-13b"]\n'
+        f'[network]\nmode = "remote-only"\n[[nodes]]\nurl = "{url}/v1"\n'
+        'models = ["code-llama-7b", "wizardcoder-13b", "gemma-3-270m"]\n'
     )
     assert trust.trust(tmp_path)
     (tmp_path / "shop.py").write_text(SOURCE)
@@ -69,3 +70,11 @@ def test_unchanged_twice_asks_exactly_twice_and_says_so(tmp_path: Path, stub_nod
     assert len(stub_node.requests()) == 2
     assert "proposes no change (asked twice)" in done.stdout
     assert (tmp_path / "shop.py").read_text() == SOURCE
+
+
+def test_a_model_the_catalog_does_not_ask_twice_is_asked_once(tmp_path: Path, stub_node) -> None:
+    stub_node.set_script({"default": answer(UNIT)})
+    done = run_fix(tmp_path, stub_node.url, "--model", "gemma-3-270m")
+    assert done.returncode == 0, done.stderr
+    assert len(stub_node.requests()) == 1
+    assert "proposes no change" in done.stdout and "asked twice" not in done.stdout

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from freescode_lsp.config import trust
+from freescode_lsp.tasks.retry import RETRY_TEMPERATURE
 from freescode_lsp.testing.cli_runner import run_cli
 
 pytestmark = pytest.mark.usefixtures("checks_without_plugins")
@@ -77,6 +78,7 @@ def test_a_wrong_answer_is_checked_and_the_failure_goes_into_the_next_prompt(tmp
     assert "failed the project's check" not in first["messages"][-1]["content"]
     retry = second["messages"][-1]["content"]
     assert "+ 2" in retry and "failed the project's check" in retry and "assert" in retry and "test_" in retry
+    assert first["temperature"] <= 0.1 and second["temperature"] == RETRY_TEMPERATURE
 
 
 def test_an_answer_that_keeps_the_code_is_told_that_the_code_fails(tmp_path: Path, stub_node) -> None:
