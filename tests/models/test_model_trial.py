@@ -18,6 +18,7 @@ from pytest_lsp import LanguageClient
 from freescode_lsp.testing.cli_runner import run_cli
 from freescode_lsp.testing.lsp_harness import Editor, run_command
 from freescode_lsp.testing.samples import SOURCE
+from freescode_lsp.testing.waiting import until
 
 pytest.importorskip("llama_cpp")
 
@@ -182,7 +183,8 @@ async def test_the_server_survives_a_model_that_aborts_llama_cpp(
     uri = editor.open(tmp_path / "shapes.py", SOURCE)
     titles = await fix_titles(editor, uri)
     result = await asyncio.wait_for(run_command(editor.client, {"uri": uri, "task": "fix", "line": 5, "endLine": 5}), 240)
-    assert result["model"] == DEFAULT_MODEL, result
+    finals = await until(lambda: [s for s in editor.statuses if s["state"] in ("done", "failed")], "the final status")
+    assert finals[-1]["model"] == DEFAULT_MODEL and finals[-1]["engine"] == "local", (result, finals)
     told = [m.message for m in editor.client.messages if str(path) in m.message]
     assert len(told) == 1 and "SIGABRT" in told[0] and "falls back" in told[0], editor.client.messages
     assert titles == ["Fix with mine"]
