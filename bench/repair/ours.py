@@ -75,9 +75,13 @@ def fix_arguments(path: Path, line: int, model: str) -> list[str]:
     return ["run", "fix", str(path), "--line", str(line), "--apply", "--model", model, "--allow-fallback", "--quiet"]
 
 
-def fix_with_cli(path: Path, line: int, model: str, env: dict[str, str], why: str | None = None) -> CliRun:
-    """Run the fix through the command line, applying it to the file (with --why, the error the user saw)."""
-    return run_cli(path, [*fix_arguments(path, line, model), *(("--why", why) if why else ())], env)
+def fix_with_cli(
+    path: Path, line: int, model: str, env: dict[str, str], why: str | None = None, check: Sequence[str] | None = None
+) -> CliRun:
+    """Run the fix through the command line, applying it to the file (with --why, the error the user saw; with
+    --check, the guard that refuses an answer passing fewer tests)."""
+    extra = [*(("--why", why) if why else ()), *(("--check", shlex.join(check)) if check else ())]
+    return run_cli(path, [*fix_arguments(path, line, model), *extra], env)
 
 
 def verify_with_cli(path: Path, line: int, model: str, env: dict[str, str], check: Sequence[str]) -> CliRun:

@@ -19,7 +19,7 @@ from attrs import define
 
 from bench.common import Row
 from bench.repair import publish
-from bench.repair.checks import Tally, run_tests
+from bench.repair.checks import Tally, run_tests, tests_command
 from bench.repair.judge import COLUMNS, Attempt, judge, summary
 from bench.repair.ours import fix_with_cli
 from bench.repair.programs import Program, all_programs, select
@@ -42,13 +42,14 @@ Record = dict[str, Any]
 @define(frozen=True)
 class Variant:
     """What a run varies: the raw side or not, the verified side or not, the failing test passed as --why, a model's
-    prompt style, the repair inputs left out."""
+    prompt style, the repair inputs left out, our single attempt guarded by the program's tests or not."""
 
     raw: bool = True
     why: bool = False
     prompt_style: str | None = None
     verify: bool = True
     leave_out: tuple[str, ...] = ()
+    guard: bool = True
 
     def config(self, models: list[str]) -> str:
         """The bench config, with the prompt style set for every model when one is asked for."""
@@ -94,11 +95,13 @@ def model_file(settings: Settings, model: str) -> tuple[Path | None, str]:
         return None, f"{model}: {exc}"
 
 
-async def ours(program: Program, before: Tally, model: str, env: dict[str, str], why: bool = False) -> Attempt:
-    """Fix a scratch copy through `freescode run fix --apply` and judge the file it leaves."""
+async def ours(program: Program, before: Tally, model: str, env: dict[str, str], variant: Variant) -> Attempt:
+    """Fix a scratch copy through `freescode run fix --apply` (guarded by the program's tests: `--check`) and judge
+    the file it leaves."""
     with tempfile.TemporaryDirectory(prefix="repair-cli-") as scratch:
         path = program.copy_to(Path(scratch))
-        done = fix_with_cli(path, program.line, model, env, first_failure(before) if why else None)
+        why = first_failure(before) if variant.why else None
+        done = fix_with_cli(path, program.line, model, env, why, tests_command(program) if variant.guard else None)
         after = path.read_text(encoding="utf-8")
     refusal = None if done.said_no_change() else done.refusal()
     attempt = await judge(program, before, after, done.seconds, refusal)
@@ -135,7 +138,7 @@ async def run_model(
         return {"model": model, "missing": missing, "programs": []}
     records: list[Record] = []
     for program in programs:
-        attempt = await ours(program, before[program.name], model, env, variant.why)
+        attempt = await ours(program, before[program.name], model, env, variant)
         print(f"   ours {model} {program.name}: {attempt.outcome} ({attempt.seconds:.1f} s)", flush=True)
         start, end = program.unit()
         records.append(
@@ -164,7 +167,7 @@ async def run_model(
     if not variant.raw:
         for record in records:
             record["raw"] = record["ours"]
-        return {"model": model, "model_file": str(path), "missing": None, "programs": records}
+        return {"model": model, "model_file": str(path), "missing": None, "guarded": variant.guard, "programs": records}
     spec = build_catalog(settings)[model]
     llama = RawModel(path, spec.threads or settings.local.threads)
     try:
@@ -174,7 +177,13 @@ async def run_model(
             record["raw"] = attempt.as_dict()
     finally:
         llama.close()
-    return {"model": model, "model_file": str(path), "missing": None, "programs": records}
+    return {"model": model, "model_file": str(path), "missing": None, "guarded": variant.guard, "programs": records}
+
+
+def ours_label(result: Record) -> str:
+    """What our side ran, for the table and the notes."""
+    guard = ", guarded by the program's tests (--check)" if result.get("guarded") else ""
+    return f"ours (freescode run fix --apply{guard})"
 
 
 def attempts_of(result: Record, side: str) -> list[Attempt]:
@@ -192,7 +201,14 @@ def rows_for(result: Record, programs: list[Program]) -> list[Row]:
     note = (
         f"{len(programs)} buggy programs written for this project ({', '.join(languages)}), each with its tests; "
         "ours = `freescode run fix FILE --line N --apply` in a scratch copy (seconds include process start and model "
-        "load); baseline = the same model file through raw llama-cpp-python, plain prompt, greedy, same token budget, "
+        "load)"
+        + (
+            ", with the program's tests as --check: the guard, which refuses an answer that passes fewer tests than the "
+            "code before it (refused = fewer-passing without the guard)"
+            if result.get("guarded")
+            else ""
+        )
+        + "; baseline = the same model file through raw llama-cpp-python, plain prompt, greedy, same token budget, "
         "loaded once; changed-failing counts every changed file whose tests do not all pass"
     )
     rows = [
@@ -219,7 +235,7 @@ def table(result: Record, programs: list[Program]) -> str:
         return f"repair, {model}: not run: {result['missing']}"
     head = f"| repair, {model} ({len(programs)} programs) | " + " | ".join(COLUMNS) + " |"
     lines = [head, "|---" * (len(COLUMNS) + 1) + "|"]
-    sides = (("ours", "ours (freescode run fix --apply)"), ("verify", LABEL), ("raw", "raw llama-cpp-python"))
+    sides = (("ours", ours_label(result)), ("verify", LABEL), ("raw", "raw llama-cpp-python"))
     for side, label in sides:
         if not (attempts := attempts_of(result, side)):
             continue
@@ -264,6 +280,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated model ids (default: {','.join(MODELS)})")
     parser.add_argument("--ours-only", action="store_true", help="skip the raw baseline (its column repeats ours)")
     parser.add_argument("--no-verify", action="store_true", help="skip the with-verify side (--verify --attempts 3)")
+    parser.add_argument("--no-guard", action="store_true", help="our single attempt without the tests as --check")
     parser.add_argument("--why", action="store_true", help="pass the buggy program's first failing test as --why")
     parser.add_argument("--prompt-style", choices=("chat", "completion"), help="override the models' prompt style")
     parser.add_argument(
@@ -278,7 +295,12 @@ def main(argv: list[str]) -> int:
     if unknown:
         parser.error(f"--leave-out: no input named {', '.join(sorted(unknown))} (known: {', '.join(INPUTS)})")
     variant = Variant(
-        raw=not args.ours_only, why=args.why, prompt_style=args.prompt_style, verify=not args.no_verify, leave_out=args.leave_out
+        raw=not args.ours_only,
+        why=args.why,
+        prompt_style=args.prompt_style,
+        verify=not args.no_verify,
+        leave_out=args.leave_out,
+        guard=not args.no_guard,
     )
     try:
         programs = select(all_programs(), args.only.split(",") if args.only else None, args.limit)

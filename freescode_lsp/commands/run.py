@@ -13,6 +13,7 @@ from typing import Any
 
 from attrs import define
 
+from freescode_lsp.commands.run_guard import EXIT_WORSE, add_argument, guard_answer
 from freescode_lsp.commands.run_verify import add_arguments, run_verified, verify_problem
 from freescode_lsp.commands.writing import write_if_unchanged
 from freescode_lsp.config import LoadedSettings, find_workspace, load_settings
@@ -27,6 +28,7 @@ from freescode_lsp.tasks.languages import language_of
 from freescode_lsp.tasks.repair_context import Problem, with_clues
 from freescode_lsp.tasks.retry import same_code
 from freescode_lsp.tasks.runner import Stage, TaskOutcome, run_task
+from freescode_lsp.verify.guard import GuardVerdict
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--verbose", action="store_true", help="say which config files were read")
     parser.add_argument("--why", help="the error you saw (a failing test, an exception), told to the model")
     add_arguments(parser)
+    add_argument(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -133,7 +136,9 @@ async def _run(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     print(f"freescode: {outcome.summary()}", file=sys.stderr)
     stand_in = _stand_in(router, outcome, args.task)
-    return _report(Report(args, path, raw_bytes, text, lines, region.start, region.end, outcome, stand_in))
+    rewrites = task_spec(args.task).produces == "rewrite"
+    guard = await guard_answer(args, loaded, text, region.start, region.end, outcome.text) if rewrites else None
+    return _report(Report(args, path, raw_bytes, text, lines, region.start, region.end, outcome, stand_in, guard))
 
 
 def _label(region: TaskRegion) -> str:
@@ -181,6 +186,7 @@ class Report:
     end: int
     outcome: TaskOutcome
     stand_in: str | None
+    guard: GuardVerdict | None = None
 
 
 def _report(report: Report) -> int:
@@ -232,6 +238,9 @@ def _report_rewrite(report: Report) -> int:
     diff = difflib.unified_diff(lines, lines_with_ends(new_text), f"a/{path}", f"b/{path}")
     sys.stdout.writelines(line if line.endswith(("\n", "\r")) else line + "\n" for line in diff)
     sys.stdout.flush()
+    if report.guard is not None and report.guard.worse:
+        what = "not applied: " if args.apply else ""
+        return _fail(f"{what}{report.guard.summary()} (pass --no-guard to write it anyway)", EXIT_WORSE)
     if not args.apply:
         if stand_in is not None:
             print(f"freescode: this diff is {outcome.model}'s answer: {stand_in}", file=sys.stderr)

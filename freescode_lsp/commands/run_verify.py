@@ -26,7 +26,11 @@ UNTRUSTED_CHECK = "verify.command"
 def add_arguments(parser: Any) -> None:
     """The --verify options of `freescode run`."""
     parser.add_argument("--verify", action="store_true", help="run a check on each candidate and retry on failure")
-    parser.add_argument("--check", help="the check to run ({file} and {tests} are filled in; default: [verify])")
+    parser.add_argument(
+        "--check",
+        help="the check to run ({file} and {tests} are filled in; default: [verify] command); without --verify, "
+        "it guards the plain fix: an answer that makes passing tests fail is not written",
+    )
     parser.add_argument("--attempts", type=int, help="how many candidates to try (default: [verify] attempts)")
     parser.add_argument(
         "--apply-unverified", action="store_true", help="with --apply, write the best candidate even if none passed"
@@ -121,7 +125,10 @@ def _finish(args: argparse.Namespace, path: Path, raw_bytes: bytes, target: FixT
 
 def verify_problem(args: argparse.Namespace, rewrites: bool) -> str | None:
     """Why the --verify options cannot be used as given, or None."""
-    if not args.verify:
-        used = args.check is not None or args.attempts is not None or args.apply_unverified
-        return "--check, --attempts and --apply-unverified go with --verify" if used else None
-    return None if rewrites else "--verify works with tasks that rewrite code (fix, clean, refactor)"
+    if not rewrites and (args.verify or args.check is not None):
+        return "--verify and --check work with tasks that rewrite code (fix, clean, refactor)"
+    if args.verify and args.no_guard:
+        return "--no-guard is for a plain fix; --verify checks every candidate"
+    if not args.verify and (args.attempts is not None or args.apply_unverified):
+        return "--attempts and --apply-unverified go with --verify"
+    return None

@@ -133,12 +133,13 @@ class CompletionSettings:
 
 @define
 class VerifySettings:
-    """`[verify]`: the check a verified fix must pass in a scratch copy; `{file}` and `{tests}` are filled in."""
+    """`[verify]`: the check (`{file}`, `{tests}` filled in) a verified fix must pass, and with `guard` a plain fix too."""
 
     command: str | None = None
     timeout_s: Seconds = Seconds(120.0)
     attempts: Attempts = Attempts(3)
     max_output_bytes: ByteCount = ByteCount(1_000_000)
+    guard: bool = True
 
 
 @define

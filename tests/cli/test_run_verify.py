@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,54 @@ def test_an_untrusted_workspace_check_does_not_run(tmp_path: Path, stub_node) ->
     trusted = run_cli("run", "fix", str(path), "--line", "5", "--verify", cwd=tmp_path)
     assert f"check: `touch {marker}` (from [verify] command)" in trusted.stderr
     assert marker.exists()
+
+
+PASSES_TWO = BUGGY.replace(" + 1", "")
+PYTEST_CHECK = f"{shlex.quote(sys.executable)} -m pytest -q -p no:cacheprovider {{tests}}"
+
+
+def test_a_plain_fix_that_breaks_passing_tests_is_not_written(tmp_path: Path, stub_node) -> None:
+    stub_node.set_script({"queue": [answer(WRONG)]})
+    path = project(tmp_path, stub_node.url, f"[verify]\ncommand = {json.dumps(PYTEST_CHECK)}\n")
+    path.write_text(PASSES_TWO)
+    result = run_cli("run", "fix", str(path), "--line", "5", "--apply", cwd=tmp_path)
+    assert result.returncode == 5, result.stderr
+    assert "2 tests passed before the fix, 0 after it" in result.stderr
+    assert "failing now: tests/test_stats.py::test_mean, tests/test_stats.py::test_one" in result.stderr
+    assert "not applied: the fix makes things worse" in result.stderr and "--no-guard" in result.stderr
+    assert path.read_text() == PASSES_TWO
+    assert len(stub_node.requests()) == 1
+
+
+def test_a_plain_fix_that_keeps_the_passing_tests_is_written_with_what_the_check_said(tmp_path: Path, stub_node) -> None:
+    stub_node.set_script({"queue": [answer(RIGHT)]})
+    path = project(tmp_path, stub_node.url)
+    path.write_text(PASSES_TWO)
+    result = run_cli("run", "fix", str(path), "--line", "5", "--apply", "--check", PYTEST_CHECK, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 tests passed before the fix, 3 after it" in result.stderr and "worse" not in result.stderr
+    assert "if values else 0.0" in path.read_text()
+
+
+def test_no_guard_writes_the_fix_unchecked(tmp_path: Path, stub_node) -> None:
+    stub_node.set_script({"queue": [answer(WRONG)]})
+    path = project(tmp_path, stub_node.url, f"[verify]\ncommand = {json.dumps(PYTEST_CHECK)}\n")
+    path.write_text(PASSES_TWO)
+    result = run_cli("run", "fix", str(path), "--line", "5", "--apply", "--no-guard", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "checking the fix" not in result.stderr
+    assert "+ 2" in path.read_text()
+
+
+def test_an_untrusted_check_does_not_guard_a_plain_fix(tmp_path: Path, stub_node) -> None:
+    marker = tmp_path.parent / f"{tmp_path.name}-guarded"
+    stub_node.set_script({"queue": [answer(RIGHT)]})
+    path = project(tmp_path, stub_node.url)
+    own = tmp_path.parent / f"{tmp_path.name}-own.toml"
+    own.write_text((tmp_path / "freescode.toml").read_text())
+    (tmp_path / "freescode.toml").write_text(f'[verify]\ncommand = "touch {marker}"\n')
+    result = run_cli("run", "fix", str(path), "--line", "5", "--apply", cwd=tmp_path, env={"FREESCODE_CONFIG": str(own)})
+    assert result.returncode == 0, result.stderr
+    assert "the fix is not checked: the [verify] command" in result.stderr
+    assert not marker.exists()
+    assert "if values else 0.0" in path.read_text()

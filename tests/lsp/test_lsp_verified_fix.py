@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 
-from freescode_lsp.testing.lsp_harness import Editor
+from freescode_lsp.testing.lsp_harness import Editor, run_command
 from freescode_lsp.testing.node_options import node_options
 from freescode_lsp.testing.waiting import until
 
@@ -189,3 +189,55 @@ async def test_a_verified_fix_lands_in_place_when_the_user_types_above_it(editor
     assert result["applied"] is True, result
     await editor.settled(uri)
     assert editor.text(uri) == "# typed\n" + body.replace(" + 1\n", "\n")
+
+
+PASSING = SOURCE.replace(" + 1\n", "\n")
+GUARD_CHECK = f"{sys.executable} -m pytest -q -p no:cacheprovider {{tests}}"
+
+
+async def plain_fix(editor: Editor, uri: str) -> dict[str, object]:
+    return await run_command(editor.client, {"uri": uri, "task": "fix", "line": 1, "version": editor.version(uri)})
+
+
+async def test_a_plain_fix_that_breaks_a_passing_test_is_said_so_and_can_be_undone(
+    editor: Editor, stub_node, tmp_path: Path
+) -> None:
+    stub_node.set_script({"queue": [answer(WRONG)]})
+    await editor.initialize({**node_options(stub_node.url), "verify": {"command": GUARD_CHECK}}, root=tmp_path)
+    path = project(tmp_path)
+    path.write_text(PASSING)
+    uri = editor.open(path, PASSING)
+    result = await plain_fix(editor, uri)
+    assert result["applied"] is True and "1 test passed before the fix, 0 after it" in result["message"], result
+    await editor.settled(uri)
+    assert editor.text(uri) == SOURCE.replace(" + 1\n", " + 2\n")
+    title = "Undo the Fix (1 test passed before, 0 after)"
+    warned = [m.message for m in editor.client.messages if "makes things worse" in m.message]
+    assert warned and "failing now: tests/test_stats.py::test_mean" in warned[0] and title in warned[0], warned
+    [undo] = await candidate_actions(editor, uri)
+    assert undo.title == title
+    undone = await editor.perform(undo)
+    assert undone["applied"] is True, undone
+    await editor.settled(uri)
+    assert editor.text(uri) == PASSING and path.read_text() == PASSING
+
+
+async def test_a_plain_fix_that_keeps_the_tests_passing_lands_with_no_warning(editor: Editor, stub_node, tmp_path: Path) -> None:
+    stub_node.set_script({"queue": [answer(RIGHT)]})
+    await editor.initialize({**node_options(stub_node.url), "verify": {"command": GUARD_CHECK}}, root=tmp_path)
+    uri = editor.open(project(tmp_path), SOURCE)
+    result = await plain_fix(editor, uri)
+    assert result["applied"] is True and "0 tests passed before the fix, 1 after it" in result["message"], result
+    assert not [m for m in editor.client.messages if "worse" in m.message]
+    assert await candidate_actions(editor, uri) == []
+
+
+async def test_without_a_configured_check_a_plain_fix_runs_nothing(editor: Editor, stub_node, tmp_path: Path) -> None:
+    stub_node.set_script({"queue": [answer(WRONG)]})
+    await editor.initialize(node_options(stub_node.url), root=tmp_path)
+    path = project(tmp_path)
+    path.write_text(PASSING)
+    uri = editor.open(path, PASSING)
+    result = await plain_fix(editor, uri)
+    assert result["applied"] is True and "tests passed" not in result["message"], result
+    assert await candidate_actions(editor, uri) == []

@@ -52,7 +52,7 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   ]),
   ...scalars("completion", ["enabled", "debounce_ms", "max_lines", "max_tokens"]),
   { key: "completion.disabled_languages", path: ["completion", "disabled_languages"], kind: "list" },
-  ...scalars("verify", ["command", "timeout_s", "attempts", "max_output_bytes"]),
+  ...scalars("verify", ["command", "timeout_s", "attempts", "max_output_bytes", "guard"]),
 ];
 
 /** Settings the extension itself uses; never sent to the server. */

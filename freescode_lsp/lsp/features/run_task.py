@@ -16,6 +16,7 @@ from freescode_lsp.lsp.features.documents import (
     task_input,
     task_region,
 )
+from freescode_lsp.lsp.features.fix_guard import guard_rewrite
 from freescode_lsp.lsp.features.rewrite_job import RewriteJob
 from freescode_lsp.lsp.features.task_result import TaskResult
 from freescode_lsp.task_table import RUN_TASK_COMMAND, task_spec
@@ -73,9 +74,10 @@ class RunTask(DocumentSubscriber):
             return TaskResult.refused(message)
         job = self.rewrites[uri] = RewriteJob(server, args, start, end)
         try:
-            return await job.run()
+            done = await job.run()
         finally:
             self.rewrites.pop(uri, None)
+        return await guard_rewrite(server, job.session, job.title, done)
 
     async def _explain(self, args: TaskArgs, start: int, end: int) -> TaskResult:
         """An explanation comes back as Markdown in the command's answer."""

@@ -13,21 +13,16 @@ KIND = "quickfix.freescode.fixVerified.unverified"
 
 @frozen
 class Candidate:
-    """A checked candidate for lines [start, end) of a document at one version, with how many tests it passed."""
+    """Checked code for lines [start, end) of a document at one version: its action's title and what applying it did."""
 
     uri: str
     version: int | None
     start: int
     end: int
     text: str
-    passed: int
-    counted: int
     model: str | None
-
-    @property
-    def title(self) -> str:
-        """The code action's title, saying how far the candidate got."""
-        return f"Apply best unverified candidate ({self.passed} of {self.counted} tests passed)"
+    title: str
+    done: str
 
     def overlaps(self, selection: types.Range) -> bool:
         """Whether the cursor or selection touches the lines the candidate replaces."""
@@ -43,7 +38,9 @@ def better_candidate(uri: str, version: int | None, target: FixTarget, result: V
     if passed <= result.original.tests_passed():
         return None
     counted = max(best.check.tests_counted(), passed)
-    return Candidate(uri, version, target.start, target.end, best.candidate, passed, counted, best.outcome.model)
+    title = f"Apply best unverified candidate ({passed} of {counted} tests passed)"
+    done = f"applied the best unverified candidate ({passed} of {counted} tests passed; not verified)"
+    return Candidate(uri, version, target.start, target.end, best.candidate, best.outcome.model, title, done)
 
 
 def candidate_action(candidate: Candidate) -> types.CodeAction:

@@ -189,9 +189,8 @@ class VerifiedFix(DocumentSubscriber):
             self.server.tell_user(message)
             return TaskResult.refused(message)
         del self.candidates[candidate.uri]
-        done = f"applied the best unverified candidate ({candidate.passed} of {candidate.counted} tests passed; not verified)"
         return await self._land(
-            candidate.uri, candidate.version, candidate.start, candidate.end, candidate.text, done, candidate.model
+            candidate.uri, candidate.version, candidate.start, candidate.end, candidate.text, candidate.done, candidate.model
         )
 
     def candidate_actions(self, uri: str, version: int | None, selection: types.Range) -> list[types.CodeAction]:
