@@ -23,6 +23,7 @@ KINDS = (
     "string_format",
     "unhandled_exception",
     "two_lines",
+    "callee_contract",
 )
 DEFAULT_TEST_SECONDS = 2.0
 

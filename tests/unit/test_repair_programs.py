@@ -12,6 +12,7 @@ import pytest
 
 from bench.repair.checks import Tally, lines_outside, parses, run_tests
 from bench.repair.programs import KINDS, Program, all_programs
+from freescode_lsp.tasks.repair_context import callee_signatures
 
 PROGRAMS = all_programs()
 NODE = shutil.which("node") is not None
@@ -40,8 +41,18 @@ def test_the_set_covers_every_kind_of_bug_in_both_languages() -> None:
     assert len(PROGRAMS) >= 44 and languages["javascript"] >= 6 and languages["python"] > languages["javascript"]
     assert set(kinds) <= set(KINDS)
     grouped = Counter("missing_base_case" if kind == "missing_return" else kind for kind in kinds.elements())
-    assert all(count >= 4 for count in grouped.values()) and len(grouped) == 10, grouped
+    assert all(count >= 4 for count in grouped.values()) and len(grouped) == len(KINDS) - 1, grouped
     assert sum(1 for program in PROGRAMS if len(program.fix) >= 2) >= 4
+
+
+def test_some_programs_call_helpers_whose_contract_the_fix_needs() -> None:
+    """The set measures the callee input: the unit calls one helper, whose header and contract the prompt can show."""
+    calling = [program for program in PROGRAMS if program.kind == "callee_contract"]
+    for program in calling:
+        start, end = program.unit()
+        callees = callee_signatures(program.buggy.splitlines(), start, end, program.language)
+        assert len(callees) == 1 and len(callees[0].splitlines()) >= 2, (program.name, callees)
+    assert len(calling) >= 6 and {program.language for program in calling} == {"python", "javascript"}
 
 
 @pytest.mark.parametrize("program", PROGRAMS, ids=[program.name for program in PROGRAMS])
