@@ -55,6 +55,7 @@ class TaskSpec:
     surface: Surface = "code_action"
     near_line: str = ""
     retry_note: str = ""
+    must_change_code: bool = False
 
     @property
     def rewrites_code(self) -> bool:
@@ -106,6 +107,7 @@ TASKS: tuple[TaskSpec, ...] = (
         retry_note=(
             "A first answer gave this code back unchanged, but the bug is still there: find it and change the code to fix it."
         ),
+        must_change_code=True,
     ),
     TaskSpec(
         id="debug",

@@ -231,8 +231,10 @@ def _report_rewrite(report: Report) -> int:
     if new_text == report.text:
         print(f"{path}: the model proposes no change" + (" (asked twice)" if outcome.tries > 1 else ""))
         return 0
-    if same_code(old_region, new_region):
-        print(f"{path}: the model proposed no real change (only blank lines or trailing spaces differ); left alone")
+    spec = task_spec(args.task)
+    if same_code(old_region, new_region, language_of(str(path)) if spec.must_change_code else None):
+        what = "comments, blank lines or trailing spaces" if spec.must_change_code else "blank lines or trailing spaces"
+        print(f"{path}: the model proposed no real change (only {what} differ); left alone")
         return 0
     sys.stderr.flush()
     diff = difflib.unified_diff(lines, lines_with_ends(new_text), f"a/{path}", f"b/{path}")

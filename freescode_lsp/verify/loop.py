@@ -11,6 +11,7 @@ from freescode_lsp.edits import lines_with_ends
 from freescode_lsp.edits.line_endings import keep_line_endings, usual_ending
 from freescode_lsp.routing.router import Router
 from freescode_lsp.tasks.prompts import TaskInput
+from freescode_lsp.tasks.retry import code_lines
 from freescode_lsp.tasks.runner import ChunkHook, TaskOutcome, run_task
 from freescode_lsp.verify.check import CheckResult, run_check
 from freescode_lsp.verify.detect import ChosenCheck
@@ -97,9 +98,9 @@ class VerifyResult:
         return f"not verified: no candidate passed `{self.check.shown}` in {len(self.attempts)} attempts"
 
 
-def _shape(text: str) -> tuple[str, ...]:
-    """A candidate without trailing spaces and blank lines, to tell repeats."""
-    return tuple(line.rstrip() for line in text.splitlines() if line.strip())
+def _shape(text: str, language: str | None) -> tuple[str, ...]:
+    """A candidate without trailing spaces, blank lines and whole-line comments, to tell repeats."""
+    return tuple(code_lines(text, language))
 
 
 async def check_text(target: FixTarget, check: ChosenCheck, limits: CheckLimits, text: str) -> CheckResult:
@@ -128,7 +129,7 @@ async def verify_fix(
     say(f"checking the original with `{check.shown}`")
     result = VerifyResult(check, await check_text(target, check, limits, target.text), limits.attempts)
     say(f"original: {result.original.verdict()}, {result.original.tests_passed()} tests passed")
-    seen: dict[tuple[str, ...], CheckResult] = {_shape(item.code): result.original}
+    seen: dict[tuple[str, ...], CheckResult] = {_shape(item.code, item.language): result.original}
     asked = item
     for number in range(1, limits.attempts + 1):
         say(f"attempt {number} of {limits.attempts}: asking the model")
@@ -138,7 +139,7 @@ async def verify_fix(
         if attempt.candidate is None:
             say(f"attempt {number} of {limits.attempts}: no candidate ({attempt.outcome.problem})")
             continue
-        shape = _shape(attempt.candidate)
+        shape = _shape(attempt.candidate, item.language)
         if shape in seen:
             attempt.check, attempt.repeated = seen[shape], True
             say(f"attempt {number} of {limits.attempts}: the same code as before; not run again")
@@ -149,7 +150,7 @@ async def verify_fix(
         if attempt.passed:
             break
         failure = trimmed_failure(attempt.check.output)
-        unchanged = shape == _shape(item.code)
+        unchanged = shape == _shape(item.code, item.language)
         note = retry_note(item.language or "text", attempt.candidate, check.shown, failure, unchanged)
         asked = evolve(item, extra=note, sampled=True)
     return result

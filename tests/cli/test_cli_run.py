@@ -265,3 +265,15 @@ def test_hostile_settings_cost_one_key_and_one_message(tmp_path: Path, stub_node
     assert "Traceback" not in result.stderr, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("freescode: config:")]
     assert len(lines) == 1 and problem in lines[0], result.stderr
+
+
+def test_a_fix_that_only_drops_a_comment_is_asked_again_and_not_applied(tmp_path: Path, stub_node) -> None:
+    unit = BUGGY.splitlines(keepends=True)[3:8]
+    commented = "".join(unit[:2]) + "    # add them up\n" + "".join(unit[2:])
+    stub_node.set_script({"default": {"chunks": answered("".join(unit))}})
+    path = workspace(tmp_path, node_config(stub_node.url, ["code-llama-7b"]))
+    path.write_text(BUGGY.replace("".join(unit), commented))
+    result = run_cli("run", "fix", str(path), "--line", "6", "--apply", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no real change (only comments, blank lines or trailing spaces differ)" in result.stdout, result.stdout
+    assert len(stub_node.requests()) == 2 and "# add them up" in path.read_text()

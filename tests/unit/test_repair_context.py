@@ -8,7 +8,7 @@ from freescode_lsp.tasks.inputs import task_input, task_region
 from freescode_lsp.tasks.prompts import TaskInput, build_request
 from freescode_lsp.tasks.repair_context import LEAVE_OUT_ENV, Problem, callee_signatures, with_clues
 from freescode_lsp.tasks.requests import BadTaskArgs, TaskArgs
-from freescode_lsp.tasks.retry import second_try
+from freescode_lsp.tasks.retry import same_code, second_try, unchanged_answer
 
 SOURCE = '''def scale(value, factor):
     """Multiply value by factor, rounding to two places."""
@@ -114,3 +114,21 @@ def test_problems_travel_in_task_arguments_and_bad_ones_are_refused() -> None:
         assert "message" in str(exc)
     else:
         raise AssertionError("a problem without a message was accepted")
+
+
+def test_a_fix_that_only_drops_or_adds_comments_is_no_change_and_is_asked_again() -> None:
+    item = fix_item()
+    commented = item.code.replace("    out = []\n", "    # the result\n    out = []\n")
+    bare = "\n".join(line for line in item.code.splitlines() if not line.lstrip().startswith("#"))
+    for answer in (commented, bare):
+        assert unchanged_answer(item, answer) and second_try(item, answer) is not None
+    changed = item.code.replace("len(values) - 1", "len(values)")
+    assert not unchanged_answer(item, changed) and second_try(item, changed) is None
+    clean = task_input(SOURCE, "python", "clean", task_region(SOURCE, "python", "clean", UNIT_LINE))
+    assert not unchanged_answer(clean, clean.code.replace("    out = []\n", "    # the result\n    out = []\n"))
+
+
+def test_whole_line_comments_are_told_apart_by_language() -> None:
+    assert same_code("x = 1\n// a\n", "x = 1\n", "javascript") and not same_code("x = 1\n// a\n", "x = 1\n", "python")
+    assert not same_code("x = 1  # a\n", "x = 1\n", "python")
+    assert same_code("x = 1\n", "x = 1   \n\n") and not same_code("x = 1\n# a\n", "x = 1\n")

@@ -25,7 +25,7 @@ from freescode_lsp.lsp.protocol.text_documents import find_document
 from freescode_lsp.task_table import CODE_ACTION_TASKS, task_spec, verified_task
 from freescode_lsp.tasks.repair_context import MAX_PROBLEMS, Problem, with_clues
 from freescode_lsp.tasks.requests import BadTaskArgs, TaskArgs
-from freescode_lsp.tasks.retry import no_change_message, same_code
+from freescode_lsp.tasks.retry import no_change_message, unchanged_answer
 from freescode_lsp.tasks.runner import run_task
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ async def resolve_edit(server: FreescodeServer, action: types.CodeAction) -> typ
     if outcome.text is None:
         server.tell_user(outcome.problem or "the model's answer could not be used")
         return action
-    if same_code(item.code, outcome.text):
+    if unchanged_answer(item, outcome.text):
         model = outcome.model or outcome.requested_model
         server.tell_user(no_change_message(task_spec(args.task).title, model, outcome.tries))
         return action

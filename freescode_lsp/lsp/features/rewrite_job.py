@@ -23,7 +23,7 @@ from freescode_lsp.lsp.features.rewrite import RewriteSession, RewriteStopped
 from freescode_lsp.lsp.features.task_result import TaskResult
 from freescode_lsp.task_table import task_spec
 from freescode_lsp.tasks.repair_context import with_clues
-from freescode_lsp.tasks.retry import no_change_message, same_code
+from freescode_lsp.tasks.retry import no_change_message, unchanged_answer
 from freescode_lsp.tasks.runner import TaskOutcome, run_task
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ class RewriteJob:
             if session.expected != session.original:
                 await session.apply(session.original)
             raise RewriteStopped(outcome.problem or "the model's answer could not be used")
-        if same_code(self.item.code, outcome.text):
+        if unchanged_answer(self.item, outcome.text):
             if session.expected != session.original:
                 await session.apply(session.original)
             self.message = no_change_message(self.title, outcome.model or outcome.requested_model, outcome.tries)
