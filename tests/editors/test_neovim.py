@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,34 @@ def test_the_best_unverified_candidate_is_a_code_action(stub_node, tmp_path: Pat
     assert result["results"]["after_loop"] == AVERAGE.splitlines()
     assert result["lines"] == AVERAGE_HALF.splitlines()
     assert any('"Apply best unverified candidate (1 of 2 tests passed)"' in note["msg"] for note in result["notes"])
+
+
+@pytest.mark.usefixtures("checks_without_plugins")
+def test_a_fix_that_breaks_a_passing_test_is_said_so_and_undone_by_its_code_action(stub_node, tmp_path: Path) -> None:
+    """With [verify] command set, :FreescodeFix is checked after it lands: the fix that made test_mean fail is
+    reported, and the code action "Undo the Fix" puts the code back."""
+    stub_node.set_script({"default": {"chunks": [fenced(AVERAGE_WRONG)]}})
+    path = average_project(tmp_path)
+    path.write_text(AVERAGE_HALF)
+    check = f"{sys.executable} -m pytest -q -p no:cacheprovider {{tests}}"
+    result = run_nvim(
+        tmp_path,
+        {**node_settings(stub_node.url), "verify": {"command": check}},
+        f"""
+        {command_at(path, 2, 4, "FreescodeFix", 50000)}
+        T.results.after_fix = T.lines()
+        vim.lsp.buf.code_action({{ context = {{ only = {{ "quickfix.freescode.fixVerified.unverified" }} }}, apply = true }})
+        T.wait("the code back", function() return T.lines()[2] == {lua_value(AVERAGE_HALF.splitlines()[1])} end)
+        vim.wait(300)
+        """,
+        timeout=90,
+    )
+    [done] = result["done"]
+    assert done["result"]["applied"] is True and "1 test passed before the fix, 0 after it" in done["result"]["message"]
+    assert result["results"]["after_fix"] == AVERAGE_WRONG.splitlines()
+    assert result["lines"] == AVERAGE_HALF.splitlines() and path.read_text() == AVERAGE_HALF
+    warned = [note["msg"] for note in result["notes"] if "makes things worse" in note["msg"]]
+    assert warned and "tests/test_stats.py::test_mean" in warned[0] and "Undo the Fix" in warned[0], result["notes"]
 
 
 def test_debug_command_publishes_diagnostics(stub_node, tmp_path: Path) -> None:
