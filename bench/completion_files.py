@@ -33,7 +33,8 @@ from bench.completion_positions import (
 from freescode_lsp.completion import neighbours, prompt, window
 from freescode_lsp.completion.cursor import cursor_at
 from freescode_lsp.completion.dedupe import polish
-from freescode_lsp.completion.task.request import one_line, stop_rule
+from freescode_lsp.completion.task import request as task_request
+from freescode_lsp.completion.task.request import SUFFIX_CHARS, SUFFIX_LINES, one_line, stop_rule
 from freescode_lsp.config import settings_from_dict
 from freescode_lsp.engines.local.completion import fim_for
 from freescode_lsp.models import weights
@@ -366,9 +367,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=f"{CODE_MODEL},{DEFAULT_MODEL}")
     parser.add_argument("--files", default="", help="comma-separated paths (default: stdlib modules and the router)")
     parser.add_argument("--no-neighbours", action="store_true", help="no definitions from the other open files")
+    parser.add_argument("--suffix-lines", type=int, help=f"lines after the cursor's line in the prompt (default {SUFFIX_LINES})")
+    parser.add_argument("--suffix-chars", type=int, help=f"characters of suffix at most (default {SUFFIX_CHARS})")
     args = parser.parse_args(argv)
     if args.no_neighbours:
         neighbours.MAX_CHARS = 0
+    if args.suffix_lines is not None:
+        task_request.SUFFIX_LINES = args.suffix_lines
+    if args.suffix_chars is not None:
+        task_request.SUFFIX_CHARS = args.suffix_chars
     files = [Path(p).resolve() for p in args.files.split(",") if p] or default_files()
     found = asyncio.run(measure(args.models.split(","), files, args.limit, args.baseline))
     for note in dict.fromkeys(row.note for row in found):

@@ -128,7 +128,12 @@ def tests_before(programs: list[Program]) -> dict[str, Tally]:
 
 
 async def run_model(
-    model: str, programs: list[Program], before: dict[str, Tally], env: dict[str, str], variant: Variant
+    model: str,
+    programs: list[Program],
+    before: dict[str, Tally],
+    env: dict[str, str],
+    variant: Variant,
+    results_json: Path = RESULTS_JSON,
 ) -> Record:
     """Both sides on every program for one model: ours first, then the raw baseline with the model loaded once."""
     settings = load_settings(Path(tempfile.gettempdir())).settings
@@ -163,7 +168,7 @@ async def run_model(
         1 for record in records for side in ("ours", "verify") if "answered instead of" in record.get(side, {}).get("note", "")
     )
     if stand_ins:
-        print(f"   warning: another model answered {stand_ins} of the {model} runs (see the notes in {RESULTS_JSON})")
+        print(f"   warning: another model answered {stand_ins} of the {model} runs (see the notes in {results_json})")
     if not variant.raw:
         for record in records:
             record["raw"] = record["ours"]
@@ -257,7 +262,7 @@ async def bench(
     rows: list[Row] = []
     with local_only(variant.config(models), variant.leave_out) as env:
         for model in models:
-            result = await run_model(model, programs, before, env, variant)
+            result = await run_model(model, programs, before, env, variant, results_json)
             results.append(result)
             rows += rows_for(result, programs)
             results_json.write_text(json.dumps({"results": results}, indent=2, ensure_ascii=False) + "\n")

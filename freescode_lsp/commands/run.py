@@ -15,6 +15,8 @@ from attrs import define
 
 from freescode_lsp.commands.run_guard import EXIT_WORSE, add_argument, guard_answer
 from freescode_lsp.commands.run_verify import add_arguments, run_verified, verify_problem
+from freescode_lsp.commands.stand_in import EXIT_FALLBACK_REFUSED
+from freescode_lsp.commands.stand_in import stand_in as answered_instead
 from freescode_lsp.commands.writing import write_if_unchanged
 from freescode_lsp.config import LoadedSettings, find_workspace, load_settings
 from freescode_lsp.edits import lines_with_ends
@@ -27,12 +29,10 @@ from freescode_lsp.tasks.inputs import InDocstring, TaskRegion, task_input, task
 from freescode_lsp.tasks.languages import language_of
 from freescode_lsp.tasks.repair_context import Problem, with_clues
 from freescode_lsp.tasks.retry import same_code
-from freescode_lsp.tasks.runner import Stage, TaskOutcome, run_task
+from freescode_lsp.tasks.runner import TaskOutcome, run_task
 from freescode_lsp.verify.guard import GuardVerdict
 
 log = logging.getLogger(__name__)
-
-EXIT_FALLBACK_REFUSED = 3
 
 
 def register(subparsers: Any) -> None:
@@ -135,7 +135,7 @@ async def _run(args: argparse.Namespace) -> int:
         outcome = await run_task(router, item, model, None if args.quiet else _echo, loaded.settings.server.max_tokens)
     print(file=sys.stderr)
     print(f"freescode: {outcome.summary()}", file=sys.stderr)
-    stand_in = _stand_in(router, outcome, args.task)
+    stand_in = answered_instead(router, outcome, args.task)
     rewrites = task_spec(args.task).produces == "rewrite"
     guard = await guard_answer(args, loaded, text, region.start, region.end, outcome.text) if rewrites else None
     return _report(Report(args, path, raw_bytes, text, lines, region.start, region.end, outcome, stand_in, guard))
@@ -157,15 +157,6 @@ def _skipped(router: Router, model: str) -> list[str]:
             break
         reasons.extend(router.unavailable_reasons(candidate_model)[:1])
     return reasons
-
-
-def _stand_in(router: Router, outcome: TaskOutcome, task: str) -> str | None:
-    """'X answered instead of Y' when a stage's answer came from a model other than the one asked for, else None."""
-    for stage in outcome.stages or [Stage(task, outcome.model or outcome.requested_model)]:
-        wanted = outcome.requested_model if stage.task == task else router.model_for(stage.task)
-        if stage.model and stage.model != wanted:
-            return f"{stage.model} answered instead of {wanted}"
-    return None
 
 
 def _echo(chunk: Chunk) -> None:

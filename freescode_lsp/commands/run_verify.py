@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from freescode_lsp.commands.stand_in import EXIT_FALLBACK_REFUSED, stand_in
 from freescode_lsp.commands.writing import write_if_unchanged
 from freescode_lsp.config import LoadedSettings, find_workspace
 from freescode_lsp.config.values import BOUNDS, Attempts
@@ -95,15 +96,27 @@ async def run_verified(
     except OSError as exc:
         return _fail(f"cannot verify: {exc.strerror or exc}")
     _say(result.status())
-    return _finish(args, path, raw_bytes, target, result)
-
-
-def _finish(args: argparse.Namespace, path: Path, raw_bytes: bytes, target: FixTarget, result: VerifyResult) -> int:
-    """Show the verified candidate (or the best one, with the last check's output) and write it when allowed."""
     chosen: Attempt | None = result.passed or result.best
     if chosen is None or chosen.candidate is None:
         print(result.last_check.output[-4000:], file=sys.stderr)
         return _fail("no candidate to offer: none passed, and none kept the original's passing tests", EXIT_NOT_VERIFIED)
+    other = stand_in(router, chosen.outcome, args.task)
+    if other is not None:
+        _say(f"note: {other}; the candidate below is {chosen.outcome.model}'s")
+    return _finish(args, path, raw_bytes, target, result, chosen, other)
+
+
+def _finish(
+    args: argparse.Namespace,
+    path: Path,
+    raw_bytes: bytes,
+    target: FixTarget,
+    result: VerifyResult,
+    chosen: Attempt,
+    other: str | None,
+) -> int:
+    """Show the verified candidate (or the best one, with the last check's output) and write it when allowed."""
+    assert chosen.candidate is not None
     new_text = target.with_region(chosen.candidate)
     if result.passed is None and chosen.check is not None:
         print(chosen.check.output[-4000:], file=sys.stderr)
@@ -120,7 +133,9 @@ def _finish(args: argparse.Namespace, path: Path, raw_bytes: bytes, target: FixT
         return _fail(
             "not applied: no candidate passed the check (pass --apply-unverified to write the best one)", EXIT_NOT_VERIFIED
         )
-    return write_if_unchanged(path, raw_bytes, new_text)
+    if other is not None and not args.allow_fallback:
+        return _fail(f"not applied: {other}; pass --allow-fallback to apply an answer from another model", EXIT_FALLBACK_REFUSED)
+    return write_if_unchanged(path, raw_bytes, new_text, other)
 
 
 def verify_problem(args: argparse.Namespace, rewrites: bool) -> str | None:

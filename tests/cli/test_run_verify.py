@@ -184,3 +184,23 @@ def test_an_untrusted_check_does_not_guard_a_plain_fix(tmp_path: Path, stub_node
     assert "the fix is not checked: the [verify] command" in result.stderr
     assert not marker.exists()
     assert "if values else 0.0" in path.read_text()
+
+
+def test_a_verified_candidate_from_a_stand_in_model_is_said_and_written_only_when_allowed(
+    tmp_path: Path, stub_node
+) -> None:
+    stub_node.set_script({"default": answer(RIGHT)})
+    path = project(tmp_path, stub_node.url)
+    config = tmp_path / "freescode.toml"
+    config.write_text(
+        config.read_text().replace('"remote-first"', '"remote-only"').replace('["code-llama-7b"]', '["gemma-3-270m"]')
+    )
+    assert trust.trust(tmp_path)
+    refused = run_cli("run", "fix", str(path), "--line", "5", "--verify", "--apply", cwd=tmp_path)
+    assert refused.returncode == 3, refused.stderr
+    assert "note: gemma-3-270m answered instead of code-llama-7b" in refused.stderr
+    assert "not applied: gemma-3-270m answered instead of code-llama-7b" in refused.stderr
+    assert path.read_text() == BUGGY
+    allowed = run_cli("run", "fix", str(path), "--line", "5", "--verify", "--apply", "--allow-fallback", cwd=tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "if values else 0.0" in path.read_text()
