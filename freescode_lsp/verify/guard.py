@@ -40,12 +40,15 @@ class GuardVerdict:
 
     @property
     def counted(self) -> bool:
-        """Whether both runs printed a test count to compare."""
-        return self.before.tests_counted() > 0 and self.after.tests_counted() > 0
+        """Whether the run before the fix printed a test count to compare with (after it, none counts as 0 passed)."""
+        return self.before.tests_counted() > 0
 
     @property
     def worse(self) -> bool:
-        """The fix passes fewer tests than the code before it, or fails a check the code before it passed."""
+        """The fix passes fewer tests than the code before it (none, when its tests no longer even load), or fails
+        a check the code before it passed."""
+        if self.after.passed and self.after.tests_counted() == 0:
+            return False
         if self.counted:
             return self.after.tests_passed() < self.before.tests_passed()
         return self.before.passed and not self.after.passed

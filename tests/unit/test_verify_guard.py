@@ -41,9 +41,12 @@ def test_fewer_tests_passing_is_worse_and_names_only_the_new_failures() -> None:
         (result("1 passed, 1 failed"), result("1 passed, 1 failed"), False),
         (result("ok", 0), result("error: bad type", 1), True),
         (result("error: x", 1), result("error: y", 1), False),
+        (result("2 passed, 1 failed"), result("ERROR importing test_a.py: ImportError\n0 passed, 0 failed"), True),
+        (result("2 passed, 1 failed"), result("ImportError while importing test module"), True),
+        (result("2 passed, 1 failed"), result("", 0), False),
     ],
 )
-def test_worse_without_counts_means_a_passing_check_now_fails(before: CheckResult, after: CheckResult, worse: bool) -> None:
+def test_worse_means_fewer_passing_or_a_passing_check_that_now_fails(before: CheckResult, after: CheckResult, worse: bool) -> None:
     assert GuardVerdict(CHECK, before, after).worse is worse
 
 
