@@ -186,9 +186,7 @@ def test_an_untrusted_check_does_not_guard_a_plain_fix(tmp_path: Path, stub_node
     assert "if values else 0.0" in path.read_text()
 
 
-def test_a_verified_candidate_from_a_stand_in_model_is_said_and_written_only_when_allowed(
-    tmp_path: Path, stub_node
-) -> None:
+def test_a_verified_candidate_from_a_stand_in_model_is_said_and_written_only_when_allowed(tmp_path: Path, stub_node) -> None:
     stub_node.set_script({"default": answer(RIGHT)})
     path = project(tmp_path, stub_node.url)
     config = tmp_path / "freescode.toml"

@@ -46,7 +46,9 @@ def test_fewer_tests_passing_is_worse_and_names_only_the_new_failures() -> None:
         (result("2 passed, 1 failed"), result("", 0), False),
     ],
 )
-def test_worse_means_fewer_passing_or_a_passing_check_that_now_fails(before: CheckResult, after: CheckResult, worse: bool) -> None:
+def test_worse_means_fewer_passing_or_a_passing_check_that_now_fails(
+    before: CheckResult, after: CheckResult, worse: bool
+) -> None:
     assert GuardVerdict(CHECK, before, after).worse is worse
 
 
