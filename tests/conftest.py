@@ -107,9 +107,13 @@ def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def models_dir(shared_models_dir: Path) -> Path:
-    """The models directory tests see: only the embedded gemma model is put there, whatever the shared one holds."""
+    """The models directory tests see: only the embedded gemma model is kept there (any other model a run left is
+    removed), whatever the shared one holds."""
     directory = shared_models_dir / "embedded-only"
     directory.mkdir(parents=True, exist_ok=True)
+    for stray in directory.iterdir():
+        if stray.is_file() and not stray.name.lstrip(".").startswith("gemma-3-270m"):
+            stray.unlink()
     os.environ["FREESCODE_MODELS_DIR"] = str(directory)
     return directory
 
