@@ -84,7 +84,9 @@ def fix_with_cli(
     return run_cli(path, [*fix_arguments(path, line, model), *extra], env)
 
 
-def verify_with_cli(path: Path, line: int, model: str, env: dict[str, str], check: Sequence[str]) -> CliRun:
+def verify_with_cli(
+    path: Path, line: int, model: str, env: dict[str, str], check: Sequence[str], attempts: int = VERIFY_ATTEMPTS
+) -> CliRun:
     """Run the verified fix: each candidate checked with the program's own tests, written only when it passed."""
-    verify = ["--verify", "--check", shlex.join(check), "--attempts", str(VERIFY_ATTEMPTS)]
+    verify = ["--verify", "--check", shlex.join(check), "--attempts", str(attempts)]
     return run_cli(path, [*fix_arguments(path, line, model), *verify], env)

@@ -21,10 +21,10 @@ from bench.common import Row
 from bench.repair import publish
 from bench.repair.checks import Tally, run_tests, tests_command
 from bench.repair.judge import COLUMNS, Attempt, judge, summary
-from bench.repair.ours import fix_with_cli
+from bench.repair.ours import VERIFY_ATTEMPTS, fix_with_cli
 from bench.repair.programs import Program, all_programs, select
 from bench.repair.raw import RawModel, code_in, put_in_place
-from bench.repair.verified import LABEL, goal_line, verified, verify_rows
+from bench.repair.verified import curve_line, goal_line, verified, verify_label, verify_rows
 from freescode_lsp.config import Settings, load_settings
 from freescode_lsp.edits import lines_with_ends
 from freescode_lsp.models import weights
@@ -42,7 +42,8 @@ Record = dict[str, Any]
 @define(frozen=True)
 class Variant:
     """What a run varies: the raw side or not, the verified side or not, the failing test passed as --why, a model's
-    prompt style, the repair inputs left out, our single attempt guarded by the program's tests or not."""
+    prompt style, the repair inputs left out, our single attempt guarded by the program's tests or not, the verified
+    side's attempts."""
 
     raw: bool = True
     why: bool = False
@@ -50,6 +51,7 @@ class Variant:
     verify: bool = True
     leave_out: tuple[str, ...] = ()
     guard: bool = True
+    attempts: int = VERIFY_ATTEMPTS
 
     def config(self, models: list[str]) -> str:
         """The bench config, with the prompt style set for every model when one is asked for."""
@@ -160,7 +162,7 @@ async def run_model(
         )
     if variant.verify:
         for program, record in zip(programs, records, strict=True):
-            checked = await verified(program, before[program.name], model, env)
+            checked = await verified(program, before[program.name], model, env, variant.attempts)
             said = f"{checked.outcome}, {checked.attempts} attempts ({checked.seconds:.1f} s)"
             print(f"   verify {model} {program.name}: {said}", flush=True)
             record["verify"] = checked.as_dict()
@@ -172,7 +174,14 @@ async def run_model(
     if not variant.raw:
         for record in records:
             record["raw"] = record["ours"]
-        return {"model": model, "model_file": str(path), "missing": None, "guarded": variant.guard, "programs": records}
+        return {
+            "model": model,
+            "model_file": str(path),
+            "missing": None,
+            "guarded": variant.guard,
+            "attempts": variant.attempts,
+            "programs": records,
+        }
     spec = build_catalog(settings)[model]
     llama = RawModel(path, spec.threads or settings.local.threads)
     try:
@@ -182,7 +191,14 @@ async def run_model(
             record["raw"] = attempt.as_dict()
     finally:
         llama.close()
-    return {"model": model, "model_file": str(path), "missing": None, "guarded": variant.guard, "programs": records}
+    return {
+        "model": model,
+        "model_file": str(path),
+        "missing": None,
+        "guarded": variant.guard,
+        "attempts": variant.attempts,
+        "programs": records,
+    }
 
 
 def ours_label(result: Record) -> str:
@@ -240,7 +256,11 @@ def table(result: Record, programs: list[Program]) -> str:
         return f"repair, {model}: not run: {result['missing']}"
     head = f"| repair, {model} ({len(programs)} programs) | " + " | ".join(COLUMNS) + " |"
     lines = [head, "|---" * (len(COLUMNS) + 1) + "|"]
-    sides = (("ours", ours_label(result)), ("verify", LABEL), ("raw", "raw llama-cpp-python"))
+    sides = (
+        ("ours", ours_label(result)),
+        ("verify", verify_label(result.get("attempts", VERIFY_ATTEMPTS))),
+        ("raw", "raw llama-cpp-python"),
+    )
     for side, label in sides:
         if not (attempts := attempts_of(result, side)):
             continue
@@ -249,6 +269,7 @@ def table(result: Record, programs: list[Program]) -> str:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if checked := attempts_of(result, "verify"):
         lines.append(goal_line(attempts_of(result, "ours"), checked))
+        lines.append(curve_line(checked))
     return "\n".join(lines)
 
 
@@ -285,6 +306,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated model ids (default: {','.join(MODELS)})")
     parser.add_argument("--ours-only", action="store_true", help="skip the raw baseline (its column repeats ours)")
     parser.add_argument("--no-verify", action="store_true", help="skip the with-verify side (--verify --attempts 3)")
+    parser.add_argument(
+        "--attempts", type=int, default=VERIFY_ATTEMPTS, help=f"the verified side's attempts (default {VERIFY_ATTEMPTS})"
+    )
     parser.add_argument("--no-guard", action="store_true", help="our single attempt without the tests as --check")
     parser.add_argument("--why", action="store_true", help="pass the buggy program's first failing test as --why")
     parser.add_argument("--prompt-style", choices=("chat", "completion"), help="override the models' prompt style")
@@ -306,6 +330,7 @@ def main(argv: list[str]) -> int:
         verify=not args.no_verify,
         leave_out=args.leave_out,
         guard=not args.no_guard,
+        attempts=args.attempts,
     )
     try:
         programs = select(all_programs(), args.only.split(",") if args.only else None, args.limit)

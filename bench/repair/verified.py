@@ -13,7 +13,6 @@ from bench.repair.ours import VERIFY_ATTEMPTS, verify_with_cli
 from bench.repair.programs import Program
 
 GOAL = 1.5
-LABEL = f"ours with verify (--verify --attempts {VERIFY_ATTEMPTS})"
 NOTE = (
     f"with verify = `freescode run fix FILE --line N --verify --attempts {VERIFY_ATTEMPTS} --apply`, the check being "
     "the program's own tests (Python: the bench's test harness; JavaScript: node on its test file), so only a "
@@ -23,11 +22,16 @@ NOTE = (
 )
 
 
-async def verified(program: Program, before: Tally, model: str, env: dict[str, str]) -> Attempt:
+def verify_label(attempts: int = VERIFY_ATTEMPTS) -> str:
+    """The verified side's name in the tables."""
+    return f"ours with verify (--verify --attempts {attempts})"
+
+
+async def verified(program: Program, before: Tally, model: str, env: dict[str, str], attempts: int = VERIFY_ATTEMPTS) -> Attempt:
     """Fix a scratch copy through `freescode run fix --verify --apply` and judge the file it leaves."""
     with tempfile.TemporaryDirectory(prefix="repair-verify-") as scratch:
         path = program.copy_to(Path(scratch))
-        done = verify_with_cli(path, program.line, model, env, tests_command(program))
+        done = verify_with_cli(path, program.line, model, env, tests_command(program), attempts)
         after = path.read_text(encoding="utf-8")
     attempt = await judge(program, before, after, done.seconds, None if done.said_no_change() else done.refusal())
     attempt.attempts = done.attempts_used()
@@ -59,3 +63,11 @@ def goal_line(single: list[Attempt], checked: list[Attempt]) -> str:
         f"{attempts_used(checked):.2f} attempts used on average, {fewer:.0f} left with fewer tests passing: "
         + ("goal reached" if reached else "goal not reached")
     )
+
+
+def curve_line(checked: list[Attempt]) -> str:
+    """Fixed within each number of attempts: how much each further attempt adds."""
+    fixed = [attempt.attempts for attempt in checked if attempt.outcome == "fixed"]
+    most = max((attempt.attempts for attempt in checked), default=0)
+    steps = ", ".join(f"{k}: {sum(1 for used in fixed if used <= k)}" for k in range(1, most + 1))
+    return f"fixed within k attempts ({steps})"
