@@ -2,8 +2,9 @@
 
 Run as a script in the program's folder: `python harness.py test_x.py [seconds per test]`. A test that runs
 past its limit fails (an endless loop is interrupted by SIGALRM), and the next test runs. Each failure is told as
-pytest tells it (the test file's asserts rewritten by pytest's own rewriter, so `assert clamp(5, 0, 10) == 5` says
-`assert 10 == 5` and where 10 came from): the check output a verified fix sees from a user's pytest.
+pytest tells it by default (the test file's asserts rewritten by pytest's own rewriter, so `assert clamp(5, 0, 10)
+== 5` says `assert 10 == 5` and where 10 came from; pytest's long traceback, each function's source up to the
+failing line): the check output a verified fix sees from a user's pytest.
 """
 
 from __future__ import annotations
@@ -45,15 +46,18 @@ def load(path: Path) -> ModuleType:
 
 
 def told(name: str, error: BaseException, test_file: Path) -> str:
-    """A failure the way pytest prints it: a `___ name ___` header, the traceback from the test on, `E` lines."""
-    frames = traceback.extract_tb(error.__traceback__)
-    first = next((i for i, frame in enumerate(frames) if Path(frame.filename).name == test_file.name), 0)
-    lines = [f"{'_' * 20} {name} {'_' * 20}"]
-    for frame in frames[first:]:
-        lines += [f"{Path(frame.filename).name}:{frame.lineno}: in {frame.name}", f">   {(frame.line or '').strip()}"]
-    message = "".join(traceback.format_exception_only(type(error), error)).rstrip()
-    lines += [f"E   {line}" for line in message.splitlines()]
-    return "\n".join(lines)
+    """A failure the way pytest prints it: a `___ name ___` header, then pytest's own long traceback from the test on
+    (each function's source to the failing line, `E` lines, `file:line: Error`)."""
+    import io
+
+    from _pytest._code import ExceptionInfo
+    from _pytest._io import TerminalWriter
+
+    info = ExceptionInfo.from_exception(error)
+    info.traceback = info.traceback.cut(path=test_file.resolve())
+    out = io.StringIO()
+    info.getrepr(style="long", abspath=False, funcargs=False).toterminal(TerminalWriter(out))
+    return f"{'_' * 20} {name} {'_' * 20}\n\n" + out.getvalue().strip("\n")
 
 
 def limited(call: object, seconds: float) -> None:
