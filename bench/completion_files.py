@@ -36,6 +36,7 @@ from freescode_lsp.completion.dedupe import polish
 from freescode_lsp.completion.task import request as task_request
 from freescode_lsp.completion.task.request import SUFFIX_CHARS, SUFFIX_LINES, one_line, stop_rule
 from freescode_lsp.config import settings_from_dict
+from freescode_lsp.engines.local import healing
 from freescode_lsp.engines.local.completion import fim_for
 from freescode_lsp.models import weights
 from freescode_lsp.models.catalog import CODE_MODEL, DEFAULT_MODEL, build_catalog
@@ -281,7 +282,8 @@ def rows(run: ModelRun, files: list[Path]) -> list[Row]:
     ours_on_naive = [n.sample for n in run.naive]
     note = (
         f"{run.model}: {len(run.samples)} positions in {', '.join(p.name for p in files)} (typing a line, its rest "
-        f"removed; the files they import open too, definitions from them {'on' if neighbours.MAX_CHARS else 'off'}), "
+        f"removed; the files they import open too, definitions from them {'on' if neighbours.MAX_CHARS else 'off'}, "
+        f"token healing {'on' if healing.ENABLED else 'off'}), "
         f"{THREADS} threads, in-process server, debounce 0 ms (the setting adds its own wait); "
         f"naive = raw llama-cpp-python, 4,096-char "
         f"window, cache reset, at {len(run.naive)} of the positions; physical limit = our new prompt tokens at "
@@ -367,11 +369,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=f"{CODE_MODEL},{DEFAULT_MODEL}")
     parser.add_argument("--files", default="", help="comma-separated paths (default: stdlib modules and the router)")
     parser.add_argument("--no-neighbours", action="store_true", help="no definitions from the other open files")
+    parser.add_argument("--no-healing", action="store_true", help="no token healing (the prompt ends where the typing does)")
     parser.add_argument("--suffix-lines", type=int, help=f"lines after the cursor's line in the prompt (default {SUFFIX_LINES})")
     parser.add_argument("--suffix-chars", type=int, help=f"characters of suffix at most (default {SUFFIX_CHARS})")
     args = parser.parse_args(argv)
     if args.no_neighbours:
         neighbours.MAX_CHARS = 0
+    if args.no_healing:
+        healing.ENABLED = False
     if args.suffix_lines is not None:
         task_request.SUFFIX_LINES = args.suffix_lines
     if args.suffix_chars is not None:

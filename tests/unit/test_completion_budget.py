@@ -10,7 +10,7 @@ import pytest
 from freescode_lsp.completion import anchors
 from freescode_lsp.completion.budget import MIN_NEW_TOKENS, Speed
 from freescode_lsp.engines.base import GenerationRequest, Infill
-from freescode_lsp.engines.local import completion, prefill
+from freescode_lsp.engines.local import completion, healing, prefill
 from freescode_lsp.models.catalog import CODE_MODEL, ModelSpec, build_catalog
 
 CODE = "".join(f"def function_number_{n:03d}(value):\n    return value + {n}\n\n\n" for n in range(60))
@@ -39,6 +39,12 @@ class ByteLlama:
         self.n_tokens = 0
         self.eval(self.tokenize(text.encode()))
         self.evaluations.clear()
+
+
+@pytest.fixture(autouse=True)
+def no_healing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Byte tokens have no token boundaries to heal; these tests are about the prompt's budget."""
+    monkeypatch.setattr(healing, "ENABLED", False)
 
 
 @pytest.fixture

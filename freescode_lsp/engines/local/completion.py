@@ -26,6 +26,7 @@ from freescode_lsp.completion.formats import FimFormat, family_format
 from freescode_lsp.completion.gguf_fim import fim_format_of
 from freescode_lsp.config.values import ContextTokens
 from freescode_lsp.engines.base import GenerationRequest
+from freescode_lsp.engines.local import healing
 from freescode_lsp.engines.local.kept_state import KeptState, keep, put_back
 from freescode_lsp.models.catalog import ModelSpec
 
@@ -42,8 +43,8 @@ MIN_KEPT_TOKENS = 64  # a fill smaller than this is cheaper to redo than to copy
 @define
 class LaneNote:
     """What a lane's model object knows: its prompt speed here, the probe of the code its cache starts with, the
-    new (uncached) tokens of its last prompt, whether its cache holds a fill cut short, and that fill set aside while a
-    stop-gap prompt runs."""
+    new (uncached) tokens of its last prompt, whether its cache holds a fill cut short, that fill set aside while a
+    stop-gap prompt runs, and the text its last prompt held back for the model to write again (token healing)."""
 
     speed: Speed = field(factory=Speed)
     probe: str = ""
@@ -51,6 +52,7 @@ class LaneNote:
     partial_fill: bool = False
     kept: KeptState | None = None
     kept_probe: str = ""
+    held_back: str = ""
 
 
 _NOTES: WeakKeyDictionary[Any, LaneNote] = WeakKeyDictionary()
@@ -140,6 +142,9 @@ def render_infill(llama: Any, spec: ModelSpec, request: GenerationRequest, conte
     fim = fim_of(llama, spec)
     note = note_of(llama)
     prefix, suffix = request.infill.prefix, request.infill.suffix
+    note.held_back = ""
+    if not request.continuation:
+        prefix, note.held_back = healing.split(llama, prefix)
     limit = max(16, context_size - request.max_tokens)
     if note.speed.tokens_per_s is None:
         calibrate(llama, note, head_of(prefix[anchors.warm_start(prefix, note.probe) :], fim))
@@ -161,6 +166,19 @@ def render_infill(llama: Any, spec: ModelSpec, request: GenerationRequest, conte
     set_aside_a_partial_fill(llama, note, len(cached) - anchors.common_length(cached, tokens_of(llama, text)))
     note.probe = anchors.probe_of(body_of(text, fim))
     return text + request.continuation, prompt.stops(fim, request.stop)
+
+
+def healed_prompt(llama: Any, text: str, stats: dict[str, Any]) -> tuple[str | list[int], str]:
+    """What to run for a rendered completion prompt: its tokens with the held-back text written again by the model
+    (counted in the run's tokens), and what the model wrote past that text (the suggestion's start); the text itself
+    when nothing was held back."""
+    held_back = note_of(llama).held_back
+    if not held_back:
+        return text, ""
+    prompt_tokens = tokens_of(llama, text)
+    healed = healing.heal(llama, prompt_tokens, held_back)
+    stats["tokens"] += len(healed.tokens) - len(prompt_tokens)
+    return healed.tokens, healed.overshoot
 
 
 def set_aside_a_partial_fill(llama: Any, note: LaneNote, lost_tokens: int) -> None:

@@ -248,8 +248,18 @@ def _run_generation(
             raise PromptRenderError(f"{spec.id}: its chat template failed: {type(exc).__name__}: {exc}") from exc
         emit(_RENDERED)
         stats["prompt"] = prompt
+        run_prompt: str | list[int] = prompt
+        pieces: list[str] = []
+        started = time.perf_counter()  # the model's first token comes after the prompt and any healed tokens
+        if request.infill is not None:
+            from freescode_lsp.engines.local.completion import healed_prompt
+
+            run_prompt, overshoot = healed_prompt(llama, prompt, stats)
+            if overshoot:
+                pieces.append(overshoot)
+                emit({"text": overshoot})
         kwargs: dict[str, Any] = {
-            "prompt": prompt,
+            "prompt": run_prompt,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "stop": stop or None,
@@ -257,9 +267,7 @@ def _run_generation(
         }
         if request.json_schema is not None:
             kwargs["grammar"] = _grammar(json.dumps(request.json_schema, sort_keys=True))
-        pieces: list[str] = []
         finish_reason = "stop"
-        started = time.perf_counter()
         stream = llama.create_completion(**kwargs)
         try:
             for part in stream:
