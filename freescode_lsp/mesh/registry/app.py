@@ -329,12 +329,12 @@ def serve(
     import uvicorn
 
     from freescode_lsp.mesh.serving import QuietServer as Server
-    from freescode_lsp.mesh.serving_deadlines import Deadlines, deadline_protocol
+    from freescode_lsp.mesh.serving_deadlines import Deadlines, deadline_protocol, fast_base
 
     def log(line: str) -> None:
         print(f"freescode registry: {line}", file=sys.stderr, flush=True)
 
-    protocol = deadline_protocol(Deadlines(settings.header_timeout_s, settings.body_timeout_s, log))
+    protocol = deadline_protocol(Deadlines(settings.header_timeout_s, settings.body_timeout_s, log), fast_base())
     app = RegistryApp(store, tokens, settings, probe_process=True).starlette()
     config = uvicorn.Config(app, http=protocol, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     asyncio.run(Server(config).serve(sockets=[sock]))
