@@ -96,10 +96,10 @@ def test_the_table_and_rows_set_verified_fixes_against_the_single_attempt() -> N
     assert "| ours with verify (--verify --attempts 3) | 2 | 0 | 1 | 0 |" in shown
     assert shown.endswith(
         "2 fixed against 1 in a single attempt (2.00x; goal >= 1.5x), 2.00 attempts used on average, "
-        "0 left with fewer tests passing: goal reached"
+        "0 left with fewer tests passing: goal reached\nfixed within k attempts (1: 1, 2: 2, 3: 2)"
     )
     unfixed = {"model": MODEL, "missing": None, "programs": [{**records[1], "ours": side("unchanged")}]}
     assert table(unfixed, [STRONG]).endswith(
         "no single-attempt fix to compare with; goal >= 1.5x), 2.00 attempts "
-        "used on average, 0 left with fewer tests passing: goal not reached"
+        "used on average, 0 left with fewer tests passing: goal not reached\nfixed within k attempts (1: 0, 2: 1)"
     )

@@ -5,12 +5,14 @@ chosen (`indent_inc` + `rement=2`) rather than from where the typed text happene
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from attrs import frozen
 
 from freescode_lsp.completion.anchors import common_length
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: numpy's BLAS starts threads, and the package must import without any
 
 ENABLED = True
 TAIL_CHARS = 64
@@ -44,6 +46,8 @@ def split(llama: Any, prefix: str) -> tuple[str, str]:
 
 def _last_logits(llama: Any, tokens: list[int]) -> np.ndarray:
     """The model's logits after the tokens, evaluating only what its cache does not hold."""
+    import numpy as np
+
     llama.n_tokens = min(common_length(llama.input_ids[: llama.n_tokens].tolist(), tokens), len(tokens) - 1)
     llama.eval(tokens[llama.n_tokens :])
     # The last token's logits from the context: eval keeps none without logits_all.
@@ -53,6 +57,8 @@ def _last_logits(llama: Any, tokens: list[int]) -> np.ndarray:
 
 def _best_fitting(llama: Any, logits: np.ndarray, remaining: bytes) -> tuple[int, bytes] | None:
     """Among the model's TOP_K tokens, the likeliest that spells the start of `remaining` or all of it and more."""
+    import numpy as np
+
     top = np.argpartition(logits, -TOP_K)[-TOP_K:]
     for token in top[np.argsort(logits[top])[::-1]]:
         piece = llama.detokenize([int(token)])
