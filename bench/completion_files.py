@@ -1,7 +1,8 @@
 """Inline completion on real files (`python -m bench completion_files`): at lines the user is typing, time to the
 suggestion and to the next keystroke's, and how often the first line is what the file had; against raw
 llama-cpp-python with the naive prompt (the whole 4,096-character window, cache cleared) and the physical limit of
-our own suggestion (its new prompt tokens at the raw prompt speed plus its tokens at the raw generation speed),
+our own suggestion (its new prompt tokens plus its tokens one by one, at what raw llama-cpp-python takes for them
+at the same context depth, bench/raw_costs.py; also, as before, at raw speeds measured on an empty cache),
 all in one process, the server's runs first, then the raw ones, so they never share the cores.
 
 Options: --limit N (positions per file), --baseline N (of them, how many the slow naive baseline runs),
@@ -20,6 +21,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from bench import raw_costs
 from bench.common import Row, table
 from bench.completion_positions import (
     Position,
@@ -30,6 +32,7 @@ from bench.completion_positions import (
     positions,
     similarity,
 )
+from bench.raw_costs import Costs
 from freescode_lsp.completion import neighbours, prompt, window
 from freescode_lsp.completion.cursor import cursor_at
 from freescode_lsp.completion.dedupe import polish
@@ -52,6 +55,7 @@ LIMIT = 8
 BASELINE = 3
 NAIVE_PREFIX, NAIVE_SUFFIX = window.budgets(4096)
 SPEED_TOKENS = 256
+DEPTH_STEP = 1024
 RUN_END_S = 60.0
 PERCENTILES = (("p50", 0.5), ("p90", 0.9))
 UTF16 = types.PositionEncodingKind.Utf16.value
@@ -66,6 +70,7 @@ class Asked:
     new_tokens: int = 0
     generated: int = 0
     by_model: bool = False
+    depth: int = 0
 
 
 @dataclass
@@ -97,6 +102,7 @@ class ModelRun:
     naive: list[Naive] = field(default_factory=list)
     prompt_speed: float = 0.0
     generation_speed: float = 0.0
+    costs: Costs | None = None
 
 
 def units(text: str) -> int:
@@ -137,6 +143,7 @@ async def ask(server: InProcessServer, uri: str, line: int, character: int) -> A
         stats = local.lane.last_run
         await until(lambda: "new_tokens" in stats, "the model's thread to finish the run", timeout=RUN_END_S)
         asked.new_tokens, asked.generated, asked.by_model = int(stats["new_tokens"]), int(stats["tokens"]), True
+        asked.depth = max(0, int(stats["context_tokens"]) - asked.generated - asked.new_tokens)
     return asked
 
 
@@ -240,6 +247,10 @@ def baselines(run: ModelRun, files: list[Path], count: int) -> None:
     llama, spec = raw_llama(run.model)
     try:
         run.prompt_speed, run.generation_speed = raw_speeds(llama, files[0].read_text(encoding="utf-8"))
+        depths = sorted({s.first.depth for s in run.samples if s.first.by_model})
+        deepest = depths[-1] if depths else 0
+        wanted = (*range(0, deepest, DEPTH_STEP), deepest)
+        run.costs = raw_costs.measure(llama, "\n".join(p.read_text(encoding="utf-8") for p in files), wanted)
         for path in files:
             text = path.read_text(encoding="utf-8")
             for sample in [s for s in run.samples if s.path == path][:count]:
@@ -250,8 +261,23 @@ def baselines(run: ModelRun, files: list[Path], count: int) -> None:
 
 
 def limit_of(asked: Asked, run: ModelRun) -> float:
-    """The physical limit for a suggestion: its new prompt tokens and its tokens at the raw speeds."""
+    """The physical limit for a suggestion: its new prompt tokens and its tokens at the raw speeds on an empty cache."""
     return asked.new_tokens / run.prompt_speed + asked.generated / run.generation_speed if asked.by_model else 0.0
+
+
+def limit_at_depth(asked: Asked, run: ModelRun) -> float:
+    """The physical limit for a suggestion: its new prompt tokens and its tokens at raw costs at its own depth."""
+    if not asked.by_model or run.costs is None or not run.costs.at:
+        return 0.0
+    return run.costs.seconds(asked.depth, asked.new_tokens, asked.generated)
+
+
+def depth_note(costs: Costs | None) -> str:
+    """The measured depths and their costs, in a few words."""
+    if costs is None or not costs.at:
+        return "no depth (none measured)"
+    parts = [f"{c.depth}: {c.single_s * 1000:.0f} ms a token, {c.batch_s * 1000:.0f} ms for {raw_costs.BATCH}" for c in costs.at]
+    return "depths " + "; ".join(parts)
 
 
 def quantile(values: list[float], share: float) -> float:
@@ -278,6 +304,7 @@ def rows(run: ModelRun, files: list[Path]) -> list[Row]:
     cold, warm = run.samples[0], run.samples[1:]
     times = [s.first.seconds for s in warm]
     limits = [limit_of(s.first, run) for s in warm]
+    at_depth = [limit_at_depth(s.first, run) for s in warm]
     naive_times = [n.seconds for n in run.naive[1:]]
     ours_on_naive = [n.sample for n in run.naive]
     note = (
@@ -286,8 +313,9 @@ def rows(run: ModelRun, files: list[Path]) -> list[Row]:
         f"token healing {'on' if healing.ENABLED else 'off'}), "
         f"{THREADS} threads, in-process server, debounce 0 ms (the setting adds its own wait); "
         f"naive = raw llama-cpp-python, 4,096-char "
-        f"window, cache reset, at {len(run.naive)} of the positions; physical limit = our new prompt tokens at "
-        f"{run.prompt_speed:.0f} tok/s + our tokens at {run.generation_speed:.1f} tok/s (raw, this run)"
+        f"window, cache reset, at {len(run.naive)} of the positions; physical limit on an empty cache = our new "
+        f"prompt tokens at {run.prompt_speed:.0f} tok/s + our tokens at {run.generation_speed:.1f} tok/s (raw, this "
+        f"run); at the same depth = the same tokens at raw costs measured at {depth_note(run.costs)}"
     )
     name = run.model
     return [
@@ -300,6 +328,13 @@ def rows(run: ModelRun, files: list[Path]) -> list[Row]:
             note,
         ),
         versus(f"{name}: time to suggestion p50 vs physical limit p50", quantile(times, 0.5), quantile(limits, 0.5), note),
+        versus(
+            f"{name}: time to suggestion p50 vs physical limit at the same depth p50",
+            quantile(times, 0.5),
+            quantile(at_depth, 0.5),
+            note,
+        ),
+        *spread(f"{name}: tokens in the cache under a request", [float(s.first.depth) for s in warm], "tokens", note, 0),
         *spread(f"{name}: next keystroke", [s.next.seconds * 1000 for s in warm], "ms", note, 0),
         *spread(f"{name}: new prompt tokens per request", [float(s.first.new_tokens) for s in warm], "tokens", note, 0),
         *spread(f"{name}: pause the cache filling took before a request", [s.pause_s for s in warm], "s", note, 1),

@@ -1,12 +1,15 @@
 """The registry at scale on loopback: simulated nodes register and heartbeat, clients list; SQLite, 1 and 2 PostgreSQL replicas.
 
-python -m bench registry [--nodes 10000] [--seconds 60] [--setups sqlite,postgres-1,postgres-2]
+python -m bench registry [--nodes 10000] [--seconds 60] [--setups floor,sqlite,postgres-1,postgres-2]
 
 The nodes live in one node farm process (each answers the registry's probes at its own path); every node
 heartbeats every --heartbeat-s, spread evenly; --clients clients list `/v1/models` and one model's hosts in
 a loop. Per setup: listing and heartbeat latency (p50, p99), how often each node was probed (rounds per
 minute), the CPU the registry processes (answering, and their probing children) and PostgreSQL used per 1,000
 nodes, and the heartbeat rate reached (the load comes from this one process, on the same cores as the registry).
+The floor (bench/registry_floor.py) is the baseline in the same run: the registry's HTTP stack answering
+constants under the same load, so each latency's ratio is what the registry adds to what this machine, the
+load generator and the stack cost alone.
 """
 
 from __future__ import annotations
@@ -27,14 +30,14 @@ import httpx
 
 from bench.common import Row, machine, table
 from bench.keepalive import KeepAlivePool
+from bench.registry_floor import MODELS, start_floor
 from freescode_lsp.testing.node_farm import NodeFarm, start_node_farm
 from freescode_lsp.testing.postgres import PostgresServer, start_postgres
 from freescode_lsp.testing.registry_process import RegistryProcess, start_registry
 
-MODELS = ["mistral-7b", "code-llama-7b", "starcoder2-15b", "deepseek-coder-6.7b"]
 NODES_PER_OPERATOR = 100
 IN_FLIGHT = 64
-SETUPS = ("sqlite", "postgres-1", "postgres-2")
+SETUPS = ("floor", "sqlite", "postgres-1", "postgres-2")
 REQUEST_TIMEOUT_S = 30.0
 
 
@@ -175,27 +178,40 @@ class Setup:
 
 
 async def measure(
-    name: str, db: str, farm: NodeFarm, folder: Path, args: argparse.Namespace, postgres: PostgresServer | None
+    name: str,
+    db: str,
+    farm: NodeFarm,
+    folder: Path,
+    args: argparse.Namespace,
+    postgres: PostgresServer | None,
+    floor: dict[str, float],
 ) -> list[Row]:
-    """Start the setup's replicas, register, load, and return its rows."""
+    """Start the setup's replicas (or the floor), register, load, and return its rows (latencies against `floor`)."""
     operators = max(1, -(-args.nodes // NODES_PER_OPERATOR))
     tokens = ",".join(f"op{n}:{farm.token(n)}" for n in range(operators))
     options = ("--max-nodes-per-operator", str(NODES_PER_OPERATOR), "--lease-s", str(args.heartbeat_s * 3))
     count = 2 if name.endswith("-2") else 1
-    replicas = [
-        start_registry(
-            db,  # type: ignore[arg-type]
-            env_tokens=tokens,
-            probe_interval_s=args.probe_interval_s,
-            extra_args=options,
-            stderr=folder / f"{name}-{n}.log",
-        )
-        for n in range(count)
-    ]
+    replicas = (
+        [
+            start_registry(
+                db,  # type: ignore[arg-type]
+                env_tokens=tokens,
+                probe_interval_s=args.probe_interval_s,
+                extra_args=options,
+                stderr=folder / f"{name}-{n}.log",
+            )
+            for n in range(count)
+        ]
+        if name != "floor"
+        else [start_floor(args.nodes)]
+    )
     setup = Setup(name, replicas, farm, operators)
     try:
         began = time.monotonic()
-        await setup.register(args.nodes)
+        if name == "floor":
+            setup.nodes = [(f"floor-{index}", index % operators) for index in range(args.nodes)]
+        else:
+            await setup.register(args.nodes)
         registering = time.monotonic() - began
         pids = [replica.process.pid for replica in replicas]
         probers = [child for pid in pids for child in children(pid)]
@@ -218,12 +234,19 @@ async def measure(
         f" {len(setup.listing)} listings, {len(setup.beats)} heartbeats, {setup.failed} failed; {machine()}"
     )
     label = f"{name}, {args.nodes} nodes"
+    latencies = {
+        "listing p50": percentile(setup.listing, 0.5) * 1000,
+        "listing p99": percentile(setup.listing, 0.99) * 1000,
+        "heartbeat p50": percentile(setup.beats, 0.5) * 1000,
+        "heartbeat p99": percentile(setup.beats, 0.99) * 1000,
+    }
+    if name == "floor":
+        floor.update(latencies)
+        rows = [Row(f"{label}: {what}", value, None, "ms", note=note, digits=1) for what, value in latencies.items()]
+        return [*rows, Row(f"{label}: heartbeats sent", rate, None, "/s", digits=0)]
     rows = [
         Row(f"{label}: registration", args.nodes / registering, None, "nodes/s", note=note, digits=1),
-        Row(f"{label}: listing p50", percentile(setup.listing, 0.5) * 1000, None, "ms", digits=1),
-        Row(f"{label}: listing p99", percentile(setup.listing, 0.99) * 1000, None, "ms", digits=1),
-        Row(f"{label}: heartbeat p50", percentile(setup.beats, 0.5) * 1000, None, "ms", digits=1),
-        Row(f"{label}: heartbeat p99", percentile(setup.beats, 0.99) * 1000, None, "ms", digits=1),
+        *(Row(f"{label}: {what}", value, floor.get(what), "ms", digits=1) for what, value in latencies.items()),
         Row(f"{label}: heartbeats sent", rate, None, "/s", digits=0),
         Row(f"{label}: probe rounds", probes / args.nodes / (args.seconds / 60), None, "per node per minute", digits=2),
         Row(f"{label}: registry CPU per 1,000 nodes, answering", cpu * per_thousand, None, "cores", digits=3),
@@ -238,7 +261,8 @@ async def measure(
 async def run_all(args: argparse.Namespace) -> list[Row]:
     """Every setup asked for, one after the other, each on a new database."""
     rows: list[Row] = []
-    setups = [name for name in args.setups.split(",") if name]
+    floor: dict[str, float] = {}
+    setups = sorted((name for name in args.setups.split(",") if name), key=SETUPS.index)
     postgres = start_postgres(durable=True) if any(name.startswith("postgres") for name in setups) else None
     farm = start_node_farm("bench-farm", MODELS)
     try:
@@ -246,8 +270,9 @@ async def run_all(args: argparse.Namespace) -> list[Row]:
             folder = Path(name)
             for setup in setups:
                 print(f"== registry: {setup}, {args.nodes} nodes", flush=True)
-                db = str(folder / f"{setup}.sqlite3") if setup == "sqlite" else postgres.create_database(setup.replace("-", "_"))  # type: ignore[union-attr]
-                found = await measure(setup, db, farm, folder, args, postgres if setup != "sqlite" else None)
+                on_postgres = setup.startswith("postgres")
+                db = postgres.create_database(setup.replace("-", "_")) if on_postgres else str(folder / f"{setup}.sqlite3")  # type: ignore[union-attr]
+                found = await measure(setup, db, farm, folder, args, postgres if on_postgres else None, floor)
                 rows += found
                 print(table(found, with_machine=False), flush=True)
     finally:

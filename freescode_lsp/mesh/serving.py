@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from freescode_lsp.mesh.fast_loop import run_on_fast_loop
+
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port (port 0: any free port)."""
@@ -32,6 +34,11 @@ class QuietServer(uvicorn.Server):
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+def serve_on_fast_loop(server: uvicorn.Server, sock: socket.socket) -> None:
+    """Serve on a bound socket until the server stops, on uvloop when it is installed."""
+    run_on_fast_loop(server.serve(sockets=[sock]))
 
 
 def stop_process(process: subprocess.Popen[str] | subprocess.Popen[bytes], grace_s: float = 5.0) -> int:

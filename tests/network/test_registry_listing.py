@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import signal
@@ -63,6 +64,7 @@ def test_heartbeats_in_one_batch_renew_only_their_owners_nodes(store: RegistrySt
     )
     assert list(renewed) == [alice]
     assert (renewed[alice].last_seen, renewed[alice].load, renewed[alice].ttft_ms) == (now + 5, 0.5, None)
+    assert renewed[alice] == store.node(alice), "a renewed node is the stored one, every field"
     later = store.heartbeats([(alice, "alice", Heartbeat(ttft_ms=80.0), now + 6), (bob, "bob", Heartbeat(), now + 6)])
     assert (later[alice].load, later[alice].ttft_ms, later[bob].last_seen) == (0.5, 80.0, now + 6)
     untouched = store.node(bob)
@@ -144,3 +146,17 @@ def test_a_registry_probes_in_a_lower_priority_child_process_that_dies_with_it(t
         registry.process.send_signal(signal.SIGKILL)
         registry.process.wait(timeout=10)
         wait_for(lambda: gone(child), "the probing process to end with its parent")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("uvloop") is None, reason="uvloop is not installed (the registry extra has it)")
+@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="reads a process's loaded libraries from /proc")
+def test_a_registry_and_its_probing_child_run_on_uvloop_when_it_is_installed(tmp_path: Path) -> None:
+    def on_uvloop(pid: int) -> bool:
+        libraries = {line.split()[-1] for line in Path(f"/proc/{pid}/maps").read_text().splitlines()}
+        return any("/uvloop/" in library for library in libraries)
+
+    with start_registry(tmp_path / "registry.sqlite3", tokens={"alice": "a-token"}) as registry:
+        assert registry.http.get("/v1/models").status_code == 200
+        assert on_uvloop(registry.pid), "the registry answers on asyncio's own loop"
+        [child] = wait_for(lambda: children(registry.pid), "the probing process")
+        wait_for(lambda: on_uvloop(child), "the probing process to run on uvloop")

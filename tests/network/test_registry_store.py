@@ -185,6 +185,23 @@ def test_a_probe_of_an_older_registration_is_not_kept(store: RegistryStore) -> N
     assert store.listable(NOW + 2) == []
 
 
+def test_several_probes_are_kept_in_one_transaction_each_judged_on_its_own(store: RegistryStore) -> None:
+    fresh, renewed = add(store, "alice", 9001), add(store, "alice", 9002)
+    claimed = store.claim_probes("r:1", NOW, NOW - LEASE_S, NOW + 5, 10, [])
+    add(store, "alice", 9002, now=NOW + 1)
+    by_id = {node.node_id: node for node in claimed}
+    ok, failed = ProbeResult(True, ("mistral-7b",)), ProbeResult(False, (), "cannot connect")
+    records = [(by_id[fresh], "r:1", ok, NOW + 2, NOW + 12, True), (by_id[renewed], "r:1", failed, NOW + 2, NOW + 12, True)]
+    assert store.record_probes(records) == {fresh: True, renewed: False}
+    first, second = store.node(fresh), store.node(renewed)
+    assert first is not None and (first.probed_at, first.probe_ok, first.served) == (NOW + 2, True, ("mistral-7b",))
+    assert second is not None and (second.revision, second.probed_at, second.probe_error) == (1, None, None)
+    assert [n.node_id for n in store.listable(NOW - LEASE_S)] == [fresh]
+    assert [n.node_id for n in store.claim_probes("r:2", NOW + 3, NOW - LEASE_S, NOW + 20, 10, [])] == [renewed]
+    assert [n.node_id for n in store.claim_probes("r:3", NOW + 12, NOW - LEASE_S, NOW + 17, 10, [])] == [fresh]
+    assert store.record_probes([]) == {}
+
+
 def test_probes_are_leased_once_until_done_or_the_lease_runs_out(store: RegistryStore) -> None:
     ids = [add(store, "alice", 9000 + i) for i in range(5)]
     add(store, "alice", 9100, now=NOW - LEASE_S - 1)

@@ -195,8 +195,9 @@ def set_aside_a_partial_fill(llama: Any, note: LaneNote, lost_tokens: int) -> No
 
 def observe_run(llama: Any, stats: dict[str, Any]) -> None:
     """After a completion: its time to the first token into the model's speed, a fill set aside put back, and its
-    new prompt tokens into the run's stats."""
+    new prompt tokens and the tokens in the cache at its end into the run's stats."""
     note = note_of(llama)
+    stats["context_tokens"] = llama.n_tokens
     first = stats.get("first_token_s")
     if first and note.new_tokens >= MIN_TIMED_TOKENS:
         note.speed.observe(note.new_tokens + 1, first)

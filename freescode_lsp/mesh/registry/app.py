@@ -79,6 +79,7 @@ from freescode_lsp.mesh.registry.records import (
 from freescode_lsp.mesh.registry.store import Refused, RegistryStore
 
 T = TypeVar("T")
+GIL_SWITCH_S = 0.001
 ONLY_GATEWAYS = (
     "only a `freescode node serve` gateway registering with this operator's own token can prove it"
     " (it answers GET /freescode/ownership at the registered URL)"
@@ -328,7 +329,7 @@ def serve(
     """Serve the registry on a bound socket until SIGINT or SIGTERM, then shut down cleanly."""
     import uvicorn
 
-    from freescode_lsp.mesh.serving import QuietServer as Server
+    from freescode_lsp.mesh.serving import QuietServer, serve_on_fast_loop
     from freescode_lsp.mesh.serving_deadlines import Deadlines, deadline_protocol, fast_base
 
     def log(line: str) -> None:
@@ -337,4 +338,7 @@ def serve(
     protocol = deadline_protocol(Deadlines(settings.header_timeout_s, settings.body_timeout_s, log), fast_base())
     app = RegistryApp(store, tokens, settings, probe_process=True).starlette()
     config = uvicorn.Config(app, http=protocol, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
-    asyncio.run(Server(config).serve(sockets=[sock]))
+    # The store's worker threads hand the GIL back and forth with the event loop at every SQLite step; a thread
+    # waiting for it waits up to this long, 5 ms by default, which added up to tens of ms on a heartbeat batch.
+    sys.setswitchinterval(GIL_SWITCH_S)
+    serve_on_fast_loop(QuietServer(config), sock)

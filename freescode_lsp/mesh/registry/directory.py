@@ -187,18 +187,30 @@ class Directory:
         generation = self._generation
         now = time.time()
         since = None if self._read_at is None or self.reads % FULL_READ_EVERY == 0 else self._read_at - SLACK_S
-        catalog = await asyncio.to_thread(self.store.catalog)
-        listable, changed = await asyncio.to_thread(self.store.listable_changes, now - self.lease_s, since, set(self._nodes))
-        for node_id in set(self._nodes) - listable:
-            del self._nodes[node_id]
-            del self._hosts[node_id]
-        for node in changed:
-            self._nodes[node.node_id] = node
-            self._hosts[node.node_id] = host_bytes(node)
+        nodes, hosts = dict(self._nodes), dict(self._hosts)
+        view, rows = await asyncio.to_thread(self._read_view, nodes, hosts, since, now, generation)
+        self._nodes, self._hosts = nodes, hosts
         self._read_at = now
-        view = View(catalog, self._nodes, self._hosts, now, self.max_age_s, generation)
         self.reads += 1
-        self.rows_read += len(changed)
+        self.rows_read += rows
         if self._view is None or self._view.generation <= generation:
             self._view = view
         return view
+
+    def _read_view(
+        self, nodes: dict[str, Node], hosts: dict[str, bytes], since: float | None, now: float, generation: int
+    ) -> tuple[View, int]:
+        """Read what changed into copies of the known nodes and build the view, in a worker thread.
+
+        Off the event loop, so that answers go on while thousands of hosts are merged, serialized and sorted;
+        a heartbeat shown in place meanwhile is read again next time (it is newer than `since`).
+        """
+        catalog = self.store.catalog()
+        listable, changed = self.store.listable_changes(now - self.lease_s, since, set(nodes))
+        for node_id in set(nodes) - listable:
+            del nodes[node_id]
+            del hosts[node_id]
+        for node in changed:
+            nodes[node.node_id] = node
+            hosts[node.node_id] = host_bytes(node)
+        return View(catalog, nodes, hosts, now, self.max_age_s, generation), len(changed)

@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from freescode_lsp.mesh.fast_loop import run_on_fast_loop
 from freescode_lsp.mesh.registry.addresses import AddressPolicy
 from freescode_lsp.mesh.registry.database import StoreUnavailable
 from freescode_lsp.mesh.registry.probe_rounds import Prober, RegistrySettings
@@ -120,4 +121,4 @@ def _log(line: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(_child()))
+    sys.exit(run_on_fast_loop(_child()))

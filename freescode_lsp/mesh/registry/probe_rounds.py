@@ -37,7 +37,8 @@ from freescode_lsp.mesh.registry.addresses import (
 from freescode_lsp.mesh.registry.node_probe import challenge, probe_node
 from freescode_lsp.mesh.registry.records import Node
 from freescode_lsp.mesh.registry.special_addresses import IP
-from freescode_lsp.mesh.registry.store import RegistryStore
+from freescode_lsp.mesh.registry.store import ProbeRecord, RegistryStore
+from freescode_lsp.mesh.registry.write_batches import WriteBatcher
 
 OwnershipKeys = Callable[[str], list[bytes]]
 
@@ -94,6 +95,7 @@ class Prober:
         self._running: set[str] = set()
         self._owners: dict[str, int] = {}
         self._wake = asyncio.Event()
+        self.records: WriteBatcher[ProbeRecord, bool] = WriteBatcher(store.record_probes, _probed_node_id)
 
     async def start(self, periodic: bool = True) -> None:
         """Open the HTTP client and, unless another process runs them (`periodic` False), start the periodic rounds."""
@@ -256,11 +258,13 @@ class Prober:
         self.probes += 1
         changed = node.probed_at is None or node.probe_ok != result.ok or node.served != result.served
         ended = time.time()
-        await asyncio.to_thread(
-            self.store.record_probe, node, holder, result, ended, ended + self.settings.probe_interval_s, changed
-        )
+        await self.records.submit((node, holder, result, ended, ended + self.settings.probe_interval_s, changed))
         if changed:
             self.changed()
+
+
+def _probed_node_id(record: ProbeRecord) -> str:
+    return record[0].node_id
 
 
 def _log(line: str) -> None:

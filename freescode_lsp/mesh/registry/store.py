@@ -35,7 +35,11 @@ from freescode_lsp.mesh.registry.records import (
 from freescode_lsp.mesh.registry.schema import migrate
 from freescode_lsp.models.catalog import BUILTIN_MODELS
 
-__all__ = ["Refused", "RegistryStore", "StoreUnavailable"]
+__all__ = ["ProbeRecord", "Refused", "RegistryStore", "StoreUnavailable"]
+
+# A probe's outcome to keep: the node as probed, the lease holder, the result, when it ended, when the node is
+# due again, and whether the outcome changes the node's listing.
+ProbeRecord = tuple[Node, str, ProbeResult, float, float, bool]
 
 NODE_COLUMNS = (
     "node_id, owner, operator, url, models, price_per_1k, context, probe_key, revision, registered_at, last_seen,"
@@ -307,17 +311,28 @@ class RegistryStore:
         """Keep a probe's outcome unless the node re-registered while it ran, and make it due again at `next_due`."""
         if changed is None:
             changed = node.probed_at is None or node.probe_ok != result.ok or node.served != result.served
+        self.record_probes([(node, holder, result, now, next_due, changed)])
+
+    def record_probes(self, records: Sequence[ProbeRecord]) -> dict[str, bool]:
+        """Several probes' outcomes (as record_probe; one per node) in one transaction: by node id, whether each was kept."""
+        kept: dict[str, bool] = {}
         with self.database.transaction() as db:
-            kept = db.execute(
-                "UPDATE nodes SET probed_at = ?, probe_ok = ?, served = ?, probe_error = ? WHERE node_id = ? AND revision = ?",
-                (now, int(result.ok), json.dumps(list(result.served)), result.error, node.node_id, node.revision),
-            ).rowcount
-            db.execute(
-                "UPDATE nodes SET probe_due = ?, probe_holder = NULL, probe_until = NULL WHERE node_id = ? AND probe_holder = ?",
-                (next_due, node.node_id, holder),
-            )
-            if kept and changed:
+            for node, holder, result, now, next_due, _ in records:
+                kept[node.node_id] = bool(
+                    db.execute(
+                        "UPDATE nodes SET probed_at = ?, probe_ok = ?, served = ?, probe_error = ?"
+                        " WHERE node_id = ? AND revision = ?",
+                        (now, int(result.ok), json.dumps(list(result.served)), result.error, node.node_id, node.revision),
+                    ).rowcount
+                )
+                db.execute(
+                    "UPDATE nodes SET probe_due = ?, probe_holder = NULL, probe_until = NULL"
+                    " WHERE node_id = ? AND probe_holder = ?",
+                    (next_due, node.node_id, holder),
+                )
+            if any(kept[node.node_id] and changed for node, *_, changed in records):
                 db.notify()
+        return kept
 
     def purge(self, before: float) -> int:
         """Forget nodes not heard from since `before`; the number forgotten."""
