@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,15 @@ class Setup:
         self.operators = operators
         self.listing: list[float] = []
         self.beats: list[float] = []
-        self.failed = 0
+        self.failures: Counter[str] = Counter()
         self.nodes: list[tuple[str, int]] = []
+
+    @property
+    def failed(self) -> str:
+        """How many requests failed, and how (status code or error)."""
+        total = sum(self.failures.values())
+        how = ", ".join(f"{reason}: {count}" for reason, count in self.failures.most_common())
+        return f"{total} failed ({how})" if total else "0 failed"
 
     async def register(self, count: int) -> None:
         """Register `count` farm nodes, a few at a time per operator, through the replicas in turn."""
@@ -160,9 +168,9 @@ class Setup:
             if status == 200:
                 times.append(time.perf_counter() - started)
             else:
-                self.failed += 1
-        except (OSError, TimeoutError, h11.ProtocolError):
-            self.failed += 1
+                self.failures[f"HTTP {status}"] += 1
+        except (OSError, TimeoutError, h11.ProtocolError) as exc:
+            self.failures[type(exc).__name__] += 1
         finally:
             if gate is not None:
                 gate.release()
@@ -227,11 +235,13 @@ async def measure(
     finally:
         for replica in replicas:
             replica.stop()
+    if setup.failures:
+        _show_what_replicas_said(name, folder, len(replicas))
     per_thousand = 1000 / args.nodes / args.seconds
     note = (
         f"{args.nodes} nodes, heartbeat every {args.heartbeat_s:g} s (target {args.nodes / args.heartbeat_s:.0f}/s),"
         f" probe interval {args.probe_interval_s:g} s, {args.clients} listing clients, {args.seconds:g} s;"
-        f" {len(setup.listing)} listings, {len(setup.beats)} heartbeats, {setup.failed} failed; {machine()}"
+        f" {len(setup.listing)} listings, {len(setup.beats)} heartbeats, {setup.failed}; {machine()}"
     )
     label = f"{name}, {args.nodes} nodes"
     latencies = {
@@ -256,6 +266,15 @@ async def measure(
         rows.append(Row(f"{label}: PostgreSQL CPU per 1,000 nodes", db_cpu * per_thousand, None, "cores", digits=3))
     rows.append(Row(f"{label}: load generator and node farm CPU", (own + farm_cpu) / args.seconds, None, "cores", digits=2))
     return rows
+
+
+def _show_what_replicas_said(name: str, folder: Path, count: int, lines: int = 5) -> None:
+    """The last distinct lines each replica logged, when requests failed: the reason is usually there."""
+    for number in range(count):
+        log = folder / f"{name}-{number}.log"
+        said = list(dict.fromkeys(log.read_text(errors="replace").splitlines())) if log.exists() else []
+        for line in said[-lines:]:
+            print(f"{name}, replica {number}: {line}", file=sys.stderr)
 
 
 async def run_all(args: argparse.Namespace) -> list[Row]:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from freescode_lsp.mesh.collection_pauses import with_scheduled_collections
 from freescode_lsp.mesh.fast_loop import run_on_fast_loop
 
 
@@ -37,8 +38,8 @@ class QuietServer(uvicorn.Server):
 
 
 def serve_on_fast_loop(server: uvicorn.Server, sock: socket.socket) -> None:
-    """Serve on a bound socket until the server stops, on uvloop when it is installed."""
-    run_on_fast_loop(server.serve(sockets=[sock]))
+    """Serve on a bound socket until the server stops, on uvloop when it is installed, with full collections scheduled."""
+    run_on_fast_loop(with_scheduled_collections(server.serve(sockets=[sock])))
 
 
 def stop_process(process: subprocess.Popen[str] | subprocess.Popen[bytes], grace_s: float = 5.0) -> int:

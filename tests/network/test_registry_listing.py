@@ -81,7 +81,11 @@ async def test_a_listing_refresh_reads_only_the_rows_that_changed_and_shows_what
     assert directory.rows_read == 20 and len(hosts(first.models_body())) == 20
 
     now = time.time()  # the changes are stamped after the first read, however long the setup took
-    store.heartbeats([(ids[0], "alice", Heartbeat(load=0.75), now)])
+    other_replica = RegistryStore(store.target)
+    try:
+        other_replica.heartbeats([(ids[0], "alice", Heartbeat(load=0.75), now)])
+    finally:
+        other_replica.close()
     store.delete(ids[1])
     failed = store.claim_probe(ids[2], "test:2", now, now + 5)
     assert failed is not None
@@ -90,12 +94,44 @@ async def test_a_listing_refresh_reads_only_the_rows_that_changed_and_shows_what
     directory.invalidate()
     second = await directory.view()
 
-    assert directory.rows_read == 22, "only the node that sent a heartbeat and the new one are read again"
+    assert directory.rows_read == 22, "only the node another replica renewed and the new one are read again"
     listed = hosts(second.models_body())
     assert listed == hosts((await Directory(store, LEASE_S).view()).models_body())
     assert listed["http://127.0.0.1:9000"]["load"] == 0.75
     assert "http://127.0.0.1:9001" not in listed and "http://127.0.0.1:9002" not in listed
     assert "http://127.0.0.1:9100" in listed and len(listed) == 19
+
+
+async def test_a_replicas_own_heartbeats_are_shown_in_place_and_never_read_back_even_during_a_read(
+    store: RegistryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = time.time()
+    ids = [listed_node(store, "alice", 9000 + number, now - 10) for number in range(3)]
+    directory = Directory(store, LEASE_S)
+    await directory.view()
+    read_so_far = directory.rows_read
+    reading, release = threading.Event(), threading.Event()
+    read_changes = store.listable_changes
+
+    def read_then_wait(*args: object) -> object:
+        found = read_changes(*args)  # type: ignore[arg-type]
+        reading.set()
+        release.wait(5)
+        return found
+
+    monkeypatch.setattr(store, "listable_changes", read_then_wait)
+    directory.invalidate()
+    during = asyncio.ensure_future(directory.view())
+    assert await asyncio.to_thread(reading.wait, 5)
+    renewed = store.heartbeats([(ids[0], "alice", Heartbeat(load=0.5), time.time())])
+    directory.renewed(renewed[ids[0]], True)
+    release.set()
+    assert hosts((await during).models_body())["http://127.0.0.1:9000"]["load"] == 0.5, "stored while the read ran"
+
+    directory.invalidate()
+    after = await directory.view()
+    assert directory.rows_read == read_so_far, "this replica's own heartbeat is not read back"
+    assert hosts(after.models_body())["http://127.0.0.1:9000"]["load"] == 0.5
 
 
 async def test_heartbeats_that_arrive_while_one_is_written_are_written_together() -> None:

@@ -273,3 +273,91 @@ def test_stored_fields_keep_their_types(store: RegistryStore) -> None:
     assert node is not None
     assert json.loads(json.dumps(node.status_json(NOW + 1, LEASE_S, True)))["listed"] == ["mistral-7b"]
     assert (type(node.context), type(node.price_per_1k), node.probed_at, node.probe_key) == (int, float, NOW + 0.125, "k")
+
+
+def _hold_write_lock(path: Path, seconds: float, taken: threading.Event) -> None:
+    """Another connection (as another process would) holding the file's write lock for `seconds`."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    taken.set()
+    threading.Event().wait(seconds)
+    other.execute("COMMIT")
+    other.close()
+
+
+def test_an_sqlite_write_waits_for_another_connections_lock_and_then_lands(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite3"
+    store = RegistryStore(path)
+    try:
+        taken = threading.Event()
+        holder = threading.Thread(target=_hold_write_lock, args=(path, 0.3, taken))
+        holder.start()
+        assert taken.wait(5)
+        node_id = add(store, "alice", 9001)
+        holder.join()
+        assert store.node(node_id) is not None
+    finally:
+        store.close()
+
+
+def test_an_sqlite_write_lock_held_past_the_busy_timeout_is_store_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from freescode_lsp.mesh.registry import sqlite_db
+
+    path = tmp_path / "registry.sqlite3"
+    store = RegistryStore(path)
+    monkeypatch.setattr(sqlite_db, "BUSY_TIMEOUT_MS", 200)
+    try:
+        taken = threading.Event()
+        holder = threading.Thread(target=_hold_write_lock, args=(path, 1.5, taken))
+        holder.start()
+        assert taken.wait(5)
+        with pytest.raises(StoreUnavailable, match="locked"):
+            add(store, "alice", 9001)
+        holder.join()
+        assert add(store, "alice", 9001).startswith("node-")
+    finally:
+        store.close()
+
+
+def test_a_transaction_that_may_be_lost_on_a_crash_commits_without_waiting_for_the_disk(postgres_url: str) -> None:
+    store = RegistryStore(postgres_url)
+    try:
+        with store.database.transaction() as db:
+            default = db.execute("SHOW synchronous_commit").fetchone()["synchronous_commit"]
+        with store.database.transaction() as db:
+            db.execute("SET LOCAL synchronous_commit TO on")
+            db.may_lose_on_crash()
+            relaxed = db.execute("SHOW synchronous_commit").fetchone()["synchronous_commit"]
+        with store.database.transaction() as db:
+            after = db.execute("SHOW synchronous_commit").fetchone()["synchronous_commit"]
+        assert (relaxed, after) == ("off", default), "for that one transaction only"
+    finally:
+        store.close()
+
+
+def test_batched_writes_lock_their_rows_in_one_order_so_two_never_wait_in_a_circle(postgres_url: str) -> None:
+    import psycopg
+
+    store = RegistryStore(postgres_url)
+    try:
+        first, second = sorted([add(store, "alice", 9001), add(store, "alice", 9002)])
+        claimed = store.claim_probes("a:1", NOW, NOW - LEASE_S, NOW + 5, 2, [])
+        by_id = {node.node_id: node for node in claimed}
+        records = [
+            (by_id[node_id], "a:1", ProbeResult(True, ("mistral-7b",)), NOW, NOW + 10, True) for node_id in (second, first)
+        ]
+        with psycopg.connect(postgres_url) as holder, psycopg.connect(postgres_url) as looker:
+            holder.execute("SELECT 1 FROM nodes WHERE node_id = %s FOR UPDATE", (first,))
+            writer = threading.Thread(target=store.record_probes, args=(records,))
+            writer.start()
+            threading.Event().wait(0.5)  # the writer is now waiting for the first row
+            with looker.transaction():
+                free = looker.execute("SELECT 1 FROM nodes WHERE node_id = %s FOR UPDATE SKIP LOCKED", (second,)).fetchall()
+            holder.rollback()
+            writer.join(10)
+        assert free == [(1,)], "the second row is not taken while the first one is waited for"
+        assert all(store.node(node_id).probe_ok for node_id in (first, second))  # type: ignore[union-attr]
+    finally:
+        store.close()

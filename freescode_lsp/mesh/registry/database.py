@@ -44,8 +44,19 @@ class Session(Protocol):
         """Run one statement once per parameter row."""
         ...
 
+    def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run one query: its first column, one value per row (no row objects, for long answers)."""
+        ...
+
     def lock(self, name: str) -> None:
         """Hold a lock of this name until the transaction ends."""
+        ...
+
+    def may_lose_on_crash(self) -> None:
+        """Let this transaction commit without waiting for the disk: a database crash may lose it, never half of it.
+
+        For writes the next one replaces (heartbeats, probe outcomes and leases), never for registrations.
+        """
         ...
 
     def notify(self) -> None:
@@ -58,6 +69,7 @@ class Database(Protocol):
 
     kind: str
     skip_locked: str
+    for_update: str
 
     def transaction(self) -> contextlib.AbstractContextManager[Session]:
         """A transaction that commits when the block ends and rolls back when it raises."""

@@ -8,21 +8,23 @@ listed. A client's own deletion or catalog change is shown at once: its listings
 it, as do all listings when no read succeeded for twice MAX_AGE_S. Requests that wait share one read.
 
 Most reads fetch only what changed: the ids of the nodes listable now (the database alone judges leases and
-probes), and the rows heard from or probed since the last read (less SLACK_S, for writes that committed
-late), plus any listable node not known yet. So such a read costs one short row per node and a full row per
-change, and each host is serialized to JSON once per change; every FULL_READ_EVERY-th read fetches every row,
-which bounds how stale a host's metrics can look whatever the writers' clocks say.
+probes), and the rows probed, or heard from through another replica, since the last read (less SLACK_S, for
+writes that committed late), plus any listable node not known yet. This replica's own heartbeats are not read
+back: they are shown in place, and those stored while a read runs are put into its result. So such a read
+costs one short row per node and a full row per change, and each host is serialized to JSON once per change;
+every FULL_READ_EVERY-th read fetches every row, which bounds how stale a host's metrics can look whatever the
+writers' clocks say.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from freescode_lsp.mesh.registry.listing_order import Orders, carried_over, orders_of
 from freescode_lsp.mesh.registry.records import CatalogModel, Node
 from freescode_lsp.mesh.registry.store import RegistryStore
 
@@ -45,12 +47,12 @@ def model_json(model: CatalogModel, hosts: list[dict[str, Any]]) -> dict[str, An
 
 
 class View:
-    """The catalog and, per model, the hosts listed at one moment, cheapest first; `nodes` are the listable ones."""
+    """The catalog and, per model, the hosts listed at one moment, in the order given (listing_order.py)."""
 
     def __init__(
         self,
         catalog: list[CatalogModel],
-        nodes: Mapping[str, Node],
+        orders: Orders,
         hosts: Mapping[str, bytes],
         taken_at: float,
         max_age_s: float,
@@ -61,27 +63,19 @@ class View:
         self.taken_at = taken_at
         self.generation = generation
         self.expires_at = taken_at + max_age_s
-        found: dict[str, list[Node]] = {}
-        for node in nodes.values():
-            for model in node.models:
-                if node.unlisted_reason(model, taken_at, math.inf, False) is None:
-                    found.setdefault(model, []).append(node)
-        self.parts: dict[str, list[bytes]] = {}
-        self.places: dict[str, list[tuple[str, int]]] = {}
-        for model, listed in found.items():
-            listed.sort(key=lambda n: (n.price_per_1k, n.url))
-            self.parts[model] = [hosts[node.node_id] for node in listed]
-            for index, node in enumerate(listed):
-                self.places.setdefault(node.node_id, []).append((model, index))
-        self.listed = set(self.places)
+        self.parts = {model: [hosts[node.node_id] for node in listed] for model, listed in orders.items()}
+        self.indexes = {model: {node.node_id: index for index, node in enumerate(listed)} for model, listed in orders.items()}
+        self.listed: set[str] = set().union(*self.indexes.values())
         self._bodies: dict[str, bytes] = {}
         self._all: bytes | None = None
 
     def renew(self, node_id: str, host: bytes) -> None:
         """Show a heartbeat this replica just stored (metrics, last_seen): one host replaced in place."""
-        for model, index in self.places.get(node_id, ()):
-            self.parts[model][index] = host
-            self._bodies.pop(model, None)
+        for model, indexes in self.indexes.items():
+            index = indexes.get(node_id)
+            if index is not None:
+                self.parts[model][index] = host
+                self._bodies.pop(model, None)
         self._all = None
 
     def model_body(self, model: CatalogModel) -> bytes:
@@ -104,6 +98,18 @@ def host_bytes(node: Node) -> bytes:
     return _compact(node.host_json())
 
 
+def _show_renewals(view: View, nodes: dict[str, Node], hosts: dict[str, bytes], renewed: Mapping[str, Node]) -> None:
+    """Put the heartbeats this replica stored while a view was read into it, where they are newer than what it read."""
+    for node_id, node in renewed.items():
+        known = nodes.get(node_id)
+        if known is None or known.last_seen >= node.last_seen:
+            continue
+        host = host_bytes(node)
+        nodes[node_id], hosts[node_id] = node, host
+        if node_id in view.listed:
+            view.renew(node_id, host)
+
+
 def _compact(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
@@ -123,7 +129,9 @@ class Directory:
         self._reading: asyncio.Future[View] | None = None
         self._nodes: dict[str, Node] = {}
         self._hosts: dict[str, bytes] = {}
+        self._orders: Orders = {}
         self._read_at: float | None = None
+        self._renewed_meanwhile: dict[str, Node] | None = None
 
     def invalidate(self) -> None:
         """A client's own change (a deletion, a catalog model): listings from now on come from a view read after it."""
@@ -135,6 +143,8 @@ class Directory:
 
     def renewed(self, node: Node, listed: bool) -> None:
         """A heartbeat this replica stored: shown in place when the view lists the node, else soon if it is now listed."""
+        if self._renewed_meanwhile is not None:
+            self._renewed_meanwhile[node.node_id] = node
         view = self._view
         if view is not None and node.node_id in view.listed:
             host = host_bytes(node)
@@ -188,8 +198,14 @@ class Directory:
         now = time.time()
         since = None if self._read_at is None or self.reads % FULL_READ_EVERY == 0 else self._read_at - SLACK_S
         nodes, hosts = dict(self._nodes), dict(self._hosts)
-        view, rows = await asyncio.to_thread(self._read_view, nodes, hosts, since, now, generation)
-        self._nodes, self._hosts = nodes, hosts
+        renewed: dict[str, Node] = {}
+        self._renewed_meanwhile = renewed
+        try:
+            view, orders, rows = await asyncio.to_thread(self._read_view, nodes, hosts, since, now, generation)
+            _show_renewals(view, nodes, hosts, renewed)
+        finally:
+            self._renewed_meanwhile = None
+        self._nodes, self._hosts, self._orders = nodes, hosts, orders
         self._read_at = now
         self.reads += 1
         self.rows_read += rows
@@ -199,18 +215,20 @@ class Directory:
 
     def _read_view(
         self, nodes: dict[str, Node], hosts: dict[str, bytes], since: float | None, now: float, generation: int
-    ) -> tuple[View, int]:
-        """Read what changed into copies of the known nodes and build the view, in a worker thread.
+    ) -> tuple[View, Orders, int]:
+        """Read what changed into copies of the known nodes and build the view and its order, in a worker thread.
 
-        Off the event loop, so that answers go on while thousands of hosts are merged, serialized and sorted;
-        a heartbeat shown in place meanwhile is read again next time (it is newer than `since`).
+        Off the event loop, so that answers go on while thousands of hosts are merged, serialized and placed.
+        A full read (`since` None) orders every node again; any other carries the last order over.
         """
         catalog = self.store.catalog()
         listable, changed = self.store.listable_changes(now - self.lease_s, since, set(nodes))
-        for node_id in set(nodes) - listable:
+        gone = set(nodes) - listable
+        for node_id in gone:
             del nodes[node_id]
             del hosts[node_id]
         for node in changed:
             nodes[node.node_id] = node
             hosts[node.node_id] = host_bytes(node)
-        return View(catalog, nodes, hosts, now, self.max_age_s, generation), len(changed)
+        orders = orders_of(nodes.values()) if since is None else carried_over(self._orders, gone, changed)
+        return View(catalog, orders, hosts, now, self.max_age_s, generation), orders, len(changed)

@@ -2,7 +2,9 @@
 
 Connections come from a psycopg pool (each checked before use, so a restarted server costs no request);
 the store runs in worker threads, so the pool is psycopg's threaded one. Replicas tell each other that
-listings changed with NOTIFY on one channel, and each listens on a connection of its own.
+listings changed with NOTIFY on one channel, and each listens on a connection of its own. Heartbeats, probe
+outcomes and leases commit without waiting for the disk (`may_lose_on_crash`): a crash of the database may
+lose the last fraction of a second of them, which the next ones replace; registrations always wait.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool
 
 from freescode_lsp.mesh.registry.database import Rows, StoreUnavailable
@@ -46,10 +48,20 @@ class PostgresSession:
         with self._connection.cursor() as cursor:
             cursor.executemany(sql.replace("?", "%s"), params)
 
+    def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run one query: its first column, one value per row."""
+        with self._connection.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(sql.replace("?", "%s"), params)
+            return [row[0] for row in cursor.fetchall()]
+
     def lock(self, name: str) -> None:
         """A transaction-scoped advisory lock keyed by the name."""
         key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
         self._connection.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+
+    def may_lose_on_crash(self) -> None:
+        """An asynchronous commit: it returns before the WAL reaches the disk (a crash may lose it, never half of it)."""
+        self._connection.execute("SET LOCAL synchronous_commit TO OFF")
 
     def notify(self) -> None:
         """NOTIFY the other replicas when this transaction commits; the payload says which replica wrote."""
@@ -61,6 +73,7 @@ class PostgresDatabase:
 
     kind = "postgresql"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    for_update = " FOR UPDATE"
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from freescode_lsp.mesh.collection_pauses import with_scheduled_collections
 from freescode_lsp.mesh.fast_loop import run_on_fast_loop
 from freescode_lsp.mesh.registry.addresses import AddressPolicy
 from freescode_lsp.mesh.registry.database import StoreUnavailable
@@ -121,4 +122,4 @@ def _log(line: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_on_fast_loop(_child()))
+    sys.exit(run_on_fast_loop(with_scheduled_collections(_child())))

@@ -53,6 +53,11 @@ MIGRATIONS = (
             "CREATE INDEX IF NOT EXISTS nodes_owner ON nodes (owner)",
         ),
     ),
+    Migration(
+        3,
+        "which replica stored each node's last heartbeat, so that listings re-read only the other replicas' ones",
+        ("ALTER TABLE nodes ADD COLUMN beat_by TEXT",),
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -2,6 +2,10 @@
 
 Processes on the same file tell each other that listings changed through a counter in `meta`: `notify()`
 raises it inside the writing transaction, and `watch()` reads it every WATCH_S.
+
+The write lock is asked for again every LOCK_POLL_S while another process holds it, up to BUSY_TIMEOUT_MS:
+SQLite's own busy handler sleeps 1, 2, 5, 10, 15 ms and longer between tries, so a heartbeat batch arriving
+just after the probing process took the lock for a millisecond waited 8 to 33 ms for it.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ from typing import Any
 from freescode_lsp.mesh.registry.database import Rows, StoreUnavailable
 
 BUSY_TIMEOUT_MS = 5000
+LOCK_POLL_S = 0.0005
 WATCH_S = 0.1
 CHANGES = "changes"
 
@@ -35,8 +41,17 @@ class SqliteSession:
         """Run one statement once per parameter row."""
         self._db.executemany(sql, params)
 
+    def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run one query: its first column, one value per row."""
+        cursor = self._db.execute(sql, params)
+        cursor.row_factory = None
+        return [row[0] for row in cursor.fetchall()]
+
     def lock(self, name: str) -> None:
         """Nothing to do: a write transaction already holds SQLite's one write lock."""
+
+    def may_lose_on_crash(self) -> None:
+        """Nothing to do: in WAL mode with synchronous=NORMAL no commit waits for the disk (a power cut may lose the last)."""
 
     def notify(self) -> None:
         """Raise the file's change counter, for the other processes on the file (they read it every WATCH_S)."""
@@ -51,14 +66,15 @@ class SqliteDatabase:
 
     kind = "sqlite"
     skip_locked = ""
+    for_update = ""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
-        self._db = _connect(path)
+        self._db = _connect(path, busy_timeout_ms=0)
         try:
-            self._reader = _connect(path)
+            self._reader = _connect(path, busy_timeout_ms=BUSY_TIMEOUT_MS)
         except StoreUnavailable:
             self._db.close()
             raise
@@ -71,13 +87,25 @@ class SqliteDatabase:
     def transaction(self) -> Iterator[SqliteSession]:
         """A write transaction."""
         with self._lock, _unavailable():
-            self._db.execute("BEGIN IMMEDIATE")
+            self._begin_immediate()
             try:
                 yield SqliteSession(self._db)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    def _begin_immediate(self) -> None:
+        """Take the file's write lock, asking again every LOCK_POLL_S while another process holds it."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                    raise
+            time.sleep(LOCK_POLL_S)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[SqliteSession]:
@@ -115,14 +143,14 @@ class SqliteDatabase:
                 changed()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are begun explicitly), rows by name, WAL, waiting for locks."""
     try:
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     except sqlite3.Error as exc:
         raise StoreUnavailable(f"cannot open the SQLite database {path}: {exc}") from exc
     return db

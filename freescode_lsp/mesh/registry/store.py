@@ -70,6 +70,7 @@ class RegistryStore:
 
     def __init__(self, target: str | Path) -> None:
         self.target = target
+        self.writer = secrets.token_hex(8)
         self.database: Database = open_database(target)
         try:
             migrate(self.database)
@@ -148,7 +149,8 @@ class RegistryStore:
         return [Node.from_row(row) for row in rows]
 
     def listable_changes(self, seen_since: float, changed_since: float | None, known: set[str]) -> tuple[set[str], list[Node]]:
-        """The ids of the listable nodes, and the full rows of those heard from or probed since `changed_since` or not `known`.
+        """The ids of the listable nodes, and the full rows of those not `known`, probed since `changed_since`, or heard
+        from since then through another store (this one's own heartbeats are known where they were stored).
 
         With `changed_since` None every listable row is read.
         """
@@ -157,10 +159,11 @@ class RegistryStore:
                 every = db.execute(f"SELECT {NODE_COLUMNS} FROM nodes WHERE probe_ok = 1 AND last_seen >= ?", (seen_since,))
                 nodes = [Node.from_row(row) for row in every.fetchall()]
                 return {node.node_id for node in nodes}, nodes
-            listable = {row["node_id"] for row in db.execute(LISTABLE_IDS, (seen_since,)).fetchall()}
+            listable = set(db.column(LISTABLE_IDS, (seen_since,)))
             rows = db.execute(
-                f"SELECT {NODE_COLUMNS} FROM nodes WHERE probe_ok = 1 AND last_seen >= ? AND (last_seen >= ? OR probed_at >= ?)",
-                (seen_since, changed_since, changed_since),
+                f"SELECT {NODE_COLUMNS} FROM nodes WHERE probe_ok = 1 AND last_seen >= ?"
+                " AND ((last_seen >= ? AND (beat_by IS NULL OR beat_by <> ?)) OR probed_at >= ?)",
+                (seen_since, changed_since, self.writer, changed_since),
             ).fetchall()
             nodes = [Node.from_row(row) for row in rows]
             unknown = sorted(listable - known - {node.node_id for node in nodes})
@@ -206,7 +209,7 @@ class RegistryStore:
             if mine:
                 db.execute(
                     "UPDATE nodes SET owner = ?, operator = ?, url = ?, models = ?, price_per_1k = ?, context = ?,"
-                    " probe_key = ?, last_seen = ?, revision = revision + 1, probed_at = NULL, probe_ok = 0,"
+                    " probe_key = ?, last_seen = ?, beat_by = NULL, revision = revision + 1, probed_at = NULL, probe_ok = 0,"
                     " served = NULL, probe_error = NULL, probe_due = 0, probe_holder = NULL, probe_until = NULL"
                     " WHERE node_id = ?",
                     (*values, node_id),
@@ -223,10 +226,12 @@ class RegistryStore:
     def heartbeat(self, node_id: str, owner: str, beat: Heartbeat, now: float) -> Node | None:
         """Renew the lease of a node this operator owns and keep the metrics it sent: the node, or None when not theirs."""
         with self.database.transaction() as db:
+            db.may_lose_on_crash()
             row = db.execute(
                 "UPDATE nodes SET last_seen = ?, load = COALESCE(?, load), ttft_ms = COALESCE(?, ttft_ms),"
-                f" tokens_per_s = COALESCE(?, tokens_per_s) WHERE node_id = ? AND owner = ? RETURNING {NODE_COLUMNS}",
-                (now, beat.load, beat.ttft_ms, beat.tokens_per_s, node_id, owner),
+                " tokens_per_s = COALESCE(?, tokens_per_s), beat_by = ?"
+                f" WHERE node_id = ? AND owner = ? RETURNING {NODE_COLUMNS}",
+                (now, beat.load, beat.ttft_ms, beat.tokens_per_s, self.writer, node_id, owner),
             ).fetchone()
         return Node.from_row(row) if row else None
 
@@ -241,12 +246,14 @@ class RegistryStore:
         row += " CAST(? AS DOUBLE PRECISION))"
         params = [value for n, o, b, t in beats for value in (n, o, t, b.load, b.ttft_ms, b.tokens_per_s)]
         with self.database.transaction() as db:
+            db.may_lose_on_crash()
+            self._lock_in_order(db, [beat[0] for beat in beats])
             rows = db.execute(
                 "UPDATE nodes SET last_seen = v.column3, load = COALESCE(v.column4, load),"
-                " ttft_ms = COALESCE(v.column5, ttft_ms), tokens_per_s = COALESCE(v.column6, tokens_per_s)"
+                " ttft_ms = COALESCE(v.column5, ttft_ms), tokens_per_s = COALESCE(v.column6, tokens_per_s), beat_by = ?"
                 f" FROM (VALUES {','.join([row] * len(beats))}) AS v"
                 f" WHERE nodes.node_id = v.column1 AND nodes.owner = v.column2 RETURNING {NODE_COLUMNS}",
-                params,
+                [self.writer, *params],
             ).fetchall()
         return {node.node_id: node for node in map(Node.from_row, rows)}
 
@@ -268,6 +275,7 @@ class RegistryStore:
         others = f" AND owner NOT IN ({','.join('?' * len(skip))})" if skip else ""
         database = self.database
         with database.transaction() as db:
+            db.may_lose_on_crash()
             rows = db.execute(
                 f"UPDATE nodes SET probe_holder = ?, probe_until = ? WHERE node_id IN (SELECT node_id FROM nodes"
                 f" WHERE probe_due <= ? AND last_seen >= ? AND (probe_until IS NULL OR probe_until < ?){others}"
@@ -290,6 +298,7 @@ class RegistryStore:
     def release(self, node_ids: list[str], holder: str) -> None:
         """Give back leases without probing, so that the nodes are claimed again soon."""
         with self.database.transaction() as db:
+            self._lock_in_order(db, node_ids)
             db.executemany(
                 "UPDATE nodes SET probe_holder = NULL, probe_until = NULL WHERE node_id = ? AND probe_holder = ?",
                 [(node_id, holder) for node_id in node_ids],
@@ -317,6 +326,8 @@ class RegistryStore:
         """Several probes' outcomes (as record_probe; one per node) in one transaction: by node id, whether each was kept."""
         kept: dict[str, bool] = {}
         with self.database.transaction() as db:
+            db.may_lose_on_crash()
+            self._lock_in_order(db, [record[0].node_id for record in records])
             for node, holder, result, now, next_due, _ in records:
                 kept[node.node_id] = bool(
                     db.execute(
@@ -333,6 +344,20 @@ class RegistryStore:
             if any(kept[node.node_id] and changed for node, *_, changed in records):
                 db.notify()
         return kept
+
+    def _lock_in_order(self, db: Session, node_ids: Sequence[str]) -> None:
+        """Lock these nodes' rows in one order, by id, where the database locks rows (PostgreSQL).
+
+        Heartbeats and probe outcomes are written in batches by different processes; rows locked in whatever
+        order each statement meets them made two batches wait for each other (a deadlock, which PostgreSQL
+        breaks only after a second, failing one of them).
+        """
+        if self.database.for_update and len(node_ids) > 1:
+            ordered = sorted(set(node_ids))
+            marks = ",".join("?" * len(ordered))
+            db.execute(
+                f"SELECT node_id FROM nodes WHERE node_id IN ({marks}) ORDER BY node_id{self.database.for_update}", ordered
+            ).fetchall()
 
     def purge(self, before: float) -> int:
         """Forget nodes not heard from since `before`; the number forgotten."""
