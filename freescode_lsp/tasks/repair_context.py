@@ -22,7 +22,7 @@ JS_CALL = re.compile(r"([A-Za-z_$][\w$]*)\s*\(")
 JS_LANGUAGES = ("javascript", "typescript", "javascriptreact", "typescriptreact")
 # For measuring what each input gives: the repair bench's `--leave-out` sets this; users leave it unset.
 LEAVE_OUT_ENV = "FREESCODE_REPAIR_LEAVE_OUT"
-INPUTS = ("problems", "line", "callees", "retry")
+INPUTS = ("problems", "line", "callees", "retry", "failure")
 
 
 @define(frozen=True)

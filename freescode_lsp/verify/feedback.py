@@ -36,6 +36,14 @@ def trimmed_failure(output: str) -> str:
     return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 4] + "\n..."
 
 
+def failing_note(command: str, failure: str) -> str:
+    """The first attempt's note when the code as it stands fails the check: the failure, so the fix can aim at it."""
+    return (
+        f"The code above fails the project's check `{command}`:\n```\n{failure}\n```\n"
+        "Find the bug that makes this check fail and fix it."
+    )
+
+
 def retry_note(language: str, candidate: str, command: str, failure: str, unchanged: bool = False) -> str:
     """The part of the next attempt's prompt that shows how the last candidate failed its check: the candidate itself,
     or, when it was the code as it stands, that the code above fails."""

@@ -11,11 +11,12 @@ from freescode_lsp.edits import lines_with_ends
 from freescode_lsp.edits.line_endings import keep_line_endings, usual_ending
 from freescode_lsp.routing.router import Router
 from freescode_lsp.tasks.prompts import TaskInput
+from freescode_lsp.tasks.repair_context import left_out
 from freescode_lsp.tasks.retry import code_lines
 from freescode_lsp.tasks.runner import ChunkHook, TaskOutcome, run_task
 from freescode_lsp.verify.check import CheckResult, run_check
 from freescode_lsp.verify.detect import ChosenCheck
-from freescode_lsp.verify.feedback import retry_note, trimmed_failure
+from freescode_lsp.verify.feedback import failing_note, retry_note, trimmed_failure
 from freescode_lsp.verify.scratch import scratch_copy
 
 ProgressHook = Callable[[str], None]
@@ -103,6 +104,28 @@ def _shape(text: str, language: str | None) -> tuple[str, ...]:
     return tuple(code_lines(text, language))
 
 
+def failure_ask(item: TaskInput, check: ChosenCheck, original: CheckResult) -> TaskInput | None:
+    """The fix aimed at how the code as it stands fails the check, when it does (in time, within the cap); else None."""
+    if original.passed or original.timed_out or original.flooded or not original.output.strip():
+        return None
+    if "failure" in left_out():
+        return None
+    return evolve(item, extra=failing_note(check.shown, trimmed_failure(original.output)))
+
+
+def next_ask(item: TaskInput, check: ChosenCheck, attempt: Attempt, informed: TaskInput | None) -> TaskInput:
+    """What to ask after a failed attempt: the fix aimed at the original's failure when there is one not yet asked,
+    else the last candidate and its failure (or, without a candidate, the plain fix), sampled."""
+    if informed is not None:
+        return informed
+    if attempt.candidate is None or attempt.check is None:
+        return evolve(item, sampled=True)
+    failure = trimmed_failure(attempt.check.output)
+    unchanged = _shape(attempt.candidate, item.language) == _shape(item.code, item.language)
+    note = retry_note(item.language or "text", attempt.candidate, check.shown, failure, unchanged)
+    return evolve(item, extra=note, sampled=True)
+
+
 async def check_text(target: FixTarget, check: ChosenCheck, limits: CheckLimits, text: str) -> CheckResult:
     """Run the check on the file with this text, in a fresh scratch copy of the workspace."""
     async with scratch_copy(target.workspace, target.relative_file, text) as scratch:
@@ -120,7 +143,8 @@ async def verify_fix(
     on_chunk: ChunkHook | None = None,
     max_tokens: int = 1024,
 ) -> VerifyResult:
-    """Check the original once, then up to `limits.attempts` fixes, each retry shown the last failure."""
+    """Check the original once, then up to `limits.attempts` fixes: the plain fix, the fix shown the original's
+    failure, then each retry shown the last candidate and its failure."""
 
     def say(message: str) -> None:
         if on_progress is not None:
@@ -130,6 +154,7 @@ async def verify_fix(
     result = VerifyResult(check, await check_text(target, check, limits, target.text), limits.attempts)
     say(f"original: {result.original.verdict()}, {result.original.tests_passed()} tests passed")
     seen: dict[tuple[str, ...], CheckResult] = {_shape(item.code, item.language): result.original}
+    informed = failure_ask(item, check, result.original)
     asked = item
     for number in range(1, limits.attempts + 1):
         say(f"attempt {number} of {limits.attempts}: asking the model")
@@ -138,9 +163,7 @@ async def verify_fix(
         attempt.candidate = attempt.outcome.text
         if attempt.candidate is None:
             say(f"attempt {number} of {limits.attempts}: no candidate ({attempt.outcome.problem})")
-            continue
-        shape = _shape(attempt.candidate, item.language)
-        if shape in seen:
+        elif (shape := _shape(attempt.candidate, item.language)) in seen:
             attempt.check, attempt.repeated = seen[shape], True
             say(f"attempt {number} of {limits.attempts}: the same code as before; not run again")
         else:
@@ -149,8 +172,5 @@ async def verify_fix(
             say(f"attempt {number} of {limits.attempts}: {attempt.check.verdict()}")
         if attempt.passed:
             break
-        failure = trimmed_failure(attempt.check.output)
-        unchanged = shape == _shape(item.code, item.language)
-        note = retry_note(item.language or "text", attempt.candidate, check.shown, failure, unchanged)
-        asked = evolve(item, extra=note, sampled=True)
+        asked, informed = next_ask(item, check, attempt, informed), None
     return result

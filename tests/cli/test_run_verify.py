@@ -68,23 +68,28 @@ def tree_hash(root: Path) -> str:
     return digest.hexdigest()
 
 
-def test_a_wrong_answer_is_checked_and_the_failure_goes_into_the_next_prompt(tmp_path: Path, stub_node) -> None:
-    stub_node.set_script({"queue": [answer(WRONG), answer(RIGHT)]})
+def test_a_wrong_answer_is_followed_by_the_fix_aimed_at_the_failure_then_by_the_candidate_and_its_failure(
+    tmp_path: Path, stub_node
+) -> None:
+    stub_node.set_script({"queue": [answer(WRONG), answer(HALF), answer(RIGHT)]})
     path = project(tmp_path, stub_node.url)
     result = run_cli("run", "fix", str(path), "--line", "5", "--verify", "--apply", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "pytest on the tests that import stats: tests/test_stats.py" in result.stderr
     assert "attempt 1 of 3: `" in result.stderr and "failed (exit 1)" in result.stderr
-    assert "verified: `" in result.stderr and "passed (attempt 2 of 3)" in result.stderr
+    assert "verified: `" in result.stderr and "passed (attempt 3 of 3)" in result.stderr
     assert "if values else 0.0" in path.read_text()
-    first, second = stub_node.requests()
-    assert "failed the project's check" not in first["messages"][-1]["content"]
-    retry = second["messages"][-1]["content"]
-    assert "+ 2" in retry and "failed the project's check" in retry and "assert" in retry and "test_" in retry
-    assert first["temperature"] <= 0.1 and second["temperature"] == RETRY_TEMPERATURE
+    plain, aimed, retry = (request["messages"][-1]["content"] for request in stub_node.requests())
+    assert "the project's check" not in plain
+    assert "The code above fails the project's check" in aimed and "assert" in aimed and "test_" in aimed
+    assert "A previous attempt" not in aimed and "+ 2" not in aimed
+    assert "A previous attempt" in retry and "if values" not in retry and "failed the project's check" in retry
+    assert "return sum(values) / len(values)\n" in retry and "assert" in retry
+    temperatures = [request["temperature"] for request in stub_node.requests()]
+    assert temperatures[0] <= 0.1 and temperatures[1] <= 0.1 and temperatures[2] == RETRY_TEMPERATURE
 
 
-def test_an_answer_that_keeps_the_code_is_told_that_the_code_fails(tmp_path: Path, stub_node) -> None:
+def test_an_answer_that_keeps_the_code_is_followed_by_the_fix_aimed_at_the_failure(tmp_path: Path, stub_node) -> None:
     unit = BUGGY.split("\n\n\n", 1)[1]
     stub_node.set_script({"queue": [answer(unit), answer(unit), answer(RIGHT)]})
     path = project(tmp_path, stub_node.url)
@@ -92,9 +97,9 @@ def test_an_answer_that_keeps_the_code_is_told_that_the_code_fails(tmp_path: Pat
     assert result.returncode == 0, result.stderr
     assert "attempt 1 of 3: the same code as before; not run again" in result.stderr
     assert "passed (attempt 2 of 3)" in result.stderr
-    retry = stub_node.requests()[2]["messages"][-1]["content"]
-    assert "The code above, unchanged, fails the project's check" in retry and "A previous attempt" not in retry
-    assert "assert" in retry and "test_" in retry
+    aimed = stub_node.requests()[2]["messages"][-1]["content"]
+    assert "The code above fails the project's check" in aimed and "A previous attempt" not in aimed
+    assert "assert" in aimed and "test_" in aimed
 
 
 def test_an_identical_answer_is_not_run_again_and_nothing_unverified_is_written(tmp_path: Path, stub_node) -> None:

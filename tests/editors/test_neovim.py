@@ -161,7 +161,7 @@ def test_fix_verify_command_lands_only_the_candidate_that_passed(stub_node, tmp_
     verdict = done["result"]["message"]
     assert verdict.startswith("verified: `") and verdict.endswith("passed (attempt 2 of 3)"), verdict
     assert {"msg": f"freescode: {verdict}", "level": 2} in result["notes"]
-    assert "failed the project's check" in json.dumps(stub_node.requests()[1])
+    assert "The code above fails the project's check" in json.dumps(stub_node.requests()[1])
 
 
 @pytest.mark.usefixtures("checks_without_plugins")

@@ -66,7 +66,7 @@ async def test_a_wrong_fix_is_retried_and_the_verified_one_lands(editor: Editor,
     said = reported(editor)
     assert any(m.startswith("attempt 1 of 3: `") and "failed (exit 1)" in m for m in said), said
     assert any(m.startswith("verified: `") and m.endswith("passed (attempt 2 of 3)") for m in said), said
-    assert "failed the project's check" in stub_node.requests()[1]["messages"][-1]["content"]
+    assert "The code above fails the project's check" in stub_node.requests()[1]["messages"][-1]["content"]
 
 
 async def test_nothing_lands_when_no_candidate_passes(editor: Editor, stub_node, tmp_path: Path) -> None:
