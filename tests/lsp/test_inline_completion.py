@@ -89,7 +89,10 @@ async def test_a_newer_request_supersedes_the_older_one(editor: Editor, gemma_pa
     assert items_of(await older) == []
     assert len(items_of(newer)) == 1
     seen = states(editor)
-    assert sorted(seen) == ["cancelled", "done", "running", "running"] and seen[-1] == "done", seen
+    # On a fast CPU the older generation may end before the newer request arrives: its answer is dropped all
+    # the same. The stub-node test below holds the older one at the node, so it must be stopped there.
+    assert seen[:1] == ["running"] and seen[-1] == "done" and len(seen) == 4, seen
+    assert sorted(seen[1:3]) in (["cancelled", "running"], ["done", "running"]), seen
 
 
 @pytest.mark.slow
@@ -105,12 +108,17 @@ async def test_cancel_request_stops_the_generation(vscode: Any, gemma_path: Path
     )
     await until(lambda: states(editor) == ["running"], "the suggestion to start", MODEL_BOUND_S)
     editor.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="to-cancel"))
-    with pytest.raises(JsonRpcException) as raised:
-        await pending
-    assert raised.value.code == types.LSPErrorCodes.RequestCancelled
-    await until(lambda: states(editor) == ["running", "cancelled"], "the cancelled status", MODEL_BOUND_S)
+    try:
+        answered = await pending
+    except JsonRpcException as raised:
+        assert raised.code == types.LSPErrorCodes.RequestCancelled
+        ended = "cancelled"
+    else:  # a fast CPU finished the suggestion before the cancel came; the stub-node test holds it instead
+        assert len(items_of(answered)) == 1
+        ended = "done"
+    await until(lambda: states(editor) == ["running", ended], f"the {ended} status", MODEL_BOUND_S)
     assert len(items_of(await complete(editor, uri, END_OF_RETURN))) == 1
-    assert states(editor) == ["running", "cancelled", "running", "done"]
+    assert states(editor) == ["running", ended, "running", "done"]
 
 
 def after_typing(position: types.Position, typed: str, codec: Any) -> types.Position:
@@ -222,6 +230,40 @@ async def asked_a_slow_node(editor: Editor, stub_node: Any, tmp_path: Path) -> t
     pending = asyncio.ensure_future(complete(editor, uri, types.Position(2, 4)))
     await until(lambda: stub_node.requests(), "the request to reach the node")
     return uri, pending
+
+
+async def held_at_the_node(editor: Editor, stub_node: Any, tmp_path: Path, msg_id: str) -> tuple[str, asyncio.Future[Any]]:
+    """A document and a completion request held at the node until the client leaves; the next request is quick."""
+    stub_node.set_script({"queue": [{"chunks": ["held"], "hold": True}, {"chunks": ["len(s)"]}]})
+    await editor.initialize(completion_options(stub_node.url))
+    uri = editor.open(tmp_path / "crlf.py", CRLF_SOURCE)
+    request = params(uri, types.Position(2, 4))
+    sent = editor.client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, request, msg_id=msg_id)
+    pending = asyncio.ensure_future(sent)
+    await until(lambda: stub_node.requests(), "the request to reach the node")
+    return uri, pending
+
+
+async def test_a_newer_request_stops_the_older_generation_at_the_node(editor: Editor, stub_node, tmp_path: Path) -> None:
+    uri, older = await held_at_the_node(editor, stub_node, tmp_path, "older")
+    newer = await complete(editor, uri, types.Position(2, 4))
+    assert items_of(await older) == []
+    assert [item.insert_text for item in items_of(newer)] == ["len(s)"]
+    await until(lambda: stub_node.records()[0].get("outcome") == "disconnected", "the node to see the older one leave")
+    seen = states(editor)
+    assert sorted(seen) == ["cancelled", "done", "running", "running"] and seen[-1] == "done", seen
+
+
+async def test_cancel_request_stops_the_generation_at_the_node(editor: Editor, stub_node, tmp_path: Path) -> None:
+    uri, pending = await held_at_the_node(editor, stub_node, tmp_path, "to-cancel")
+    editor.client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="to-cancel"))
+    with pytest.raises(JsonRpcException) as raised:
+        await pending
+    assert raised.value.code == types.LSPErrorCodes.RequestCancelled
+    await until(lambda: stub_node.records()[0].get("outcome") == "disconnected", "the node to see the request leave")
+    await until(lambda: states(editor) == ["running", "cancelled"], "the cancelled status")
+    assert [item.insert_text for item in items_of(await complete(editor, uri, types.Position(2, 4)))] == ["len(s)"]
+    assert states(editor) == ["running", "cancelled", "running", "done"]
 
 
 async def test_an_answer_for_a_document_that_changed_meanwhile_is_dropped(editor: Editor, stub_node, tmp_path: Path) -> None:
