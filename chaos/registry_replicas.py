@@ -113,10 +113,11 @@ async def _campaign(postgres: PostgresServer, farm: NodeFarm, home: Path, trials
         running = asyncio.create_task(load.run())
         try:
             await _faults(postgres, url, replicas, replica, load, result)
+            load.phase = "check"
+            await _check(replicas, nodes, result)  # under load: a node listed again only while it heartbeats
         finally:
             load.stop()
             await running
-        await _check(replicas, nodes, result)
         result.tried = trials
         for phase, count in load.unanswered.items():
             result.figures[f"unanswered {phase}"] = count
@@ -186,13 +187,13 @@ def _hold_lock(url: str, seconds: float) -> None:
 async def _check(replicas: list[RegistryProcess], nodes: dict[str, int], result: CampaignResult) -> None:
     """Every registration is still stored once and, within SETTLE_S, listed by every replica."""
     for process in replicas:
-        stored = {n["node_id"] for n in process.http.get("/v1/nodes").json()["data"]}
+        stored = {n["node_id"] for n in (await asyncio.to_thread(process.http.get, "/v1/nodes")).json()["data"]}
         if stored != set(nodes):
             result.fail(len(nodes), f"{process.url} stores {len(stored)} nodes, expected the {len(nodes)} registered")
     deadline = time.monotonic() + SETTLE_S
     for process in replicas:
         while True:
-            listed = process.http.get(f"/v1/models/{MODEL}").json()["available_hosts"]
+            listed = (await asyncio.to_thread(process.http.get, f"/v1/models/{MODEL}")).json()["available_hosts"]
             if len(listed) == len(nodes) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.5)

@@ -152,7 +152,7 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
         ("code model out of the box", "inline completion", "fill-in-the-middle"),
         "Q4_K_M",
         1.1,
-        "completion",
+        "chat",
         "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
         "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         ("deepseek-coder-1.3b", DEFAULT_MODEL),

@@ -170,12 +170,12 @@ def merge_request(model: str, item: TaskInput, ceiling: int) -> GenerationReques
 
 def rewrite_request(model: str, item: TaskInput, ceiling: int) -> GenerationRequest:
     """Fix, clean up or refactor: the task's instruction (and `item.extra`, a note such as a failed check), answered
-    with the whole rewritten code."""
+    with the whole rewritten code. The file around the code is not in it: with it, before or after the code, the
+    code model gave the code back unchanged more often (bench/by_hand.md); what the code calls is in the clues."""
     language = item.language or "text"
-    context = _context_block(language, item.surrounding)
     known = [item.clues.render(language) if item.clues else "", item.extra or ""]
     note = "".join(f"\n\n{part}" for part in known if part)
-    user = f"{context}{_instruction(item, language)}\n\n{_fence(language, item.code)}{note}"
+    user = f"{_instruction(item, language)}\n\n{_fence(language, item.code)}{note}"
     before, after = task_spec(item.task).headings or ("The following {language} code", "The same code, rewritten")
     prompt = (
         f"{before.format(language=language)}:\n{_fence(language, item.code)}{note}\n\n"

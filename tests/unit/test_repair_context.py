@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from freescode_lsp.engines.base import CONTEXT_PLACEHOLDER
 from freescode_lsp.tasks.inputs import task_input, task_region
 from freescode_lsp.tasks.prompts import TaskInput, build_request
 from freescode_lsp.tasks.repair_context import LEAVE_OUT_ENV, Problem, callee_signatures, with_clues
@@ -61,7 +62,8 @@ def test_callee_signatures_and_docstrings_are_given_and_the_rest_of_the_file_is_
     chat, completion = prompt_texts(with_clues(fix_item()))
     for text in (chat, completion):
         assert "def scale(value, factor):" in text and "Multiply value by factor" in text
-    assert "Never called by the unit" not in completion
+    for text in (chat, completion):
+        assert "Never called by the unit" not in text and CONTEXT_PLACEHOLDER not in text
 
 
 def test_the_bench_can_leave_out_each_input_and_leaves_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
