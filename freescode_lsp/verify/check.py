@@ -17,6 +17,7 @@ from freescode_lsp.verify.scratch import Scratch
 
 READ_BLOCK = 65_536
 DRAIN_S = 5.0
+PIPE_CLOSE_S = 1.0
 EXIT_POLL_S = 0.05
 SUMMARY_COUNT = re.compile(r"(\d+) (passed|failed|errors?)\b")
 
@@ -94,11 +95,12 @@ async def run_check(
         nonlocal flooded
         assert process.stdout is not None
         while block := await process.stdout.read(READ_BLOCK):
+            if flooded:
+                continue  # read to the end, so that the pipe closes
             output.extend(block[: max(0, max_output_bytes - len(output))])
             if len(output) >= max_output_bytes:
                 flooded = True
                 kill_group(group)
-                return
 
     async def leader_exit() -> None:
         # Process.wait() also waits for the pipe, which a forked child may hold open: watch the exit code instead.
@@ -114,7 +116,6 @@ async def run_check(
             await asyncio.wait_for(asyncio.shield(reader), DRAIN_S)
     finally:
         kill_group(group)
-        reader.cancel()
         waiter.cancel()
         if process.returncode is None:
             # os.kill, not process.kill: Popen.kill polls first, which can reap the child before asyncio's watcher
@@ -123,6 +124,11 @@ async def run_check(
                 os.kill(process.pid, signal.SIGKILL)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(process.wait()), DRAIN_S)
+        # The pipe read to its end (on cancel too) closes the process's transport now, not when it is collected.
+        await asyncio.wait({reader}, timeout=PIPE_CLOSE_S)
+        reader.cancel()
+        if reader.done() and not reader.cancelled():
+            reader.exception()
     text = output.decode("utf-8", errors="replace")
     return CheckResult(shown or shown_command(argv), process.returncode, text, not done, flooded)
 

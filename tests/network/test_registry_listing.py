@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 
 from freescode_lsp.mesh.registry.addresses import endpoint_keys, parse_node_url
+from freescode_lsp.mesh.registry.app import RegistryApp
+from freescode_lsp.mesh.registry.auth import OperatorTokens
+from freescode_lsp.mesh.registry.database import StoreUnavailable
 from freescode_lsp.mesh.registry.directory import Directory
 from freescode_lsp.mesh.registry.heartbeats import Beat, HeartbeatBatcher
+from freescode_lsp.mesh.registry.probe_rounds import RegistrySettings
 from freescode_lsp.mesh.registry.records import Heartbeat, Node, ProbeResult, Registration
 from freescode_lsp.mesh.registry.store import RegistryStore
 from freescode_lsp.testing.processes import wait_for
@@ -155,6 +161,117 @@ async def test_heartbeats_that_arrive_while_one_is_written_are_written_together(
     assert await asyncio.gather(*beats) == [None] * 21
     assert batches == [["node-0"], [f"node-{n}" for n in range(1, 20)], ["node-3"]]
     assert batcher.batches == 3
+
+
+ALICE = {"Authorization": "Bearer a-token"}
+
+
+@contextlib.asynccontextmanager
+async def registry_app(store: RegistryStore) -> AsyncIterator[tuple[RegistryApp, httpx.AsyncClient]]:
+    """The registry's app over `store`, in this process, with alice's token (no prober runs)."""
+    app = RegistryApp(store, OperatorTokens([("alice", "a-token")]), RegistrySettings())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app.starlette()), base_url="http://r") as http:
+        yield app, http
+
+
+def held_writes(store: RegistryStore, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Make the store's heartbeat batches wait until the returned event is set."""
+    release = threading.Event()
+    write = store.heartbeats
+
+    def held(beats: Sequence[Beat]) -> dict[str, Node]:
+        release.wait(10)
+        return write(beats)
+
+    monkeypatch.setattr(store, "heartbeats", held)
+    return release
+
+
+async def test_a_heartbeat_for_a_listed_node_is_answered_before_its_write_and_never_read_back_stale(
+    store: RegistryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node_id = listed_node(store, "alice", 9000, time.time())
+    release = held_writes(store, monkeypatch)
+    async with registry_app(store) as (app, http):
+        assert len(hosts((await http.get("/v1/models")).content)) == 1
+        beat = await asyncio.wait_for(http.post(f"/v1/nodes/{node_id}/heartbeat", json={"load": 0.5}, headers=ALICE), 5)
+        assert beat.status_code == 200 and beat.json()["listed"] == [MODEL]
+        assert hosts((await http.get("/v1/models")).content)["http://127.0.0.1:9000"]["load"] == 0.5
+        stored = store.node(node_id)
+        assert stored is not None and stored.load is None, "the write is still held"
+
+        status = asyncio.ensure_future(http.get(f"/v1/nodes/{node_id}"))
+        await asyncio.sleep(0.2)
+        assert not status.done(), "a node's status waits for the heartbeats already answered"
+        release.set()
+        assert (await status).json()["load"] == 0.5
+        assert app.heartbeats.batches == 1
+
+
+async def test_a_heartbeat_from_another_operator_or_for_an_unlisted_node_waits_for_its_write(
+    store: RegistryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node_id = listed_node(store, "alice", 9000, time.time())
+    registration = Registration("http://127.0.0.1:9001", (MODEL,), 0.001, 4096, None, None)
+    unprobed, _ = store.register("alice", registration, endpoint_keys(parse_node_url(registration.url), ()), time.time(), 100)
+    release = held_writes(store, monkeypatch)
+    async with registry_app(store) as (app, http):
+        app.tokens = OperatorTokens([("alice", "a-token"), ("bob", "b-token")])
+        await http.get("/v1/models")
+        forged = asyncio.ensure_future(
+            http.post(f"/v1/nodes/{node_id}/heartbeat", json={"load": 9}, headers={"Authorization": "Bearer b-token"})
+        )
+        unlisted = asyncio.ensure_future(http.post(f"/v1/nodes/{unprobed}/heartbeat", json={}, headers=ALICE))
+        await asyncio.sleep(0.2)
+        assert not forged.done() and not unlisted.done()
+        release.set()
+        assert (await forged).status_code == 403
+        assert (await unlisted).json() == {"node_id": unprobed, "lease_s": 30.0, "listed": []}
+    stored = store.node(node_id)
+    assert stored is not None and stored.load is None
+
+
+async def test_a_node_deleted_through_another_replica_is_refused_from_the_heartbeat_after_the_write_found_it_gone(
+    store: RegistryStore,
+) -> None:
+    node_id = listed_node(store, "alice", 9000, time.time())
+    async with registry_app(store) as (app, http):
+        await http.get("/v1/models")
+        other_replica = RegistryStore(store.target)
+        try:
+            other_replica.delete(node_id)
+        finally:
+            other_replica.close()
+        first = await http.post(f"/v1/nodes/{node_id}/heartbeat", json={}, headers=ALICE)
+        await app.heartbeats.settled()
+        second = await http.post(f"/v1/nodes/{node_id}/heartbeat", json={}, headers=ALICE)
+        assert first.status_code == 200, "the listing read before the deletion still held it"
+        assert second.status_code == 404
+        assert store.node(node_id) is None
+
+
+async def test_heartbeats_wait_for_their_writes_once_a_batch_failed(
+    store: RegistryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node_id = listed_node(store, "alice", 9000, time.time())
+    failing = True
+    write = store.heartbeats
+
+    def flaky(beats: Sequence[Beat]) -> dict[str, Node]:
+        if failing:
+            raise StoreUnavailable("the database is unavailable: test")
+        return write(beats)
+
+    monkeypatch.setattr(store, "heartbeats", flaky)
+    async with registry_app(store) as (app, http):
+        await http.get("/v1/models")
+        await http.post(f"/v1/nodes/{node_id}/heartbeat", json={}, headers=ALICE)
+        await app.heartbeats.settled()
+        assert (await http.post(f"/v1/nodes/{node_id}/heartbeat", json={}, headers=ALICE)).status_code == 503
+        failing = False
+        assert (await http.post(f"/v1/nodes/{node_id}/heartbeat", json={"load": 0.25}, headers=ALICE)).status_code == 200
+        stored = store.node(node_id)
+        assert stored is not None and stored.load == 0.25, "answered after its write, the store being back"
 
 
 def children(pid: int) -> list[int]:

@@ -29,7 +29,8 @@ registry was started to allow them, never other special-purpose ones. Every answ
 
 Any number of replicas may serve one PostgreSQL database: model listings come from a view about a second
 old at most (read again soon after any change this replica or, through NOTIFY, another one makes; see
-directory.py), heartbeats are written in batches (heartbeats.py), every other answer reads the database, and
+directory.py), heartbeats are written in batches (heartbeats.py; one for a node the listing holds is answered
+before its write, and node answers wait for the writes answered so far), every other answer reads the database, and
 the replicas share the probing (probe_rounds.py). A served replica runs its periodic probe rounds in a child
 process of lower priority (probe_process.py), so that probing never slows the answers. When the database
 cannot be reached the answer is a 503, so that clients try another replica.
@@ -80,6 +81,7 @@ from freescode_lsp.mesh.registry.store import Refused, RegistryStore
 
 T = TypeVar("T")
 GIL_SWITCH_S = 0.001
+SETTLE_AT_EXIT_S = 5.0
 ONLY_GATEWAYS = (
     "only a `freescode node serve` gateway registering with this operator's own token can prove it"
     " (it answers GET /freescode/ownership at the registered URL)"
@@ -109,6 +111,15 @@ class RegistryApp:
     async def _db(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(call, *args)
 
+    async def _read_node(self, node_id: str) -> Node | None:
+        """One node as stored, after the heartbeats answered so far are written (an answer is never read back stale)."""
+        await self.heartbeats.settled()
+        return await self._db(self.store.node, node_id)
+
+    def _gone(self, node_id: str) -> None:
+        """A heartbeat answered early found its node gone: the next one for it waits for its write (and is refused)."""
+        self.directory.roster_changed()
+
     def operator(self, request: Request) -> str:
         """The operator the request's bearer token belongs to, else a 401."""
         token = bearer_token(request)
@@ -128,7 +139,7 @@ class RegistryApp:
         """The node named in the path, if the request's operator registered it (401, 404, 403 otherwise)."""
         operator = self.operator(request)
         node_id = request.path_params["node_id"]
-        node = await self._db(self.store.node, node_id)
+        node = await self._read_node(node_id)
         if node is None:
             raise ApiError(404, f"no node {node_id!r} is registered (it may have been purged); register again")
         if node.owner != operator:
@@ -166,6 +177,7 @@ class RegistryApp:
         """Every registration with its probe state."""
         viewer = self.viewer(request)
         now = time.time()
+        await self.heartbeats.settled()
         nodes = await self._db(self.store.nodes)
         lease_s = self.settings.lease_s
         return JSONResponse({"data": [node.status_json(now, lease_s, node.owner == viewer) for node in nodes]})
@@ -174,7 +186,7 @@ class RegistryApp:
         """One registration with its probe state."""
         viewer = self.viewer(request)
         node_id = request.path_params["node_id"]
-        node = await self._db(self.store.node, node_id)
+        node = await self._read_node(node_id)
         if node is None:
             raise ApiError(404, f"no node {node_id!r} is registered")
         return JSONResponse(node.status_json(time.time(), self.settings.lease_s, node.owner == viewer))
@@ -206,7 +218,7 @@ class RegistryApp:
             node_id, taken_from = await self._db(self.store.register, operator, registration, keys, time.time(), limit)
         except Refused as exc:
             raise ApiError(409, str(exc)) from None
-        self.directory.changed()
+        self.directory.roster_changed()
         if taken_from:
             _log(f"{url} now belongs to operator {operator!r}, whose node proved it runs it (was {', '.join(taken_from)})")
         self.prober.probe_soon(node_id)
@@ -219,7 +231,12 @@ class RegistryApp:
         node_id = request.path_params["node_id"]
         beat = Heartbeat.from_json(await read_json(request, allow_empty=True))
         now = time.time()
-        node = await self.heartbeats.beat(node_id, operator, beat, now)
+        known = self.directory.known(node_id)
+        node = None
+        if known is not None and known.owner == operator:
+            node = self.heartbeats.beat_early(known, beat, now, self._gone)
+        if node is None:
+            node = await self.heartbeats.beat(node_id, operator, beat, now)
         if node is None:
             await self.owned_node(request)
             raise ApiError(404, f"no node {node_id!r} is registered (it may have been purged); register again")
@@ -231,6 +248,7 @@ class RegistryApp:
         """The owning operator removes a node."""
         node = await self.owned_node(request)
         await self._db(self.store.delete, node.node_id)
+        self.directory.roster_changed()
         self.directory.invalidate()
         return JSONResponse({"node_id": node.node_id, "deleted": True})
 
@@ -239,12 +257,14 @@ class RegistryApp:
         """Run the prober (its rounds in a child process, when asked), and listen for other writers' changes."""
         rounds = self.probe_process
         await self.prober.start(periodic=rounds is None)
-        tasks = [asyncio.create_task(self.store.database.watch(self.directory.changed))]
+        tasks = [asyncio.create_task(self.store.database.watch(self.directory.roster_changed))]
         if rounds is not None:
             tasks.append(asyncio.create_task(rounds.run()))
         try:
             yield
         finally:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.heartbeats.settled(), SETTLE_AT_EXIT_S)
             if rounds is not None:
                 await rounds.stop()
             for task in tasks:

@@ -132,6 +132,8 @@ class Directory:
         self._orders: Orders = {}
         self._read_at: float | None = None
         self._renewed_meanwhile: dict[str, Node] | None = None
+        self._roster_changes = 0
+        self._roster_read = -1
 
     def invalidate(self) -> None:
         """A client's own change (a deletion, a catalog model): listings from now on come from a view read after it."""
@@ -140,6 +142,15 @@ class Directory:
     def changed(self) -> None:
         """A change listings must show soon (a probe's outcome, a registration, another replica's news): within MIN_REFRESH_S."""
         self._changed_at = time.time()
+
+    def roster_changed(self) -> None:
+        """A registration or deletion, here or maybe at another replica: nodes are known again only after the next read."""
+        self._roster_changes += 1
+        self.changed()
+
+    def known(self, node_id: str) -> Node | None:
+        """A listed node as last read, unless a registration or deletion may have changed it since that read began."""
+        return self._nodes.get(node_id) if self._roster_read == self._roster_changes else None
 
     def renewed(self, node: Node, listed: bool) -> None:
         """A heartbeat this replica stored: shown in place when the view lists the node, else soon if it is now listed."""
@@ -195,6 +206,7 @@ class Directory:
 
     async def _read(self) -> View:
         generation = self._generation
+        roster = self._roster_changes
         now = time.time()
         since = None if self._read_at is None or self.reads % FULL_READ_EVERY == 0 else self._read_at - SLACK_S
         nodes, hosts = dict(self._nodes), dict(self._hosts)
@@ -206,6 +218,7 @@ class Directory:
         finally:
             self._renewed_meanwhile = None
         self._nodes, self._hosts, self._orders = nodes, hosts, orders
+        self._roster_read = roster
         self._read_at = now
         self.reads += 1
         self.rows_read += rows
