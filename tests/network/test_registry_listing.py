@@ -20,8 +20,8 @@ from freescode_lsp.mesh.registry.addresses import endpoint_keys, parse_node_url
 from freescode_lsp.mesh.registry.app import RegistryApp
 from freescode_lsp.mesh.registry.auth import OperatorTokens
 from freescode_lsp.mesh.registry.database import StoreUnavailable
-from freescode_lsp.mesh.registry.directory import Directory
-from freescode_lsp.mesh.registry.heartbeats import Beat, HeartbeatBatcher
+from freescode_lsp.mesh.registry.directory import SHOW_RENEWALS_S, Directory
+from freescode_lsp.mesh.registry.heartbeats import Beat, HeartbeatBatcher, renewed
 from freescode_lsp.mesh.registry.probe_rounds import RegistrySettings
 from freescode_lsp.mesh.registry.records import Heartbeat, Node, ProbeResult, Registration
 from freescode_lsp.mesh.registry.store import RegistryStore
@@ -138,6 +138,24 @@ async def test_a_replicas_own_heartbeats_are_shown_in_place_and_never_read_back_
     after = await directory.view()
     assert directory.rows_read == read_so_far, "this replica's own heartbeat is not read back"
     assert hosts(after.models_body())["http://127.0.0.1:9000"]["load"] == 0.5
+
+
+async def test_a_replicas_own_heartbeats_reach_its_listing_together_at_most_every_interval(store: RegistryStore) -> None:
+    now = time.time()
+    ids = [listed_node(store, "alice", 9000 + number, now - 10) for number in range(2)]
+    directory = Directory(store, LEASE_S)
+    await directory.view()
+    stored = [store.node(node_id) for node_id in ids]
+    assert stored[0] is not None and stored[1] is not None
+    directory.renewed(renewed(stored[0], Heartbeat(load=0.5), time.time()), True)
+    first = (await directory.view()).models_body()
+    assert hosts(first)["http://127.0.0.1:9000"]["load"] == 0.5, "nothing was shown for a while: shown at once"
+    directory.renewed(renewed(stored[1], Heartbeat(load=0.75), time.time()), True)
+    assert (await directory.view()).models_body() is first, "gathered, not serialized again for each heartbeat"
+    known = directory.known(ids[1])
+    assert known is not None and known.load == 0.75, "an early answer builds on the heartbeat not shown yet"
+    await asyncio.sleep(SHOW_RENEWALS_S)
+    assert hosts((await directory.view()).models_body())["http://127.0.0.1:9001"]["load"] == 0.75
 
 
 async def test_heartbeats_that_arrive_while_one_is_written_are_written_together() -> None:

@@ -3,9 +3,11 @@
 A view is read from the store and serves every listing; a newer one is read, while the current one still
 answers, MIN_REFRESH_S after a registration, a probe that changed a node's listing or another replica's NOTIFY
 (so a burst of them costs one read), and after MAX_AGE_S, which bounds how old another replica's heartbeats
-may look (this replica's own are shown in place at once) and how long a node whose lease ran out may still be
-listed. A client's own deletion or catalog change is shown at once: its listings wait for a view read after
-it, as do all listings when no read succeeded for twice MAX_AGE_S. Requests that wait share one read.
+may look and how long a node whose lease ran out may still be listed. This replica's own heartbeats are shown
+in place, gathered and put into the view at most every SHOW_RENEWALS_S, so that a thousand heartbeats a second
+do not make nearly every listing serialize every host list again. A client's own deletion or catalog change
+is shown at once: its listings wait for a view read after it, as do all listings when no read succeeded for
+twice MAX_AGE_S. Requests that wait share one read.
 
 Most reads fetch only what changed: the ids of the nodes listable now (the database alone judges leases and
 probes), and the rows probed, or heard from through another replica, since the last read (less SLACK_S, for
@@ -24,6 +26,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from freescode_lsp.mesh.registry.heartbeats import with_beat_of
 from freescode_lsp.mesh.registry.listing_order import Orders, carried_over, orders_of
 from freescode_lsp.mesh.registry.records import CatalogModel, Node
 from freescode_lsp.mesh.registry.store import RegistryStore
@@ -32,6 +35,7 @@ MAX_AGE_S = 1.0
 MIN_REFRESH_S = 0.2
 SLACK_S = 1.0
 FULL_READ_EVERY = 30
+SHOW_RENEWALS_S = 0.1
 
 
 def model_json(model: CatalogModel, hosts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -99,13 +103,17 @@ def host_bytes(node: Node) -> bytes:
 
 
 def _show_renewals(view: View, nodes: dict[str, Node], hosts: dict[str, bytes], renewed: Mapping[str, Node]) -> None:
-    """Put the heartbeats this replica stored while a view was read into it, where they are newer than what it read."""
+    """Put this replica's heartbeats into a view and its nodes, where they are newer than what it holds.
+
+    Only the heartbeat's fields are taken: the rest (the probe's outcome) may have been read since.
+    """
     for node_id, node in renewed.items():
         known = nodes.get(node_id)
         if known is None or known.last_seen >= node.last_seen:
             continue
-        host = host_bytes(node)
-        nodes[node_id], hosts[node_id] = node, host
+        merged = with_beat_of(known, node)
+        host = host_bytes(merged)
+        nodes[node_id], hosts[node_id] = merged, host
         if node_id in view.listed:
             view.renew(node_id, host)
 
@@ -134,6 +142,8 @@ class Directory:
         self._renewed_meanwhile: dict[str, Node] | None = None
         self._roster_changes = 0
         self._roster_read = -1
+        self._unshown: dict[str, Node] = {}
+        self._shown_at = 0.0
 
     def invalidate(self) -> None:
         """A client's own change (a deletion, a catalog model): listings from now on come from a view read after it."""
@@ -150,21 +160,26 @@ class Directory:
 
     def known(self, node_id: str) -> Node | None:
         """A listed node as last read, unless a registration or deletion may have changed it since that read began."""
-        return self._nodes.get(node_id) if self._roster_read == self._roster_changes else None
+        if self._roster_read != self._roster_changes:
+            return None
+        node, unshown = self._nodes.get(node_id), self._unshown.get(node_id)
+        return with_beat_of(node, unshown) if node is not None and unshown is not None else node
 
     def renewed(self, node: Node, listed: bool) -> None:
-        """A heartbeat this replica stored: shown in place when the view lists the node, else soon if it is now listed."""
+        """A heartbeat this replica stored: shown in place soon when the view lists the node, else soon if it is now listed."""
         if self._renewed_meanwhile is not None:
             self._renewed_meanwhile[node.node_id] = node
         view = self._view
         if view is not None and node.node_id in view.listed:
-            host = host_bytes(node)
-            view.renew(node.node_id, host)
-            if node.node_id in self._nodes:
-                self._nodes[node.node_id] = node
-                self._hosts[node.node_id] = host
+            self._unshown[node.node_id] = node
         elif listed:
             self.changed()
+
+    def _show_unshown(self) -> None:
+        """Put the heartbeats gathered since the last time into the current view and the known nodes."""
+        if self._view is not None and self._unshown:
+            _show_renewals(self._view, self._nodes, self._hosts, self._unshown)
+        self._unshown = {}
 
     def _stale(self, view: View, now: float) -> bool:
         """Whether a view is due to be read again: too old, or older than a change and MIN_REFRESH_S."""
@@ -190,6 +205,9 @@ class Directory:
             if view.generation >= wanted:
                 break
         assert view is not None
+        if self._unshown and self._reading is None and now >= self._shown_at + SHOW_RENEWALS_S:
+            self._show_unshown()
+            self._shown_at = now
         return view
 
     def _start_read(self) -> asyncio.Future[View]:
@@ -205,6 +223,7 @@ class Directory:
             future.exception()
 
     async def _read(self) -> View:
+        self._show_unshown()
         generation = self._generation
         roster = self._roster_changes
         now = time.time()

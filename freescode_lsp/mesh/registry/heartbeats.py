@@ -35,6 +35,11 @@ def renewed(node: Node, beat: Heartbeat, now: float) -> Node:
     )
 
 
+def with_beat_of(node: Node, later: Node) -> Node:
+    """A node with the heartbeat fields (last seen, load, speed) of a later copy of it; the rest, its own."""
+    return evolve(node, last_seen=later.last_seen, load=later.load, ttft_ms=later.ttft_ms, tokens_per_s=later.tokens_per_s)
+
+
 class HeartbeatBatcher(WriteBatcher[Beat, Node]):
     """Writes heartbeats through `write` (the store's, in a worker thread), one batch at a time, one per node in each."""
 
