@@ -180,7 +180,9 @@ class Setup:
         paths = ["/v1/models", f"/v1/models/{MODELS[number % len(MODELS)]}"]
         count = 0
         while time.monotonic() < stop:
-            await self._timed(pools[count % len(pools)].request("GET", paths[count % 2]), self.listing)
+            # Both kinds of listing to every replica in turn (count % 2 alone would pick the path and the replica).
+            replica = pools[(count // 2 + number) % len(pools)]
+            await self._timed(replica.request("GET", paths[count % 2]), self.listing)
             count += 1
             await asyncio.sleep(0.02)
         return count
